@@ -1,0 +1,31 @@
+# angelad — run `make` (or `make help`) to list the targets.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+BIN       := bin/angelad
+# `make run` keeps its cluster and state here, inside the checkout (git ignores it).
+STATE_DIR ?= $(CURDIR)/.state
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test bench lint
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build bin/angelad
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/angelad
+
+run: build ## Run the daemon in the foreground on the managed PostgreSQL in .state/
+	ANGELA_STATE_DIR=$(STATE_DIR) ./$(BIN) run
+
+test: ## Vet, then run every test with the race detector against a real PostgreSQL
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench: ## Print the performance report (a throwaway cluster, one run)
+	$(GO) run ./internal/benchreport
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

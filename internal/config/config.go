@@ -1,0 +1,477 @@
+// Package config owns angelad's configuration: the Config struct and its
+// defaults, the TOML file, ANGELA_* environment variables and flags layered on top
+// of each other, validation, where each value came from, and redaction of secrets.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is angelad's effective configuration.
+type Config struct {
+	// DatabaseURL names an existing database; empty means the managed local
+	// cluster (unless DATABASE_URL or libpq's PG* variables name one).
+	DatabaseURL string
+	// StateDir holds the managed cluster, its socket and angelad's own state.
+	StateDir string
+	// TimeZone is the IANA zone that times are shown in and that legacy columns
+	// without a zone are read and written in.
+	TimeZone string
+	// QueryTimeout bounds each `angelad query` statement.
+	QueryTimeout time.Duration
+	// PostgresBinDir overrides discovery of the PostgreSQL server binaries.
+	PostgresBinDir string
+	// PostgresRunAs is the OS user the managed cluster runs as when angelad runs
+	// as root; empty means "postgres" if that user exists, else "nobody".
+	PostgresRunAs string
+	// PoolMaxConns is the size of the daemon's pool.
+	PoolMaxConns int
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string
+	// LogFormat is auto (console on a terminal, JSON otherwise), console or json.
+	LogFormat string
+
+	// File is the config file that was read ("" when none).
+	File string
+	// Sources says where each key's value came from, by key name.
+	Sources map[string]Source
+	// database is how the database was chosen; see Database.
+	database Database
+}
+
+// Source says where a configuration value came from.
+type Source struct {
+	Kind string // default, file, env, flag
+	Name string // the file path, variable or flag name
+}
+
+func (s Source) String() string {
+	if s.Name == "" {
+		return s.Kind
+	}
+	return s.Kind + " " + s.Name
+}
+
+// Error is a configuration problem the user must fix: a bad value, an unknown
+// key, an unreadable file. Its message is one line.
+type Error struct{ msg string }
+
+func (e *Error) Error() string { return e.msg }
+
+func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
+
+// key describes one configuration key: its name in the file, its environment
+// variable, and how to read and write it on Config.
+type key struct {
+	name   string
+	help   string
+	secret bool
+	get    func(*Config) string
+	set    func(*Config, string) error
+}
+
+// EnvName is the environment variable that overrides a key:
+// "log.level" -> ANGELA_LOG_LEVEL.
+func EnvName(name string) string {
+	return "ANGELA_" + strings.ToUpper(strings.ReplaceAll(name, ".", "_"))
+}
+
+func keys() []key {
+	str := func(field func(*Config) *string) (func(*Config) string, func(*Config, string) error) {
+		return func(c *Config) string { return *field(c) },
+			func(c *Config, v string) error { *field(c) = v; return nil }
+	}
+	oneOf := func(field func(*Config) *string, allowed ...string) (func(*Config) string, func(*Config, string) error) {
+		return func(c *Config) string { return *field(c) },
+			func(c *Config, v string) error {
+				for _, a := range allowed {
+					if v == a {
+						*field(c) = v
+						return nil
+					}
+				}
+				return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
+			}
+	}
+	var ks []key
+	add := func(name, help string, secret bool, get func(*Config) string, set func(*Config, string) error) {
+		ks = append(ks, key{name: name, help: help, secret: secret, get: get, set: set})
+	}
+	g, s := str(func(c *Config) *string { return &c.DatabaseURL })
+	add("database_url", "an existing database (URL or key=value); empty: the managed local cluster", true, g, s)
+	add("state_dir", "where the managed cluster and angelad's state live", false, func(c *Config) string { return c.StateDir }, func(c *Config, v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return err
+		}
+		c.StateDir = abs
+		return nil
+	})
+	add("timezone", "IANA time zone for showing times and for legacy columns without a zone", false,
+		func(c *Config) string { return c.TimeZone },
+		func(c *Config, v string) error {
+			if v == "" || strings.EqualFold(v, "local") {
+				return errors.New(`must be an IANA zone name such as "Asia/Bangkok" or "UTC"`)
+			}
+			if _, err := time.LoadLocation(v); err != nil {
+				return fmt.Errorf(`must be an IANA zone name such as "Asia/Bangkok" or "UTC", got %q`, v)
+			}
+			c.TimeZone = v
+			return nil
+		})
+	add("query_timeout", "statement timeout of `angelad query`", false,
+		func(c *Config) string { return c.QueryTimeout.String() },
+		func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf(`must be a positive duration such as "30s" or "2m", got %q`, v)
+			}
+			c.QueryTimeout = d
+			return nil
+		})
+	g, s = str(func(c *Config) *string { return &c.PostgresBinDir })
+	add("postgres.bin_dir", "directory of initdb and pg_ctl; empty: discover", false, g, s)
+	g, s = str(func(c *Config) *string { return &c.PostgresRunAs })
+	add("postgres.run_as", "OS user the managed cluster runs as when angelad runs as root", false, g, s)
+	add("pool.max_conns", "connections in the daemon's pool", false,
+		func(c *Config) string { return strconv.Itoa(c.PoolMaxConns) },
+		func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return fmt.Errorf("must be an integer from 1 to 1000, got %q", v)
+			}
+			c.PoolMaxConns = n
+			return nil
+		})
+	g, s = oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")
+	add("log.level", "debug, info, warn or error", false, g, s)
+	g, s = oneOf(func(c *Config) *string { return &c.LogFormat }, "auto", "console", "json")
+	add("log.format", "auto (console on a terminal, JSON otherwise), console or json", false, g, s)
+	return ks
+}
+
+// Keys lists the configuration keys in the order `angelad config` shows them.
+func Keys() []string {
+	var names []string
+	for _, k := range keys() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// Help returns the one-line description of a key.
+func Help(name string) string {
+	for _, k := range keys() {
+		if k.name == name {
+			return k.help
+		}
+	}
+	return ""
+}
+
+// Env is the process environment as Load sees it; tests pass their own.
+type Env func(string) (string, bool)
+
+// Options are the inputs of Load besides the environment.
+type Options struct {
+	// File is the config file named by --config; "" means ANGELA_CONFIG, then
+	// the default locations.
+	File string
+	// Flags are values given on the command line, by key name.
+	Flags map[string]string
+	// FlagNames maps a key to the flag that set it, for Sources.
+	FlagNames map[string]string
+	// Env looks up environment variables; nil means os.LookupEnv.
+	Env Env
+	// GOOS and Root describe the platform for defaults; zero means this process.
+	GOOS string
+	Root *bool
+	Home string
+}
+
+// Load builds the effective configuration: defaults, then the config file,
+// then ANGELA_* environment variables, then flags.
+func Load(o Options) (*Config, error) {
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	if o.GOOS == "" {
+		o.GOOS = runtime.GOOS
+	}
+	if o.Root == nil {
+		root := os.Geteuid() == 0
+		o.Root = &root
+	}
+	if o.Home == "" {
+		o.Home, _ = os.UserHomeDir()
+	}
+	c := &Config{Sources: map[string]Source{}}
+	ks := keys()
+	byName := map[string]key{}
+	for _, k := range ks {
+		byName[k.name] = k
+	}
+	for name, v := range defaults(o) {
+		if err := byName[name].set(c, v); err != nil {
+			return nil, fmt.Errorf("default %s: %w", name, err) // a bug, not the user's doing
+		}
+		c.Sources[name] = Source{Kind: "default"}
+	}
+
+	file, explicit, err := findFile(o)
+	if err != nil {
+		return nil, err
+	}
+	if file != "" {
+		values, err := readFile(file, explicit)
+		if err != nil {
+			return nil, err
+		}
+		if values != nil {
+			c.File = file
+		}
+		names := make([]string, 0, len(values))
+		for name := range values {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			k, ok := byName[name]
+			if !ok {
+				return nil, errorf("config file %s: unknown key %q (known keys: %s)", file, name, strings.Join(Keys(), ", "))
+			}
+			if err := k.set(c, values[name]); err != nil {
+				return nil, errorf("config file %s: invalid %s: %v", file, name, err)
+			}
+			c.Sources[name] = Source{Kind: "file", Name: file}
+		}
+	}
+	for _, k := range ks {
+		env := EnvName(k.name)
+		if v, ok := o.Env(env); ok && v != "" {
+			if err := k.set(c, v); err != nil {
+				return nil, errorf("invalid %s: %v", env, redactIfSecret(k, err))
+			}
+			c.Sources[k.name] = Source{Kind: "env", Name: env}
+		}
+	}
+	for _, k := range ks {
+		if v, ok := o.Flags[k.name]; ok {
+			flag := o.FlagNames[k.name]
+			if flag == "" {
+				flag = "--" + strings.ReplaceAll(k.name, "_", "-")
+			}
+			if err := k.set(c, v); err != nil {
+				return nil, errorf("invalid %s: %v", flag, redactIfSecret(k, err))
+			}
+			c.Sources[k.name] = Source{Kind: "flag", Name: flag}
+		}
+	}
+	c.database = resolveDatabase(c, o.Env)
+	return c, nil
+}
+
+func redactIfSecret(k key, err error) error {
+	if k.secret {
+		return errors.New("invalid value")
+	}
+	return err
+}
+
+// defaults returns the built-in value of every key for the platform.
+func defaults(o Options) map[string]string {
+	return map[string]string{
+		"database_url":     "",
+		"state_dir":        DefaultStateDir(o.GOOS, *o.Root, o.Home, o.Env),
+		"timezone":         LocalTimeZone(o.Env),
+		"query_timeout":    "30s",
+		"postgres.bin_dir": "",
+		"postgres.run_as":  "",
+		"pool.max_conns":   "10",
+		"log.level":        "info",
+		"log.format":       "auto",
+	}
+}
+
+// DefaultStateDir is where angelad keeps its state when state_dir is not set:
+// systemd's $STATE_DIRECTORY when it provides one; /var/lib/angelad for root on
+// Linux (/Library/Application Support/angelad on macOS); otherwise
+// $XDG_STATE_HOME/angelad or ~/.local/state/angelad on Linux and
+// ~/Library/Application Support/angelad on macOS.
+func DefaultStateDir(goos string, root bool, home string, env Env) string {
+	if v, ok := env("STATE_DIRECTORY"); ok && v != "" {
+		// systemd may list several directories separated by colons.
+		return strings.SplitN(v, ":", 2)[0]
+	}
+	if goos == "darwin" {
+		if root {
+			return "/Library/Application Support/angelad"
+		}
+		return filepath.Join(home, "Library", "Application Support", "angelad")
+	}
+	if root {
+		return "/var/lib/angelad"
+	}
+	if v, ok := env("XDG_STATE_HOME"); ok && filepath.IsAbs(v) {
+		return filepath.Join(v, "angelad")
+	}
+	return filepath.Join(home, ".local", "state", "angelad")
+}
+
+// LocalTimeZone names the machine's zone: $TZ when it is an IANA name, else the
+// zone /etc/localtime links to, else UTC.
+func LocalTimeZone(env Env) string {
+	if tz, ok := env("TZ"); ok && tz != "" {
+		tz = strings.TrimPrefix(tz, ":")
+		if _, err := time.LoadLocation(tz); err == nil && !filepath.IsAbs(tz) {
+			return tz
+		}
+	}
+	if target, err := os.Readlink("/etc/localtime"); err == nil {
+		if i := strings.LastIndex(target, "zoneinfo/"); i >= 0 {
+			name := target[i+len("zoneinfo/"):]
+			if _, err := time.LoadLocation(name); err == nil {
+				return name
+			}
+		}
+	}
+	return "UTC"
+}
+
+// UserFile and SystemFile are the default config file locations, in the order
+// they are tried.
+func defaultFiles(goos string, root bool, home string, env Env) []string {
+	var files []string
+	if !root {
+		if goos == "darwin" {
+			files = append(files, filepath.Join(home, "Library", "Application Support", "angelad", "config.toml"))
+		} else if v, ok := env("XDG_CONFIG_HOME"); ok && filepath.IsAbs(v) {
+			files = append(files, filepath.Join(v, "angelad", "config.toml"))
+		} else {
+			files = append(files, filepath.Join(home, ".config", "angelad", "config.toml"))
+		}
+	}
+	if goos == "darwin" {
+		files = append(files, "/Library/Application Support/angelad/config.toml")
+	}
+	return append(files, "/etc/angelad/config.toml")
+}
+
+// DefaultFiles lists the config files tried, in order, when neither --config nor
+// ANGELA_CONFIG names one.
+func DefaultFiles() []string {
+	home, _ := os.UserHomeDir()
+	return defaultFiles(runtime.GOOS, os.Geteuid() == 0, home, os.LookupEnv)
+}
+
+// findFile picks the config file: --config, then ANGELA_CONFIG (both must
+// exist), then the first default location that exists.
+func findFile(o Options) (path string, explicit bool, err error) {
+	if o.File != "" {
+		return o.File, true, nil
+	}
+	if v, ok := o.Env("ANGELA_CONFIG"); ok && v != "" {
+		return v, true, nil
+	}
+	for _, f := range defaultFiles(o.GOOS, *o.Root, o.Home, o.Env) {
+		if _, err := os.Stat(f); err == nil {
+			return f, false, nil
+		}
+	}
+	return "", false, nil
+}
+
+// readFile reads a TOML config file into flat "section.key" names. A missing
+// file is an error only when the user named it.
+func readFile(path string, explicit bool) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !explicit {
+			return nil, nil
+		}
+		return nil, errorf("config file %s: %v", path, unwrapPathError(err))
+	}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, errorf("config file %s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return nil, errorf("config file %s: %v", path, err)
+	}
+	out := map[string]string{}
+	if err := flatten("", raw, out); err != nil {
+		return nil, errorf("config file %s: %v", path, err)
+	}
+	return out, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func flatten(prefix string, m map[string]any, out map[string]string) error {
+	for k, v := range m {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if err := flatten(name, v, out); err != nil {
+				return err
+			}
+		case string:
+			out[name] = v
+		case int64:
+			out[name] = strconv.FormatInt(v, 10)
+		case bool:
+			out[name] = strconv.FormatBool(v)
+		case float64:
+			out[name] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return fmt.Errorf("%s: unsupported value of type %T", name, v)
+		}
+	}
+	return nil
+}
+
+// Value returns the effective value of a key, redacted if it is a secret.
+func (c *Config) Value(name string) string {
+	for _, k := range keys() {
+		if k.name == name {
+			v := k.get(c)
+			if k.secret {
+				return Redact(v)
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// Location is the configured time zone.
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC // validated in Load; unreachable
+	}
+	return loc
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func load(t *testing.T, o Options) (*Config, error) {
+	t.Helper()
+	if o.Env == nil {
+		o.Env = envOf(nil)
+	}
+	root := false
+	o.Root = &root
+	o.GOOS = "linux"
+	if o.Home == "" {
+		o.Home = t.TempDir()
+	}
+	return Load(o)
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLayersFileThenEnvThenFlags(t *testing.T) {
+	file := writeFile(t, `
+timezone = "Asia/Bangkok"
+query_timeout = "45s"
+[log]
+level = "debug"
+format = "json"
+[pool]
+max_conns = 4
+`)
+	c, err := load(t, Options{
+		File:  file,
+		Env:   envOf(map[string]string{"ANGELA_LOG_LEVEL": "warn", "ANGELA_QUERY_TIMEOUT": "1m"}),
+		Flags: map[string]string{"query_timeout": "5s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TimeZone != "Asia/Bangkok" || c.LogFormat != "json" || c.PoolMaxConns != 4 {
+		t.Errorf("file values not applied: %+v", c)
+	}
+	if c.LogLevel != "warn" {
+		t.Errorf("env should override file: log.level = %q", c.LogLevel)
+	}
+	if c.QueryTimeout != 5*time.Second {
+		t.Errorf("flag should override env: query_timeout = %v", c.QueryTimeout)
+	}
+	want := map[string]string{
+		"timezone":      "file " + file,
+		"log.level":     "env ANGELA_LOG_LEVEL",
+		"query_timeout": "flag --query-timeout",
+		"state_dir":     "default",
+	}
+	for k, w := range want {
+		if got := c.Sources[k].String(); got != w {
+			t.Errorf("source of %s = %q, want %q", k, got, w)
+		}
+	}
+	if c.File != file {
+		t.Errorf("File = %q", c.File)
+	}
+}
+
+func TestConfigFileFromEnvAndDefaultLocation(t *testing.T) {
+	file := writeFile(t, `timezone = "Europe/Paris"`)
+	c, err := load(t, Options{Env: envOf(map[string]string{"ANGELA_CONFIG": file})})
+	if err != nil || c.TimeZone != "Europe/Paris" {
+		t.Fatalf("ANGELA_CONFIG not read: %v %+v", err, c)
+	}
+
+	home := t.TempDir()
+	def := filepath.Join(home, ".config", "angelad", "config.toml")
+	os.MkdirAll(filepath.Dir(def), 0o700)
+	os.WriteFile(def, []byte(`timezone = "Asia/Tokyo"`), 0o600)
+	c, err = load(t, Options{Home: home})
+	if err != nil || c.TimeZone != "Asia/Tokyo" || c.File != def {
+		t.Fatalf("default user file not read: %v %+v", err, c)
+	}
+}
+
+func TestBadConfigIsOneLineError(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"missing explicit file", Options{File: "/nonexistent/angelad.toml"}, "config file /nonexistent/angelad.toml: no such file or directory"},
+		{"unknown key", Options{File: writeFile(t, `colour = "blue"`)}, `unknown key "colour"`},
+		{"bad toml", Options{File: writeFile(t, "timezone = \n")}, "line 1"},
+		{"bad level in file", Options{File: writeFile(t, "[log]\nlevel = \"loud\"")}, `invalid log.level: must be one of debug, info, warn, error, got "loud"`},
+		{"bad zone in env", Options{Env: envOf(map[string]string{"ANGELA_TIMEZONE": "Mars/Olympus"})}, `invalid ANGELA_TIMEZONE: must be an IANA zone name`},
+		{"bad timeout flag", Options{Flags: map[string]string{"query_timeout": "-1s"}}, `invalid --query-timeout: must be a positive duration`},
+		{"bad pool size", Options{Env: envOf(map[string]string{"ANGELA_POOL_MAX_CONNS": "0"})}, `invalid ANGELA_POOL_MAX_CONNS: must be an integer from 1 to 1000`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.o)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q, want one line containing %q", err, tt.want)
+			}
+			if _, ok := err.(*Error); !ok {
+				t.Errorf("error is %T, want *config.Error", err)
+			}
+		})
+	}
+}
+
+func TestDatabasePrecedence(t *testing.T) {
+	file := writeFile(t, `database_url = "postgres://file@db/angela"`)
+	tests := []struct {
+		name        string
+		o           Options
+		wantConn    string
+		wantManaged bool
+		wantSource  string
+	}{
+		{"nothing set", Options{}, "", true, "default: the managed local cluster"},
+		{"PG vars", Options{Env: envOf(map[string]string{"PGHOST": "/run/pg", "PGPASSWORD": "s"})}, "", false, "env PGHOST"},
+		{"PGPASSWORD alone", Options{Env: envOf(map[string]string{"PGPASSWORD": "s"})}, "", true, "default: the managed local cluster"},
+		{"DATABASE_URL over PG vars", Options{Env: envOf(map[string]string{"PGHOST": "x", "DATABASE_URL": "postgres://generic/db"})}, "postgres://generic/db", false, "env DATABASE_URL"},
+		{"file over DATABASE_URL", Options{File: file, Env: envOf(map[string]string{"DATABASE_URL": "postgres://generic/db"})}, "postgres://file@db/angela", false, "file " + file},
+		{"ANGELA_DATABASE_URL over file", Options{File: file, Env: envOf(map[string]string{"ANGELA_DATABASE_URL": "postgres://env/db"})}, "postgres://env/db", false, "env ANGELA_DATABASE_URL"},
+		{"flag over all", Options{File: file, Env: envOf(map[string]string{"ANGELA_DATABASE_URL": "postgres://env/db"}), Flags: map[string]string{"database_url": "postgres://flag/db"}}, "postgres://flag/db", false, "flag --database-url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := c.Database()
+			if d.ConnString != tt.wantConn || d.Managed != tt.wantManaged || d.Source != tt.wantSource {
+				t.Errorf("Database() = %+v, want %q managed=%v from %q", d, tt.wantConn, tt.wantManaged, tt.wantSource)
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://angela:s3cret@db:5432/AngelaMemory", "postgres://angela:xxxxx@db:5432/AngelaMemory"},
+		{"postgres://angela@db/x?password=s3cret&sslmode=disable", "postgres://angela@db/x?password=xxxxx&sslmode=disable"},
+		{"host=db user=angela password=s3cret dbname=x", "host=db user=angela password=xxxxx dbname=x"},
+		{"host=db password = 'se cret' dbname=x", "host=db password = xxxxx dbname=x"},
+		{"postgres://db/x", "postgres://db/x"},
+	}
+	for _, tt := range tests {
+		if got := Redact(tt.in); got != tt.want {
+			t.Errorf("Redact(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	c, err := load(t, Options{Env: envOf(map[string]string{"ANGELA_DATABASE_URL": "postgres://a:s3cret@h/d"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.Value("database_url"); strings.Contains(v, "s3cret") {
+		t.Errorf("Value(database_url) leaks the password: %q", v)
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	tests := []struct {
+		goos string
+		root bool
+		env  map[string]string
+		want string
+	}{
+		{"linux", false, nil, "/home/d/.local/state/angelad"},
+		{"linux", false, map[string]string{"XDG_STATE_HOME": "/x/state"}, "/x/state/angelad"},
+		{"linux", true, nil, "/var/lib/angelad"},
+		{"linux", true, map[string]string{"STATE_DIRECTORY": "/var/lib/angelad2:/other"}, "/var/lib/angelad2"},
+		{"darwin", false, nil, "/home/d/Library/Application Support/angelad"},
+	}
+	for _, tt := range tests {
+		if got := DefaultStateDir(tt.goos, tt.root, "/home/d", envOf(tt.env)); got != tt.want {
+			t.Errorf("DefaultStateDir(%s, root=%v, %v) = %q, want %q", tt.goos, tt.root, tt.env, got, tt.want)
+		}
+	}
+}
+
+func TestLocalTimeZoneFromTZ(t *testing.T) {
+	if got := LocalTimeZone(envOf(map[string]string{"TZ": "Asia/Bangkok"})); got != "Asia/Bangkok" {
+		t.Errorf("LocalTimeZone = %q", got)
+	}
+	if got := LocalTimeZone(envOf(map[string]string{"TZ": "Not/AZone"})); got == "Not/AZone" {
+		t.Errorf("LocalTimeZone accepted an invalid TZ")
+	}
+}

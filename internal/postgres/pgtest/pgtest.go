@@ -1,0 +1,231 @@
+// Package pgtest gives tests a real PostgreSQL database of their own: a fresh
+// database per test, cloned from a migrated template, on the server named by
+// ANGELA_TEST_DATABASE_URL or, when that is unset, on a throwaway managed cluster
+// that Main starts for the test binary and stops when it ends.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+)
+
+// EnvURL names an existing server for the tests; its user needs CREATEDB.
+const EnvURL = "ANGELA_TEST_DATABASE_URL"
+
+// TimeZone is the session time zone of every test connection: far from UTC, so
+// a test that confuses zones fails.
+const TimeZone = "Asia/Bangkok"
+
+var (
+	adminURL string // a connection string to the maintenance database
+	cluster  *postgres.Cluster
+	stateDir string
+
+	templateOnce sync.Once
+	templateErr  error
+	seq          atomic.Int64
+)
+
+// Main runs m against a real PostgreSQL and exits with its result. Use it from
+// TestMain in every package whose tests call DB or EmptyDB.
+func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain that has more to clean up: it returns the exit
+// code instead of exiting.
+func Run(m *testing.M) int {
+	if url := os.Getenv(EnvURL); url != "" {
+		adminURL = url
+		return m.Run()
+	}
+	dir, err := TempStateDir("angelad-pgtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	stateDir = dir
+	cluster = postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, Fast: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	_, err = cluster.Start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: start throwaway cluster:", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cluster.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest: stop throwaway cluster:", err)
+		}
+	}()
+	adminURL = cluster.ConnString("postgres")
+	return m.Run()
+}
+
+// TempStateDir makes a temporary directory that a managed cluster can live in
+// even when the tests run as root and the cluster as an unprivileged user: it is
+// traversable by others (its contents are not readable by them) and its path is
+// short enough for a Unix socket.
+func TempStateDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("/tmp", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// StateDir returns a fresh state directory for one test, removed after it.
+func StateDir(t testing.TB) string {
+	t.Helper()
+	dir, err := TempStateDir("angelad-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// Cluster returns the throwaway managed cluster Main started, or nil when the
+// tests run against ANGELA_TEST_DATABASE_URL.
+func Cluster() *postgres.Cluster { return cluster }
+
+// ClusterStateDir returns the state directory of the throwaway cluster ("" when
+// the tests run against ANGELA_TEST_DATABASE_URL).
+func ClusterStateDir() string { return stateDir }
+
+func mustAdmin(t testing.TB) {
+	t.Helper()
+	if adminURL == "" {
+		t.Fatal("pgtest: call pgtest.Main from TestMain")
+	}
+}
+
+// DB creates a fresh, migrated database for this test, dropped when the test
+// ends, and returns its connection string.
+func DB(t testing.TB) string {
+	t.Helper()
+	mustAdmin(t)
+	templateOnce.Do(func() { templateErr = makeTemplate() })
+	if templateErr != nil {
+		t.Fatalf("pgtest: template database: %v", templateErr)
+	}
+	return create(t, templateName())
+}
+
+// EmptyDB creates a fresh database with no schema at all, dropped when the test
+// ends, and returns its connection string.
+func EmptyDB(t testing.TB) string {
+	t.Helper()
+	mustAdmin(t)
+	return create(t, "template0")
+}
+
+// Conn connects to connString for the duration of the test.
+func Conn(t testing.TB, connString string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := postgres.Connect(ctx, connString, TimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func templateName() string { return fmt.Sprintf("angelad_template_%d", os.Getpid()) }
+
+func makeTemplate() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := postgres.Connect(ctx, adminURL, TimeZone)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(ctx)
+	name := templateName()
+	if _, err := admin.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "create database "+pgx.Identifier{name}.Sanitize()+" template template0 encoding 'UTF8'"); err != nil {
+		return err
+	}
+	conn, err := postgres.Connect(ctx, withDatabase(adminURL, name), TimeZone)
+	if err != nil {
+		return err
+	}
+	_, err = postgres.Migrate(ctx, conn)
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	// When the tests share a server, drop the template when the binary ends is
+	// not possible from here; a later run drops it by name, and names carry the
+	// pid so concurrent packages never collide.
+	return nil
+}
+
+func create(t testing.TB, template string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := postgres.Connect(ctx, adminURL, TimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("angelad_test_%d_%d", os.Getpid(), seq.Add(1))
+	if _, err := admin.Exec(ctx, fmt.Sprintf("create database %s template %s encoding 'UTF8'",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize())); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		admin, err := postgres.Connect(ctx, adminURL, TimeZone)
+		if err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, "drop database if exists "+pgx.Identifier{name}.Sanitize()+" with (force)"); err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	return withDatabase(adminURL, name)
+}
+
+// withDatabase returns connString with its database replaced by name.
+func withDatabase(connString, name string) string {
+	// A keyword/value string takes the last value of a repeated keyword, and a
+	// URL accepts dbname as a query parameter that overrides its path.
+	if isURL(connString) {
+		sep := "?"
+		if strings.Contains(connString, "?") {
+			sep = "&"
+		}
+		return connString + sep + "dbname=" + name
+	}
+	return connString + " dbname=" + name
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}

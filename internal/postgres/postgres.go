@@ -1,0 +1,145 @@
+// Package postgres owns angelad's access to PostgreSQL: connections and the shared
+// pool, the embedded schema migrations and the managed local cluster that is the
+// embedded default database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Querier is the part of a database handle that the stores use. *pgx.Conn,
+// *pgxpool.Pool and pgx.Tx all satisfy it, so a one-shot command and the daemon
+// run the same SQL.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var (
+	_ Querier = (*pgx.Conn)(nil)
+	_ Querier = (*pgxpool.Pool)(nil)
+	_ Querier = (pgx.Tx)(nil)
+)
+
+// ApplicationName is reported to the server in pg_stat_activity.
+const ApplicationName = "angelad"
+
+// ParseConfig parses a connection string and sets the session parameters every
+// angelad connection carries: the application name and the time zone that times
+// without a zone (legacy TIMESTAMP columns) are read and written in.
+func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(connString)
+	if err != nil {
+		// pgx redacts the password in its parse errors; keep only the reason.
+		return nil, fmt.Errorf("invalid database URL: %s", parseErrReason(err))
+	}
+	setRuntimeParams(cfg.RuntimeParams, timeZone)
+	return cfg, nil
+}
+
+func setRuntimeParams(p map[string]string, timeZone string) {
+	if _, ok := p["application_name"]; !ok {
+		p["application_name"] = ApplicationName
+	}
+	if timeZone != "" {
+		p["timezone"] = timeZone
+	}
+}
+
+func parseErrReason(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) && pe.Unwrap() != nil {
+		return pe.Unwrap().Error()
+	}
+	return err.Error()
+}
+
+// Connect opens one connection, for a one-shot command.
+func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error) {
+	cfg, err := ParseConfig(connString, timeZone)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+	}
+	return conn, nil
+}
+
+// NewPool builds the daemon's pool. The caller pings and closes it.
+func NewPool(ctx context.Context, connString, timeZone string, maxConns int32) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL: %s", parseErrReason(err))
+	}
+	setRuntimeParams(cfg.ConnConfig.RuntimeParams, timeZone)
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.ConnConfig.Config), Err: err}
+	}
+	return pool, nil
+}
+
+// ConnectError says where a connection was attempted (never with the password)
+// and why it failed.
+type ConnectError struct {
+	Where string
+	Err   error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to the database at %s: %s", e.Where, connectReason(e.Err))
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// connectReason keeps the innermost cause of a failed connection: pgx's own
+// message repeats the user and database that Where already names.
+func connectReason(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message + " (SQLSTATE " + pgErr.Code + ")"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return opErr.Err.Error()
+	}
+	return err.Error()
+}
+
+// Describe names a connection target without its password:
+// "host=/path/run port=5432 user=angela database=angela".
+func Describe(c *pgconn.Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host=%s port=%d", c.Host, c.Port)
+	if c.User != "" {
+		fmt.Fprintf(&b, " user=%s", c.User)
+	}
+	if c.Database != "" {
+		fmt.Fprintf(&b, " database=%s", c.Database)
+	}
+	return b.String()
+}
+
+// DescribeConnString is Describe for a connection string; it never fails and
+// never returns the password.
+func DescribeConnString(connString string) string {
+	cfg, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return "an unparsable database URL"
+	}
+	return Describe(cfg)
+}
