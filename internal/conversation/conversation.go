@@ -1,0 +1,245 @@
+// Package conversation owns conversations: the Conversation type, its
+// validation and its store (later also the ingestion worker).
+//
+// The store functions take a postgres.Querier, so a one-shot command with one
+// *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all
+// run the same SQL.
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Conversation is one message said in a conversation. Its JSON form is the
+// stored record, one key per column.
+type Conversation struct {
+	// ID identifies the message and is its idempotency key: saving the same ID
+	// twice stores it once.
+	ID uuid.UUID `json:"conversation_id"`
+	// SessionID groups the messages of one session, if known.
+	SessionID string `json:"session_id"`
+	// Speaker is david, angela or system; stored and read lowercase.
+	Speaker string `json:"speaker"`
+	// MessageText is what was said, up to text.MaxTextBytes.
+	MessageText string `json:"message_text"`
+	// MessageType classifies the message ("question"), if given.
+	MessageType string `json:"message_type"`
+	// Topic is what the message is about, up to 200 characters, if given.
+	Topic string `json:"topic"`
+	// EmotionDetected is the emotion seen in it, up to 50 characters, if any.
+	EmotionDetected string `json:"emotion_detected"`
+	// ImportanceLevel is 1 to 10. Legacy rows may have none; they read as 0.
+	ImportanceLevel int `json:"importance_level"`
+	// CreatedAt is when it was said.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// DefaultImportance is the importance of a message saved without one.
+const DefaultImportance = 5
+
+// The speakers a message may have.
+const (
+	SpeakerDavid  = "david"
+	SpeakerAngela = "angela"
+	SpeakerSystem = "system"
+)
+
+// Limits of a conversation's fields, in characters. They are the narrowest of
+// angelad's columns and the Python original's, so that a valid message fits a
+// fresh and an adopted database alike: the original's session_id is
+// varchar(100) and its message_type varchar(50).
+const (
+	MaxSessionIDChars       = 100
+	MaxMessageTypeChars     = 50
+	MaxTopicChars           = 200
+	MaxEmotionDetectedChars = 50
+	MinImportance           = 1
+	MaxImportance           = 10
+)
+
+// MaxRecentLimit is the most conversations one Recent call returns.
+const MaxRecentLimit = 10000
+
+// NormalizeSpeaker returns s as stored: one of david, angela or system in
+// lowercase, whatever its case and surrounding whitespace. Any other value is a
+// *text.FieldError for "speaker".
+func NormalizeSpeaker(s string) (string, error) {
+	switch v := strings.ToLower(strings.TrimSpace(s)); v {
+	case SpeakerDavid, SpeakerAngela, SpeakerSystem:
+		return v, nil
+	}
+	return "", &text.FieldError{Field: "speaker",
+		Problem: "must be one of david, angela, system, got " + text.Quote(s)}
+}
+
+// WithDefaults returns c with the values Save fills in when they are zero: a
+// new random ID and DefaultImportance. A caller that must know the ID before the
+// database is reached (to print it, or to spool the message and replay it later
+// without duplicating it) calls WithDefaults first. CreatedAt stays zero; Save
+// asks the server for the time.
+func (c Conversation) WithDefaults() Conversation {
+	if c.ID == uuid.Nil {
+		c.ID = uuid.New()
+	}
+	if c.ImportanceLevel == 0 {
+		c.ImportanceLevel = DefaultImportance
+	}
+	return c
+}
+
+// Validate reports the first field of c that may not be stored, as a
+// *text.FieldError. It checks c as given: a zero ImportanceLevel is invalid
+// here, so that an explicit 0 from a user is rejected rather than silently
+// replaced; Save validates c.WithDefaults().
+//
+// Values are stored exactly as given (except the speaker, stored lowercase); a
+// message of only whitespace is rejected, never trimmed.
+func (c Conversation) Validate() error {
+	if _, err := NormalizeSpeaker(c.Speaker); err != nil {
+		return err
+	}
+	if err := text.CheckBytes("message_text", c.MessageText, 1, text.MaxTextBytes); err != nil {
+		return err
+	}
+	if err := text.Check("session_id", c.SessionID, 0, MaxSessionIDChars); err != nil {
+		return err
+	}
+	if err := text.Check("message_type", c.MessageType, 0, MaxMessageTypeChars); err != nil {
+		return err
+	}
+	if err := text.Check("topic", c.Topic, 0, MaxTopicChars); err != nil {
+		return err
+	}
+	if err := text.Check("emotion_detected", c.EmotionDetected, 0, MaxEmotionDetectedChars); err != nil {
+		return err
+	}
+	return text.IntRange("importance_level", c.ImportanceLevel, MinImportance, MaxImportance)
+}
+
+// conversationColumns reads a row so that legacy rows scan too:
+// created_at::timestamptz reads a legacy TIMESTAMP (a wall time without zone) in
+// the session time zone, a capitalised legacy speaker reads lowercase, and the
+// columns a legacy row may leave NULL read as 0 or "".
+const conversationColumns = `conversation_id, coalesce(session_id, ''), lower(speaker), message_text,
+	coalesce(message_type, ''), coalesce(topic, ''), coalesce(emotion_detected, ''),
+	coalesce(importance_level, 0), created_at::timestamptz`
+
+// insertConversationSQL writes the time as timestamptz, which a legacy
+// TIMESTAMP column stores as the wall time in the session time zone. Without a
+// time it uses clock_timestamp() rather than now(), so that messages saved one
+// after another in one transaction keep their order. Empty optional texts are
+// stored as NULL, as the original did.
+const insertConversationSQL = `insert into conversations
+	(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
+	 importance_level, created_at)
+values ($1, nullif($2::text, ''), $3, $4, nullif($5::text, ''), nullif($6::text, ''),
+	nullif($7::text, ''), $8, coalesce($9::timestamptz, clock_timestamp()))
+on conflict (conversation_id) do nothing
+returning ` + conversationColumns
+
+const selectConversationSQL = `select ` + conversationColumns + `
+from conversations where conversation_id = $1`
+
+// Save stores c and returns it as stored, its speaker lowercase. Zero values get
+// defaults (see WithDefaults; a zero CreatedAt becomes the server's current
+// time). An invalid c returns a *text.FieldError and writes nothing.
+//
+// The ID is the idempotency key: when a message with c's ID is already stored,
+// Save writes nothing and returns the stored message, so a retry or a replay
+// never duplicates one.
+func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation, error) {
+	c = c.WithDefaults()
+	if err := c.Validate(); err != nil {
+		return Conversation{}, fmt.Errorf("save conversation: %w", err)
+	}
+	c.Speaker, _ = NormalizeSpeaker(c.Speaker) // valid: Validate checked it
+	var createdAt any                          // NULL asks the server for the time
+	if !c.CreatedAt.IsZero() {
+		createdAt = c.CreatedAt
+	}
+	saved, err := scanConversation(q.QueryRow(ctx, insertConversationSQL, c.ID, c.SessionID, c.Speaker,
+		c.MessageText, c.MessageType, c.Topic, c.EmotionDetected, c.ImportanceLevel, createdAt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Already stored. This is a second statement, not part of the insert, so
+		// that under READ COMMITTED it sees a row that a concurrent save of the
+		// same ID committed while the insert waited for it.
+		saved, err = scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID))
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("save conversation: %w", err)
+	}
+	return saved, nil
+}
+
+// RecentOptions selects the conversations Recent returns.
+type RecentOptions struct {
+	// Limit is how many to return at most, 1 to MaxRecentLimit.
+	Limit int
+	// Speaker, when not empty, keeps only that speaker's messages; it is
+	// matched without regard to case (see NormalizeSpeaker).
+	Speaker string
+}
+
+// The two reads are separate statements rather than one with an optional
+// filter, so that each has a plan that walks its index (conversations_created_at_idx,
+// or conversations_speaker_created_at_idx on lower(speaker), created_at desc)
+// and stops after limit rows, even as a cached generic plan.
+const (
+	recentConversationsSQL = `select ` + conversationColumns + `
+from conversations order by created_at desc limit $1`
+	recentBySpeakerSQL = `select ` + conversationColumns + `
+from conversations where lower(speaker) = $2 order by created_at desc limit $1`
+)
+
+// Recent returns up to o.Limit conversations, newest first, only o.Speaker's
+// when that is set. An invalid limit or speaker returns a *text.FieldError.
+func Recent(ctx context.Context, q postgres.Querier, o RecentOptions) ([]Conversation, error) {
+	if err := text.IntRange("limit", o.Limit, 1, MaxRecentLimit); err != nil {
+		return nil, fmt.Errorf("recent conversations: %w", err)
+	}
+	sql, args := recentConversationsSQL, []any{o.Limit}
+	if o.Speaker != "" {
+		speaker, err := NormalizeSpeaker(o.Speaker)
+		if err != nil {
+			return nil, fmt.Errorf("recent conversations: %w", err)
+		}
+		sql, args = recentBySpeakerSQL, append(args, speaker)
+	}
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("recent conversations: %w", err)
+	}
+	convs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Conversation, error) {
+		return scanConversation(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recent conversations: %w", err)
+	}
+	return convs, nil
+}
+
+func scanConversation(row pgx.Row) (Conversation, error) {
+	var c Conversation
+	var createdAt *time.Time // a legacy row may have none
+	err := row.Scan(&c.ID, &c.SessionID, &c.Speaker, &c.MessageText, &c.MessageType,
+		&c.Topic, &c.EmotionDetected, &c.ImportanceLevel, &createdAt)
+	if err != nil {
+		return Conversation{}, err
+	}
+	if createdAt != nil {
+		// UTC, so that the same instant always has the same JSON, whatever the
+		// local zone of the process; callers show it in the zone they want.
+		c.CreatedAt = createdAt.UTC()
+	}
+	return c, nil
+}

@@ -1,0 +1,54 @@
+package conversation
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// TestRecentWalksAnIndex checks the plans of Recent's two statements on a
+// table where one speaker is rare: neither sorts the table, and the speaker
+// filter uses the index on lower(speaker), created_at.
+func TestRecentWalksAnIndex(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
+		select case when i % 1000 = 0 then 'System' else 'david' end, 'm', now() - i * interval '1 second'
+		from generate_series(1, 20000) i;
+		analyze conversations`); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		sql   string
+		args  []any
+		index string
+	}{
+		{recentConversationsSQL, []any{20}, "conversations_created_at_idx"},
+		{recentBySpeakerSQL, []any{20, SpeakerSystem}, "conversations_speaker_created_at_idx"},
+	}
+	for _, tt := range tests {
+		rows, err := conn.Query(ctx, "explain "+tt.sql, tt.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan strings.Builder
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(line + "\n")
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan.String(), tt.index) || strings.Contains(plan.String(), "Sort") {
+			t.Errorf("plan does not walk %s:\n%s", tt.index, plan.String())
+		}
+	}
+}

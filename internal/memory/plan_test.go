@@ -1,0 +1,43 @@
+package memory
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// TestRecentWalksTheIndex checks that Recent reads its rows off
+// angela_emotions_felt_at_idx instead of sorting the table, which is what keeps
+// it fast on a table of a million emotions.
+func TestRecentWalksTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into angela_emotions (emotion, intensity, context, felt_at)
+		select 'calm', 5, 'c', now() - i * interval '1 second' from generate_series(1, 20000) i;
+		analyze angela_emotions`); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.Query(ctx, "explain "+recentEmotionsSQL, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.String(), "angela_emotions_felt_at_idx") || strings.Contains(plan.String(), "Sort") {
+		t.Errorf("plan does not walk angela_emotions_felt_at_idx:\n%s", plan.String())
+	}
+}
