@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/query"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Exit codes, as DESIGN.md defines them.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// app is what every command shares: the standard streams, the global flags and,
+// once loaded, the configuration.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	configFile     string
+	flags          *pflag.FlagSet // the root's persistent flags
+	cfg            *config.Config
+}
+
+// usageError marks an error as the user's to fix (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// runtimeError marks an error that a command returned while running (exit 1),
+// as opposed to one cobra returned while parsing its arguments (exit 2).
+type runtimeError struct{ err error }
+
+func (e runtimeError) Error() string { return e.err.Error() }
+func (e runtimeError) Unwrap() error { return e.err }
+
+// loggedError is a runtime error already written to the log.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
+
+// Main runs angelad with args and returns its exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if !errors.As(err, new(loggedError)) {
+		fmt.Fprintln(stderr, "angelad: "+oneLine(err.Error()))
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	switch {
+	case isUsage(err):
+		return exitUsage
+	case errors.As(err, new(runtimeError)):
+		return exitRuntime
+	default:
+		// Returned by cobra before any command ran: a bad flag, argument or command.
+		return exitUsage
+	}
+}
+
+// isUsage reports whether err is the user's to fix: bad input or configuration.
+func isUsage(err error) bool {
+	var ue usageError
+	var ce *config.Error
+	var fe *text.FieldError
+	return errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || query.IsInputError(err)
+}
+
+// oneLine keeps an error message to one line, whatever a library put in it.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// run adapts a command body: it loads the configuration first and marks every
+// error the body returns as a runtime error unless it is the user's to fix.
+func (a *app) run(body func(ctx context.Context, cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := a.loadConfig(cmd); err != nil {
+			return err
+		}
+		err := body(cmd.Context(), cmd, args)
+		if err == nil || isUsage(err) {
+			return err
+		}
+		if errors.Is(err, context.Canceled) {
+			return runtimeError{errors.New("interrupted")}
+		}
+		return runtimeError{err}
+	}
+}
+
+// keyFlags maps each configuration key to its global flag.
+func keyFlag(key string) string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+}
+
+func (a *app) loadConfig(cmd *cobra.Command) error {
+	o := config.Options{File: a.configFile, Flags: map[string]string{}, FlagNames: map[string]string{}}
+	for _, k := range config.Keys() {
+		if f := cmd.Flags().Lookup(keyFlag(k)); f != nil && f.Changed {
+			o.Flags[k] = f.Value.String()
+			o.FlagNames[k] = "--" + f.Name
+		}
+	}
+	// Per-command aliases of a key, such as `query --timeout`.
+	if f := cmd.Flags().Lookup("timeout"); f != nil && f.Changed {
+		o.Flags["query_timeout"] = f.Value.String()
+		o.FlagNames["query_timeout"] = "--timeout"
+	}
+	cfg, err := config.Load(o)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
+
+func (a *app) clusterOptions() postgres.ClusterOptions {
+	return postgres.ClusterOptions{
+		StateDir: a.cfg.StateDir,
+		BinDir:   a.cfg.PostgresBinDir,
+		RunAs:    a.cfg.PostgresRunAs,
+	}
+}
+
+// connect opens the one connection a one-shot command uses. On the managed
+// cluster it first tries the socket (the fast path when the cluster runs) and
+// starts the cluster only if that fails; a cluster started here is left
+// running for the commands and the daemon that come next.
+func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
+	db := a.cfg.Database()
+	if !db.Managed {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		return postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+	}
+	cluster := postgres.NewCluster(a.clusterOptions())
+	connString := cluster.ConnString(postgres.ManagedDatabase)
+	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone)
+	if err == nil {
+		return conn, nil
+	}
+	if _, err := cluster.Start(ctx); err != nil {
+		return nil, fmt.Errorf("managed database in %s: %w", a.cfg.StateDir, err)
+	}
+	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+}
+
+// withConn runs fn on a fresh connection. If fn finds angelad's schema missing
+// (a new database, or one the Python original made), it migrates and runs fn
+// once more: every write carries its idempotency key, so the retry is safe.
+func (a *app) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	conn, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = fn(conn)
+	if !postgres.IsSchemaMissing(err) {
+		return err
+	}
+	if _, merr := postgres.Migrate(ctx, conn); merr != nil {
+		return merr
+	}
+	return fn(conn)
+}
+
+// renameFields presents a validation error under the flag the user typed.
+func renameFields(err error, flags map[string]string) error {
+	var fe *text.FieldError
+	if errors.As(err, &fe) {
+		if flag, ok := flags[fe.Field]; ok {
+			return &text.FieldError{Field: flag, Problem: fe.Problem}
+		}
+		return &text.FieldError{Field: "--" + strings.ReplaceAll(fe.Field, "_", "-"), Problem: fe.Problem}
+	}
+	return err
+}
+
+// stdinTerminal reports whether r is an interactive terminal.
+func stdinTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

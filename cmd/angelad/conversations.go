@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// conversationFlags maps Conversation's fields to the flags that set them.
+var conversationFlags = map[string]string{
+	"speaker": "--speaker", "message_text": "--message", "topic": "--topic",
+	"emotion_detected": "--emotion", "importance_level": "--importance", "session_id": "--session",
+	"created_at": "--at", "conversation_id": "--id", "limit": "--limit", "message_type": "--type",
+}
+
+func (a *app) saveConversationCommand() *cobra.Command {
+	var (
+		c               conversation.Conversation
+		at, id, msgFile string
+		asJSON          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "save-conversation --speaker david|angela|system --message TEXT [flags]",
+		Short: "Save one message of a conversation; prints its id",
+		Long: `Save one message of a conversation and print its id alone, so that
+id=$(angelad save-conversation ...) works; --json prints the stored record instead.
+
+The message comes from --message, or from a file with --message-file (- for
+standard input), which suits long or multi-line text from a hook. --id makes the
+save idempotent: saving the same id again stores nothing new.`,
+		Example: `  angelad save-conversation --speaker david --message "Good morning Angela!" --topic greeting --emotion happy
+  angelad save-conversation --speaker angela --message "อรุณสวัสดิ์ค่ะ" --importance 7 --session 2025-11-08-morning
+  git log -1 --format=%B | angelad save-conversation --speaker david --message-file - --topic commit`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&c.Speaker, "speaker", "", "who spoke: david, angela or system (required)")
+	fs.StringVar(&c.MessageText, "message", "", "what was said, at most 1 MiB (required unless --message-file)")
+	fs.StringVar(&msgFile, "message-file", "", "read the message from this file, - for standard input")
+	fs.StringVar(&c.Topic, "topic", "", "topic, at most 200 characters")
+	fs.StringVar(&c.EmotionDetected, "emotion", "", "emotion detected, at most 50 characters")
+	importance := newIntFlag(fs, "importance", conversation.DefaultImportance, 1, 10, "importance, 1 to 10")
+	fs.StringVar(&c.SessionID, "session", "", "session id grouping the messages of one conversation")
+	fs.StringVar(&c.MessageType, "type", "", "message type, such as question or answer")
+	fs.StringVar(&at, "at", "", "when it was said, RFC 3339 (default: now)")
+	fs.StringVar(&id, "id", "", "the message's UUID, an idempotency key (default: a new one)")
+	fs.BoolVar(&asJSON, "json", false, "print the stored record as JSON")
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		if err := requireFlags(cmd, "speaker"); err != nil {
+			return err
+		}
+		switch {
+		case cmd.Flags().Changed("message") && msgFile != "":
+			return usagef("give --message or --message-file, not both")
+		case msgFile != "":
+			msg, err := a.readMessage(msgFile)
+			if err != nil {
+				return err
+			}
+			c.MessageText = msg
+		case !cmd.Flags().Changed("message"):
+			return usagef("missing required flag --message (or --message-file) (see 'angelad save-conversation --help')")
+		}
+		c.ImportanceLevel = *importance
+		var err error
+		if c.CreatedAt, err = parseAt(at); err != nil {
+			return err
+		}
+		if c.ID, err = parseID(id); err != nil {
+			return err
+		}
+		if err := c.Validate(); err != nil {
+			return renameFields(err, conversationFlags)
+		}
+		var saved conversation.Conversation
+		err = a.withConn(ctx, func(conn *pgx.Conn) error {
+			saved, err = conversation.Save(ctx, conn, c)
+			return err
+		})
+		if err != nil {
+			return renameFields(err, conversationFlags)
+		}
+		if asJSON {
+			saved.CreatedAt = saved.CreatedAt.In(a.cfg.Location())
+			return writeJSON(a.stdout, saved)
+		}
+		_, err = fmt.Fprintln(a.stdout, saved.ID)
+		return err
+	})
+	return cmd
+}
+
+// readMessage reads --message-file, refusing more than the limit rather than
+// reading an endless stream into memory.
+func (a *app) readMessage(path string) (string, error) {
+	var r io.Reader
+	if path == "-" {
+		r = a.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", usagef("--message-file: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, text.MaxTextBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read --message-file: %w", err)
+	}
+	if len(data) > text.MaxTextBytes {
+		return "", &text.FieldError{Field: "--message-file", Problem: fmt.Sprintf("must be at most %d bytes (1 MiB)", text.MaxTextBytes)}
+	}
+	return string(data), nil
+}
+
+func (a *app) getConversationsCommand() *cobra.Command {
+	var (
+		asJSON  bool
+		speaker string
+	)
+	cmd := &cobra.Command{
+		Use:   "get-conversations [--limit N] [--speaker S] [--json]",
+		Short: "Show the most recent conversation messages, newest first",
+		Example: `  angelad get-conversations --limit 10
+  angelad get-conversations --speaker david --json`,
+		Args: noArgs,
+	}
+	limit := newIntFlag(cmd.Flags(), "limit", 20, 1, conversation.MaxRecentLimit, fmt.Sprintf("how many, 1 to %d", conversation.MaxRecentLimit))
+	cmd.Flags().StringVar(&speaker, "speaker", "", "only this speaker: david, angela or system")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print every column as a JSON array")
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		if err := text.IntRange("--limit", *limit, 1, conversation.MaxRecentLimit); err != nil {
+			return err
+		}
+		opts := conversation.RecentOptions{Limit: *limit}
+		if cmd.Flags().Changed("speaker") {
+			s, err := conversation.NormalizeSpeaker(speaker)
+			if err != nil {
+				return renameFields(err, conversationFlags)
+			}
+			opts.Speaker = s
+		}
+		list := []conversation.Conversation{}
+		err := a.withConn(ctx, func(conn *pgx.Conn) error {
+			l, err := conversation.Recent(ctx, conn, opts)
+			if l != nil {
+				list = l
+			}
+			return err
+		})
+		if err != nil {
+			return renameFields(err, conversationFlags)
+		}
+		loc := a.cfg.Location()
+		for i := range list {
+			list[i].CreatedAt = list[i].CreatedAt.In(loc)
+		}
+		if asJSON {
+			return writeJSON(a.stdout, list)
+		}
+		return writeConversations(a.stdout, list)
+	})
+	return cmd
+}
+
+// writeConversations prints time and speaker, then the message on an indented
+// line.
+func writeConversations(w io.Writer, list []conversation.Conversation) error {
+	for _, c := range list {
+		if _, err := fmt.Fprintf(w, "%s: %s\n   %s\n",
+			formatTime(c.CreatedAt), c.Speaker, text.Preview(c.MessageText, previewChars)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

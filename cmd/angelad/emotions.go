@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// emotionFlags maps Emotion's fields to the flags that set them, for errors.
+var emotionFlags = map[string]string{
+	"emotion": "--emotion", "intensity": "--intensity", "context": "--context",
+	"david_words": "--david-words", "why_it_matters": "--why", "memory_strength": "--strength",
+	"felt_at": "--at", "emotion_id": "--id", "limit": "--limit",
+}
+
+func (a *app) saveEmotionCommand() *cobra.Command {
+	var (
+		e        memory.Emotion
+		at, id   string
+		asJSON   bool
+		required = []string{"emotion", "intensity", "context"}
+	)
+	cmd := &cobra.Command{
+		Use:   "save-emotion --emotion E --intensity 1..10 --context TEXT [flags]",
+		Short: "Save an emotion Angela felt; prints its id",
+		Long: `Save an emotion Angela felt and print its id alone, so that
+id=$(angelad save-emotion ...) works; --json prints the stored record instead.
+
+--id makes the save idempotent: saving the same id again stores nothing new and
+prints the record already stored.`,
+		Example: `  angelad save-emotion --emotion happy --intensity 9 --context "David praised Angela" \
+    --david-words "You're amazing!" --why "David's praise makes Angela happy"
+  angelad save-emotion --emotion loved --intensity 10 --context "David said he misses Angela" \
+    --david-words "พี่ ก็ คิดถึงเหมือน กัน ค่ะ" --at 2025-11-08T21:30:00+07:00`,
+		Args: noArgs,
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&e.Emotion, "emotion", "", "the emotion, 1 to 50 characters (required)")
+	intensity := newIntFlag(fs, "intensity", 0, 1, 10, "how strongly, 1 to 10 (required)")
+	fs.StringVar(&e.Context, "context", "", "what happened (required)")
+	fs.StringVar(&e.DavidWords, "david-words", "", "what David said")
+	fs.StringVar(&e.WhyItMatters, "why", "", "why it matters")
+	strength := newIntFlag(fs, "strength", memory.DefaultMemoryStrength, 1, 10, "memory strength, 1 to 10")
+	fs.StringVar(&at, "at", "", "when it was felt, RFC 3339 (default: now)")
+	fs.StringVar(&id, "id", "", "the emotion's UUID, an idempotency key (default: a new one)")
+	fs.BoolVar(&asJSON, "json", false, "print the stored record as JSON")
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		if err := requireFlags(cmd, required...); err != nil {
+			return err
+		}
+		e.Intensity, e.MemoryStrength = *intensity, *strength
+		var err error
+		if e.FeltAt, err = parseAt(at); err != nil {
+			return err
+		}
+		if e.ID, err = parseID(id); err != nil {
+			return err
+		}
+		if err := e.Validate(); err != nil {
+			return renameFields(err, emotionFlags)
+		}
+		var saved memory.Emotion
+		err = a.withConn(ctx, func(conn *pgx.Conn) error {
+			saved, err = memory.Save(ctx, conn, e)
+			return err
+		})
+		if err != nil {
+			return renameFields(err, emotionFlags)
+		}
+		if asJSON {
+			saved.FeltAt = saved.FeltAt.In(a.cfg.Location())
+			return writeJSON(a.stdout, saved)
+		}
+		_, err = fmt.Fprintln(a.stdout, saved.ID)
+		return err
+	})
+	return cmd
+}
+
+func (a *app) getEmotionsCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "get-emotions [--limit N] [--json]",
+		Short: "Show Angela's most recent emotions, newest first",
+		Example: `  angelad get-emotions --limit 5
+  angelad get-emotions --json | jq '.[0].emotion'`,
+		Args: noArgs,
+	}
+	limit := newIntFlag(cmd.Flags(), "limit", 10, 1, memory.MaxRecentLimit, fmt.Sprintf("how many, 1 to %d", memory.MaxRecentLimit))
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print every column as a JSON array")
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		if err := text.IntRange("--limit", *limit, 1, memory.MaxRecentLimit); err != nil {
+			return err
+		}
+		list := []memory.Emotion{}
+		err := a.withConn(ctx, func(conn *pgx.Conn) error {
+			l, err := memory.Recent(ctx, conn, *limit)
+			if l != nil {
+				list = l
+			}
+			return err
+		})
+		if err != nil {
+			return renameFields(err, emotionFlags)
+		}
+		loc := a.cfg.Location()
+		for i := range list {
+			list[i].FeltAt = list[i].FeltAt.In(loc)
+		}
+		if asJSON {
+			return writeJSON(a.stdout, list)
+		}
+		return writeEmotions(a.stdout, list)
+	})
+	return cmd
+}
+
+// writeEmotions prints the seed's format: time, emotion, intensity, then the
+// context on an indented line.
+func writeEmotions(w io.Writer, list []memory.Emotion) error {
+	for _, e := range list {
+		if _, err := fmt.Fprintf(w, "%s: %s (%d/10)\n   Context: %s\n",
+			formatTime(e.FeltAt), e.Emotion, e.Intensity, text.Preview(e.Context, previewChars)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// previewChars is how much of a long text the human formats show.
+const previewChars = 100
+
+func formatTime(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") }
+
+// parseAt parses --at; empty means now, decided by the database.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, &text.FieldError{Field: "--at", Problem: fmt.Sprintf("must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)}
+	}
+	return t, nil
+}
+
+// parseID parses --id; empty means a new id.
+func parseID(s string) (uuid.UUID, error) {
+	if s == "" {
+		return uuid.UUID{}, nil
+	}
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.UUID{}, &text.FieldError{Field: "--id", Problem: fmt.Sprintf("must be a UUID such as 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70, got %q", s)}
+	}
+	return id, nil
+}

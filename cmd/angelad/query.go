@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+
+	"github.com/angela-ai/angelad/internal/query"
+)
+
+func (a *app) queryCommand() *cobra.Command {
+	var (
+		write, asJSON, asCSV bool
+		timeout              time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "query SQL [PARAM...]",
+		Short: "Run one SQL statement with bound parameters",
+		Long: `Run one SQL statement against the memory database. $1, $2, ... in SQL are bound
+to the PARAMs (never interpolated into the text), their types inferred by the
+server. The statement runs in a READ ONLY transaction under a statement timeout
+(query_timeout, 30s by default); --write runs it read-write and commits.
+
+Output is an aligned table, or --json (an array of objects, values typed) or
+--csv (with a header row).`,
+		Example: `  angelad query 'SELECT * FROM conversations WHERE speaker = $1 ORDER BY created_at DESC LIMIT $2' david 10
+  angelad query --json 'SELECT emotion, count(*) FROM angela_emotions GROUP BY 1 ORDER BY 2 DESC'
+  angelad query --write 'DELETE FROM conversations WHERE conversation_id = $1' 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70`,
+		Args: cobra.MinimumNArgs(1),
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&write, "write", false, "allow the statement to change data, and commit")
+	fs.BoolVar(&asJSON, "json", false, "print rows as a JSON array of objects")
+	fs.BoolVar(&asCSV, "csv", false, "print rows as CSV with a header row")
+	fs.DurationVar(&timeout, "timeout", 0, "statement timeout (default: query_timeout, 30s)")
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		if asJSON && asCSV {
+			return usagef("give --json or --csv, not both")
+		}
+		var res *query.Result
+		err := a.withConn(ctx, func(conn *pgx.Conn) (err error) {
+			res, err = query.Run(ctx, conn, query.Options{
+				SQL: args[0], Args: args[1:], Write: write, Timeout: a.cfg.QueryTimeout,
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		switch {
+		case asJSON:
+			return res.WriteJSON(a.stdout)
+		case asCSV:
+			return res.WriteCSV(a.stdout)
+		default:
+			return res.WriteTable(a.stdout)
+		}
+	})
+	return cmd
+}
