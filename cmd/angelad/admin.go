@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -99,7 +100,7 @@ TOML, so it can start a config file.`,
 				}
 				name = k[i+1:]
 			}
-			fmt.Fprintf(tw, "%s = %q\t# %s\n", name, c.Value(k), c.Sources[k])
+			fmt.Fprintf(tw, "%s = %s\t# %s\n", name, tomlValue(c.Value(k)), c.Sources[k])
 		}
 		return tw.Flush()
 	})
@@ -158,4 +159,12 @@ func (a *app) completionCommand(root *cobra.Command) *cobra.Command {
 			return usagef("unknown shell %q: must be bash, zsh or fish", args[0])
 		},
 	}
+}
+
+// tomlValue writes a value as TOML: integers bare, everything else quoted.
+func tomlValue(v string) string {
+	if _, err := strconv.Atoi(v); err == nil {
+		return v
+	}
+	return strconv.Quote(v)
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// managedCLI runs the binary on the managed cluster of a fresh state directory,
+// and stops that cluster when the test ends.
+func managedCLI(t *testing.T) (*cli, *postgres.Cluster) {
+	t.Helper()
+	dir := pgtest.StateDir(t)
+	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cluster.Stop(ctx); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	c := newCLI(t, "").with("ANGELA_STATE_DIR=" + dir)
+	return c, cluster
+}
+
+func TestOneShotCreatesStartsAndLeavesTheManagedClusterRunning(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "curious", "--intensity", "6", "--context", "first memory"))
+	ctx := context.Background()
+	if !cluster.Running(ctx) {
+		t.Fatal("the cluster a one-shot command started is not running after it exited")
+	}
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) {
+		t.Errorf("get-emotions does not show %s: %s", id, out)
+	}
+	// Stopped behind its back, the next command starts it again; nothing is lost.
+	if err := cluster.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) {
+		t.Errorf("after a restart get-emotions does not show %s: %s", id, out)
+	}
+	// No TCP: the server listens on its Unix socket only.
+	if out := c.ok("query", "SELECT current_setting('listen_addresses') AS l"); strings.Contains(out, "*") || strings.Contains(out, "localhost") {
+		t.Errorf("listen_addresses: %s", out)
+	}
+}
+
+func TestNoServerBinariesIsOneLineNamingBothFixes(t *testing.T) {
+	t.Parallel()
+	c, _ := managedCLI(t)
+	c = c.with("ANGELA_POSTGRES_BIN_DIR=" + t.TempDir())
+	r := c.fails(1, "install the PostgreSQL server", "get-emotions")
+	if !strings.Contains(r.stderr, "ANGELA_DATABASE_URL") {
+		t.Errorf("the error does not name ANGELA_DATABASE_URL: %s", r.stderr)
+	}
+}
+
+// daemonProc is a running `angelad run`.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	lines  chan string
+	mu     sync.Mutex
+	stderr []string
+}
+
+func startDaemon(t *testing.T, c *cli, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"run"}, args...)...)
+	cmd.Env = c.env
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{cmd: cmd, lines: make(chan string, 1000)}
+	go d.read(pipe)
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return d
+}
+
+func (d *daemonProc) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		d.mu.Lock()
+		d.stderr = append(d.stderr, sc.Text())
+		d.mu.Unlock()
+		d.lines <- sc.Text()
+	}
+	close(d.lines)
+}
+
+func (d *daemonProc) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.stderr, "\n")
+}
+
+// waitFor waits until the daemon logs a line containing s.
+func (d *daemonProc) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for {
+		select {
+		case line, ok := <-d.lines:
+			if !ok {
+				t.Fatalf("the daemon exited before logging %q:\n%s", s, d.log())
+			}
+			if strings.Contains(line, s) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the daemon did not log %q:\n%s", s, d.log())
+		}
+	}
+}
+
+// stop signals the daemon and returns its exit code.
+func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(time.Minute):
+		t.Fatalf("the daemon did not exit after %v:\n%s", sig, d.log())
+		return -1
+	}
+}
+
+func TestRunStartsTheManagedClusterAndStopsItOnSignal(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			c, cluster := managedCLI(t)
+			d := startDaemon(t, c)
+			d.waitFor(t, `"msg":"ready"`)
+			if !strings.Contains(d.log(), filepath.Join(cluster.SocketDir())) {
+				t.Errorf("the ready line does not say where the database is:\n%s", d.log())
+			}
+			// The daemon and one-shot commands share the cluster.
+			c.ok("save-conversation", "--speaker", "david", "--message", "while the daemon runs")
+			if code := d.stop(t, sig); code != 0 {
+				t.Errorf("exit code %d after %v, want 0:\n%s", code, sig, d.log())
+			}
+			if cluster.Running(context.Background()) {
+				t.Errorf("the cluster the daemon started still runs after it stopped")
+			}
+			for _, want := range []string{"closed the database pool", "stopped the managed PostgreSQL"} {
+				if !strings.Contains(d.log(), want) {
+					t.Errorf("the log lacks %q:\n%s", want, d.log())
+				}
+			}
+		})
+	}
+}
+
+func TestRunLeavesAClusterItDidNotStartRunning(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	c.ok("migrate") // a one-shot command starts the cluster
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d:\n%s", code, d.log())
+	}
+	if !cluster.Running(context.Background()) {
+		t.Error("the daemon stopped a cluster it had not started")
+	}
+}
+
+func TestDaemonAndOneShotStartingTogetherShareOneCluster(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	d := startDaemon(t, c)
+	var wg sync.WaitGroup
+	results := make([]result, 3)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.run("", "save-emotion", "--emotion", "calm", "--intensity", "3", "--context", "racing the daemon")
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("one-shot %d racing the daemon: exit %d: %s", i, r.code, r.stderr)
+		}
+	}
+	d.waitFor(t, `"msg":"ready"`)
+	if out := c.ok("get-emotions", "--json"); strings.Count(out, "racing the daemon") != 3 {
+		t.Errorf("want 3 emotions, got %s", out)
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d:\n%s", code, d.log())
+	}
+	_ = cluster
+}
