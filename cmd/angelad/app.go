@@ -83,7 +83,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if err == nil {
 		return exitOK
 	}
-	if !errors.As(err, new(loggedError)) {
+	if !errors.As(err, new(loggedError)) && !errors.As(err, new(silentError)) {
 		fmt.Fprintln(stderr, "angelad: "+oneLine(err.Error()))
 	}
 	return exitCode(err)
@@ -139,6 +139,17 @@ func keyFlag(key string) string {
 }
 
 func (a *app) loadConfig(cmd *cobra.Command) error {
+	cfg, err := a.readConfig(cmd)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// readConfig loads the configuration from the file, the environment and cmd's
+// flags, without keeping it.
+func (a *app) readConfig(cmd *cobra.Command) (*config.Config, error) {
 	o := config.Options{File: a.configFile, Flags: map[string]string{}, FlagNames: map[string]string{}}
 	for _, k := range config.Keys() {
 		if f := cmd.Flags().Lookup(keyFlag(k)); f != nil && f.Changed {
@@ -151,12 +162,7 @@ func (a *app) loadConfig(cmd *cobra.Command) error {
 		o.Flags["query_timeout"] = f.Value.String()
 		o.FlagNames["query_timeout"] = "--timeout"
 	}
-	cfg, err := config.Load(o)
-	if err != nil {
-		return err
-	}
-	a.cfg = cfg
-	return nil
+	return config.Load(o)
 }
 
 func (a *app) clusterOptions() postgres.ClusterOptions {

@@ -36,6 +36,21 @@ type Config struct {
 	PostgresRunAs string
 	// PoolMaxConns is the size of the daemon's pool.
 	PoolMaxConns int
+	// PoolMinConns is how many connections the pool keeps open when idle.
+	PoolMinConns int
+	// PoolHealthCheckPeriod is how often the pool checks its idle connections
+	// and the daemon checks that the database answers.
+	PoolHealthCheckPeriod time.Duration
+	// PoolConnectTimeout bounds one connection attempt.
+	PoolConnectTimeout time.Duration
+	// ShutdownTimeout is how long workers get to return after SIGTERM.
+	ShutdownTimeout time.Duration
+	// LogFile is where the daemon logs; empty means standard error.
+	LogFile string
+	// LogMaxSizeMB is the size at which the log file is rotated.
+	LogMaxSizeMB int
+	// LogMaxFiles is how many rotated log files are kept.
+	LogMaxFiles int
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string
 	// LogFormat is auto (console on a terminal, JSON otherwise), console or json.
@@ -103,11 +118,37 @@ func keys() []key {
 				return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
 			}
 	}
-	var ks []key
+	intKey := func(field func(*Config) *int, min, max int) (func(*Config) string, func(*Config, string) error) {
+		return func(c *Config) string { return strconv.Itoa(*field(c)) },
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < min || n > max {
+					return fmt.Errorf("must be an integer from %d to %d, got %q", min, max, v)
+				}
+				*field(c) = n
+				return nil
+			}
+	}
+	durKey := func(field func(*Config) *time.Duration) (func(*Config) string, func(*Config, string) error) {
+		return func(c *Config) string { return field(c).String() },
+			func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return fmt.Errorf(`must be a positive duration such as "30s" or "2m", got %q`, v)
+				}
+				*field(c) = d
+				return nil
+			}
+	}
+	var (
+		ks []key
+		g  func(*Config) string
+		s  func(*Config, string) error
+	)
 	add := func(name, help string, secret bool, get func(*Config) string, set func(*Config, string) error) {
 		ks = append(ks, key{name: name, help: help, secret: secret, get: get, set: set})
 	}
-	g, s := str(func(c *Config) *string { return &c.DatabaseURL })
+	g, s = str(func(c *Config) *string { return &c.DatabaseURL })
 	add("database_url", "an existing database (URL or key=value); empty: the managed local cluster", true, g, s)
 	add("state_dir", "where the managed cluster and angelad's state live", false, func(c *Config) string { return c.StateDir }, func(c *Config, v string) error {
 		if v == "" {
@@ -132,34 +173,44 @@ func keys() []key {
 			c.TimeZone = v
 			return nil
 		})
-	add("query_timeout", "statement timeout of `angelad query`", false,
-		func(c *Config) string { return c.QueryTimeout.String() },
-		func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return fmt.Errorf(`must be a positive duration such as "30s" or "2m", got %q`, v)
-			}
-			c.QueryTimeout = d
-			return nil
-		})
+	g, s = durKey(func(c *Config) *time.Duration { return &c.QueryTimeout })
+	add("query_timeout", "statement timeout of `angelad query`", false, g, s)
+	g, s = durKey(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	add("shutdown_timeout", "how long the daemon's workers get to stop after SIGTERM", false, g, s)
 	g, s = str(func(c *Config) *string { return &c.PostgresBinDir })
 	add("postgres.bin_dir", "directory of initdb and pg_ctl; empty: discover", false, g, s)
 	g, s = str(func(c *Config) *string { return &c.PostgresRunAs })
 	add("postgres.run_as", "OS user the managed cluster runs as when angelad runs as root", false, g, s)
-	add("pool.max_conns", "connections in the daemon's pool", false,
-		func(c *Config) string { return strconv.Itoa(c.PoolMaxConns) },
-		func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 1000 {
-				return fmt.Errorf("must be an integer from 1 to 1000, got %q", v)
-			}
-			c.PoolMaxConns = n
-			return nil
-		})
+	g, s = intKey(func(c *Config) *int { return &c.PoolMaxConns }, 1, 1000)
+	add("pool.max_conns", "connections in the daemon's pool", false, g, s)
+	g, s = intKey(func(c *Config) *int { return &c.PoolMinConns }, 0, 1000)
+	add("pool.min_conns", "connections the daemon's pool keeps open when idle", false, g, s)
+	g, s = durKey(func(c *Config) *time.Duration { return &c.PoolHealthCheckPeriod })
+	add("pool.health_check_period", "how often the daemon checks its connections and the database", false, g, s)
+	g, s = durKey(func(c *Config) *time.Duration { return &c.PoolConnectTimeout })
+	add("pool.connect_timeout", "how long one connection attempt may take", false, g, s)
 	g, s = oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")
 	add("log.level", "debug, info, warn or error", false, g, s)
 	g, s = oneOf(func(c *Config) *string { return &c.LogFormat }, "auto", "console", "json")
 	add("log.format", "auto (console on a terminal, JSON otherwise), console or json", false, g, s)
+	add("log.file", "the daemon's log file, rotated by size; empty: standard error", false,
+		func(c *Config) string { return c.LogFile },
+		func(c *Config, v string) error {
+			if v == "" {
+				c.LogFile = ""
+				return nil
+			}
+			abs, err := filepath.Abs(v)
+			if err != nil {
+				return err
+			}
+			c.LogFile = abs
+			return nil
+		})
+	g, s = intKey(func(c *Config) *int { return &c.LogMaxSizeMB }, 1, 10000)
+	add("log.max_size_mb", "rotate the log file at this size, in MB", false, g, s)
+	g, s = intKey(func(c *Config) *int { return &c.LogMaxFiles }, 1, 1000)
+	add("log.max_files", "rotated log files kept", false, g, s)
 	return ks
 }
 
@@ -294,16 +345,37 @@ func redactIfSecret(k key, err error) error {
 // defaults returns the built-in value of every key for the platform.
 func defaults(o Options) map[string]string {
 	return map[string]string{
-		"database_url":     "",
-		"state_dir":        DefaultStateDir(o.GOOS, *o.Root, o.Home, o.Env),
-		"timezone":         LocalTimeZone(o.Env),
-		"query_timeout":    "30s",
-		"postgres.bin_dir": "",
-		"postgres.run_as":  "",
-		"pool.max_conns":   "10",
-		"log.level":        "info",
-		"log.format":       "auto",
+		"database_url":             "",
+		"state_dir":                DefaultStateDir(o.GOOS, *o.Root, o.Home, o.Env),
+		"timezone":                 LocalTimeZone(o.Env),
+		"query_timeout":            "30s",
+		"postgres.bin_dir":         "",
+		"postgres.run_as":          "",
+		"pool.max_conns":           "10",
+		"pool.min_conns":           "1",
+		"pool.health_check_period": "10s",
+		"pool.connect_timeout":     "5s",
+		"shutdown_timeout":         "10s",
+		"log.level":                "info",
+		"log.format":               "auto",
+		"log.file":                 defaultLogFile(o),
+		"log.max_size_mb":          "10",
+		"log.max_files":            "5",
 	}
+}
+
+// launchdLabel is the label of angelad's LaunchAgent (deploy/launchd); launchd
+// tells a job its label in XPC_SERVICE_NAME.
+const launchdLabel = "com.angela.angelad"
+
+// defaultLogFile is empty (standard error) except under angelad's LaunchAgent,
+// where the daemon writes ~/Library/Logs/angelad/angelad.log itself, rotated;
+// launchd sends only what bypasses the logger (a crash) to the same file.
+func defaultLogFile(o Options) string {
+	if v, _ := o.Env("XPC_SERVICE_NAME"); o.GOOS == "darwin" && v == launchdLabel {
+		return filepath.Join(o.Home, "Library", "Logs", "angelad", "angelad.log")
+	}
+	return ""
 }
 
 // DefaultStateDir is where angelad keeps its state when state_dir is not set:

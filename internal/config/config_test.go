@@ -206,3 +206,19 @@ func TestLocalTimeZoneFromTZ(t *testing.T) {
 		t.Errorf("LocalTimeZone accepted an invalid TZ")
 	}
 }
+
+func TestLaunchAgentLogsToItsFile(t *testing.T) {
+	root := false
+	home := t.TempDir()
+	c, err := Load(Options{GOOS: "darwin", Root: &root, Home: home, Env: envOf(map[string]string{"XPC_SERVICE_NAME": "com.angela.angelad"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(home, "Library", "Logs", "angelad", "angelad.log"); c.LogFile != want {
+		t.Errorf("log.file under the LaunchAgent = %q, want %q", c.LogFile, want)
+	}
+	c, _ = Load(Options{GOOS: "darwin", Root: &root, Home: home, Env: envOf(nil)})
+	if c.LogFile != "" {
+		t.Errorf("log.file outside launchd = %q, want standard error", c.LogFile)
+	}
+}

@@ -1,12 +1,17 @@
-// Package daemon owns `angelad run`: it resolves the database (starting the
-// managed cluster when that is the one), migrates, creates the one pool the
-// workers share, and on cancellation closes the pool and stops the cluster it
-// started.
+// Package daemon owns `angelad run`: the lock that allows one daemon per state
+// directory, waiting for the database, the one pool every worker shares, the
+// supervisor that keeps the workers running, the database monitor, the status
+// file that `angelad status` reads, and an orderly shutdown: workers first,
+// then the pool, then the managed cluster if this daemon started it.
 package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,98 +21,286 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres"
 )
 
+// Options configure a Daemon.
+type Options struct {
+	Config  *config.Config
+	Log     *zap.Logger
+	Version string
+	// Notify tells the service manager about a state change ("READY=1",
+	// "STOPPING=1", "WATCHDOG=1"); nil when there is none.
+	Notify func(state string)
+	// Watchdog, when positive, is how often Notify("WATCHDOG=1") is sent.
+	Watchdog time.Duration
+	// Now and After are the clock; tests replace them. Defaults: time.Now and
+	// time.After.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+}
+
+// WorkerFactory builds a worker once the pool exists.
+type WorkerFactory func(pool *pgxpool.Pool, log *zap.Logger) Worker
+
 // Daemon is one run of `angelad run`.
 type Daemon struct {
-	cfg     *config.Config
-	log     *zap.Logger
-	version string
-	// Ready, when not nil, is closed once the pool is up.
-	Ready chan struct{}
+	o         Options
+	cfg       *config.Config
+	log       *zap.Logger
+	factories []namedFactory
+	// ready is closed once the daemon is ready; Ready returns it.
+	ready chan struct{}
 }
 
-// New returns a daemon for cfg that logs to log.
-func New(cfg *config.Config, log *zap.Logger, version string) *Daemon {
-	return &Daemon{cfg: cfg, log: log, version: version}
+type namedFactory struct {
+	name string
+	f    WorkerFactory
 }
 
-// Run runs the daemon until ctx is cancelled. It returns nil on a clean stop.
+// New returns a daemon. Register workers, then call Run.
+func New(o Options) *Daemon {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	if o.Notify == nil {
+		o.Notify = func(string) {}
+	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	return &Daemon{o: o, cfg: o.Config, log: o.Log, ready: make(chan struct{})}
+}
+
+// Register adds a worker that the supervisor runs and restarts. Call it before Run.
+func (d *Daemon) Register(name string, f WorkerFactory) {
+	d.factories = append(d.factories, namedFactory{name, f})
+}
+
+// Ready is closed once the pool is up and the workers started.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Backoff bounds for waiting on the database at start-up.
+const (
+	dbMinBackoff = time.Second
+	dbMaxBackoff = 30 * time.Second
+)
+
+// Run runs the daemon until ctx is cancelled and returns nil on a clean stop.
 func (d *Daemon) Run(ctx context.Context) (err error) {
-	cfg := d.cfg
+	cfg, log := d.cfg, d.log
+	startedAt := d.o.Now()
+	lock, err := AcquireLock(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
 	db := cfg.Database()
-	d.log.Info("starting",
-		zap.String("version", d.version),
+	board := newStatusBoard(cfg.StateDir, d.o.Now, Status{
+		PID: os.Getpid(), Version: d.o.Version, State: StateStarting, StartedAt: startedAt,
+		ConfigFile: cfg.File, StateDir: cfg.StateDir, Workers: []WorkerStatus{},
+		Database: DatabaseStatus{Managed: db.Managed},
+	})
+	publish := func(change func(*Status)) {
+		if err := board.update(change); err != nil {
+			log.Warn("cannot write the status file", zap.Error(err))
+		}
+	}
+	defer publish(func(s *Status) { s.State = StateStopped })
+
+	log.Info("starting",
+		zap.String("version", d.o.Version),
 		zap.String("config_file", cfg.File),
 		zap.String("state_dir", cfg.StateDir),
 		zap.String("database_source", db.Source),
 		zap.Int("pool_max_conns", cfg.PoolMaxConns))
 
-	connString := db.ConnString
+	var cluster *postgres.Cluster
 	if db.Managed {
-		cluster := postgres.NewCluster(postgres.ClusterOptions{
+		cluster = postgres.NewCluster(postgres.ClusterOptions{
 			StateDir: cfg.StateDir, BinDir: cfg.PostgresBinDir, RunAs: cfg.PostgresRunAs,
 		})
-		started, err := cluster.Start(ctx)
-		if err != nil {
-			return fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
-		}
-		if started {
-			d.log.Info("started the managed PostgreSQL", zap.String("data_dir", cluster.DataDir()))
-			defer func() {
-				// Stop with a fresh context: ours is already cancelled.
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-				defer cancel()
-				if serr := cluster.Stop(sctx); serr != nil {
-					d.log.Error("stop the managed PostgreSQL", zap.Error(serr))
-					if err == nil {
-						err = serr
-					}
-					return
-				}
-				d.log.Info("stopped the managed PostgreSQL")
-			}()
-		} else {
-			d.log.Info("using the managed PostgreSQL already running", zap.String("data_dir", cluster.DataDir()))
-		}
-		connString = cluster.ConnString(postgres.ManagedDatabase)
 	}
-	where := postgres.DescribeConnString(connString)
+	// ownsCluster is set when this daemon started the managed cluster, at
+	// start-up or after an outage; the daemon then stops it on the way out.
+	var ownsCluster atomic.Bool
+	defer func() {
+		if cluster == nil || !ownsCluster.Load() {
+			return
+		}
+		// Our context is cancelled by now: stop on a fresh one.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if serr := cluster.Stop(sctx); serr != nil {
+			log.Error("cannot stop the managed PostgreSQL", zap.Error(serr))
+			if err == nil {
+				err = serr
+			}
+			return
+		}
+		log.Info("stopped the managed PostgreSQL")
+	}()
 
-	if err := d.migrate(ctx, connString); err != nil {
+	connString, err := d.waitForDatabase(ctx, cluster, &ownsCluster, publish)
+	if err != nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before the database was ready")
+			return nil
+		}
 		return err
 	}
-	pool, err := postgres.NewPool(ctx, connString, cfg.TimeZone, int32(cfg.PoolMaxConns))
+	where := postgres.DescribeConnString(connString)
+	publish(func(s *Status) { s.Database.Target = where })
+
+	pool, err := postgres.NewPool(ctx, connString, cfg.TimeZone, postgres.PoolOptions{
+		MaxConns: int32(cfg.PoolMaxConns), MinConns: int32(cfg.PoolMinConns),
+		HealthCheckPeriod: cfg.PoolHealthCheckPeriod, ConnectTimeout: cfg.PoolConnectTimeout,
+	})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		pool.Close()
-		d.log.Info("closed the database pool")
+		log.Info("closed the database pool")
 	}()
 	if err := pool.Ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return &postgres.ConnectError{Where: where, Err: err}
 	}
-	d.log.Info("ready", zap.String("database", where), zap.String("state_dir", cfg.StateDir))
-	if d.Ready != nil {
-		close(d.Ready)
+
+	var sup *Supervisor
+	sup = NewSupervisor(SupervisorConfig{
+		Log: log.Named("supervisor"), Now: d.o.Now, After: d.o.After,
+		StopTimeout: cfg.ShutdownTimeout,
+		OnChange:    func() { publish(func(s *Status) { s.Workers = sup.Status() }) },
+	})
+	for _, nf := range d.factories {
+		sup.Add(nf.name, nf.f(pool, log.Named(nf.name)))
 	}
+	monitor := &dbMonitor{
+		pool: pool, cluster: cluster, log: log.Named("database"),
+		interval: cfg.PoolHealthCheckPeriod, now: d.o.Now, after: d.o.After,
+		publish:          func(change func(*DatabaseStatus)) { publish(func(s *Status) { change(&s.Database) }) },
+		onClusterStarted: func() { ownsCluster.Store(true) },
+		up:               true,
+	}
+	monitor.check(ctx)
+
+	var wg sync.WaitGroup
+	supErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		supErr <- sup.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		monitor.Run(ctx)
+	}()
+	if d.o.Watchdog > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.watchdog(ctx)
+		}()
+	}
+
+	readyAt := d.o.Now()
+	publish(func(s *Status) { s.State, s.ReadyAt = StateRunning, readyAt })
+	d.o.Notify("READY=1")
+	log.Info("ready",
+		zap.String("database", where),
+		zap.String("state_dir", cfg.StateDir),
+		zap.Int("workers", len(d.factories)),
+		zap.Duration("startup", readyAt.Sub(startedAt)))
+	close(d.ready)
+
 	<-ctx.Done()
-	d.log.Info("shutting down")
-	return d.stop(pool)
+	d.o.Notify("STOPPING=1")
+	publish(func(s *Status) { s.State = StateStopping })
+	log.Info("shutting down", zap.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+	err = <-supErr
+	wg.Wait()
+	var ste *StopTimeoutError
+	if errors.As(err, &ste) {
+		// The workers still running are abandoned with the process.
+		log.Error("workers did not stop in time", zap.Strings("workers", ste.Workers), zap.Duration("shutdown_timeout", ste.Timeout))
+		return nil
+	}
+	return err
 }
 
-func (d *Daemon) migrate(ctx context.Context, connString string) error {
-	conn, err := postgres.Connect(ctx, connString, d.cfg.TimeZone)
+// waitForDatabase makes the database usable: it starts the managed cluster if
+// that is the database, connects and migrates. At boot the database may not be
+// up yet, so failures that can pass are retried with capped exponential
+// backoff, one log line per attempt, instead of exiting and being restarted in
+// a loop. It returns the connection string.
+func (d *Daemon) waitForDatabase(ctx context.Context, cluster *postgres.Cluster, owns *atomic.Bool, publish func(func(*Status))) (string, error) {
+	backoff := dbMinBackoff
+	for attempt := 1; ; attempt++ {
+		connString, retry, err := d.openDatabase(ctx, cluster, owns)
+		if err == nil || !retry || ctx.Err() != nil {
+			return connString, err
+		}
+		d.log.Warn("database not ready, retrying",
+			zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
+		publish(func(s *Status) { s.State, s.Database.LastError = StateWaiting, err.Error() })
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-d.o.After(backoff):
+		}
+		backoff = min(backoff*2, dbMaxBackoff)
+	}
+}
+
+// openDatabase makes one attempt; retry says whether another may succeed.
+func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, owns *atomic.Bool) (connString string, retry bool, err error) {
+	cfg := d.cfg
+	connString = cfg.Database().ConnString
+	if cluster != nil {
+		started, err := cluster.Start(ctx)
+		if err != nil {
+			return "", !errors.Is(err, postgres.ErrNoServerBinaries), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
+		}
+		if started {
+			owns.Store(true)
+			d.log.Info("started the managed PostgreSQL", zap.String("data_dir", cluster.DataDir()))
+		} else {
+			d.log.Info("using the managed PostgreSQL already running", zap.String("data_dir", cluster.DataDir()))
+		}
+		connString = cluster.ConnString(postgres.ManagedDatabase)
+	}
+	cctx, cancel := context.WithTimeout(ctx, cfg.PoolConnectTimeout)
+	conn, err := postgres.Connect(cctx, connString, cfg.TimeZone)
+	cancel()
 	if err != nil {
-		return err
+		var ce *postgres.ConnectError
+		return "", errors.As(err, &ce), err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	res, err := postgres.Migrate(ctx, conn)
 	if err != nil {
-		return err
+		// A connection lost mid-migration may pass; a migration that fails on
+		// a live connection will fail again.
+		return "", conn.IsClosed(), err
 	}
 	d.log.Info("schema", zap.Int32("version", res.To), zap.Int("applied", res.Applied()))
-	return nil
+	return connString, false, nil
 }
 
-// stop is where the workers will be waited for; the pool closes after them.
-func (d *Daemon) stop(_ *pgxpool.Pool) error { return nil }
+// watchdog pings the service manager at half its watchdog interval.
+func (d *Daemon) watchdog(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.o.After(d.o.Watchdog / 2):
+			d.o.Notify("WATCHDOG=1")
+		}
+	}
+}

@@ -20,7 +20,7 @@ const benchPoolSize = 10
 func benchPool(b *testing.B) *pgxpool.Pool {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := postgres.NewPool(ctx, pgtest.DB(b), pgtest.TimeZone, benchPoolSize)
+	pool, err := postgres.NewPool(ctx, pgtest.DB(b), pgtest.TimeZone, postgres.PoolOptions{MaxConns: benchPoolSize})
 	if err != nil {
 		b.Fatal(err)
 	}

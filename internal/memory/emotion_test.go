@@ -240,7 +240,7 @@ func TestConcurrentSavesOfOneIDStoreOneRow(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pool, err := postgres.NewPool(ctx, pgtest.DB(t), pgtest.TimeZone, 10)
+	pool, err := postgres.NewPool(ctx, pgtest.DB(t), pgtest.TimeZone, postgres.PoolOptions{MaxConns: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,13 +36,14 @@ var ErrNoServerBinaries = errors.New("no PostgreSQL server programs (initdb, pg_
 // The layout of a state directory. Everything the cluster owns lives under it,
 // so two commands given the same state directory always share one cluster.
 const (
-	dataDirName   = "postgres"        // the data directory
-	initDirName   = "postgres.initdb" // initdb works here, then it is renamed to dataDirName
-	socketDirName = "run"             // the Unix socket, mode 0700
-	lockFileName  = "cluster.lock"    // flock'd while a process creates, starts or stops the cluster
-	startLogName  = "postgres.log"    // what the server writes before its logging collector takes over
-	confFileName  = "angelad.conf"    // included from postgresql.conf, rewritten before every start
-	serverLogDir  = "log"             // the logging collector's directory, inside the data directory
+	dataDirName   = "postgres"         // the data directory
+	initDirName   = "postgres.initdb"  // initdb works here, then it is renamed to dataDirName
+	socketDirName = "run"              // the Unix socket, mode 0700
+	lockFileName  = "cluster.lock"     // flock'd while a process creates, starts or stops the cluster
+	startLogName  = "postgres.log"     // what the server writes before its logging collector takes over
+	confFileName  = "angelad.conf"     // included from postgresql.conf, rewritten before every start
+	verifiedName  = "cluster.verified" // which server Start last found running with its database
+	serverLogDir  = "log"              // the logging collector's directory, inside the data directory
 )
 
 // managedPort only names the socket file (.s.PGSQL.5432): the server never
@@ -117,9 +118,10 @@ func (c *Cluster) DataDir() string { return filepath.Join(c.stateDir, dataDirNam
 func (c *Cluster) SocketDir() string { return filepath.Join(c.stateDir, socketDirName) }
 
 // LogDir returns the directory of the server's own log: one file per weekday,
-// postgresql-Mon.log and so on, each truncated when its day comes round again,
-// so the log keeps one week and stays bounded while the server runs for months.
-// What the server says before that log is open goes to StartLogFile.
+// postgresql-Mon.log and so on, each emptied when its day comes round again,
+// so the log keeps about one week and stays bounded however long the server
+// runs and however often it restarts. What the server says before that log is
+// open goes to StartLogFile.
 func (c *Cluster) LogDir() string { return filepath.Join(c.DataDir(), serverLogDir) }
 
 // StartLogFile returns the file that receives the server's output until its
@@ -143,10 +145,85 @@ func connValue(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// Running reports whether the cluster accepts connections. It costs one
-// connection attempt over the socket.
+// Running reports whether the cluster's server is up and accepts connections
+// on its socket, as its postmaster.pid says. It reads that file and asks the
+// kernel whether the process lives; it makes no connection.
 func (c *Cluster) Running(ctx context.Context) bool {
-	return c.stateDir != "" && c.probe(ctx, "postgres") == nil
+	pm, ok := c.postmaster()
+	return ok && pm.ready(c)
+}
+
+// postmasterInfo is what postmaster.pid says about the server.
+type postmasterInfo struct {
+	pid       int
+	identity  string // pid, data directory and start time: one server's lifetime
+	socketDir string
+	status    string
+}
+
+// postmaster reads postmaster.pid. Its lines are fixed by PostgreSQL (10 and
+// later): pid, data directory, start time, port, first socket directory,
+// first listen address, shared memory key, status. The server fills it in as
+// it starts, so a short file means a server still starting.
+func (c *Cluster) postmaster() (postmasterInfo, bool) {
+	if c.stateDir == "" {
+		return postmasterInfo{}, false
+	}
+	data, err := os.ReadFile(filepath.Join(c.DataDir(), "postmaster.pid"))
+	if err != nil {
+		return postmasterInfo{}, false
+	}
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 8 {
+		return postmasterInfo{}, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(lines[0]))
+	if err != nil || pid <= 0 {
+		return postmasterInfo{}, false
+	}
+	return postmasterInfo{
+		pid:       pid,
+		identity:  strings.Join(lines[:3], "\n") + "\n",
+		socketDir: strings.TrimSpace(lines[4]),
+		status:    strings.TrimSpace(lines[7]),
+	}, true
+}
+
+// ready reports whether the server accepts connections, on the socket
+// directory where c expects it.
+func (pm postmasterInfo) ready(c *Cluster) bool {
+	return pm.status == "ready" && pm.socketDir == c.SocketDir() && processAlive(pm.pid)
+}
+
+// verifiedRunning reports, without connecting, whether the server runs and a
+// Start under the lock already made sure, since this server started, that it
+// accepts connections and has the database.
+func (c *Cluster) verifiedRunning() bool {
+	pm, ok := c.postmaster()
+	if !ok || !pm.ready(c) {
+		return false
+	}
+	verified, err := os.ReadFile(filepath.Join(c.stateDir, verifiedName))
+	return err == nil && string(verified) == pm.identity
+}
+
+// markVerified records that the running server accepts connections and has
+// the database, for verifiedRunning.
+func (c *Cluster) markVerified() error {
+	pm, ok := c.postmaster()
+	if !ok {
+		return fmt.Errorf("read %s: the server is not running", filepath.Join(c.DataDir(), "postmaster.pid"))
+	}
+	path := filepath.Join(c.stateDir, verifiedName)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(pm.identity), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // probe opens and closes one connection to database.
@@ -177,10 +254,10 @@ func (c *Cluster) probe(ctx context.Context, database string) error {
 // they take turns on a lock file, and PostgreSQL's postmaster.pid decides
 // whether a server runs, so exactly one of them starts it. The server is
 // detached from the calling process and keeps running after it exits, until
-// Stop. When the server already accepts connections, Start costs one
-// connection attempt and nothing else.
+// Stop. When the server runs and an earlier Start has checked it, Start reads
+// two small files and returns: no lock, no program, no connection.
 func (c *Cluster) Start(ctx context.Context) (started bool, err error) {
-	if c.stateDir != "" && c.probe(ctx, ManagedDatabase) == nil {
+	if c.verifiedRunning() {
 		return false, nil
 	}
 	started, err = c.start(ctx)
@@ -215,6 +292,9 @@ func (c *Cluster) start(ctx context.Context) (bool, error) {
 	}
 	if err == nil {
 		err = c.ensureDatabase(ctx)
+	}
+	if err == nil {
+		err = c.markVerified()
 	}
 	if err != nil {
 		if started {
@@ -293,10 +373,10 @@ func (c *Cluster) setup(ctx context.Context, create bool) (*session, error) {
 	if c.stateDir == "" {
 		return nil, errors.New("no state directory configured")
 	}
-	// Unix socket paths are limited to about 100 bytes; say so instead of
-	// letting the server fail with a less obvious message.
-	if sock := filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d.lock", managedPort)); len(sock) > 100 {
-		return nil, fmt.Errorf("state directory %s is too long for a Unix socket path (%d bytes, at most 100): choose a shorter state directory", c.stateDir, len(sock))
+	// A Unix socket path has at most 103 bytes on macOS (107 on Linux); say so
+	// instead of letting the server fail with a less obvious message.
+	if sock := filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d", managedPort)); len(sock) > 103 {
+		return nil, fmt.Errorf("state directory %s is too long: the socket path %s would have %d bytes, and Unix sockets allow 103: choose a shorter state directory", c.stateDir, sock, len(sock))
 	}
 	bin, err := FindBinDir(c.opts.BinDir)
 	if err != nil {
@@ -604,6 +684,7 @@ func (s *session) startServer(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	s.c.pruneServerLogs(time.Now())
 	// pg_ctl detaches the server into a session of its own; the server's
 	// output goes to the startup log until the logging collector takes over.
 	out, err := s.run(ctx, startWait+killDelay, "pg_ctl", "start",
@@ -613,7 +694,8 @@ func (s *session) startServer(ctx context.Context) (bool, error) {
 		// A server started outside angelad's lock (by hand, say) may have won;
 		// its postmaster.pid then made ours give up.
 		if running, serr := s.status(ctx); serr == nil && running && s.c.waitReady(ctx) == nil {
-			return false, nil
+			// Unless pg_ctl merely gave up waiting for our own server.
+			return !strings.Contains(out, "another server might be running"), nil
 		}
 		msg := programError("pg_ctl start", out, err).Error()
 		if tail := s.c.serverLogTail(logStart); tail != "" {
@@ -638,7 +720,34 @@ func (s *session) stopServer(ctx context.Context) error {
 		}
 		return programError("pg_ctl stop", out, err)
 	}
+	// Tidiness only: the next server has another identity anyway.
+	os.Remove(filepath.Join(s.c.stateDir, verifiedName))
 	return nil
+}
+
+// serverLogMaxAge is how long a weekday's log file is kept. The server
+// truncates a weekday's file only when it rotates into it while running, not
+// when it starts, so a server restarted every day would otherwise append to the
+// same seven files for ever.
+const serverLogMaxAge = 6 * 24 * time.Hour
+
+// pruneServerLogs removes the logging collector's files that were last written
+// more than serverLogMaxAge before now, before a start reopens one of them.
+// Failing to remove one only keeps old lines.
+func (c *Cluster) pruneServerLogs(now time.Time) {
+	entries, err := os.ReadDir(c.LogDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, "postgresql-") || !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) > serverLogMaxAge {
+			os.Remove(filepath.Join(c.LogDir(), name))
+		}
+	}
 }
 
 // waitReady polls until the server accepts connections to the maintenance

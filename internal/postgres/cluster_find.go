@@ -42,8 +42,13 @@ func FindBinDir(override string) (string, error) {
 
 func findBinDir(override string, s binSearch) (string, error) {
 	if override != "" {
+		// The programs run in the state directory: a relative path would not
+		// mean the same there.
+		if abs, err := filepath.Abs(override); err == nil {
+			override = abs
+		}
 		if missing := missingPrograms(override); missing != "" {
-			return "", fmt.Errorf("%s has no %s: %w", override, missing, ErrNoServerBinaries)
+			return "", fmt.Errorf("the PostgreSQL bin directory %s has no %s: %w", override, missing, ErrNoServerBinaries)
 		}
 		return override, nil
 	}
@@ -51,8 +56,8 @@ func findBinDir(override string, s binSearch) (string, error) {
 		if dir == "" || !filepath.IsAbs(dir) {
 			continue // a relative PATH entry depends on the working directory
 		}
-		if real, ok := binDirBehind(dir); ok {
-			return real, nil
+		if resolved, ok := binDirBehind(dir); ok {
+			return resolved, nil
 		}
 	}
 	if dir := pgConfigBinDir(s.path); dir != "" && missingPrograms(dir) == "" {
@@ -72,22 +77,22 @@ func findBinDir(override string, s binSearch) (string, error) {
 // in, when that directory holds all the server programs. The programs find
 // each other relative to their real location, so that is the one to use.
 func binDirBehind(dir string) (string, bool) {
-	var real string
+	var resolved string
 	for _, name := range []string{"initdb", "pg_ctl"} {
 		p, err := filepath.EvalSymlinks(filepath.Join(dir, name))
 		if err != nil {
 			return "", false
 		}
 		d := filepath.Dir(p)
-		if real != "" && d != real {
+		if resolved != "" && d != resolved {
 			return "", false // a mix of installs
 		}
-		real = d
+		resolved = d
 	}
-	if missingPrograms(real) != "" {
+	if missingPrograms(resolved) != "" {
 		return "", false
 	}
-	return real, true
+	return resolved, true
 }
 
 // missingPrograms returns the first server program dir lacks, or "". A program
@@ -97,11 +102,11 @@ func missingPrograms(dir string) string {
 	// initdb creates the cluster, pg_ctl starts and stops it, both run postgres.
 	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
 		p := filepath.Join(dir, name)
-		real, err := filepath.EvalSymlinks(p)
-		if err != nil || filepath.Base(real) != name {
+		target, err := filepath.EvalSymlinks(p)
+		if err != nil || filepath.Base(target) != name {
 			return name
 		}
-		fi, err := os.Stat(real)
+		fi, err := os.Stat(target)
 		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 			return name
 		}

@@ -29,6 +29,8 @@ func (a account) chown(string) error { return nil }
 
 func terminate(p *os.Process) error { return p.Kill() }
 
+func processAlive(int) bool { return false }
+
 func fileOwner(string) (uint32, uint32, error) { return 0, 0, errUnsupported() }
 
 func checkTraversable(string, account) error { return nil }

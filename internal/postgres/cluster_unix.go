@@ -105,7 +105,15 @@ func (a account) chown(path string) error {
 	return nil
 }
 
-func terminate(p *os.Process) error { return p.Signal(syscall.SIGTERM) }
+// terminate asks a program and the helpers it runs (initdb runs postgres) to
+// stop: the program leads a process group of its own. The server pg_ctl
+// starts has a session of its own and is not asked.
+func terminate(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.SIGTERM) }
+
+// processAlive reports whether pid names a live process that this process may
+// signal: a server of the cluster always is one, since it runs as this user or
+// angelad is root.
+func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 // fileOwner returns the owner of path.
 func fileOwner(path string) (uid, gid uint32, err error) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -76,15 +77,35 @@ func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error
 	return conn, nil
 }
 
-// NewPool builds the daemon's pool. The caller pings and closes it.
-func NewPool(ctx context.Context, connString, timeZone string, maxConns int32) (*pgxpool.Pool, error) {
+// PoolOptions size and pace the daemon's pool; zero values keep pgxpool's
+// defaults.
+type PoolOptions struct {
+	MaxConns, MinConns int32
+	// HealthCheckPeriod is how often idle connections are checked.
+	HealthCheckPeriod time.Duration
+	// ConnectTimeout bounds one connection attempt.
+	ConnectTimeout time.Duration
+}
+
+// NewPool builds the daemon's pool. It connects lazily; the caller pings it,
+// and closes it after everything that uses it has returned.
+func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("invalid database URL: %s", parseErrReason(err))
 	}
 	setRuntimeParams(cfg.ConnConfig.RuntimeParams, timeZone)
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
+	}
+	if o.MinConns > 0 {
+		cfg.MinConns = min(o.MinConns, cfg.MaxConns)
+	}
+	if o.HealthCheckPeriod > 0 {
+		cfg.HealthCheckPeriod = o.HealthCheckPeriod
+	}
+	if o.ConnectTimeout > 0 {
+		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+)
+
+// dbMonitor checks the database every interval. It logs one line when the
+// database goes away and one when it is back, never a line per failed check,
+// and restarts the managed cluster if that is what went away. The pool
+// reconnects by itself; the monitor only watches and reports.
+type dbMonitor struct {
+	pool     *pgxpool.Pool
+	cluster  *postgres.Cluster // nil unless the database is the managed cluster
+	log      *zap.Logger
+	interval time.Duration
+	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
+	publish  func(func(*DatabaseStatus))
+	// onClusterStarted is called when the monitor restarted the managed
+	// cluster, which the daemon then owns and stops on exit.
+	onClusterStarted func()
+
+	up        bool // the daemon starts the monitor once the database answered
+	downSince time.Time
+}
+
+// Run checks every interval until ctx is done. The daemon makes the first
+// check itself, before it reports ready.
+func (m *dbMonitor) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.after(m.interval):
+		}
+		m.check(ctx)
+	}
+}
+
+func (m *dbMonitor) check(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, m.interval)
+	defer cancel()
+	start := m.now()
+	var server string
+	var schema int32
+	err := m.pool.QueryRow(cctx, "select current_setting('server_version')").Scan(&server)
+	latency := m.now().Sub(start)
+	if err == nil {
+		schema, err = postgres.SchemaVersion(cctx, m.pool)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: not an outage
+	}
+	now := m.now()
+	if err != nil {
+		if m.up {
+			m.up, m.downSince = false, now
+			m.log.Warn("database unreachable", zap.Error(err))
+		}
+		m.publish(func(d *DatabaseStatus) {
+			d.Reachable, d.DownSince, d.CheckedAt, d.LastError = false, m.downSince, now, err.Error()
+		})
+		if m.cluster != nil {
+			if started, serr := m.cluster.Start(ctx); serr == nil && started {
+				m.onClusterStarted()
+				m.log.Info("restarted the managed PostgreSQL")
+			}
+		}
+		return
+	}
+	if !m.up {
+		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
+		m.up = true
+	}
+	m.publish(func(d *DatabaseStatus) {
+		d.Reachable, d.DownSince, d.LastError = true, time.Time{}, ""
+		d.Latency, d.CheckedAt, d.ServerVersion, d.SchemaVersion = latency, now, server, schema
+	})
+}

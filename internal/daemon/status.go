@@ -1,0 +1,156 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// StatusFileName is the file in the state directory where a running daemon
+// publishes its state for `angelad status`. It is rewritten atomically (a
+// temporary file renamed over it) whenever the state changes, so status never
+// needs the database and never reads half a file.
+const StatusFileName = "status.json"
+
+// The daemon's states, in the order it moves through them.
+const (
+	StateStarting = "starting"
+	StateWaiting  = "waiting_for_database"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateStopped  = "stopped"
+)
+
+// Status is what the daemon publishes about itself.
+type Status struct {
+	PID        int            `json:"pid"`
+	Version    string         `json:"version"`
+	State      string         `json:"state"`
+	StartedAt  time.Time      `json:"started_at"`
+	ReadyAt    time.Time      `json:"ready_at,omitzero"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	ConfigFile string         `json:"config_file,omitempty"`
+	StateDir   string         `json:"state_dir"`
+	Database   DatabaseStatus `json:"database"`
+	Workers    []WorkerStatus `json:"workers"`
+}
+
+// DatabaseStatus is the daemon's latest view of its database.
+type DatabaseStatus struct {
+	// Target names the database without its password.
+	Target    string `json:"target"`
+	Managed   bool   `json:"managed"`
+	Reachable bool   `json:"reachable"`
+	// Latency is the round trip of the last successful check.
+	Latency       time.Duration `json:"latency_ns"`
+	ServerVersion string        `json:"server_version,omitempty"`
+	SchemaVersion int32         `json:"schema_version"`
+	CheckedAt     time.Time     `json:"checked_at,omitzero"`
+	DownSince     time.Time     `json:"down_since,omitzero"`
+	LastError     string        `json:"last_error,omitempty"`
+}
+
+// ReadStatus reads the status file of stateDir. os.ErrNotExist means no daemon
+// has run there.
+func ReadStatus(stateDir string) (Status, error) {
+	var s Status
+	data, err := os.ReadFile(filepath.Join(stateDir, StatusFileName))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("status file %s: %w", filepath.Join(stateDir, StatusFileName), err)
+	}
+	return s, nil
+}
+
+// statusBoard holds the daemon's status and writes it out when it changes.
+type statusBoard struct {
+	path string
+	now  func() time.Time
+
+	mu      sync.Mutex
+	s       Status
+	written time.Time
+	err     error // the last write error, reported once
+}
+
+func newStatusBoard(stateDir string, now func() time.Time, s Status) *statusBoard {
+	return &statusBoard{path: filepath.Join(stateDir, StatusFileName), now: now, s: s}
+}
+
+// latencyRefresh bounds how stale the latency in the file may get: a latency
+// change alone is not worth a disk write every health check.
+const latencyRefresh = time.Minute
+
+// update applies change and writes the file if something other than the
+// latency and check time changed, or the file is older than latencyRefresh.
+// It returns the first write error after a success, so it is logged once.
+func (b *statusBoard) update(change func(*Status)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	before := b.s
+	before.Workers = append([]WorkerStatus(nil), b.s.Workers...)
+	change(&b.s)
+	now := b.now()
+	if !significant(before, b.s) && now.Sub(b.written) < latencyRefresh {
+		return nil
+	}
+	b.s.UpdatedAt = now
+	err := writeFileAtomic(b.path, b.s)
+	if err == nil {
+		b.written = now
+	}
+	first := err != nil && b.err == nil
+	b.err = err
+	if first {
+		return err
+	}
+	return nil
+}
+
+func (b *statusBoard) snapshot() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.s
+}
+
+func significant(a, b Status) bool {
+	a.Database.Latency, b.Database.Latency = 0, 0
+	a.Database.CheckedAt, b.Database.CheckedAt = time.Time{}, time.Time{}
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) != string(jb)
+}
+
+// writeFileAtomic writes v as JSON to a temporary file beside path and renames
+// it over path, so a reader sees the old file or the new one, never a mix.
+func writeFileAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("status file: %w", err)
+	}
+	_, err = tmp.Write(append(data, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("status file: %w", err)
+	}
+	return nil
+}
