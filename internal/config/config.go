@@ -174,7 +174,7 @@ func keys() []key {
 			return nil
 		})
 	g, s = durKey(func(c *Config) *time.Duration { return &c.QueryTimeout })
-	add("query_timeout", "statement timeout of `angelad query`", false, g, s)
+	add("query_timeout", "statement timeout of angelad query", false, g, s)
 	g, s = durKey(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add("shutdown_timeout", "how long the daemon's workers get to stop after SIGTERM", false, g, s)
 	g, s = str(func(c *Config) *string { return &c.PostgresBinDir })
