@@ -100,7 +100,12 @@ TOML, so it can start a config file.`,
 				}
 				name = k[i+1:]
 			}
-			fmt.Fprintf(tw, "%s = %s\t# %s\n", name, tomlValue(c.Value(k)), c.Sources[k])
+			line := fmt.Sprintf("%s = %s\t# %s", name, tomlValue(c.Value(k)), c.Sources[k])
+			if c.Value(k) != c.RawValue(k) {
+				// Pasting xxxxx as a password would store the wrong one.
+				line = "# " + line + ", password hidden"
+			}
+			fmt.Fprintln(tw, line)
 		}
 		return tw.Flush()
 	})

@@ -84,7 +84,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return exitOK
 	}
 	if !errors.As(err, new(loggedError)) && !errors.As(err, new(silentError)) {
-		fmt.Fprintln(stderr, "angelad: "+oneLine(err.Error()))
+		fmt.Fprintln(stderr, "angelad: "+text.OneLine(err.Error()))
 	}
 	return exitCode(err)
 }
@@ -106,13 +106,8 @@ func isUsage(err error) bool {
 	var ue usageError
 	var ce *config.Error
 	var fe *text.FieldError
-	return errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || query.IsInputError(err)
-}
-
-// oneLine keeps an error message to one line, whatever a library put in it.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || query.IsInputError(err) ||
+		errors.As(err, new(*postgres.InvalidURLError))
 }
 
 // run adapts a command body: it loads the configuration first and marks every
@@ -225,6 +220,16 @@ func renameFields(err error, flags map[string]string) error {
 		return &text.FieldError{Field: "--" + strings.ReplaceAll(fe.Field, "_", "-"), Problem: fe.Problem}
 	}
 	return err
+}
+
+// withFlag returns a copy of flags with field presented as flag.
+func withFlag(flags map[string]string, field, flag string) map[string]string {
+	out := make(map[string]string, len(flags))
+	for k, v := range flags {
+		out[k] = v
+	}
+	out[field] = flag
+	return out
 }
 
 // stdinTerminal reports whether r is an interactive terminal.

@@ -147,7 +147,7 @@ func TestMessageFromStdin(t *testing.T) {
 		t.Errorf("stored %q (%v)", conv.MessageText, err)
 	}
 	r = c.run("nul\x00byte", "save-conversation", "--speaker", "david", "--message-file", "-")
-	checkFailure(t, r, 2, "invalid --message: must not contain NUL bytes", nil)
+	checkFailure(t, r, 2, "invalid --message-file: must not contain NUL bytes", nil)
 	// A single argument cannot carry 1 MiB (the kernel caps it), so the size
 	// limit is reached through standard input.
 	r = c.run(strings.Repeat("a", 1<<20+1), "save-conversation", "--speaker", "david", "--message-file", "-")
@@ -211,7 +211,10 @@ func TestBadInputExits2WithOneLineAndWritesNothing(t *testing.T) {
 		{"limit huge", []string{"get-conversations", "--limit", "10001"}, "invalid --limit"},
 		{"get speaker", []string{"get-conversations", "--speaker", "bob"}, "invalid --speaker"},
 		{"unknown command", []string{"save-feeling"}, `unknown command "save-feeling"`},
-		{"query without sql", []string{"query"}, "requires at least 1 arg"},
+		{"query without sql", []string{"query"}, "query needs one SQL statement"},
+		{"at before 1970", emo("--at", "1969-12-31T23:59:59Z"), "invalid --at: must be between 1970-01-01 and a day from now"},
+		{"at far future", emo("--at", "9999-12-31T23:59:59+14:00"), "invalid --at"},
+		{"bad database url", append(emo(), "--database-url", "postgres://a:s3cret@[bad"), "invalid database URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,6 +273,32 @@ func TestQueryBindsParametersAndIsReadOnlyByDefault(t *testing.T) {
 		t.Errorf("query --write printed %q", out)
 	}
 	c.fails(1, "statement timeout", "query", "--timeout", "100ms", "SELECT pg_sleep(5)")
+}
+
+func TestQueryNeverMigrates(t *testing.T) {
+	t.Parallel()
+	url := pgtest.LegacyDB(t)
+	c := newCLI(t, url)
+	c.fails(2, "does not exist", "query", "SELECT * FROM nosuch")
+	var n int
+	if err := pgtest.Conn(t, url).QueryRow(context.Background(),
+		"select count(*) from information_schema.tables where table_name = 'angelad_schema_version'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("a read-only query with a typo migrated the database (%d, %v)", n, err)
+	}
+}
+
+func TestReusingAnIDForDifferentContentIsRefused(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := newCLI(t, url)
+	const id = "0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f71"
+	c.ok("save-emotion", "--id", id, "--emotion", "happy", "--intensity", "9", "--context", "first")
+	c.fails(2, "invalid --id: "+id+" is already stored for a different emotion", "save-emotion", "--id", id, "--emotion", "sad", "--intensity", "2", "--context", "second")
+	c.ok("save-conversation", "--id", id, "--speaker", "david", "--message", "first")
+	c.fails(2, "invalid --id", "save-conversation", "--id", id, "--speaker", "david", "--message", "second")
+	if out := c.ok("get-emotions"); !strings.Contains(out, "happy") || strings.Contains(out, "sad") {
+		t.Errorf("the stored emotion changed: %s", out)
+	}
 }
 
 func TestMigrateAdoptsLegacyDatabase(t *testing.T) {

@@ -76,8 +76,12 @@ save idempotent: saving the same id again stores nothing new.`,
 		if c.ID, err = parseID(id); err != nil {
 			return err
 		}
+		flags := conversationFlags
+		if msgFile != "" {
+			flags = withFlag(flags, "message_text", "--message-file")
+		}
 		if err := c.Validate(); err != nil {
-			return renameFields(err, conversationFlags)
+			return renameFields(err, flags)
 		}
 		var saved conversation.Conversation
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
@@ -85,7 +89,7 @@ save idempotent: saving the same id again stores nothing new.`,
 			return err
 		})
 		if err != nil {
-			return renameFields(err, conversationFlags)
+			return renameFields(err, flags)
 		}
 		if asJSON {
 			saved.CreatedAt = saved.CreatedAt.In(a.cfg.Location())

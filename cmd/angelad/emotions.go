@@ -149,6 +149,12 @@ func parseAt(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, &text.FieldError{Field: "--at", Problem: fmt.Sprintf("must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)}
 	}
+	// A memory from before 1970 or from tomorrow is a typo, and one far in the
+	// future would head every newest-first list for good.
+	earliest, latest := time.Unix(0, 0), time.Now().Add(24*time.Hour)
+	if t.Before(earliest) || t.After(latest) {
+		return time.Time{}, &text.FieldError{Field: "--at", Problem: fmt.Sprintf("must be between 1970-01-01 and a day from now, got %s", s)}
+	}
 	return t, nil
 }
 

@@ -59,7 +59,7 @@ journalctl -u angelad (--user for the user unit).`,
 		}
 		journalctl, err := exec.LookPath("journalctl")
 		if err != nil || !fileExists("/run/systemd/system") {
-			return usagef("no log to show: log.file is not set and there is no systemd journal; the daemon logs to the standard error of whatever runs it")
+			return errors.New("no log to show: log.file is not set and there is no systemd journal; the daemon logs to the standard error of whatever runs it")
 		}
 		c := exec.CommandContext(ctx, journalctl, logging.JournalctlArgs("angelad", user, *n, follow)...)
 		c.Stdout, c.Stderr = a.stdout, a.stderr

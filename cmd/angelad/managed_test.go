@@ -183,6 +183,25 @@ func TestRunStartsTheManagedClusterAndStopsItOnSignal(t *testing.T) {
 	}
 }
 
+func TestRunCreatesAStateDirThatDoesNotExistYet(t *testing.T) {
+	t.Parallel()
+	// As root (as CI runs) this is the case where the daemon, not the
+	// cluster, creates the directory the unprivileged cluster user must enter.
+	dir := filepath.Join(pgtest.StateDir(t), "new", "state")
+	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cluster.Stop(ctx)
+	})
+	c := newCLI(t, "").with("ANGELA_STATE_DIR=" + dir)
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d:\n%s", code, d.log())
+	}
+}
+
 func TestRunLeavesAClusterItDidNotStartRunning(t *testing.T) {
 	t.Parallel()
 	c, cluster := managedCLI(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/query"
@@ -28,7 +27,12 @@ Output is an aligned table, or --json (an array of objects, values typed) or
 		Example: `  angelad query 'SELECT * FROM conversations WHERE speaker = $1 ORDER BY created_at DESC LIMIT $2' david 10
   angelad query --json 'SELECT emotion, count(*) FROM angela_emotions GROUP BY 1 ORDER BY 2 DESC'
   angelad query --write 'DELETE FROM conversations WHERE conversation_id = $1' 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("query needs one SQL statement, then its parameters (see 'angelad query --help')")
+			}
+			return nil
+		},
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&write, "write", false, "allow the statement to change data, and commit")
@@ -39,12 +43,15 @@ Output is an aligned table, or --json (an array of objects, values typed) or
 		if asJSON && asCSV {
 			return usagef("give --json or --csv, not both")
 		}
-		var res *query.Result
-		err := a.withConn(ctx, func(conn *pgx.Conn) (err error) {
-			res, err = query.Run(ctx, conn, query.Options{
-				SQL: args[0], Args: args[1:], Write: write, Timeout: a.cfg.QueryTimeout,
-			})
+		// No migration on a missing table here, unlike the other commands: a
+		// typo in a read-only query must never change the schema.
+		conn, err := a.connect(ctx)
+		if err != nil {
 			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		res, err := query.Run(ctx, conn, query.Options{
+			SQL: args[0], Args: args[1:], Write: write, Timeout: a.cfg.QueryTimeout,
 		})
 		if err != nil {
 			return err

@@ -67,8 +67,13 @@ readable format on a terminal, JSON lines otherwise.`,
 		}
 		d := daemon.New(o)
 		if err := d.Run(ctx); err != nil {
-			// The log is where a daemon's failure is read; say it there, once.
+			// The log is where a daemon's failure is read; say it there, once,
+			// and on stderr too when the log is a file, so whoever started the
+			// daemon by hand sees why it stopped.
 			log.Error("stopped", zap.Error(err))
+			if a.cfg.LogFile != "" {
+				return err
+			}
 			return loggedError{err}
 		}
 		log.Info("stopped")
@@ -116,7 +121,7 @@ func (a *app) handleSignals(sigs <-chan os.Signal, cmd *cobra.Command, log *logg
 				log.Error("cannot set the log level", zap.Error(err))
 				continue
 			}
-			log.Info("reopened the log and reloaded the log level", zap.String("level", reloaded.LogLevel))
+			log.Info("reopened the log and reloaded the log level", zap.String("log_level", reloaded.LogLevel))
 		}
 	}
 }

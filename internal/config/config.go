@@ -539,6 +539,17 @@ func (c *Config) Value(name string) string {
 	return ""
 }
 
+// RawValue returns the effective value of a key, secrets included: never
+// show it to a person.
+func (c *Config) RawValue(name string) string {
+	for _, k := range keys() {
+		if k.name == name {
+			return k.get(c)
+		}
+	}
+	return ""
+}
+
 // Location is the configured time zone.
 func (c *Config) Location() *time.Location {
 	loc, err := time.LoadLocation(c.TimeZone)

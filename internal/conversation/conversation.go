@@ -174,6 +174,9 @@ func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID))
+		if err == nil && !sameConversation(c, saved) {
+			err = &text.FieldError{Field: "conversation_id", Problem: fmt.Sprintf("%s is already stored for a different message; use a new id", c.ID)}
+		}
 	}
 	if err != nil {
 		return Conversation{}, fmt.Errorf("save conversation: %w", err)
@@ -242,4 +245,14 @@ func scanConversation(row pgx.Row) (Conversation, error) {
 		c.CreatedAt = createdAt.UTC()
 	}
 	return c, nil
+}
+
+// sameConversation reports whether stored is what saving want would have
+// stored. A zero CreatedAt in want left the time to the server.
+func sameConversation(want, stored Conversation) bool {
+	if !want.CreatedAt.IsZero() && !want.CreatedAt.Truncate(time.Microsecond).Equal(stored.CreatedAt) {
+		return false
+	}
+	want.CreatedAt, stored.CreatedAt = time.Time{}, time.Time{}
+	return want == stored
 }

@@ -246,13 +246,21 @@ func TestSaveRetryWithTheSameIDStoresOneRow(t *testing.T) {
 	}
 	retry := valid()
 	retry.ID = first.ID
-	retry.MessageText = "a different text"
 	again, err := conversation.Save(ctx, conn, retry)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if again != first {
 		t.Fatalf("retry returned %+v, want the stored %+v", again, first)
+	}
+
+	// The same key for different content is a mistake, not a retry: refused,
+	// and the stored row is kept as it was.
+	retry.MessageText = "a different text"
+	_, err = conversation.Save(ctx, conn, retry)
+	var fe *text.FieldError
+	if !errors.As(err, &fe) || fe.Field != "conversation_id" || !strings.Contains(fe.Problem, "already stored") {
+		t.Fatalf("reusing an id for different content: %v, want a FieldError for conversation_id", err)
 	}
 	if n := count(t, ctx, conn); n != 1 {
 		t.Fatalf("%d rows after a retry, want 1", n)

@@ -80,6 +80,9 @@ func (d *Daemon) Register(name string, f WorkerFactory) {
 // Ready is closed once the pool is up and the workers started.
 func (d *Daemon) Ready() <-chan struct{} { return d.ready }
 
+// poolCloseTimeout bounds the wait for the pool to close after the workers.
+const poolCloseTimeout = 2 * time.Second
+
 // Backoff bounds for waiting on the database at start-up.
 const (
 	dbMinBackoff = time.Second
@@ -161,8 +164,19 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
-		pool.Close()
-		log.Info("closed the database pool")
+		// pgxpool.Close waits for every connection to be released: bounded, so
+		// that a worker that ignored shutdown_timeout cannot hold the process.
+		closed := make(chan struct{})
+		go func() {
+			pool.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+			log.Info("closed the database pool")
+		case <-d.o.After(poolCloseTimeout):
+			log.Error("the database pool did not close: a worker still holds a connection", zap.Duration("waited", poolCloseTimeout))
+		}
 	}()
 	if err := pool.Ping(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -35,7 +35,13 @@ func (e *HeldError) Error() string {
 
 // AcquireLock takes the daemon lock of stateDir without waiting.
 func AcquireLock(stateDir string) (*Lock, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	// Under root the managed cluster runs as an unprivileged user, who must be
+	// able to pass through the state directory (not list it).
+	mode := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(stateDir, mode); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(stateDir, LockFileName)

@@ -112,12 +112,6 @@ func (b *statusBoard) update(change func(*Status)) error {
 	return nil
 }
 
-func (b *statusBoard) snapshot() Status {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.s
-}
-
 func significant(a, b Status) bool {
 	a.Database.Latency, b.Database.Latency = 0, 0
 	a.Database.CheckedAt, b.Database.CheckedAt = time.Time{}, time.Time{}

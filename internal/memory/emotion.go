@@ -126,7 +126,9 @@ const selectEmotionSQL = `select ` + emotionColumns + ` from angela_emotions whe
 //
 // The ID is the idempotency key: when an emotion with e's ID is already stored,
 // Save writes nothing and returns the stored emotion, so a retry or a replay
-// never duplicates one.
+// never duplicates one. If the stored emotion differs from e, the key was
+// reused by mistake: Save returns a *text.FieldError for "emotion_id" rather
+// than report a save that did not happen.
 func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
@@ -143,6 +145,9 @@ func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanEmotion(q.QueryRow(ctx, selectEmotionSQL, e.ID))
+		if err == nil && !sameEmotion(e, saved) {
+			err = &text.FieldError{Field: "emotion_id", Problem: fmt.Sprintf("%s is already stored for a different emotion; use a new id", e.ID)}
+		}
 	}
 	if err != nil {
 		return Emotion{}, fmt.Errorf("save emotion: %w", err)
@@ -189,4 +194,14 @@ func scanEmotion(row pgx.Row) (Emotion, error) {
 		e.FeltAt = feltAt.UTC()
 	}
 	return e, nil
+}
+
+// sameEmotion reports whether stored is what saving want would have stored. A
+// zero FeltAt in want left the time to the server, so any time matches it.
+func sameEmotion(want, stored Emotion) bool {
+	if !want.FeltAt.IsZero() && !want.FeltAt.Truncate(time.Microsecond).Equal(stored.FeltAt) {
+		return false
+	}
+	want.FeltAt, stored.FeltAt = time.Time{}, time.Time{}
+	return want == stored
 }

@@ -40,8 +40,7 @@ const ApplicationName = "angelad"
 func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
-		// pgx redacts the password in its parse errors; keep only the reason.
-		return nil, fmt.Errorf("invalid database URL: %s", parseErrReason(err))
+		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
 	setRuntimeParams(cfg.RuntimeParams, timeZone)
 	return cfg, nil
@@ -55,6 +54,13 @@ func setRuntimeParams(p map[string]string, timeZone string) {
 		p["timezone"] = timeZone
 	}
 }
+
+// InvalidURLError says that a database URL cannot be parsed. It is the user's
+// to fix, and retrying cannot help. pgx redacts the password in its parse
+// errors, and Reason keeps only pgx's reason.
+type InvalidURLError struct{ Reason string }
+
+func (e *InvalidURLError) Error() string { return "invalid database URL: " + e.Reason }
 
 func parseErrReason(err error) string {
 	var pe *pgconn.ParseConfigError
@@ -92,7 +98,7 @@ type PoolOptions struct {
 func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
-		return nil, fmt.Errorf("invalid database URL: %s", parseErrReason(err))
+		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
 	setRuntimeParams(cfg.ConnConfig.RuntimeParams, timeZone)
 	if o.MaxConns > 0 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/angela-ai/angelad/internal/text"
 	"strconv"
 	"strings"
 	"time"
@@ -240,9 +241,9 @@ func givenArgs(n int) string {
 func runtimeError(step string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return &Error{Msg: step + ": " + oneLine(pgErr.Message) + " (SQLSTATE " + pgErr.Code + ")", SQLState: pgErr.Code, Err: err}
+		return &Error{Msg: step + ": " + text.OneLine(pgErr.Message) + " (SQLSTATE " + pgErr.Code + ")", SQLState: pgErr.Code, Err: err}
 	}
-	return &Error{Msg: step + ": " + oneLine(err.Error()), Err: err}
+	return &Error{Msg: step + ": " + text.OneLine(err.Error()), Err: err}
 }
 
 // classify turns what running the statement returned into one line that
@@ -257,7 +258,7 @@ func classify(ctx context.Context, err error, o Options, timeout, elapsed time.D
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
-		return &Error{Msg: oneLine(err.Error()), Err: err}
+		return &Error{Msg: text.OneLine(err.Error()), Err: err}
 	}
 	e := &Error{SQLState: pgErr.Code, Err: err, Input: isInputCode(pgErr.Code)}
 	switch {
@@ -269,22 +270,22 @@ func classify(ctx context.Context, err error, o Options, timeout, elapsed time.D
 		e.Msg = fmt.Sprintf("canceled after %s statement timeout (SQLSTATE 57014): pass --timeout to allow longer", formatDuration(timeout))
 		return e
 	case pgErr.Code == "25006" && !o.Write:
-		e.Msg = oneLine(pgErr.Message) + " (SQLSTATE 25006): queries are read-only, pass --write to allow changes"
+		e.Msg = text.OneLine(pgErr.Message) + " (SQLSTATE 25006): queries are read-only, pass --write to allow changes"
 		return e
 	}
 
 	var b strings.Builder
-	b.WriteString(oneLine(pgErr.Message))
+	b.WriteString(text.OneLine(pgErr.Message))
 	if pgErr.Position > 0 {
 		line, col := lineColumn(o.SQL, int(pgErr.Position))
 		fmt.Fprintf(&b, " at line %d, column %d", line, col)
 	}
 	b.WriteString(" (SQLSTATE " + pgErr.Code + ")")
 	if pgErr.Detail != "" {
-		b.WriteString("; " + truncate(oneLine(pgErr.Detail), 200))
+		b.WriteString("; " + truncate(text.OneLine(pgErr.Detail), 200))
 	}
 	if pgErr.Hint != "" {
-		b.WriteString("; hint: " + oneLine(pgErr.Hint))
+		b.WriteString("; hint: " + text.OneLine(pgErr.Hint))
 	} else if pgErr.Code == "42P18" {
 		// "could not determine data type of parameter $1": the fix is a cast.
 		b.WriteString("; hint: cast the parameter, for example $1::text")
@@ -325,11 +326,6 @@ func lineColumn(sql string, pos int) (line, col int) {
 		}
 	}
 	return line, col
-}
-
-// oneLine folds a multi-line server message into a single line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
 }
 
 // truncate cuts s to at most n characters, on a character boundary.

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"github.com/angela-ai/angelad/internal/text"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -357,7 +358,7 @@ func explain(s service.Service, err error) string {
 		if system {
 			return "permission denied: run as root, or pass --user"
 		}
-		return "permission denied: " + oneLine(err.Error())
+		return "permission denied: " + text.OneLine(err.Error())
 	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && u != nil {
@@ -367,7 +368,7 @@ func explain(s service.Service, err error) string {
 		}
 		return msg
 	}
-	return oneLine(err.Error())
+	return text.OneLine(err.Error())
 }
 
 // command is the command kardianos runs for u.
@@ -391,9 +392,6 @@ func (u *unit) statusCommand() string {
 	}
 	return "systemctl status " + unitName + " and journalctl -u " + unitName
 }
-
-// oneLine folds s, which may hold a command's multi-line stderr, into one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // reason is err without the path a *fs.PathError repeats.
 func reason(err error) string {
@@ -436,7 +434,7 @@ func addAccount(name, home string) error {
 	args = append(args, "--home-dir", home, "--no-create-home", "--shell", shell, "--comment", "angelad memory daemon", name)
 	cmd := exec.Command(useradd, args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("useradd: %w: %s", err, oneLine(string(out)))
+		return fmt.Errorf("useradd: %w: %s", err, text.OneLine(string(out)))
 	}
 	return nil
 }

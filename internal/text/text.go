@@ -264,3 +264,8 @@ func attaches(r rune) bool {
 }
 
 func isRegional(r rune) bool { return r >= regionalFirst && r <= regionalLast }
+
+// OneLine joins the lines and runs of white space in s into single spaces, so
+// that a message from a library or a server fits the one-line error a user
+// sees.
+func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
