@@ -41,7 +41,18 @@ daemon and the other commands also migrate by themselves when they need to.`,
 		} else {
 			_, err = fmt.Fprintf(a.stdout, "schema migrated from version %d to %d\n", res.From, res.To)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		cols, err := postgres.ZonelessColumns(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if len(cols) > 0 && a.cfg.Sources["timezone"].Kind == "default" {
+			fmt.Fprintf(a.stderr, "angelad: note: %s hold times without a zone, read and written in %s, this machine's zone; set timezone in the config file so that they keep their meaning if the machine's zone changes\n",
+				strings.Join(cols, ", "), a.cfg.TimeZone)
+		}
+		return nil
 	})
 	return cmd
 }

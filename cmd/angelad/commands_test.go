@@ -305,11 +305,15 @@ func TestMigrateAdoptsLegacyDatabase(t *testing.T) {
 	t.Parallel()
 	url := pgtest.LegacyDB(t)
 	c := newCLI(t, url)
-	if out := c.ok("migrate"); !strings.Contains(out, fmt.Sprintf("to %d", 1)) {
-		t.Errorf("migrate printed %q", out)
+	r := c.with("ANGELA_TIMEZONE=").run("", "migrate")
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("to %d", 1)) {
+		t.Errorf("migrate: exit %d, printed %q", r.code, r.stdout)
 	}
-	if out := c.ok("migrate"); !strings.Contains(out, "up to date") {
-		t.Errorf("second migrate printed %q", out)
+	if !strings.Contains(r.stderr, "conversations.created_at") || !strings.Contains(r.stderr, "set timezone in the config file") {
+		t.Errorf("migrate did not warn about zoneless legacy columns under a default zone: %q", r.stderr)
+	}
+	if r := c.run("", "migrate"); !strings.Contains(r.stdout, "up to date") || r.stderr != "" {
+		t.Errorf("second migrate (zone pinned) printed %q %q", r.stdout, r.stderr)
 	}
 	out := c.ok("get-emotions")
 	want := "2025-11-08 10:00:00 +07: loved (10/10)\n   Context: \n"

@@ -244,3 +244,21 @@ func TestDaemonAndOneShotStartingTogetherShareOneCluster(t *testing.T) {
 	}
 	_ = cluster
 }
+
+func TestRunExits1OnAnErrorNoRetryCanFix(t *testing.T) {
+	t.Parallel()
+	c, _ := managedCLI(t)
+	c = c.with("ANGELA_POSTGRES_BIN_DIR=" + t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run")
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run without server binaries: %v, want exit 1 (not a retry loop)\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "install the PostgreSQL server") || strings.Contains(string(out), "retrying") {
+		t.Errorf("run without server binaries logged:\n%s", out)
+	}
+}

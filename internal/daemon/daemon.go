@@ -279,7 +279,7 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, ow
 	if cluster != nil {
 		started, err := cluster.Start(ctx)
 		if err != nil {
-			return "", !errors.Is(err, postgres.ErrNoServerBinaries), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
+			return "", !postgres.IsPermanent(err), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
 		}
 		if started {
 			owns.Store(true)
@@ -304,6 +304,10 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, ow
 		return "", conn.IsClosed(), err
 	}
 	d.log.Info("schema", zap.Int32("version", res.To), zap.Int("applied", res.Applied()))
+	if cols, err := postgres.ZonelessColumns(ctx, conn); err == nil && len(cols) > 0 && cfg.Sources["timezone"].Kind == "default" {
+		d.log.Warn("times without a zone are read in this machine's zone; set timezone in the config file to pin it",
+			zap.Strings("columns", cols), zap.String("timezone", cfg.TimeZone))
+	}
 	return connString, false, nil
 }
 

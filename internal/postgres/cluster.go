@@ -33,6 +33,36 @@ const ManagedUser = "angela"
 // can be found for the managed cluster.
 var ErrNoServerBinaries = errors.New("no PostgreSQL server programs (initdb, pg_ctl) found: install the PostgreSQL server packages, or set ANGELA_DATABASE_URL to an existing database")
 
+// IsPermanent reports whether err, from Start or Stop, is one that trying
+// again cannot cure: only a person changing the system or the configuration
+// can. A caller that retries failed starts should give up on these and say
+// why. They are:
+//
+//   - ErrNoServerBinaries: no server programs, or postgres.bin_dir lacks them;
+//   - an existing cluster whose major version (PG_VERSION) no server programs
+//     found have, or that differs from the version in postgres.bin_dir: a
+//     server refuses a data directory of another major version;
+//   - a state directory the server's user cannot enter, or one so long that
+//     the socket path exceeds the limit of Unix sockets;
+//   - a data directory owned by root or by another user than postgres.run_as,
+//     or a non-empty directory in its place that holds no cluster.
+//
+// Everything else may pass: a server still recovering, a lock held by another
+// process, a timeout, an interrupted program.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.Is(err, ErrNoServerBinaries) || errors.As(err, &p)
+}
+
+// permanentError marks an error for IsPermanent.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// permanent marks err for IsPermanent.
+func permanent(err error) error { return permanentError{err} }
+
 // The layout of a state directory. Everything the cluster owns lives under it,
 // so two commands given the same state directory always share one cluster.
 const (
@@ -94,7 +124,8 @@ type ClusterOptions struct {
 // Its methods are safe for concurrent use, also by several processes at once.
 type Cluster struct {
 	opts     ClusterOptions
-	stateDir string // absolute
+	stateDir string     // absolute
+	search   *binSearch // where to look for the programs; nil: where FindBinDir looks
 }
 
 // NewCluster returns the cluster that lives in opts.StateDir. It does not touch
@@ -376,9 +407,15 @@ func (c *Cluster) setup(ctx context.Context, create bool) (*session, error) {
 	// A Unix socket path has at most 103 bytes on macOS (107 on Linux); say so
 	// instead of letting the server fail with a less obvious message.
 	if sock := filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d", managedPort)); len(sock) > 103 {
-		return nil, fmt.Errorf("state directory %s is too long: the socket path %s would have %d bytes, and Unix sockets allow 103: choose a shorter state directory", c.stateDir, sock, len(sock))
+		return nil, permanent(fmt.Errorf("state directory %s is too long: the socket path %s would have %d bytes, and Unix sockets allow 103: choose a shorter state directory", c.stateDir, sock, len(sock)))
 	}
-	bin, err := FindBinDir(c.opts.BinDir)
+	search := defaultSearch()
+	if c.search != nil {
+		search = *c.search
+	}
+	// Before the lock, so that a missing program stops Start before it
+	// creates anything.
+	bin, major, err := findClusterBinDir(ctx, c.opts.BinDir, search, c.DataDir())
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +437,18 @@ func (c *Cluster) setup(ctx context.Context, create bool) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Another process may have created the cluster while this one waited, with
+	// programs of another version than the ones found for no cluster (its PATH
+	// may differ); this cluster is now the one that must fit.
+	if now, err := clusterVersion(c.DataDir()); err != nil || now != major {
+		if err == nil {
+			bin, _, err = findClusterBinDir(ctx, c.opts.BinDir, search, c.DataDir())
+		}
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+	}
 	return &session{c: c, bin: bin, acct: acct, unlock: unlock}, nil
 }
 
@@ -412,14 +461,14 @@ func (c *Cluster) account() (account, error) {
 	// whatever the default would pick today.
 	if uid, gid, err := fileOwner(c.DataDir()); err == nil {
 		if uid == 0 {
-			return account{}, fmt.Errorf("data directory %s is owned by root, and PostgreSQL refuses to run as root: chown -R it to an unprivileged user", c.DataDir())
+			return account{}, permanent(fmt.Errorf("data directory %s is owned by root, and PostgreSQL refuses to run as root: chown -R it to an unprivileged user", c.DataDir()))
 		}
 		acct, err := accountByID(uid, gid)
 		if err != nil {
 			return account{}, err
 		}
 		if c.opts.RunAs != "" && c.opts.RunAs != acct.name {
-			return account{}, fmt.Errorf("data directory %s belongs to %s, not to the configured user %s: chown -R it to %s, or run as %s", c.DataDir(), acct.name, c.opts.RunAs, c.opts.RunAs, acct.name)
+			return account{}, permanent(fmt.Errorf("data directory %s belongs to %s, not to the configured user %s: chown -R it to %s, or run as %s", c.DataDir(), acct.name, c.opts.RunAs, c.opts.RunAs, acct.name))
 		}
 		return acct, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -437,7 +486,7 @@ func (c *Cluster) account() (account, error) {
 		return account{}, err
 	}
 	if acct.uid == 0 {
-		return account{}, fmt.Errorf("user %s is root, and PostgreSQL refuses to run as root: choose an unprivileged user", name)
+		return account{}, permanent(fmt.Errorf("user %s is root, and PostgreSQL refuses to run as root: choose an unprivileged user", name))
 	}
 	return acct, nil
 }
@@ -473,7 +522,7 @@ func (s *session) initialise(ctx context.Context) error {
 	}
 	if entries, err := os.ReadDir(data); err == nil {
 		if len(entries) > 0 {
-			return fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away", data)
+			return permanent(fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away", data))
 		}
 		if err := os.Remove(data); err != nil {
 			return fmt.Errorf("remove empty %s: %w", data, err)
@@ -835,18 +884,34 @@ func (s *session) run(ctx context.Context, timeout time.Duration, program string
 }
 
 // programEnv is the environment of the server programs: the caller's, without
-// PG* variables that would point them at another cluster, port or user, and
-// with English messages so that errors read the same everywhere.
+// PG* variables that would point them at another cluster, port or user,
+// without the service manager's variables meant for angelad alone, and with
+// English messages so that errors read the same everywhere.
 func programEnv(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "PG") || name == "LC_ALL" || name == "LC_MESSAGES" || name == "LANGUAGE" {
+		if strings.HasPrefix(name, "PG") || serviceManagerVars[name] ||
+			name == "LC_ALL" || name == "LC_MESSAGES" || name == "LANGUAGE" {
 			continue
 		}
 		out = append(out, kv)
 	}
 	return append(out, "LC_MESSAGES=C")
+}
+
+// serviceManagerVars are what systemd hands the service's main process, angelad:
+// its notification socket, watchdog and passed sockets. A server built with
+// systemd support (Debian's) that inherited them would send READY=1 and
+// STOPPING=1 as if it were the service, which systemd rejects under
+// NotifyAccess=main, or worse, believes.
+var serviceManagerVars = map[string]bool{
+	"NOTIFY_SOCKET":  true,
+	"WATCHDOG_USEC":  true,
+	"WATCHDOG_PID":   true,
+	"LISTEN_FDS":     true,
+	"LISTEN_PID":     true,
+	"LISTEN_FDNAMES": true,
 }
 
 // programError turns a failed program into one line: the program, then the

@@ -2,10 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,11 +41,55 @@ func installPatterns() []string {
 // /usr/lib/postgresql/*/bin, /opt/homebrew/opt/postgresql@*/bin and
 // /usr/local/opt/postgresql@*/bin, the last three newest version first. When
 // nothing fits, the error wraps ErrNoServerBinaries.
+//
+// FindBinDir suits a new cluster. An existing one needs the programs of its
+// own major version, which Start looks for in the same places.
 func FindBinDir(override string) (string, error) {
-	return findBinDir(override, binSearch{path: os.Getenv("PATH"), patterns: installPatterns()})
+	return findBinDir(context.Background(), override, defaultSearch(), "", "")
 }
 
-func findBinDir(override string, s binSearch) (string, error) {
+// defaultSearch looks where FindBinDir documents.
+func defaultSearch() binSearch {
+	return binSearch{path: os.Getenv("PATH"), patterns: installPatterns()}
+}
+
+// findClusterBinDir returns the programs for the cluster in dataDir: those of
+// the major version in its PG_VERSION file, or, while there is no cluster yet,
+// the first that fit as FindBinDir picks them. It also returns that version
+// ("" for no cluster), so that a caller can tell when the cluster changed.
+func findClusterBinDir(ctx context.Context, override string, s binSearch, dataDir string) (bin, major string, err error) {
+	major, err = clusterVersion(dataDir)
+	if err != nil {
+		return "", "", err
+	}
+	bin, err = findBinDir(ctx, override, s, dataDir, major)
+	return bin, major, err
+}
+
+// clusterVersion returns the major version of the cluster in dataDir as its
+// PG_VERSION file says ("15", "9.6"), or "" when there is no cluster. A file
+// that holds no version also gives "": the server programs then say what is
+// wrong with it.
+func clusterVersion(dataDir string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "PG_VERSION"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the cluster's version: %w", err)
+	}
+	v := strings.TrimSpace(string(data))
+	if parseVersion(v) == nil {
+		return "", nil
+	}
+	return v, nil
+}
+
+// findBinDir is FindBinDir for the cluster in dataDir, whose major version is
+// major ("" when it does not exist yet and any version will do). A PostgreSQL
+// server refuses a data directory of another major version, and discovery
+// would otherwise pick whatever version the package manager last installed.
+func findBinDir(ctx context.Context, override string, s binSearch, dataDir, major string) (string, error) {
 	if override != "" {
 		// The programs run in the state directory: a relative path would not
 		// mean the same there.
@@ -50,27 +99,168 @@ func findBinDir(override string, s binSearch) (string, error) {
 		if missing := missingPrograms(override); missing != "" {
 			return "", fmt.Errorf("the PostgreSQL bin directory %s has no %s: %w", override, missing, ErrNoServerBinaries)
 		}
+		// An unreadable version is left to the programs themselves to report,
+		// when they run: it may be a passing failure.
+		if v, err := serverVersion(ctx, override); major != "" && err == nil && v != major {
+			msg := fmt.Sprintf("the managed cluster in %s is PostgreSQL %s but postgres.bin_dir %s holds PostgreSQL %s: set postgres.bin_dir to PostgreSQL %s's bin directory", dataDir, major, override, v, major)
+			if versionLess(parseVersion(major), parseVersion(v)) {
+				msg += "; to move the data to " + v + " use pg_upgrade"
+			}
+			return "", permanent(errors.New(msg))
+		}
 		return override, nil
 	}
-	for _, dir := range filepath.SplitList(s.path) {
-		if dir == "" || !filepath.IsAbs(dir) {
-			continue // a relative PATH entry depends on the working directory
+	var (
+		found      []string // the major versions of the candidates that did not fit
+		unreadable error    // why a candidate's version could not be read
+	)
+	for dir := range s.candidates() {
+		if major == "" {
+			return dir, nil
 		}
-		if resolved, ok := binDirBehind(dir); ok {
-			return resolved, nil
+		v, err := serverVersion(ctx, dir)
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			if unreadable == nil {
+				unreadable = err
+			}
+		case v == major:
+			return dir, nil
+		default:
+			found = append(found, v)
 		}
 	}
-	if dir := pgConfigBinDir(s.path); dir != "" && missingPrograms(dir) == "" {
-		return dir, nil
+	switch {
+	case major == "":
+		return "", ErrNoServerBinaries
+	case len(found) == 0 && unreadable == nil:
+		return "", fmt.Errorf("the managed cluster in %s is PostgreSQL %s: %w", dataDir, major, ErrNoServerBinaries)
+	case len(found) == 0:
+		return "", fmt.Errorf("the managed cluster in %s is PostgreSQL %s: %w", dataDir, major, unreadable)
 	}
-	for _, pattern := range s.patterns {
-		for _, dir := range newestFirst(pattern) {
-			if missingPrograms(dir) == "" {
-				return dir, nil
+	err := versionMismatch(dataDir, major, found)
+	if unreadable != nil {
+		// The programs whose version is unknown may be the right ones, once
+		// whatever broke them is repaired: worth another try.
+		return "", fmt.Errorf("%s (%v)", err, unreadable)
+	}
+	return "", permanent(err)
+}
+
+// versionMismatch says that a cluster of version major found only server
+// programs of the versions in found, and what to do about it.
+func versionMismatch(dataDir, major string, found []string) error {
+	slices.SortFunc(found, func(a, b string) int {
+		switch va, vb := parseVersion(a), parseVersion(b); {
+		case versionLess(va, vb):
+			return -1
+		case versionLess(vb, va):
+			return 1
+		}
+		return 0
+	})
+	found = slices.Compact(found)
+	list := found[len(found)-1]
+	if n := len(found); n > 1 {
+		list = strings.Join(found[:n-1], ", ") + " and " + found[n-1]
+	}
+	msg := fmt.Sprintf("the managed cluster in %s is PostgreSQL %s but only PostgreSQL %s server binaries were found: install PostgreSQL %s's server (Debian: postgresql-%s, Homebrew: postgresql@%s) or set postgres.bin_dir",
+		dataDir, major, list, major, major, major)
+	if newest := found[len(found)-1]; versionLess(parseVersion(major), parseVersion(newest)) {
+		msg += "; to move the data to " + newest + " use pg_upgrade"
+	}
+	return errors.New(msg)
+}
+
+// candidates yields each directory that holds all the server programs, in the
+// order FindBinDir documents, each once. pg_config runs only when the
+// directories on PATH are used up.
+func (s binSearch) candidates() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		seen := map[string]bool{}
+		try := func(dir string) bool {
+			if seen[dir] {
+				return true
+			}
+			seen[dir] = true
+			return yield(dir)
+		}
+		for _, dir := range filepath.SplitList(s.path) {
+			if dir == "" || !filepath.IsAbs(dir) {
+				continue // a relative PATH entry depends on the working directory
+			}
+			if resolved, ok := binDirBehind(dir); ok && !try(resolved) {
+				return
+			}
+		}
+		if dir := pgConfigBinDir(s.path); dir != "" && missingPrograms(dir) == "" && !try(dir) {
+			return
+		}
+		for _, pattern := range s.patterns {
+			for _, dir := range newestFirst(pattern) {
+				if missingPrograms(dir) == "" && !try(dir) {
+					return
+				}
 			}
 		}
 	}
-	return "", ErrNoServerBinaries
+}
+
+// versionTimeout bounds `postgres --version`.
+const versionTimeout = 10 * time.Second
+
+// serverVersion returns the major version of the postgres program in dir, the
+// one that reads the data directory. It runs as the calling user, root too:
+// postgres answers --version before it refuses root.
+func serverVersion(ctx context.Context, dir string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, versionTimeout)
+	defer cancel()
+	prog := filepath.Join(dir, "postgres")
+	cmd := exec.CommandContext(ctx, prog, "--version")
+	cmd.Env = programEnv(os.Environ())
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", prog, err)
+	}
+	v, ok := majorVersion(string(out))
+	if !ok {
+		return "", fmt.Errorf("%s --version: no version in %q", prog, strings.TrimSpace(string(out)))
+	}
+	return v, nil
+}
+
+// versionOutput matches what PostgreSQL's programs print for --version, such
+// as "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" or
+// "pg_ctl (PostgreSQL) 17beta1".
+var versionOutput = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
+
+// majorVersion returns the major version in a program's --version output, in
+// the form PG_VERSION holds it: "15" for 15.18, but "9.6" for 9.6.24, since
+// before PostgreSQL 10 the major version had two parts.
+func majorVersion(out string) (string, bool) {
+	m := versionOutput.FindStringSubmatch(out)
+	if m == nil {
+		return "", false
+	}
+	first, err := strconv.Atoi(m[1])
+	if err != nil {
+		return "", false
+	}
+	if first >= 10 {
+		return strconv.Itoa(first), true
+	}
+	if m[2] == "" {
+		return "", false
+	}
+	second, err := strconv.Atoi(m[2])
+	if err != nil {
+		return "", false
+	}
+	return strconv.Itoa(first) + "." + strconv.Itoa(second), true
 }
 
 // binDirBehind returns the directory the initdb and pg_ctl in dir really live

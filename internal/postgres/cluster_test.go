@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -502,6 +503,9 @@ func TestStartWithoutServerBinaries(t *testing.T) {
 	if !errors.Is(err, postgres.ErrNoServerBinaries) {
 		t.Errorf("error %q does not wrap ErrNoServerBinaries", err)
 	}
+	if !postgres.IsPermanent(err) {
+		t.Errorf("IsPermanent(%q) = false", err)
+	}
 	if started {
 		t.Error("started = true")
 	}
@@ -536,6 +540,9 @@ func TestStartNamesAStateDirTheServerCannotReach(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+	if !postgres.IsPermanent(err) {
+		t.Errorf("IsPermanent(%q) = false", err)
 	}
 }
 
@@ -644,6 +651,267 @@ func TestFindBinDir(t *testing.T) {
 	}
 }
 
+// fakeInstall makes dir a server install of the given version: initdb, pg_ctl
+// and postgres that print it for --version, as PostgreSQL's programs do. The
+// version "broken" makes programs that fail.
+func fakeInstall(t *testing.T, dir, version string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		script := fmt.Sprintf("#!/bin/sh\necho '%s (PostgreSQL) %s'\n", name, version)
+		if version == "broken" {
+			script = "#!/bin/sh\necho 'error while loading shared libraries' >&2\nexit 127\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// fakeCluster makes a data directory that says it is of the given major
+// version, and returns it.
+func fakeCluster(t *testing.T, dir, version string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "PG_VERSION"), []byte(version+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestFindBinDirForExistingCluster(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	at := func(p string) string { return filepath.Join(root, p) }
+
+	// Debian's layout after the upgrade that adds 16 beside 15.
+	fakeInstall(t, at("both/15/bin"), "15.18 (Debian 15.18-0+deb12u1)")
+	both16 := fakeInstall(t, at("both/16/bin"), "16.4 (Debian 16.4-1.pgdg120+1)")
+	both15 := at("both/15/bin")
+	both := at("both/*/bin")
+	// After 15 was removed.
+	fakeInstall(t, at("only16/16/bin"), "16.4")
+	only16 := at("only16/*/bin")
+	fakeInstall(t, at("newer/16/bin"), "16.4")
+	fakeInstall(t, at("newer/17/bin"), "17beta1")
+	newer := at("newer/*/bin")
+	// Before PostgreSQL 10 a major version had two parts.
+	old96 := fakeInstall(t, at("old/9.6/bin"), "9.6.24")
+	fakeInstall(t, at("old/16/bin"), "16.4")
+	old := at("old/*/bin")
+	brew15 := fakeInstall(t, at("opt/postgresql@15/bin"), "15.8 (Homebrew)")
+	brew := at("opt/postgresql@*/bin")
+	// A 15 whose postgres no longer runs, say after a library it needs went.
+	fakeInstall(t, at("broken/15/bin"), "broken")
+	broken := at("broken/*/bin")
+	// A PATH entry of 16, and pg_config naming a 15 on no PATH.
+	path16 := fakeInstall(t, at("path16/bin"), "16.4")
+	configured15 := fakeInstall(t, at("configured/bin"), "15.18")
+	configDir := at("config")
+	if err := os.MkdirAll(configDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(configDir, "pg_config"), []byte("#!/bin/sh\necho '"+configured15+"'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	noCluster := at("data-none")
+	cluster15 := fakeCluster(t, at("data-15"), "15")
+	cluster17 := fakeCluster(t, at("data-17"), "17")
+	cluster96 := fakeCluster(t, at("data-9.6"), "9.6")
+	path := func(dirs ...string) string { return strings.Join(dirs, string(os.PathListSeparator)) }
+
+	tests := []struct {
+		name      string
+		override  string
+		data      string
+		path      string
+		patterns  []string
+		want      string   // the directory found, when there is no error
+		wantErr   []string // what the error says
+		notErr    []string // what the error does not say
+		permanent bool
+	}{
+		{name: "no cluster: the newest", data: noCluster, patterns: []string{both}, want: both16},
+		{name: "no cluster: the override, whatever its version", data: noCluster, override: both15, patterns: []string{both}, want: both15},
+		{name: "the cluster's version, not the newest", data: cluster15, patterns: []string{both}, want: both15},
+		{name: "a PATH entry of another version is passed over", data: cluster15, path: path16, patterns: []string{both}, want: both15},
+		{name: "pg_config", data: cluster15, path: path(path16, configDir), patterns: []string{both}, want: configured15},
+		{name: "Homebrew", data: cluster15, patterns: []string{only16, brew}, want: brew15},
+		{name: "two-part major version", data: cluster96, patterns: []string{old}, want: old96},
+		{name: "the override of the cluster's version", data: cluster15, override: both15, patterns: []string{only16}, want: both15},
+		{
+			name: "only a newer version", data: cluster15, patterns: []string{only16},
+			wantErr: []string{
+				"the managed cluster in " + cluster15 + " is PostgreSQL 15 but only PostgreSQL 16 server binaries were found",
+				"postgresql-15", "postgres.bin_dir", "to move the data to 16 use pg_upgrade",
+			},
+			permanent: true,
+		},
+		{
+			name: "several newer versions", data: cluster15, path: path16, patterns: []string{newer},
+			wantErr:   []string{"only PostgreSQL 16 and 17 server binaries were found", "to move the data to 17 use pg_upgrade"},
+			permanent: true,
+		},
+		{
+			name: "only an older version", data: cluster17, patterns: []string{only16},
+			wantErr:   []string{"is PostgreSQL 17 but only PostgreSQL 16 server binaries", "postgresql-17"},
+			notErr:    []string{"pg_upgrade"},
+			permanent: true,
+		},
+		{
+			name: "the override of another version", data: cluster15, override: both16, patterns: []string{both},
+			wantErr:   []string{"is PostgreSQL 15 but postgres.bin_dir " + both16 + " holds PostgreSQL 16", "to move the data to 16 use pg_upgrade"},
+			permanent: true,
+		},
+		{
+			name: "nothing at all", data: cluster15,
+			wantErr:   []string{"is PostgreSQL 15", postgres.ErrNoServerBinaries.Error()},
+			permanent: true,
+		},
+		{
+			// The one that cannot say its version may be mended: not permanent.
+			name: "a version that cannot be read", data: cluster15, patterns: []string{broken, only16},
+			wantErr: []string{"only PostgreSQL 16 server binaries were found", filepath.Join(at("broken/15/bin"), "postgres") + " --version"},
+		},
+		{
+			name: "no version that can be read", data: cluster15, patterns: []string{broken},
+			wantErr: []string{"is PostgreSQL 15", "--version"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := postgres.FindClusterBinDirIn(tt.override, tt.data, tt.path, tt.patterns)
+			if tt.wantErr == nil {
+				if err != nil || got != tt.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got %q, want an error", got)
+			}
+			assertOneLine(t, err)
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not say %q", want)
+				}
+			}
+			for _, not := range tt.notErr {
+				if strings.Contains(err.Error(), not) {
+					t.Errorf("error says %q", not)
+				}
+			}
+			if got := postgres.IsPermanent(err); got != tt.permanent {
+				t.Errorf("IsPermanent = %t, want %t", got, tt.permanent)
+			}
+		})
+	}
+}
+
+// TestStartRefusesServerOfAnotherVersion checks what Start says when the only
+// server programs are of another major version than the cluster, as after an
+// upgrade of the system's PostgreSQL: the cluster is left alone.
+func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
+	t.Parallel()
+	ctx := clusterContext(t)
+	bin := fakeInstall(t, filepath.Join(t.TempDir(), "16", "bin"), "16.4")
+	patterns := []string{filepath.Join(filepath.Dir(filepath.Dir(bin)), "*", "bin")}
+
+	for _, tt := range []struct {
+		name string
+		c    func(state string) *postgres.Cluster
+		want string
+	}{
+		{
+			name: "discovered",
+			c: func(state string) *postgres.Cluster {
+				return postgres.NewClusterSearchingIn(postgres.ClusterOptions{StateDir: state}, "", patterns)
+			},
+			want: "is PostgreSQL 15 but only PostgreSQL 16 server binaries were found",
+		},
+		{
+			name: "configured",
+			c: func(state string) *postgres.Cluster {
+				return postgres.NewCluster(postgres.ClusterOptions{StateDir: state, BinDir: bin})
+			},
+			want: "is PostgreSQL 15 but postgres.bin_dir " + bin + " holds PostgreSQL 16",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			state := t.TempDir()
+			data := fakeCluster(t, filepath.Join(state, "postgres"), "15")
+			started, err := tt.c(state).Start(ctx)
+			assertOneLine(t, err)
+			if started {
+				t.Error("started = true")
+			}
+			for _, want := range []string{"start the managed PostgreSQL", data, tt.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not say %q", want)
+				}
+			}
+			if !postgres.IsPermanent(err) {
+				t.Error("IsPermanent = false")
+			}
+			// Nothing was touched: no lock file, socket directory or log.
+			entries, err := os.ReadDir(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 {
+				t.Errorf("the state directory holds %d entries, want only the data directory", len(entries))
+			}
+		})
+	}
+}
+
+func TestIsPermanent(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	<-ctx.Done()
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"no server programs", fmt.Errorf("start the managed PostgreSQL: %w", postgres.ErrNoServerBinaries), true},
+		{"a timeout", fmt.Errorf("wait for the lock: %w", ctx.Err()), false},
+		{"cancelled", context.Canceled, false},
+		{"anything else", errors.New("pg_ctl start: could not start server"), false},
+	}
+	for _, tt := range tests {
+		if got := postgres.IsPermanent(tt.err); got != tt.want {
+			t.Errorf("%s: IsPermanent(%v) = %t, want %t", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestProgramEnvDropsServiceManagerVariables(t *testing.T) {
+	t.Parallel()
+	env := []string{
+		"PATH=/usr/bin", "HOME=/var/lib/angelad", "LANG=th_TH.UTF-8",
+		"NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=30000000", "WATCHDOG_PID=42",
+		"LISTEN_FDS=1", "LISTEN_PID=42", "LISTEN_FDNAMES=angelad.socket",
+		"PGHOST=elsewhere", "PGPORT=5433", "LC_ALL=th_TH.UTF-8", "LC_MESSAGES=th_TH.UTF-8",
+		"NOTIFY_SOCKETS_ARE_FINE=1",
+	}
+	got := postgres.ProgramEnv(env)
+	want := []string{"PATH=/usr/bin", "HOME=/var/lib/angelad", "LANG=th_TH.UTF-8", "NOTIFY_SOCKETS_ARE_FINE=1", "LC_MESSAGES=C"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ProgramEnv:\n got %q\nwant %q", got, want)
+	}
+}
+
 func TestConnString(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -681,9 +949,9 @@ type helperProcess struct {
 	stderr bytes.Buffer
 }
 
-// startHelper starts a helper process on dir and waits until it is ready to
-// call Start.
-func startHelper(t *testing.T, dir, runAs string) *helperProcess {
+// startHelper starts a helper process on dir, with env added to its
+// environment, and waits until it is ready to call Start.
+func startHelper(t *testing.T, dir, runAs string, env ...string) *helperProcess {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -691,6 +959,7 @@ func startHelper(t *testing.T, dir, runAs string) *helperProcess {
 	}
 	h := &helperProcess{cmd: exec.Command(exe, "-test.run=^TestClusterHelperProcess$", "-test.count=1")}
 	h.cmd.Env = append(os.Environ(), helperDirEnv+"="+dir, helperRunAsEnv+"="+runAs)
+	h.cmd.Env = append(h.cmd.Env, env...)
 	// The helper needs no database of its own: point pgtest.Main at the one
 	// this process has, so it does not start a throwaway cluster.
 	if os.Getenv(pgtest.EnvURL) == "" && pgtest.Cluster() != nil {

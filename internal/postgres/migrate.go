@@ -93,3 +93,25 @@ func IsSchemaMissing(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "42703")
 }
+
+// ZonelessColumns lists angelad's time columns that are TIMESTAMP without time
+// zone, as in a database the Python original created ("table.column"). Their
+// values are read and written in the session time zone, so that zone must not
+// drift: the callers warn when it is only the machine's default.
+func ZonelessColumns(ctx context.Context, q Querier) ([]string, error) {
+	rows, err := q.Query(ctx, `
+select table_name || '.' || column_name
+from information_schema.columns
+where table_schema = current_schema()
+  and data_type = 'timestamp without time zone'
+  and (table_name, column_name) in (('conversations', 'created_at'), ('angela_emotions', 'felt_at'), ('angela_journal', 'created_at'))
+order by 1`)
+	if err != nil {
+		return nil, fmt.Errorf("zoneless columns: %w", err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("zoneless columns: %w", err)
+	}
+	return cols, nil
+}
