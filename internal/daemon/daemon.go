@@ -117,6 +117,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		zap.String("config_file", cfg.File),
 		zap.String("state_dir", cfg.StateDir),
 		zap.String("database_source", db.Source),
+		zap.String("database", describeDatabase(db, cfg.StateDir)),
 		zap.Int("pool_max_conns", cfg.PoolMaxConns))
 
 	var cluster *postgres.Cluster
@@ -321,4 +322,13 @@ func (d *Daemon) watchdog(ctx context.Context) {
 			d.o.Notify("WATCHDOG=1")
 		}
 	}
+}
+
+// describeDatabase names the database for the start-up line, never with its
+// password.
+func describeDatabase(db config.Database, stateDir string) string {
+	if db.Managed {
+		return "the managed local cluster in " + stateDir
+	}
+	return postgres.DescribeConnString(db.ConnString)
 }
