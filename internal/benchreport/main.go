@@ -1,8 +1,9 @@
 // Package main owns the `make bench` performance report: in one run it starts a
 // throwaway managed cluster with normal durability, builds the angelad binary,
-// measures the figures issue 2 sets targets for (the one-shot CLI end to end,
-// saves through a pool of 10, the pgbench floor for the same INSERT, and
-// get-emotions on a million emotions) and prints them as one table.
+// measures the figures issues 2 and 3 set targets for (the one-shot CLI end to
+// end, saves through a pool of 10, the pgbench floor for the same INSERT,
+// get-emotions on a million emotions, `angelad run` start-up to ready and an
+// idle daemon's memory and CPU time) and prints them as one table.
 //
 // Every figure is the median of many runs on the same cluster, so the rows can
 // be compared with each other; nothing here is a pass/fail test.
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -34,6 +36,7 @@ type options struct {
 	json   bool
 	fill   int
 	python string
+	idle   time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -43,6 +46,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.IntVar(&o.fill, "fill", 1_000_000, "emotions in the table that get-emotions reads")
 	fs.StringVar(&o.python, "python", "", "the Python that runs the seed's psycopg2 one-liner (default: python3 on PATH, else /usr/bin/python3, whichever has psycopg2)")
+	fs.DurationVar(&o.idle, "idle", time.Minute, "how long the idle daemon is watched for its CPU time and memory; 0 skips it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -51,6 +55,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.fill < 10 {
 		return o, errors.New("-fill must be at least 10, the rows get-emotions reads")
+	}
+	if o.idle < 0 {
+		return o, errors.New("-idle must not be negative")
 	}
 	return o, nil
 }

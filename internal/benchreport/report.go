@@ -27,6 +27,14 @@ const (
 	targetConc    = 12 * time.Millisecond
 )
 
+// Targets from issue 3, for the daemon. "Well under 1 %" of CPU is read as
+// under 1 %; the row shows how far under.
+const (
+	targetDaemonReady = 200 * time.Millisecond
+	targetIdleRSSMB   = 30 // MB of 10^6 bytes, the stricter reading of "30 MB"
+	targetIdleCPUPct  = 1
+)
+
 // batch is the number of saves in the sequential and concurrent rows.
 const batch = 100
 
@@ -76,6 +84,16 @@ type results struct {
 	// ConnectRecent is memory.Recent(10) on a new connection, in process;
 	// Recent is the same on an open one: the query alone.
 	ConnectRecent, Recent summary
+
+	// DaemonReady is `angelad run` from exec to its ready line read from its
+	// stderr; DaemonLogged is the start-up it logs on that line, and
+	// DaemonStop is SIGTERM to its exit.
+	DaemonReady, DaemonLogged, DaemonStop summary
+	// Idle is one idle daemon read from /proc over IdleSpan (the -idle flag);
+	// nil when not measured, and IdleWhy then says why.
+	Idle     *idleReading
+	IdleWhy  string
+	IdleSpan time.Duration
 }
 
 // baseline is what a row is compared with.
@@ -92,6 +110,64 @@ type row struct {
 	Target      time.Duration // 0: none
 	// Baselines are shown in order; the ratio is to the first.
 	Baselines []baseline
+	// Gauge, when set, is the result instead of Result and Target: a row
+	// that is not a set of timings.
+	Gauge *gauge
+}
+
+// gauge is a row's result that is one reading rather than timings: an idle
+// daemon's memory or CPU time.
+type gauge struct {
+	Value float64 // in Unit; what Limit is compared with
+	Unit  string  // "MB", "%"
+	Text  string  // the result cell
+	Limit float64 // the target, in Unit; 0: none
+	// Strict makes the target Value < Limit rather than Value <= Limit.
+	Strict bool
+	// Why, when set, says why there is no reading.
+	Why string
+}
+
+func (g gauge) measured() bool { return g.Why == "" }
+
+func (g gauge) met() bool {
+	if g.Strict {
+		return g.Value < g.Limit
+	}
+	return g.Value <= g.Limit
+}
+
+// target is the target as the table shows it: "<= 30 MB", "< 1 %"; "" for none.
+func (g gauge) target() string {
+	if g.Limit <= 0 {
+		return ""
+	}
+	op := "<= "
+	if g.Strict {
+		op = "< "
+	}
+	return op + trimFloat(g.Limit, 2) + " " + g.Unit
+}
+
+func (g gauge) cells() (result, target string) {
+	result = g.Text
+	if !g.measured() {
+		result = "not measured (" + g.Why + ")"
+	}
+	target = g.target()
+	switch {
+	case target == "":
+		target = "-"
+	case !g.measured():
+		target += ": not measured"
+	case g.met():
+		target += ": met"
+	case trimFloat(g.Value-g.Limit, 2) == "0": // a strict target, just reached
+		target += ": missed"
+	default:
+		target += ": missed by " + trimFloat(g.Value-g.Limit, 2) + " " + g.Unit
+	}
+	return result, target
 }
 
 // report is the whole output.
@@ -136,6 +212,7 @@ func buildReport(r results) report {
 		{Measurement: "  of which: in process, connect + memory.Recent(10) + close", Result: r.ConnectRecent},
 		{Measurement: "  of which: memory.Recent(10) on an open connection", Result: r.Recent},
 	}
+	rows = append(rows, daemonRows(r)...)
 	seedNote := "seed psycopg2: the seed's one-liner (python, psycopg2.connect, INSERT, commit) measured here end to end like angelad."
 	if r.Seed == nil {
 		seedNote = "seed psycopg2: quoted from issue 2, not measured here: " + r.SeedWhy + "."
@@ -173,12 +250,18 @@ func buildReport(r results) report {
 			"quoted: a figure from issue 2, measured on the issue author's machine, not in this run; the pgbench rows compare this machine with that one.",
 			fmt.Sprintf("get-emotions: the table truncated, filled with %s emotions by one insert ... select from generate_series (%.1f s), then analyzed.",
 				thousands(r.Fill), r.FillTime.Seconds()),
+			daemonNote(r),
+			idleNote(r),
 		},
 	}
 }
 
 // cells renders a row's five columns.
 func (r row) cells() []string {
+	if r.Gauge != nil {
+		result, target := r.Gauge.cells()
+		return []string{r.Measurement, result, target, "-", "-"}
+	}
 	result := formatMS(r.Result.Median)
 	if r.Result.N >= 10 {
 		result += ", p90 " + formatMS(r.Result.P90)
@@ -288,13 +371,19 @@ type jsonReport struct {
 
 type jsonRow struct {
 	Measurement string         `json:"measurement"`
-	Samples     int            `json:"samples"`
-	MedianMS    float64        `json:"median_ms"`
-	P90MS       float64        `json:"p90_ms"`
+	Samples     int            `json:"samples,omitempty"`
+	MedianMS    float64        `json:"median_ms,omitempty"`
+	P90MS       float64        `json:"p90_ms,omitempty"`
 	TargetMS    *float64       `json:"target_ms,omitempty"`
 	TargetMet   *bool          `json:"target_met,omitempty"`
 	Baselines   []jsonBaseline `json:"baselines,omitempty"`
 	Ratio       *float64       `json:"ratio,omitempty"`
+	// A gauge row has these instead of the timings.
+	Result      string   `json:"result,omitempty"`
+	Value       *float64 `json:"value,omitempty"`
+	Unit        string   `json:"unit,omitempty"`
+	Target      string   `json:"target,omitempty"`
+	NotMeasured string   `json:"not_measured,omitempty"`
 }
 
 type jsonBaseline struct {
@@ -306,6 +395,21 @@ type jsonBaseline struct {
 func writeJSON(w io.Writer, rep report) error {
 	out := jsonReport{Header: rep.Header, Server: rep.Server, Settings: rep.Settings, Notes: rep.Notes}
 	for _, r := range rep.Rows {
+		if g := r.Gauge; g != nil {
+			jr := jsonRow{Measurement: strings.TrimSpace(r.Measurement), Unit: g.Unit, NotMeasured: g.Why}
+			jr.Result, _ = g.cells()
+			jr.Target = g.target()
+			if g.measured() {
+				v := g.Value
+				jr.Value = &v
+				if g.Limit > 0 {
+					met := g.met()
+					jr.TargetMet = &met
+				}
+			}
+			out.Rows = append(out.Rows, jr)
+			continue
+		}
 		jr := jsonRow{
 			Measurement: strings.TrimSpace(r.Measurement),
 			Samples:     r.Result.N,
