@@ -380,7 +380,8 @@ func TestVersionCompletionAndHelp(t *testing.T) {
 	}
 	c.fails(2, "bash, zsh or fish", "completion", "tcsh")
 	for _, cmd := range []string{"save-emotion", "save-conversation", "get-emotions", "get-conversations", "query",
-		"migrate", "config", "version", "completion", "run", "help"} {
+		"migrate", "config", "version", "completion", "run", "help", "status", "logs", "install", "uninstall",
+		"start", "stop", "restart"} {
 		out := c.ok(cmd, "--help")
 		if !strings.Contains(out, "Examples:\n  ") {
 			t.Errorf("angelad %s --help has no example:\n%s", cmd, out)

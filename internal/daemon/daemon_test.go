@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +40,24 @@ func TestDaemonRunsWorkersOnOnePoolAndStopsCleanly(t *testing.T) {
 		"ANGELA_DATABASE_URL": pgtest.DB(t), "ANGELA_STATE_DIR": stateDir, "ANGELA_TIMEZONE": pgtest.TimeZone,
 	})
 	core, logs := observer.New(zap.InfoLevel)
-	var notified []string
-	d := New(Options{Config: cfg, Log: zap.New(core), Version: "test", Notify: func(s string) { notified = append(notified, s) }})
+	var (
+		mu       sync.Mutex
+		notified []string
+	)
+	watchdog := make(chan struct{}, 1)
+	notify := func(s string) {
+		if s == "WATCHDOG=1" {
+			select {
+			case watchdog <- struct{}{}:
+			default:
+			}
+			return
+		}
+		mu.Lock()
+		notified = append(notified, s)
+		mu.Unlock()
+	}
+	d := New(Options{Config: cfg, Log: zap.New(core), Version: "test", Notify: notify, Watchdog: 20 * time.Millisecond})
 	pools := make(chan *pgxpool.Pool, 2)
 	for _, name := range []string{"alpha", "beta"} {
 		d.Register(name, func(pool *pgxpool.Pool, _ *zap.Logger) Worker {
@@ -65,6 +82,11 @@ func TestDaemonRunsWorkersOnOnePoolAndStopsCleanly(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("not ready within a minute")
 	}
+	select {
+	case <-watchdog:
+	case <-time.After(time.Minute):
+		t.Error("no WATCHDOG=1 although a watchdog interval is set")
+	}
 	if p1, p2 := <-pools, <-pools; p1 != p2 {
 		t.Error("the workers got different pools, want the one shared pool")
 	}
@@ -83,6 +105,8 @@ func TestDaemonRunsWorkersOnOnePoolAndStopsCleanly(t *testing.T) {
 	if st.State != StateStopped {
 		t.Errorf("status after stop = %q, want stopped", st.State)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if len(notified) != 2 || notified[0] != "READY=1" || notified[1] != "STOPPING=1" {
 		t.Errorf("notified %v, want READY=1 then STOPPING=1", notified)
 	}
