@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -232,12 +231,3 @@ func withFlag(flags map[string]string, field, flag string) map[string]string {
 	return out
 }
 
-// stdinTerminal reports whether r is an interactive terminal.
-func stdinTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

@@ -426,7 +426,7 @@ func parseProcStatus(status string) (procSample, error) {
 		case "Threads":
 			n, err := strconv.Atoi(strings.TrimSpace(val))
 			if err != nil {
-				return s, fmt.Errorf("Threads: %w", err)
+				return s, fmt.Errorf("parse Threads: %w", err)
 			}
 			s.Threads, haveThreads = n, true
 			continue
