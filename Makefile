@@ -13,8 +13,10 @@ STATE_DIR ?= $(CURDIR)/.state
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# CGO_ENABLED=0: a static binary starts about 1 ms faster than one that loads
+# libc, which every one-shot command pays (make bench).
 build: ## Build bin/angelad
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/angelad
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/angelad
 
 run: build ## Run the daemon in the foreground on the managed PostgreSQL in .state/
 	ANGELA_STATE_DIR=$(STATE_DIR) ./$(BIN) run

@@ -77,9 +77,11 @@ func newBench(ctx context.Context, o options, logf func(string, ...any)) (_ *ben
 	}
 	b.bin = filepath.Join(b.tmpDir, "angelad")
 	logf("building angelad in %s", root)
-	// -trimpath as `make build` does; the binary under test is the one users run.
+	// Built as `make build` builds it (-trimpath, CGO_ENABLED=0): the binary
+	// under test is the one users run.
 	build := exec.CommandContext(ctx, goCommand(), "build", "-trimpath", "-o", b.bin, "./cmd/angelad")
 	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build angelad: %w: %s", err, strings.TrimSpace(string(out)))
 	}
