@@ -230,4 +230,3 @@ func withFlag(flags map[string]string, field, flag string) map[string]string {
 	out[field] = flag
 	return out
 }
-
