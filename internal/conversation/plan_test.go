@@ -32,23 +32,9 @@ func TestRecentWalksAnIndex(t *testing.T) {
 		{recentBySpeakerSQL, []any{20, SpeakerSystem}, "conversations_speaker_created_at_idx"},
 	}
 	for _, tt := range tests {
-		rows, err := conn.Query(ctx, "explain "+tt.sql, tt.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan strings.Builder
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan.WriteString(line + "\n")
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(plan.String(), tt.index) || strings.Contains(plan.String(), "Sort") {
-			t.Errorf("plan does not walk %s:\n%s", tt.index, plan.String())
+		plan := pgtest.Plan(t, conn, tt.sql, tt.args...)
+		if !strings.Contains(plan, tt.index) || strings.Contains(plan, "Sort") {
+			t.Errorf("plan does not walk %s:\n%s", tt.index, plan)
 		}
 	}
 }

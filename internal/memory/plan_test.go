@@ -22,22 +22,8 @@ func TestRecentWalksTheIndex(t *testing.T) {
 		analyze angela_emotions`); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.Query(ctx, "explain "+recentEmotionsSQL, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(plan.String(), "angela_emotions_felt_at_idx") || strings.Contains(plan.String(), "Sort") {
-		t.Errorf("plan does not walk angela_emotions_felt_at_idx:\n%s", plan.String())
+	plan := pgtest.Plan(t, conn, recentEmotionsSQL, 10)
+	if !strings.Contains(plan, "angela_emotions_felt_at_idx") || strings.Contains(plan, "Sort") {
+		t.Errorf("plan does not walk angela_emotions_felt_at_idx:\n%s", plan)
 	}
 }

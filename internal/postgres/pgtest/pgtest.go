@@ -229,3 +229,20 @@ func withDatabase(connString, name string) string {
 func isURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
+
+// Plan returns the EXPLAIN output of sql with args on conn, one line per plan
+// node, so a test can check which index a statement walks.
+func Plan(t testing.TB, conn *pgx.Conn, sql string, args ...any) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := conn.Query(ctx, "explain "+sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
