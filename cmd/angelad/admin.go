@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -111,7 +110,7 @@ TOML, so it can start a config file.`,
 				}
 				name = k[i+1:]
 			}
-			line := fmt.Sprintf("%s = %s\t# %s", name, tomlValue(c.Value(k)), c.Sources[k])
+			line := fmt.Sprintf("%s = %s\t# %s", name, c.TOMLValue(k), c.Sources[k])
 			if c.Value(k) != c.RawValue(k) {
 				// Pasting xxxxx as a password would store the wrong one.
 				line = "# " + line + ", password hidden"
@@ -175,12 +174,4 @@ func (a *app) completionCommand(root *cobra.Command) *cobra.Command {
 			return usagef("unknown shell %q: must be bash, zsh or fish", args[0])
 		},
 	}
-}
-
-// tomlValue writes a value as TOML: integers bare, everything else quoted.
-func tomlValue(v string) string {
-	if _, err := strconv.Atoi(v); err == nil {
-		return v
-	}
-	return strconv.Quote(v)
 }

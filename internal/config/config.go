@@ -4,11 +4,14 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +59,13 @@ type Config struct {
 	// LogFormat is auto (console on a terminal, JSON otherwise), console or json.
 	LogFormat string
 
+	// The sections of the workers and of what they write, each with its keys,
+	// defaults and validation in a file of its own.
+	Companion    Companion
+	Conversation Conversation
+	DailyUpdate  DailyUpdate
+	Memory       Memory
+
 	// File is the config file that was read ("" when none).
 	File string
 	// Sources says where each key's value came from, by key name.
@@ -86,14 +96,29 @@ func (e *Error) Error() string { return e.msg }
 func errorf(format string, args ...any) error { return &Error{msg: fmt.Sprintf(format, args...)} }
 
 // key describes one configuration key: its name in the file, its environment
-// variable, and how to read and write it on Config.
+// variable, its default, and how to read and write it on Config.
 type key struct {
 	name   string
 	help   string
 	secret bool
-	get    func(*Config) string
-	set    func(*Config, string) error
+	// def is the built-in value, in the form set accepts; keys whose default
+	// depends on the platform get theirs from platformDefaults instead.
+	def  string
+	kind valueKind
+	get  func(*Config) string
+	set  func(*Config, string) error
 }
+
+// valueKind says how a value is written in TOML by `angelad config`.
+type valueKind int
+
+const (
+	kindString valueKind = iota
+	kindInt
+	kindFloat
+	kindBool
+	kindList
+)
 
 // EnvName is the environment variable that overrides a key:
 // "log.level" -> ANGELA_LOG_LEVEL.
@@ -101,116 +126,183 @@ func EnvName(name string) string {
 	return "ANGELA_" + strings.ToUpper(strings.ReplaceAll(name, ".", "_"))
 }
 
-func keys() []key {
-	str := func(field func(*Config) *string) (func(*Config) string, func(*Config, string) error) {
-		return func(c *Config) string { return *field(c) },
-			func(c *Config, v string) error { *field(c) = v; return nil }
-	}
-	oneOf := func(field func(*Config) *string, allowed ...string) (func(*Config) string, func(*Config, string) error) {
-		return func(c *Config) string { return *field(c) },
-			func(c *Config, v string) error {
-				for _, a := range allowed {
-					if v == a {
-						*field(c) = v
-						return nil
-					}
-				}
+// The helpers below build the keys of every section. Each takes a function
+// that returns the field on a Config, so one table serves defaults, the file,
+// the environment and flags alike.
+
+func strKey(name, help, def string, field func(*Config) *string) key {
+	return key{name: name, help: help, def: def,
+		get: func(c *Config) string { return *field(c) },
+		set: func(c *Config, v string) error { *field(c) = v; return nil }}
+}
+
+func oneOfKey(name, help, def string, field func(*Config) *string, allowed ...string) key {
+	return key{name: name, help: help, def: def,
+		get: func(c *Config) string { return *field(c) },
+		set: func(c *Config, v string) error {
+			if !slices.Contains(allowed, v) {
 				return fmt.Errorf("must be one of %s, got %q", strings.Join(allowed, ", "), v)
 			}
-	}
-	intKey := func(field func(*Config) *int, min, max int) (func(*Config) string, func(*Config, string) error) {
-		return func(c *Config) string { return strconv.Itoa(*field(c)) },
-			func(c *Config, v string) error {
-				n, err := strconv.Atoi(v)
-				if err != nil || n < min || n > max {
-					return fmt.Errorf("must be an integer from %d to %d, got %q", min, max, v)
-				}
-				*field(c) = n
-				return nil
-			}
-	}
-	durKey := func(field func(*Config) *time.Duration) (func(*Config) string, func(*Config, string) error) {
-		return func(c *Config) string { return field(c).String() },
-			func(c *Config, v string) error {
-				d, err := time.ParseDuration(v)
-				if err != nil || d <= 0 {
-					return fmt.Errorf(`must be a positive duration such as "30s" or "2m", got %q`, v)
-				}
-				*field(c) = d
-				return nil
-			}
-	}
-	var (
-		ks []key
-		g  func(*Config) string
-		s  func(*Config, string) error
-	)
-	add := func(name, help string, secret bool, get func(*Config) string, set func(*Config, string) error) {
-		ks = append(ks, key{name: name, help: help, secret: secret, get: get, set: set})
-	}
-	g, s = str(func(c *Config) *string { return &c.DatabaseURL })
-	add("database_url", "an existing database (URL or key=value); empty: the managed local cluster", true, g, s)
-	add("state_dir", "where the managed cluster and angelad's state live", false, func(c *Config) string { return c.StateDir }, func(c *Config, v string) error {
-		if v == "" {
-			return errors.New("must not be empty")
-		}
-		abs, err := filepath.Abs(v)
-		if err != nil {
-			return err
-		}
-		c.StateDir = abs
-		return nil
-	})
-	add("timezone", "IANA time zone for showing times and for legacy columns without a zone", false,
-		func(c *Config) string { return c.TimeZone },
-		func(c *Config, v string) error {
-			if v == "" || strings.EqualFold(v, "local") {
-				return errors.New(`must be an IANA zone name such as "Asia/Bangkok" or "UTC"`)
-			}
-			if _, err := time.LoadLocation(v); err != nil {
-				return fmt.Errorf(`must be an IANA zone name such as "Asia/Bangkok" or "UTC", got %q`, v)
-			}
-			c.TimeZone = v
+			*field(c) = v
 			return nil
-		})
-	g, s = durKey(func(c *Config) *time.Duration { return &c.QueryTimeout })
-	add("query_timeout", "statement timeout of angelad query", false, g, s)
-	g, s = durKey(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
-	add("shutdown_timeout", "how long the daemon's workers get to stop after SIGTERM", false, g, s)
-	g, s = str(func(c *Config) *string { return &c.PostgresBinDir })
-	add("postgres.bin_dir", "directory of initdb and pg_ctl; empty: discover", false, g, s)
-	g, s = str(func(c *Config) *string { return &c.PostgresRunAs })
-	add("postgres.run_as", "OS user the managed cluster runs as when angelad runs as root", false, g, s)
-	g, s = intKey(func(c *Config) *int { return &c.PoolMaxConns }, 1, 1000)
-	add("pool.max_conns", "connections in the daemon's pool", false, g, s)
-	g, s = intKey(func(c *Config) *int { return &c.PoolMinConns }, 0, 1000)
-	add("pool.min_conns", "connections the daemon's pool keeps open when idle", false, g, s)
-	g, s = durKey(func(c *Config) *time.Duration { return &c.PoolHealthCheckPeriod })
-	add("pool.health_check_period", "how often the daemon checks its connections and the database", false, g, s)
-	g, s = durKey(func(c *Config) *time.Duration { return &c.PoolConnectTimeout })
-	add("pool.connect_timeout", "how long one connection attempt may take", false, g, s)
-	g, s = oneOf(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error")
-	add("log.level", "debug, info, warn or error", false, g, s)
-	g, s = oneOf(func(c *Config) *string { return &c.LogFormat }, "auto", "console", "json")
-	add("log.format", "auto (console on a terminal, JSON otherwise), console or json", false, g, s)
-	add("log.file", "the daemon's log file, rotated by size; empty: standard error", false,
-		func(c *Config) string { return c.LogFile },
-		func(c *Config, v string) error {
-			if v == "" {
-				c.LogFile = ""
-				return nil
+		}}
+}
+
+func intKey(name, help string, def, min, max int, field func(*Config) *int) key {
+	return key{name: name, help: help, def: strconv.Itoa(def), kind: kindInt,
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < min || n > max {
+				return fmt.Errorf("must be an integer from %d to %d, got %q", min, max, v)
 			}
-			abs, err := filepath.Abs(v)
+			*field(c) = n
+			return nil
+		}}
+}
+
+func floatKey(name, help string, def, min, max float64, field func(*Config) *float64) key {
+	format := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+	return key{name: name, help: help, def: format(def), kind: kindFloat,
+		get: func(c *Config) string { return format(*field(c)) },
+		set: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || math.IsNaN(f) || f < min || f > max {
+				return fmt.Errorf("must be a number from %s to %s, got %q", format(min), format(max), v)
+			}
+			*field(c) = f
+			return nil
+		}}
+}
+
+func durKey(name, help string, def time.Duration, field func(*Config) *time.Duration) key {
+	return key{name: name, help: help, def: def.String(),
+		get: func(c *Config) string { return field(c).String() },
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf(`must be a positive duration such as "30s" or "2m", got %q`, v)
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+func boolKey(name, help string, def bool, field func(*Config) *bool) key {
+	return key{name: name, help: help, def: strconv.FormatBool(def), kind: kindBool,
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) },
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("must be true or false, got %q", v)
+			}
+			*field(c) = b
+			return nil
+		}}
+}
+
+// listKey is a list of strings. In the file it is a TOML array; in an
+// environment variable or a flag it is a JSON array (`["a", "b"]`, `[]` for
+// none) or a colon-separated list, like PATH.
+func listKey(name, help string, def []string, field func(*Config) *[]string) key {
+	encode := func(l []string) string {
+		data, _ := json.Marshal(l) // strings always marshal
+		return string(data)
+	}
+	return key{name: name, help: help, def: encode(def), kind: kindList,
+		get: func(c *Config) string { return encode(*field(c)) },
+		set: func(c *Config, v string) error {
+			l, err := parseList(v)
 			if err != nil {
 				return err
 			}
-			c.LogFile = abs
+			*field(c) = l
 			return nil
-		})
-	g, s = intKey(func(c *Config) *int { return &c.LogMaxSizeMB }, 1, 10000)
-	add("log.max_size_mb", "rotate the log file at this size, in MB", false, g, s)
-	g, s = intKey(func(c *Config) *int { return &c.LogMaxFiles }, 1, 1000)
-	add("log.max_files", "rotated log files kept", false, g, s)
+		}}
+}
+
+func parseList(v string) ([]string, error) {
+	if strings.HasPrefix(strings.TrimSpace(v), "[") {
+		var l []string
+		if err := json.Unmarshal([]byte(v), &l); err != nil {
+			return nil, fmt.Errorf(`must be a list of strings such as ["a", "b"] or a:b, got %q`, v)
+		}
+		if l == nil {
+			l = []string{}
+		}
+		return l, nil
+	}
+	l := []string{}
+	for _, s := range strings.Split(v, string(os.PathListSeparator)) {
+		if s != "" {
+			l = append(l, s)
+		}
+	}
+	return l, nil
+}
+
+func keys() []key {
+	ks := []key{
+		{name: "database_url", help: "an existing database (URL or key=value); empty: the managed local cluster", secret: true,
+			get: func(c *Config) string { return c.DatabaseURL },
+			set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+		{name: "state_dir", help: "where the managed cluster and angelad's state live",
+			get: func(c *Config) string { return c.StateDir },
+			set: func(c *Config, v string) error {
+				if v == "" {
+					return errors.New("must not be empty")
+				}
+				abs, err := filepath.Abs(v)
+				if err != nil {
+					return err
+				}
+				c.StateDir = abs
+				return nil
+			}},
+		{name: "timezone", help: "IANA time zone for showing times and for legacy columns without a zone",
+			get: func(c *Config) string { return c.TimeZone },
+			set: func(c *Config, v string) error {
+				if v == "" || strings.EqualFold(v, "local") {
+					return errors.New(`must be an IANA zone name such as "Asia/Bangkok" or "UTC"`)
+				}
+				if _, err := time.LoadLocation(v); err != nil {
+					return fmt.Errorf(`must be an IANA zone name such as "Asia/Bangkok" or "UTC", got %q`, v)
+				}
+				c.TimeZone = v
+				return nil
+			}},
+		durKey("query_timeout", "statement timeout of angelad query", 30*time.Second, func(c *Config) *time.Duration { return &c.QueryTimeout }),
+		durKey("shutdown_timeout", "how long the daemon's workers get to stop after SIGTERM", 10*time.Second, func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		strKey("postgres.bin_dir", "directory of initdb and pg_ctl; empty: discover", "", func(c *Config) *string { return &c.PostgresBinDir }),
+		strKey("postgres.run_as", "OS user the managed cluster runs as when angelad runs as root", "", func(c *Config) *string { return &c.PostgresRunAs }),
+		intKey("pool.max_conns", "connections in the daemon's pool", 10, 1, 1000, func(c *Config) *int { return &c.PoolMaxConns }),
+		intKey("pool.min_conns", "connections the daemon's pool keeps open when idle", 1, 0, 1000, func(c *Config) *int { return &c.PoolMinConns }),
+		durKey("pool.health_check_period", "how often the daemon checks its connections and the database", 10*time.Second, func(c *Config) *time.Duration { return &c.PoolHealthCheckPeriod }),
+		durKey("pool.connect_timeout", "how long one connection attempt may take", 5*time.Second, func(c *Config) *time.Duration { return &c.PoolConnectTimeout }),
+		oneOfKey("log.level", "debug, info, warn or error", "info", func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error"),
+		oneOfKey("log.format", "auto (console on a terminal, JSON otherwise), console or json", "auto", func(c *Config) *string { return &c.LogFormat }, "auto", "console", "json"),
+		{name: "log.file", help: "the daemon's log file, rotated by size; empty: standard error",
+			get: func(c *Config) string { return c.LogFile },
+			set: func(c *Config, v string) error {
+				if v == "" {
+					c.LogFile = ""
+					return nil
+				}
+				abs, err := filepath.Abs(v)
+				if err != nil {
+					return err
+				}
+				c.LogFile = abs
+				return nil
+			}},
+		intKey("log.max_size_mb", "rotate the log file at this size, in MB", 10, 1, 10000, func(c *Config) *int { return &c.LogMaxSizeMB }),
+		intKey("log.max_files", "rotated log files kept", 5, 1, 1000, func(c *Config) *int { return &c.LogMaxFiles }),
+	}
+	// The sections, each in its own file.
+	ks = append(ks, companionKeys()...)
+	ks = append(ks, conversationKeys()...)
+	ks = append(ks, dailyUpdateKeys()...)
+	ks = append(ks, memoryKeys()...)
 	return ks
 }
 
@@ -275,7 +367,7 @@ func Load(o Options) (*Config, error) {
 	for _, k := range ks {
 		byName[k.name] = k
 	}
-	for name, v := range defaults(o) {
+	for name, v := range defaults(o, ks) {
 		if err := byName[name].set(c, v); err != nil {
 			return nil, fmt.Errorf("default %s: %w", name, err) // a bug, not the user's doing
 		}
@@ -343,25 +435,15 @@ func redactIfSecret(k key, err error) error {
 }
 
 // defaults returns the built-in value of every key for the platform.
-func defaults(o Options) map[string]string {
-	return map[string]string{
-		"database_url":             "",
-		"state_dir":                DefaultStateDir(o.GOOS, *o.Root, o.Home, o.Env),
-		"timezone":                 LocalTimeZone(o.Env),
-		"query_timeout":            "30s",
-		"postgres.bin_dir":         "",
-		"postgres.run_as":          "",
-		"pool.max_conns":           "10",
-		"pool.min_conns":           "1",
-		"pool.health_check_period": "10s",
-		"pool.connect_timeout":     "5s",
-		"shutdown_timeout":         "10s",
-		"log.level":                "info",
-		"log.format":               "auto",
-		"log.file":                 defaultLogFile(o),
-		"log.max_size_mb":          "10",
-		"log.max_files":            "5",
+func defaults(o Options, ks []key) map[string]string {
+	out := make(map[string]string, len(ks))
+	for _, k := range ks {
+		out[k.name] = k.def
 	}
+	out["state_dir"] = DefaultStateDir(o.GOOS, *o.Root, o.Home, o.Env)
+	out["timezone"] = LocalTimeZone(o.Env)
+	out["log.file"] = defaultLogFile(o)
+	return out
 }
 
 // launchdLabel is the label of angelad's LaunchAgent (deploy/launchd); launchd
@@ -518,6 +600,17 @@ func flatten(prefix string, m map[string]any, out map[string]string) error {
 			out[name] = strconv.FormatBool(v)
 		case float64:
 			out[name] = strconv.FormatFloat(v, 'f', -1, 64)
+		case []any:
+			list := make([]string, 0, len(v))
+			for _, e := range v {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Errorf("%s: must be a list of strings, found a %T in it", name, e)
+				}
+				list = append(list, s)
+			}
+			data, _ := json.Marshal(list) // strings always marshal
+			out[name] = string(data)
 		default:
 			return fmt.Errorf("%s: unsupported value of type %T", name, v)
 		}
@@ -535,6 +628,37 @@ func (c *Config) Value(name string) string {
 			}
 			return v
 		}
+	}
+	return ""
+}
+
+// TOMLValue returns the effective value of a key, redacted if it is a
+// secret, written as a TOML value: numbers, booleans and lists bare,
+// everything else quoted.
+func (c *Config) TOMLValue(name string) string {
+	for _, k := range keys() {
+		if k.name != name {
+			continue
+		}
+		v := k.get(c)
+		if k.secret {
+			v = Redact(v)
+		}
+		switch k.kind {
+		case kindInt, kindFloat, kindBool:
+			return v
+		case kindList:
+			// A JSON array of strings is a TOML array of basic strings.
+			var l []string
+			if json.Unmarshal([]byte(v), &l) == nil {
+				quoted := make([]string, len(l))
+				for i, e := range l {
+					quoted[i] = strconv.Quote(e)
+				}
+				return "[" + strings.Join(quoted, ", ") + "]"
+			}
+		}
+		return strconv.Quote(v)
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,127 @@ func TestLaunchAgentLogsToItsFile(t *testing.T) {
 	c, _ = Load(Options{GOOS: "darwin", Root: &root, Home: home, Env: envOf(nil)})
 	if c.LogFile != "" {
 		t.Errorf("log.file outside launchd = %q, want standard error", c.LogFile)
+	}
+}
+
+func TestSectionKeyKinds(t *testing.T) {
+	file := writeFile(t, `
+[companion]
+language = "en"
+since = "2024-02-29"
+`)
+	c, err := load(t, Options{File: file, Env: envOf(map[string]string{"ANGELA_COMPANION_NAME": "  Angie  "})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Companion.Language != "en" || c.Companion.Name != "Angie" || c.Companion.UserName != "David" {
+		t.Errorf("companion = %+v", c.Companion)
+	}
+	if got := c.Companion.Since.Format(time.DateOnly); got != "2024-02-29" {
+		t.Errorf("since = %s", got)
+	}
+	if got := c.TOMLValue("companion.since"); got != `"2024-02-29"` {
+		t.Errorf("TOMLValue(companion.since) = %s", got)
+	}
+	bangkok, _ := time.LoadLocation("Asia/Bangkok")
+	for _, tc := range []struct {
+		at   time.Time
+		want int
+	}{
+		{time.Date(2024, 2, 29, 0, 0, 0, 0, bangkok), 1},
+		{time.Date(2024, 2, 29, 23, 59, 0, 0, bangkok), 1},
+		{time.Date(2024, 3, 1, 0, 30, 0, 0, bangkok), 2},
+		// 23:30 UTC on 1 March is already 2 March in Bangkok.
+		{time.Date(2024, 3, 1, 23, 30, 0, 0, time.UTC).In(bangkok), 3},
+		{time.Date(2025, 2, 28, 12, 0, 0, 0, bangkok), 366},
+		{time.Date(2024, 2, 28, 12, 0, 0, 0, bangkok), 0},
+	} {
+		if got := c.Companion.DayTogether(tc.at); got != tc.want {
+			t.Errorf("DayTogether(%s) = %d, want %d", tc.at, got, tc.want)
+		}
+	}
+	for env, want := range map[string]string{
+		"ANGELA_COMPANION_LANGUAGE": "invalid ANGELA_COMPANION_LANGUAGE: must be one of th, en",
+		"ANGELA_COMPANION_SINCE":    "invalid ANGELA_COMPANION_SINCE: must be a date YYYY-MM-DD",
+		"ANGELA_COMPANION_NAME":     "invalid ANGELA_COMPANION_NAME: must be a name of 1 to 50 characters",
+	} {
+		_, err := load(t, Options{Env: envOf(map[string]string{env: "  \t "})})
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s blank: err = %v, want prefix %q", env, err, want)
+		}
+	}
+}
+
+func TestListBoolFloatHelpers(t *testing.T) {
+	var (
+		list []string
+		b    bool
+		f    float64
+	)
+	lk := listKey("x.list", "", []string{"a"}, func(*Config) *[]string { return &list })
+	bk := boolKey("x.bool", "", false, func(*Config) *bool { return &b })
+	fk := floatKey("x.float", "", 0.5, 0, 1, func(*Config) *float64 { return &f })
+	c := &Config{}
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{`["~/a/*.jsonl", "b c"]`, []string{"~/a/*.jsonl", "b c"}},
+		{`[]`, []string{}},
+		{`/a/*.jsonl:/b/*.jsonl`, []string{"/a/*.jsonl", "/b/*.jsonl"}},
+		{`/a/*.jsonl`, []string{"/a/*.jsonl"}},
+	} {
+		if err := lk.set(c, tc.in); err != nil {
+			t.Fatalf("list %q: %v", tc.in, err)
+		}
+		if !slices.Equal(list, tc.want) || list == nil {
+			t.Errorf("list %q = %#v, want %#v", tc.in, list, tc.want)
+		}
+	}
+	if err := lk.set(c, `["a", 1]`); err == nil {
+		t.Error("a list with a number was accepted")
+	}
+	if err := bk.set(c, "true"); err != nil || !b {
+		t.Errorf("bool true: %v %v", b, err)
+	}
+	if err := bk.set(c, "yes"); err == nil {
+		t.Error(`bool "yes" was accepted`)
+	}
+	if err := fk.set(c, "0.25"); err != nil || f != 0.25 {
+		t.Errorf("float 0.25: %v %v", f, err)
+	}
+	for _, bad := range []string{"NaN", "1.5", "-0.1", "x"} {
+		if err := fk.set(c, bad); err == nil {
+			t.Errorf("float %q was accepted", bad)
+		}
+	}
+}
+
+func TestFileListsAndTOMLValues(t *testing.T) {
+	var list []string
+	ks := []key{listKey("x.list", "", nil, func(*Config) *[]string { return &list })}
+	file := writeFile(t, "[x]\nlist = [\"a\", \"b\\\"c\"]\n")
+	values, err := readFile(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ks[0].set(&Config{}, values["x.list"]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(list, []string{"a", `b"c`}) {
+		t.Errorf("list from file = %#v", list)
+	}
+	if _, err := readFile(writeFile(t, "[x]\nlist = [\"a\", 2]\n"), true); err == nil || !strings.Contains(err.Error(), "x.list: must be a list of strings") {
+		t.Errorf("mixed list: err = %v", err)
+	}
+	c, err := load(t, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TOMLValue("pool.max_conns"); got != "10" {
+		t.Errorf("TOMLValue(pool.max_conns) = %s", got)
+	}
+	if got := c.TOMLValue("log.level"); got != `"info"` {
+		t.Errorf("TOMLValue(log.level) = %s", got)
 	}
 }
