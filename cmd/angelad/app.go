@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/query"
 	"github.com/angela-ai/angelad/internal/text"
@@ -106,7 +107,7 @@ func isUsage(err error) bool {
 	var ce *config.Error
 	var fe *text.FieldError
 	return errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || query.IsInputError(err) ||
-		errors.As(err, new(*postgres.InvalidURLError))
+		errors.As(err, new(*postgres.InvalidURLError)) || errors.As(err, new(*daemon.FactoryError))
 }
 
 // run adapts a command body: it loads the configuration first and marks every

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/service"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // serviceOptions reads the flags every service command shares.
@@ -96,10 +99,12 @@ func (a *app) control(o service.Options, action string) error {
 
 // statusReport is what `angelad status --json` prints.
 type statusReport struct {
-	Healthy bool          `json:"healthy"`
-	Problem string        `json:"problem,omitempty"`
-	Service serviceReport `json:"service"`
-	Daemon  daemonReport  `json:"daemon"`
+	Healthy bool `json:"healthy"`
+	// Problem is the first of Problems, the most fundamental.
+	Problem  string        `json:"problem,omitempty"`
+	Problems []string      `json:"problems,omitempty"`
+	Service  serviceReport `json:"service"`
+	Daemon   daemonReport  `json:"daemon"`
 	// Published is what the daemon last wrote to its status file.
 	Published *daemon.Status `json:"published,omitempty"`
 }
@@ -182,22 +187,9 @@ func (a *app) status(cmd *cobra.Command) statusReport {
 	default:
 		r.Published = &st
 	}
-	switch {
-	case !r.Daemon.Running:
-		r.Problem = "the daemon is not running"
-	case r.Published == nil:
-		r.Problem = "the daemon has published no status yet"
-	case r.Published.State != daemon.StateRunning:
-		r.Problem = "the daemon is " + strings.ReplaceAll(r.Published.State, "_", " ")
-	case !r.Published.Database.Reachable:
-		r.Problem = "the database is unreachable: " + r.Published.Database.LastError
-	default:
-		for _, w := range r.Published.Workers {
-			if w.State == daemon.WorkerBackingOff {
-				r.Problem = "worker " + w.Name + " is backing off after: " + w.LastError
-				break
-			}
-		}
+	r.Problems = daemon.Verdict(daemon.Observation{Running: r.Daemon.Running, Published: r.Published})
+	if len(r.Problems) > 0 {
+		r.Problem = r.Problems[0]
 	}
 	if r.Daemon.Running && r.Published != nil {
 		r.Daemon.UptimeSeconds = time.Since(r.Published.StartedAt).Round(time.Second).Seconds()
@@ -242,13 +234,80 @@ func writeStatus(w interface{ Write([]byte) (int, error) }, r statusReport) erro
 				fmt.Fprintf(&b, ", last error at %s: %s", wk.LastErrorAt.Format(time.RFC3339), wk.LastError)
 			}
 			b.WriteString("\n")
+			if wk.Problem != "" {
+				fmt.Fprintf(&b, "           problem: %s\n", wk.Problem)
+			}
+			for _, f := range detailLines(wk.Detail) {
+				fmt.Fprintf(&b, "           %s\n", f)
+			}
 		}
 	}
 	if r.Healthy {
 		b.WriteString("healthy\n")
 	} else {
-		fmt.Fprintf(&b, "UNHEALTHY: %s\n", r.Problem)
+		for _, p := range r.Problems {
+			fmt.Fprintf(&b, "UNHEALTHY: %s\n", p)
+		}
 	}
 	_, err := w.Write([]byte(b.String()))
 	return err
+}
+
+// detailLines shows a worker's detail generically, one "key: value" a field in
+// the order the worker wrote them, nested objects with dotted keys, so that a
+// worker needs no code here for its status lines.
+func detailLines(detail json.RawMessage) []string {
+	if len(detail) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(detail))
+	dec.UseNumber()
+	var lines []string
+	var walk func(prefix string) error
+	walk = func(prefix string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				for dec.More() {
+					k, err := dec.Token()
+					if err != nil {
+						return err
+					}
+					name := k.(string)
+					if prefix != "" {
+						name = prefix + "." + name
+					}
+					if err := walk(name); err != nil {
+						return err
+					}
+				}
+			case '[':
+				var items []string
+				for dec.More() {
+					var v any
+					if err := dec.Decode(&v); err != nil {
+						return err
+					}
+					items = append(items, text.OneLine(fmt.Sprint(v)))
+				}
+				lines = append(lines, prefix+": "+strings.Join(items, ", "))
+			}
+			_, err := dec.Token() // the closing delimiter
+			return err
+		case nil:
+			lines = append(lines, prefix+": none")
+		default:
+			lines = append(lines, prefix+": "+text.OneLine(fmt.Sprint(t)))
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return []string{"detail: cannot be shown: " + err.Error()}
+	}
+	return lines
 }

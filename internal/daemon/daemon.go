@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
@@ -37,9 +36,6 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time
 }
 
-// WorkerFactory builds a worker once the pool exists.
-type WorkerFactory func(pool *pgxpool.Pool, log *zap.Logger) Worker
-
 // Daemon is one run of `angelad run`.
 type Daemon struct {
 	o         Options
@@ -52,7 +48,7 @@ type Daemon struct {
 
 type namedFactory struct {
 	name string
-	f    WorkerFactory
+	f    Factory
 }
 
 // New returns a daemon. Register workers, then call Run.
@@ -72,8 +68,9 @@ func New(o Options) *Daemon {
 	return &Daemon{o: o, cfg: o.Config, log: o.Log, ready: make(chan struct{})}
 }
 
-// Register adds a worker that the supervisor runs and restarts. Call it before Run.
-func (d *Daemon) Register(name string, f WorkerFactory) {
+// Register adds a worker that the supervisor runs and restarts, built by f
+// once the pool exists. Call it before Run.
+func (d *Daemon) Register(name string, f Factory) {
 	d.factories = append(d.factories, namedFactory{name, f})
 }
 
@@ -192,8 +189,17 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		StopTimeout: cfg.ShutdownTimeout,
 		OnChange:    func() { publish(func(s *Status) { s.Workers = sup.Status() }) },
 	})
-	for _, nf := range d.factories {
-		sup.Add(nf.name, nf.f(pool, log.Named(nf.name)))
+	workers, err := buildWorkers(d.factories, func(name string) Deps {
+		return Deps{
+			Pool: pool, Log: log.Named(name), Clock: Clock{Now: d.o.Now, After: d.o.After},
+			Location: cfg.Location(), StateDir: cfg.StateDir, Status: sup.Reporter(name),
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for i, nf := range d.factories {
+		sup.Add(nf.name, workers[i])
 	}
 	monitor := &dbMonitor{
 		pool: pool, cluster: cluster, log: log.Named("database"),

@@ -60,15 +60,15 @@ func TestDaemonRunsWorkersOnOnePoolAndStopsCleanly(t *testing.T) {
 	d := New(Options{Config: cfg, Log: zap.New(core), Version: "test", Notify: notify, Watchdog: 20 * time.Millisecond})
 	pools := make(chan *pgxpool.Pool, 2)
 	for _, name := range []string{"alpha", "beta"} {
-		d.Register(name, func(pool *pgxpool.Pool, _ *zap.Logger) Worker {
+		d.Register(name, func(deps Deps) (Worker, error) {
 			return WorkerFunc(func(ctx context.Context) error {
-				pools <- pool
-				if err := pool.Ping(ctx); err != nil {
+				pools <- deps.Pool
+				if err := deps.Pool.Ping(ctx); err != nil {
 					return err
 				}
 				<-ctx.Done()
 				return nil
-			})
+			}), nil
 		})
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -75,7 +75,10 @@ type statusBoard struct {
 	mu      sync.Mutex
 	s       Status
 	written time.Time
-	err     error // the last write error, reported once
+	// writtenWorkers are the workers as last written, to tell whether their
+	// details changed since.
+	writtenWorkers []WorkerStatus
+	err            error // the last write error, reported once
 }
 
 func newStatusBoard(stateDir string, now func() time.Time, s Status) *statusBoard {
@@ -85,6 +88,10 @@ func newStatusBoard(stateDir string, now func() time.Time, s Status) *statusBoar
 // latencyRefresh bounds how stale the latency in the file may get: a latency
 // change alone is not worth a disk write every health check.
 const latencyRefresh = time.Minute
+
+// detailRefresh bounds how often a change of workers' details alone rewrites
+// the file: counters that move on every tick must not rewrite it every tick.
+const detailRefresh = 5 * time.Second
 
 // update applies change and writes the file if something other than the
 // latency and check time changed, or the file is older than latencyRefresh.
@@ -96,13 +103,16 @@ func (b *statusBoard) update(change func(*Status)) error {
 	before.Workers = append([]WorkerStatus(nil), b.s.Workers...)
 	change(&b.s)
 	now := b.now()
-	if !significant(before, b.s) && now.Sub(b.written) < latencyRefresh {
+	since := now.Sub(b.written)
+	if !significant(before, b.s) && since < latencyRefresh &&
+		(since < detailRefresh || !detailsChanged(b.writtenWorkers, b.s.Workers)) {
 		return nil
 	}
 	b.s.UpdatedAt = now
 	err := writeFileAtomic(b.path, b.s)
 	if err == nil {
 		b.written = now
+		b.writtenWorkers = append([]WorkerStatus(nil), b.s.Workers...)
 	}
 	first := err != nil && b.err == nil
 	b.err = err
@@ -112,13 +122,37 @@ func (b *statusBoard) update(change func(*Status)) error {
 	return nil
 }
 
+// significant reports whether b differs from a in more than the latency, the
+// check time and the workers' details, which are written at a bounded rate.
 func significant(a, b Status) bool {
+	a.Workers, b.Workers = withoutDetails(a.Workers), withoutDetails(b.Workers)
 	a.Database.Latency, b.Database.Latency = 0, 0
 	a.Database.CheckedAt, b.Database.CheckedAt = time.Time{}, time.Time{}
 	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) != string(jb)
+}
+
+func withoutDetails(ws []WorkerStatus) []WorkerStatus {
+	out := make([]WorkerStatus, len(ws))
+	for i, w := range ws {
+		w.Detail = nil
+		out[i] = w
+	}
+	return out
+}
+
+func detailsChanged(a, b []WorkerStatus) bool {
+	if len(a) != len(b) {
+		return true
+	}
+	for i := range a {
+		if string(a[i].Detail) != string(b[i].Detail) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeFileAtomic writes v as JSON to a temporary file beside path and renames

@@ -3,6 +3,7 @@ package daemon
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -36,6 +37,9 @@ const (
 	WorkerRunning    WorkerState = "running"
 	WorkerBackingOff WorkerState = "backing_off"
 	WorkerStopped    WorkerState = "stopped"
+	// WorkerFailed is a worker that returned a Permanent error: it is not
+	// restarted until the daemon is.
+	WorkerFailed WorkerState = "failed"
 )
 
 // WorkerStatus is a snapshot of one supervised worker, shaped for the
@@ -55,6 +59,11 @@ type WorkerStatus struct {
 	// NextStartAt is when a backing-off worker will be restarted; zero in
 	// every other state.
 	NextStartAt time.Time `json:"next_start_at,omitzero"`
+	// Problem is what the worker reports as wrong (Reporter.Problem); it
+	// makes the daemon unhealthy.
+	Problem string `json:"problem,omitempty"`
+	// Detail is the worker's own account of itself (Reporter.Detail).
+	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
 // Defaults the constructor fills into a SupervisorConfig.
@@ -138,6 +147,8 @@ type Supervisor struct {
 	mu      sync.Mutex
 	started bool
 	workers []*supervised
+	// reporters holds workers whose reporter was asked for before Add.
+	reporters map[string]*supervised
 }
 
 // supervised is one registered worker; status and exited are guarded by
@@ -147,6 +158,7 @@ type supervised struct {
 	w      Worker
 	status WorkerStatus
 	exited bool
+	rep    *Reporter // nil until Reporter(name) is asked for
 }
 
 // NewSupervisor returns a supervisor for cfg with the defaults filled in.
@@ -195,9 +207,38 @@ func (s *Supervisor) Add(name string, w Worker) {
 			panic(fmt.Sprintf("daemon: Supervisor.Add(%q) twice", name))
 		}
 	}
-	s.workers = append(s.workers, &supervised{
-		name: name, w: w, status: WorkerStatus{Name: name, State: WorkerStopped},
-	})
+	sw := s.reporters[name]
+	if sw == nil {
+		sw = &supervised{name: name}
+	}
+	delete(s.reporters, name)
+	sw.w, sw.status = w, WorkerStatus{Name: name, State: WorkerStopped}
+	s.workers = append(s.workers, sw)
+}
+
+// Reporter returns the status reporter of the worker named name, which may be
+// added before or after this call: a factory gets its reporter before the
+// worker it builds exists.
+func (s *Supervisor) Reporter(name string) *Reporter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sw := s.reporters[name]
+	for _, w := range s.workers {
+		if w.name == name {
+			sw = w
+		}
+	}
+	if sw == nil {
+		sw = &supervised{name: name}
+		if s.reporters == nil {
+			s.reporters = map[string]*supervised{}
+		}
+		s.reporters[name] = sw
+	}
+	if sw.rep == nil {
+		sw.rep = newReporter(func(bool) { s.changed() })
+	}
+	return sw.rep
 }
 
 // Run runs every worker until ctx is cancelled and then waits for all of them
@@ -268,7 +309,11 @@ func (s *Supervisor) Status() []WorkerStatus {
 	s.mu.Lock()
 	out := make([]WorkerStatus, 0, len(s.workers))
 	for _, sw := range s.workers {
-		out = append(out, sw.status)
+		st := sw.status
+		if sw.rep != nil {
+			st.Detail, st.Problem = sw.rep.snapshot()
+		}
+		out = append(out, st)
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b WorkerStatus) int { return cmp.Compare(a.Name, b.Name) })
@@ -280,7 +325,9 @@ func (s *Supervisor) supervise(ctx context.Context, sw *supervised) {
 	log := s.log.With(zap.String("worker", sw.name))
 	defer func() {
 		s.update(sw, func(st *WorkerStatus) {
-			st.State = WorkerStopped
+			if st.State != WorkerFailed {
+				st.State = WorkerStopped
+			}
 			st.NextStartAt = time.Time{}
 			sw.exited = true
 		})
@@ -312,6 +359,14 @@ func (s *Supervisor) supervise(ctx context.Context, sw *supervised) {
 		}
 		if err == nil {
 			err = errReturnedEarly
+		}
+		if IsPermanent(err) {
+			s.update(sw, func(st *WorkerStatus) {
+				st.State = WorkerFailed
+				st.LastError, st.LastErrorAt = err.Error(), now
+			})
+			log.Error("worker failed for good; it is not restarted until the daemon is", failureFields(err, ran)...)
+			return
 		}
 
 		switch {
@@ -383,6 +438,11 @@ func (s *Supervisor) update(sw *supervised, change func(*WorkerStatus)) {
 	s.mu.Lock()
 	change(&sw.status)
 	s.mu.Unlock()
+	s.changed()
+}
+
+// changed schedules an OnChange call.
+func (s *Supervisor) changed() {
 	if s.cfg.OnChange != nil {
 		select {
 		case s.changes <- struct{}{}:

@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+func TestSupervisorDoesNotRestartAPermanentFailure(t *testing.T) {
+	h := setup(t, SupervisorConfig{})
+	broken, healthy := newScriptedWorker(), newScriptedWorker()
+	h.sup.Add("broken", broken)
+	h.sup.Add("healthy", healthy)
+	h.start(t)
+	broken.started(t)
+	healthy.started(t)
+
+	broken.do(t, fail(fmt.Errorf("open transcripts: %w", Permanent(errors.New("glob is malformed")))))
+	h.awaitState(t, "broken", WorkerFailed)
+	st := h.status(t, "broken")
+	if st.LastError != "open transcripts: glob is malformed" || st.Restarts != 0 || !st.NextStartAt.IsZero() {
+		t.Errorf("failed worker status = %+v", st)
+	}
+	if n := h.count("worker failed for good; it is not restarted until the daemon is"); n != 1 {
+		t.Errorf("%d lines for the permanent failure, want 1: %v", n, h.logs.All())
+	}
+	if n := h.count("worker failed") + h.count("restarting worker"); n != 0 {
+		t.Errorf("a permanent failure was treated as a restartable one: %v", h.logs.All())
+	}
+	if err := h.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := broken.runs.Load(); got != 1 {
+		t.Errorf("the failed worker ran %d times, want once", got)
+	}
+	// Stopping the daemon keeps the worker shown as failed, not stopped.
+	if st := h.status(t, "broken"); st.State != WorkerFailed {
+		t.Errorf("after stop the failed worker is %s", st.State)
+	}
+	if st := h.status(t, "healthy"); st.State != WorkerStopped {
+		t.Errorf("after stop the healthy worker is %s", st.State)
+	}
+}
+
+func TestPermanentMarksOnlyWhatItWraps(t *testing.T) {
+	if Permanent(nil) != nil {
+		t.Error("Permanent(nil) is not nil")
+	}
+	base := errors.New("bad")
+	p := Permanent(base)
+	if !IsPermanent(p) || !IsPermanent(fmt.Errorf("x: %w", p)) || !errors.Is(p, base) || p.Error() != "bad" {
+		t.Errorf("Permanent(%v) = %v: not marked, not unwrappable or renamed", base, p)
+	}
+	if IsPermanent(base) || IsPermanent(nil) {
+		t.Error("an unmarked error counts as permanent")
+	}
+}
+
+func TestReporterPublishesDetailAndProblem(t *testing.T) {
+	h := setup(t, SupervisorConfig{})
+	// A factory gets its reporter before the worker exists.
+	rep := h.sup.Reporter("conversation")
+	w := newScriptedWorker()
+	h.sup.Add("conversation", w)
+	if h.sup.Reporter("conversation") != rep {
+		t.Fatal("a second Reporter call returned another reporter")
+	}
+	h.start(t)
+	w.started(t)
+
+	type detail struct {
+		Files       int    `json:"files"`
+		BytesBehind int64  `json:"bytes_behind"`
+		LastFile    string `json:"last_file,omitempty"`
+	}
+	rep.Detail(detail{Files: 3, BytesBehind: 42})
+	rep.Problem("transcripts unreadable: permission denied")
+	st := h.status(t, "conversation")
+	if string(st.Detail) != `{"files":3,"bytes_behind":42}` || st.Problem != "transcripts unreadable: permission denied" {
+		t.Errorf("status = detail %s, problem %q", st.Detail, st.Problem)
+	}
+	got := Verdict(Observation{Running: true, Published: &Status{State: StateRunning, Database: DatabaseStatus{Reachable: true}, Workers: h.sup.Status()}})
+	if len(got) != 1 || got[0] != "worker conversation: transcripts unreadable: permission denied" {
+		t.Errorf("verdict with a worker problem = %q", got)
+	}
+	rep.Problem("")
+	got = Verdict(Observation{Running: true, Published: &Status{State: StateRunning, Database: DatabaseStatus{Reachable: true}, Workers: h.sup.Status()}})
+	if len(got) != 0 {
+		t.Errorf("verdict after the problem cleared = %q", got)
+	}
+	rep.Detail(func() {}) // cannot be marshalled: shown, not lost silently
+	if st := h.status(t, "conversation"); !strings.Contains(string(st.Detail), "detail cannot be shown") {
+		t.Errorf("unmarshalable detail = %s", st.Detail)
+	}
+	if err := h.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerdictOrdersProblems(t *testing.T) {
+	running := func(db bool, ws ...WorkerStatus) Observation {
+		return Observation{Running: true, Published: &Status{State: StateRunning, Database: DatabaseStatus{Reachable: db, LastError: "connection refused"}, Workers: ws}}
+	}
+	for _, tc := range []struct {
+		name string
+		o    Observation
+		want []string
+	}{
+		{"not running", Observation{Published: &Status{State: StateRunning}}, []string{"the daemon is not running"}},
+		{"no file", Observation{Running: true}, []string{"the daemon has published no status yet"}},
+		{"waiting", Observation{Running: true, Published: &Status{State: StateWaiting}}, []string{"the daemon is waiting for database"}},
+		{"healthy", running(true, WorkerStatus{Name: "memory", State: WorkerRunning}), nil},
+		{"all at once", running(false,
+			WorkerStatus{Name: "a", State: WorkerFailed, LastError: "bad spec"},
+			WorkerStatus{Name: "b", State: WorkerBackingOff, LastError: "panic: x"},
+			WorkerStatus{Name: "c", State: WorkerRunning, Problem: "spool is 6m old"}),
+			[]string{"the database is unreachable: connection refused", "worker a failed for good: bad spec",
+				"worker b is backing off after: panic: x", "worker c: spool is 6m old"}},
+	} {
+		if got := Verdict(tc.o); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: Verdict = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestStatusBoardBoundsDetailWrites(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := newStatusBoard(dir, func() time.Time { return now }, Status{State: StateRunning, Workers: []WorkerStatus{{Name: "w"}}})
+	setDetail := func(n int) {
+		b.update(func(s *Status) {
+			s.Workers = []WorkerStatus{{Name: "w", Detail: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}}
+		})
+	}
+	readDetail := func() string {
+		st, err := ReadStatus(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return compact(t, st.Workers[0].Detail)
+	}
+	setDetail(1) // the first write: the file did not exist
+	if got := readDetail(); got != `{"n":1}` {
+		t.Fatalf("first detail = %s", got)
+	}
+	for i := 2; i <= 10; i++ {
+		now = now.Add(time.Second / 2)
+		setDetail(i)
+	}
+	if got := readDetail(); got != `{"n":1}` {
+		t.Errorf("ten detail changes in 5s rewrote the file: %s", got)
+	}
+	now = now.Add(detailRefresh)
+	setDetail(11)
+	if got := readDetail(); got != `{"n":11}` {
+		t.Errorf("detail after detailRefresh = %s, want n=11", got)
+	}
+	// A problem is written at once.
+	now = now.Add(time.Second)
+	b.update(func(s *Status) {
+		s.Workers = []WorkerStatus{{Name: "w", Detail: json.RawMessage(`{"n":12}`), Problem: "stuck"}}
+	})
+	if st, _ := ReadStatus(dir); st.Workers[0].Problem != "stuck" || compact(t, st.Workers[0].Detail) != `{"n":12}` {
+		t.Errorf("a problem was not written at once: %+v", st.Workers[0])
+	}
+}
+
+func TestDaemonBuildsWorkersFromDeps(t *testing.T) {
+	stateDir := pgtest.StateDir(t)
+	cfg := testConfig(t, map[string]string{
+		"ANGELA_DATABASE_URL": pgtest.DB(t), "ANGELA_STATE_DIR": stateDir, "ANGELA_TIMEZONE": "America/New_York",
+	})
+	core, logs := observer.New(zap.InfoLevel)
+	now := func() time.Time { return time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC) }
+	d := New(Options{Config: cfg, Log: zap.New(core), Now: now})
+	got := make(chan Deps, 1)
+	reported := make(chan struct{})
+	d.Register("memory", func(deps Deps) (Worker, error) {
+		got <- deps
+		return WorkerFunc(func(ctx context.Context) error {
+			deps.Log.Info("hello")
+			deps.Status.Detail(map[string]int{"passes": 1})
+			close(reported)
+			<-ctx.Done()
+			return nil
+		}), nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	var deps Deps
+	select {
+	case deps = <-got:
+	case err := <-errc:
+		t.Fatalf("Run returned %v before building the worker", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the factory was never called")
+	}
+	if deps.Pool == nil || deps.Location.String() != "America/New_York" || deps.StateDir != stateDir || deps.Status == nil {
+		t.Errorf("deps = %+v", deps)
+	}
+	if !deps.Clock.Now().Equal(now()) || deps.Clock.After == nil {
+		t.Error("the worker did not get the daemon's clock")
+	}
+	select {
+	case <-reported:
+	case <-time.After(time.Minute):
+		t.Fatal("the worker never ran")
+	}
+	if name := logs.FilterMessage("hello").All()[0].LoggerName; name != "memory" {
+		t.Errorf("the worker's logger is named %q, want memory", name)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadStatus(stateDir)
+	if err != nil || len(st.Workers) != 1 || compact(t, st.Workers[0].Detail) != `{"passes":1}` {
+		t.Errorf("published workers = %+v, %v", st.Workers, err)
+	}
+}
+
+func TestDaemonStopsStartUpOnAFactoryError(t *testing.T) {
+	stateDir := pgtest.StateDir(t)
+	cfg := testConfig(t, map[string]string{
+		"ANGELA_DATABASE_URL": pgtest.DB(t), "ANGELA_STATE_DIR": stateDir, "ANGELA_TIMEZONE": pgtest.TimeZone,
+	})
+	d := New(Options{Config: cfg})
+	ran := make(chan struct{}, 1)
+	d.Register("good", func(Deps) (Worker, error) {
+		return WorkerFunc(func(ctx context.Context) error { ran <- struct{}{}; <-ctx.Done(); return nil }), nil
+	})
+	d.Register("dailyupdate", func(Deps) (Worker, error) {
+		return nil, errors.New(`invalid dailyupdate.jobs.morning.schedule: "61 * * * *"`)
+	})
+	err := d.Run(context.Background())
+	var fe *FactoryError
+	if !errors.As(err, &fe) || fe.Worker != "dailyupdate" ||
+		err.Error() != `worker dailyupdate: invalid dailyupdate.jobs.morning.schedule: "61 * * * *"` {
+		t.Fatalf("Run = %v, want the factory's error", err)
+	}
+	select {
+	case <-ran:
+		t.Error("a worker ran although start-up failed")
+	default:
+	}
+	if pid, _ := LockHolder(stateDir); pid != 0 {
+		t.Error("the lock is still held after a failed start-up")
+	}
+}
+
+func compact(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("detail %q: %v", raw, err)
+	}
+	return b.String()
+}
