@@ -1,6 +1,11 @@
 package postgres
 
-import "context"
+import (
+	"context"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // FindBinDirIn is FindBinDir with the PATH and the install patterns given, so
 // tests can point discovery at a tree of their own.
@@ -25,3 +30,25 @@ func NewClusterSearchingIn(opts ClusterOptions, path string, patterns []string) 
 
 // ProgramEnv is the environment the server programs get from env.
 func ProgramEnv(env []string) []string { return programEnv(env) }
+
+// Migration is a migration of a test's own, for MigrateWith.
+type Migration struct {
+	Name, SQL string
+}
+
+// MigrateWith is Migrate with the migrations given instead of the embedded
+// ones, loaded by the same rules (NNN_name.sql, numbered from 1).
+func MigrateWith(ctx context.Context, conn *pgx.Conn, files ...Migration) (MigrateResult, error) {
+	fsys := fstest.MapFS{}
+	for _, f := range files {
+		fsys[f.Name] = &fstest.MapFile{Data: []byte(f.SQL)}
+	}
+	ms, err := loadMigrations(fsys)
+	if err != nil {
+		return MigrateResult{}, err
+	}
+	return migrate(ctx, conn, ms)
+}
+
+// SplitStatements exposes splitStatements.
+var SplitStatements = splitStatements
