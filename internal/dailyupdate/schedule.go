@@ -1,12 +1,12 @@
 package dailyupdate
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/angela-ai/angelad/internal/config"
 )
 
 // The jobs, in the order they are listed.
@@ -37,34 +37,13 @@ type Schedule struct {
 	sched cron.Schedule
 }
 
-// ParseSchedule parses a 5-field cron spec ("0 22 * * *") or a descriptor such
-// as @daily. The zone is never part of the spec (it is the timezone key), and
-// @every is refused: a daily update happens at wall-clock times. robfig's
-// parser panics on some malformed input; the panic is returned as an error.
-func ParseSchedule(spec string) (s Schedule, err error) {
-	const allowed = `a 5-field cron spec such as "0 22 * * *" (minute hour day-of-month month day-of-week) or @daily, @hourly, @weekly, @monthly`
-	trimmed := strings.TrimSpace(spec)
-	switch {
-	case trimmed == "":
-		return Schedule{}, fmt.Errorf("must be %s, got an empty spec", allowed)
-	case strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ="):
-		return Schedule{}, fmt.Errorf("must not name a zone (the zone is the timezone key): must be %s, got %q", allowed, spec)
-	case strings.HasPrefix(trimmed, "@every"):
-		return Schedule{}, fmt.Errorf("must be %s, got %q (@every is not a wall-clock schedule)", allowed, spec)
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = Schedule{}, fmt.Errorf("must be %s, got %q", allowed, spec)
-		}
-	}()
-	sched, perr := cron.ParseStandard(trimmed)
-	if perr != nil {
-		return Schedule{}, fmt.Errorf("must be %s, got %q: %v", allowed, spec, perr)
-	}
-	// A spec that can never fire (February 30th) makes Next return the zero
-	// time; refuse it here rather than wait forever.
-	if sched.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
-		return Schedule{}, fmt.Errorf("must be %s that fires at least once, got %q", allowed, spec)
+// ParseSchedule parses a job's spec as the dailyupdate.jobs.<name>.schedule
+// key accepts it (see config.ParseCronSpec); a panic of robfig's parser is an
+// error too.
+func ParseSchedule(spec string) (Schedule, error) {
+	sched, err := config.ParseCronSpec(spec)
+	if err != nil {
+		return Schedule{}, err
 	}
 	return Schedule{Spec: spec, sched: sched}, nil
 }
