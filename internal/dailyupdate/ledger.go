@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 )
@@ -269,6 +268,37 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	return outcome, res, runErr
 }
 
+// ErrBusy says that another process is running the slot.
+var ErrBusy = errors.New("the slot is running in another process right now")
+
+// Ahead writes the update of a slot whose time has not come yet, without
+// recording it in the ledger: the slot still runs at its time. It holds the
+// slot's lock meanwhile, so it never overlaps a run of the slot.
+func (r *Runner) Ahead(ctx context.Context, conn LockConn, s Slot) (Result, error) {
+	var res Result
+	key := s.Key()
+	var locked bool
+	if err := conn.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
+		return res, fmt.Errorf("lock slot %s: %w", key, err)
+	}
+	if !locked {
+		return res, ErrBusy
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), unlockSQL, key)
+	err := r.guarded(s.Job, func() error {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if res, err = produce(ctx, tx, &r.o, s); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	return res, err
+}
+
 // Skip records s as skipped unless the ledger already has it.
 func (r *Runner) Skip(ctx context.Context, q Querier, s Slot, why string) error {
 	if _, err := q.Exec(ctx, skipSQL, s.Job, s.Wall, s.At, r.o.Location.String(), r.o.Now(), why); err != nil {
@@ -312,13 +342,6 @@ from daily_update_runs where status <> 'skipped' order by job, slot_at desc, slo
 		out[r.Job] = r
 	}
 	return out, nil
-}
-
-// isConnError reports whether err says the database session is gone or
-// unreachable (as opposed to a failing statement).
-func isConnError(err error) bool {
-	var pgErr *pgconn.PgError
-	return err != nil && !errors.As(err, &pgErr)
 }
 
 // cronLogger is robfig's Logger on zap.

@@ -138,9 +138,9 @@ func (s Schedule) next(job string, loc *time.Location, t time.Time) Slot {
 	}
 }
 
-// onDate returns the job's first slot on the local date d (a date in UTC), or
+// OnDate returns the job's first slot on the local date d (a date in UTC), or
 // false when the schedule has none that day.
-func (s Schedule) onDate(job string, loc *time.Location, d time.Time) (Slot, bool) {
+func (s Schedule) OnDate(job string, loc *time.Location, d time.Time) (Slot, bool) {
 	day := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
 	w := s.sched.Next(day.Add(-time.Second))
 	if w.IsZero() || !w.Before(day.AddDate(0, 0, 1)) {

@@ -1,0 +1,392 @@
+package dailyupdate
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+func TestTwoWorkersOnTwoPoolsRunEachSlotOnce(t *testing.T) {
+	url := pgtest.DB(t)
+	loc := mustLoad(t, "Asia/Bangkok")
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, loc)
+	clock := newFakeClock(now)
+	logA, logsA := observed()
+	logB, logsB := observed()
+	oA := testOptions(t, loc, clock, logA, map[string]string{JobEvening: "* * * * *"})
+	oB := testOptions(t, loc, clock, logB, map[string]string{JobEvening: "* * * * *"})
+	oA.CatchUp, oB.CatchUp = 100*time.Minute, 100*time.Minute
+	oA.Instance, oB.Instance = "a", "b"
+	poolA, poolB := testPool(t, url), testPool(t, url)
+	startWorker(t, poolA, clock, oA)
+	startWorker(t, poolB, clock, oB)
+	clock.idle(t)
+	clock.idle(t)
+
+	rows := ledger(t, poolA)
+	if len(rows) != 100 {
+		t.Fatalf("%d slots in the ledger, want 100", len(rows))
+	}
+	byInstance := map[string]int{}
+	for _, r := range rows {
+		if r.status != StatusDone || r.attempts != 1 {
+			t.Fatalf("slot %s: status %s after %d attempts, want done after 1", r.wall, r.status, r.attempts)
+		}
+		byInstance[r.instance]++
+	}
+	if ran := ranCount(logsA) + ranCount(logsB); ran != 100 {
+		t.Fatalf("the two workers ran %d slots between them, want 100 (each once)", ran)
+	}
+	if byInstance["a"] != ranCount(logsA) || byInstance["b"] != ranCount(logsB) {
+		t.Fatalf("the ledger credits %v, the logs a=%d b=%d", byInstance, ranCount(logsA), ranCount(logsB))
+	}
+	t.Logf("a ran %d, b ran %d", byInstance["a"], byInstance["b"])
+}
+
+func TestCatchUpAfterTwoDaysDownRunsTheWindowOldestFirstAndSkipsTheRest(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	loc := mustLoad(t, "Asia/Bangkok")
+	specs := map[string]string{JobMorning: "0 6 * * *", JobMidnight: "0 0 * * *", JobEvening: "0 22 * * *"}
+
+	// The daemon ran until 2026-11-28 23:00 and was down for two days.
+	clock := newFakeClock(time.Date(2026, 11, 28, 23, 0, 0, 0, loc))
+	log, _ := observed()
+	w := startWorker(t, pool, clock, testOptions(t, loc, clock, log, specs))
+	clock.idle(t)
+	w.stop(t)
+	before := ledger(t, pool)
+	if len(before) != 4 { // the 27th 22:00, the 28th 00:00, 06:00 and 22:00
+		t.Fatalf("the first start ran %d slots, want 4", len(before))
+	}
+	for _, r := range before {
+		if r.status != StatusDone {
+			t.Fatalf("first start: slot %s %s is %s", r.job, r.wall, r.status)
+		}
+	}
+
+	clock.Set(time.Date(2026, 12, 1, 7, 0, 0, 0, loc))
+	log, logs := observed()
+	w = startWorker(t, pool, clock, testOptions(t, loc, clock, log, specs))
+	clock.idle(t)
+	w.stop(t)
+
+	var ran []string
+	for _, e := range logs.FilterMessage("ran").All() {
+		ran = append(ran, e.ContextMap()["job"].(string)+" "+e.ContextMap()["slot_local"].(string))
+	}
+	// The window is 2026-11-29 19:00 to 2026-12-01 07:00.
+	want := []string{"evening 2026-11-29 22:00", "midnight 2026-11-30 00:00", "morning 2026-11-30 06:00",
+		"evening 2026-11-30 22:00", "midnight 2026-12-01 00:00", "morning 2026-12-01 06:00"}
+	if strings.Join(ran, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("ran %v\nwant %v (the window, oldest first)", ran, want)
+	}
+	status := map[string]string{}
+	for _, r := range ledger(t, pool) {
+		status[r.job+" "+r.wall] = r.status
+	}
+	for _, k := range []string{"midnight 2026-11-29 00:00", "morning 2026-11-29 06:00"} {
+		if status[k] != StatusSkipped {
+			t.Errorf("slot %s is %q, want skipped (older than the window)", k, status[k])
+		}
+	}
+	for _, k := range want {
+		if status[k] != StatusDone {
+			t.Errorf("slot %s is %q, want done", k, status[k])
+		}
+	}
+}
+
+func TestSleepIsCaughtUpWhenTheWallClockJumpsAndNothingRunsTwiceWhenItGoesBack(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	loc := mustLoad(t, "Asia/Bangkok")
+	clock := newFakeClock(time.Date(2026, 12, 1, 21, 0, 0, 0, loc))
+	log, logs := observed()
+	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *", JobMidnight: "0 0 * * *"})
+	o.CatchUp = 12 * time.Hour // nothing due at the first start
+	startWorker(t, pool, clock, o)
+	if d := clock.idle(t); d > time.Minute {
+		t.Fatalf("the worker waits %s, want at most a minute so that a jump is seen", d)
+	}
+	if n := ranCount(logs); n != 0 {
+		t.Fatalf("ran %d before any slot was due", n)
+	}
+	// The machine sleeps from 21:00 to 03:00: the wall clock jumps while the
+	// worker's one-minute timer stands still, then the timer runs out.
+	clock.Set(time.Date(2026, 12, 2, 3, 0, 0, 0, loc))
+	clock.Fire()
+	clock.idle(t)
+	if n := ranCount(logs); n != 2 {
+		t.Fatalf("after wake ran %d slots, want 2 (evening 22:00, midnight 00:00)", n)
+	}
+	if logs.FilterMessage("the wall clock jumped: catching up").Len() != 1 {
+		t.Fatal("the jump was not logged")
+	}
+	// The clock is set back four hours: the slots in between already ran.
+	clock.Set(time.Date(2026, 12, 1, 23, 0, 0, 0, loc))
+	clock.Fire()
+	clock.idle(t)
+	clock.Set(time.Date(2026, 12, 2, 3, 5, 0, 0, loc))
+	clock.Fire()
+	clock.idle(t)
+	if n := ranCount(logs); n != 2 {
+		t.Fatalf("after the clock went back and forth ran %d slots in all, want still 2", n)
+	}
+	for _, r := range ledger(t, pool) {
+		if r.attempts != 1 {
+			t.Fatalf("slot %s %s attempted %d times", r.job, r.wall, r.attempts)
+		}
+	}
+}
+
+// TestDaylightSavingTime steps a worker minute by minute through a transition
+// and checks that the one slot of the day ran once, at the right instant.
+func TestDaylightSavingTime(t *testing.T) {
+	for _, tc := range []struct {
+		name, zone, spec string
+		start            time.Time // local wall clock, read in zone
+		restartAfter     time.Duration
+		wantRanAt        string // UTC instant the one slot ran at
+	}{
+		{"NewYorkForward", "America/New_York", "30 2 * * *", time.Date(2026, 3, 8, 1, 0, 0, 0, time.UTC), 0, "2026-03-08T07:00:00Z"},
+		{"LondonForward", "Europe/London", "30 1 * * *", time.Date(2026, 3, 29, 0, 0, 0, 0, time.UTC), 0, "2026-03-29T01:00:00Z"},
+		// Restarted at the second 01:10, inside the repeated hour, after the
+		// first 01:30 ran.
+		{"NewYorkBackRestartInRepeatedHour", "America/New_York", "30 1 * * *", time.Date(2026, 11, 1, 1, 0, 0, 0, time.UTC), 100 * time.Minute, "2026-11-01T05:30:00Z"},
+		{"LondonBackRestartInRepeatedHour", "Europe/London", "30 1 * * *", time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC), 100 * time.Minute, "2026-10-25T00:30:00Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := pgtest.DB(t)
+			pool := testPool(t, url)
+			loc := mustLoad(t, tc.zone)
+			start := time.Date(tc.start.Year(), tc.start.Month(), tc.start.Day(), tc.start.Hour(), 0, 0, 0, loc)
+			clock := newFakeClock(start)
+			log, logs := observed()
+			o := testOptions(t, loc, clock, log, map[string]string{JobMorning: tc.spec})
+			o.CatchUp = time.Hour
+			w := startWorker(t, pool, clock, o)
+			clock.idle(t)
+			ran := 0
+			for step := time.Duration(0); step < 4*time.Hour; step += time.Minute {
+				if tc.restartAfter > 0 && step == tc.restartAfter {
+					w.stop(t)
+					ran += ranCount(logs)
+					log, logs = observed()
+					o.Log = log
+					w = startWorker(t, pool, clock, o)
+					clock.idle(t)
+				}
+				clock.Advance(time.Minute)
+				clock.idle(t)
+			}
+			ran += ranCount(logs)
+			rows := ledger(t, pool)
+			if ran != 1 || len(rows) != 1 {
+				t.Fatalf("ran %d times, %d slots in the ledger, want the slot once", ran, len(rows))
+			}
+			if got := rows[0].at.UTC().Format(time.RFC3339); got != tc.wantRanAt || rows[0].status != StatusDone {
+				t.Fatalf("slot due at %s (%s), want %s done", got, rows[0].status, tc.wantRanAt)
+			}
+		})
+	}
+}
+
+func TestFailedSlotIsRetriedWithBackoffThenFailsForGood(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	loc := mustLoad(t, "Asia/Bangkok")
+	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	log, _ := observed()
+	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
+	// A file where the directory should be: every write fails.
+	dir := filepath.Join(t.TempDir(), "updates")
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.Dir, o.CatchUp = dir, time.Hour
+	w := startWorker(t, pool, clock, o)
+	wait := clock.idle(t)
+	rows := ledger(t, pool)
+	if len(rows) != 1 || rows[0].status != StatusFailed || rows[0].attempts != 1 {
+		t.Fatalf("ledger %+v, want one slot failed after 1 attempt", rows)
+	}
+	var n int
+	pool.QueryRow(context.Background(), "select count(*) from daily_updates").Scan(&n)
+	if n != 0 {
+		t.Fatalf("a failed run left %d updates behind; its transaction must roll back", n)
+	}
+	if wait != time.Minute {
+		t.Fatalf("waits %s after the first failure, want the 1m backoff", wait)
+	}
+	attemptsAfter := func(d time.Duration) int {
+		clock.Advance(d)
+		clock.idle(t)
+		return ledger(t, pool)[0].attempts
+	}
+	if a := attemptsAfter(time.Minute); a != 2 {
+		t.Fatalf("after the 1m backoff: %d attempts, want 2", a)
+	}
+	// The second backoff is 2 minutes.
+	if a := attemptsAfter(time.Minute); a != 2 {
+		t.Fatalf("a minute into the 2m backoff: %d attempts, want still 2", a)
+	}
+	if a := attemptsAfter(time.Minute); a != 3 {
+		t.Fatalf("after the 2m backoff: %d attempts, want 3", a)
+	}
+	if r := ledger(t, pool)[0]; r.status != StatusFailed {
+		t.Fatalf("after max_attempts: %s, want failed", r.status)
+	}
+	if p := w.Problem(); !strings.Contains(p, "evening") || !strings.Contains(p, "failed 3 times") {
+		t.Fatalf("problem %q, want the evening update failed 3 times", p)
+	}
+	// Failed for good: no fourth attempt.
+	for range 10 {
+		if a := attemptsAfter(time.Minute); a != 3 {
+			t.Fatalf("tried again after failing for good: %d attempts", a)
+		}
+	}
+}
+
+func TestRetrySucceedsOnceTheCauseIsGone(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	loc := mustLoad(t, "Asia/Bangkok")
+	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	log, _ := observed()
+	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
+	dir := filepath.Join(t.TempDir(), "updates")
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o.Dir, o.CatchUp = dir, time.Hour
+	startWorker(t, pool, clock, o)
+	clock.idle(t)
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	clock.idle(t)
+	r := ledger(t, pool)[0]
+	if r.status != StatusDone || r.attempts != 2 {
+		t.Fatalf("%s after %d attempts, want done after 2", r.status, r.attempts)
+	}
+	if !exists(filepath.Join(dir, "2026-12-01-evening.md")) {
+		t.Fatal("the update file was not written")
+	}
+}
+
+const (
+	childEnv    = "ANGELAD_DAILYUPDATE_TEST_CHILD_DB"
+	childNowEnv = "ANGELAD_DAILYUPDATE_TEST_CHILD_NOW"
+)
+
+// runChild runs a worker whose wall clock stands at $childNowEnv, for the
+// evening job every minute, until it is killed.
+func runChild() {
+	loc, _ := time.LoadLocation("Asia/Bangkok")
+	now, err := time.Parse(time.RFC3339, os.Getenv(childNowEnv))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	pool, err := postgres.NewPool(ctx, os.Getenv(childEnv), pgtest.TimeZone, postgres.PoolOptions{MaxConns: 2})
+	if err != nil {
+		panic(err)
+	}
+	s, _ := ParseSchedule("* * * * *")
+	jobs := map[string]JobConfig{JobEvening: {Schedule: s, Enabled: true}}
+	log, _ := zap.NewDevelopment()
+	o := Options{Jobs: jobs, MaxAttempts: 3, CatchUp: time.Minute, Location: loc, Log: log,
+		Companion: Companion{Language: "en", UserName: "David", Name: "Angela", Since: testSince},
+		Instance:  "child", Now: func() time.Time { return now }}
+	NewWorker(WorkerOptions{Options: o, Pool: pool, After: time.After}).Run(ctx)
+	select {}
+}
+
+func TestKill9MidRunIsTakenOverOnce(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	loc := mustLoad(t, "Asia/Bangkok")
+	now := time.Date(2026, 12, 1, 22, 0, 0, 0, loc)
+	ctx := context.Background()
+
+	// Hold the updates table so that the child's run blocks mid-way, with
+	// the slot claimed and its lock held.
+	blocker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx)
+	if _, err := blocker.Exec(ctx, "lock table daily_updates in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"="+url, childNowEnv+"="+now.Format(time.RFC3339))
+	var stderr strings.Builder
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			child.Process.Kill()
+			child.Wait()
+		}
+	}()
+	waitFor(t, "the child to claim the slot", func() bool {
+		rows := ledger(t, pool)
+		return len(rows) == 1 && rows[0].status == StatusRunning && rows[0].instance == "child"
+	})
+
+	// While the child lives, another worker leaves its slot alone.
+	clock := newFakeClock(now)
+	log, logs := observed()
+	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "* * * * *"})
+	o.CatchUp, o.Instance = time.Minute, "survivor"
+	startWorker(t, pool, clock, o)
+	if d := clock.idle(t); d > busyRetry {
+		t.Fatalf("waits %s after finding the slot busy, want at most %s", d, busyRetry)
+	}
+	if rows := ledger(t, pool); rows[0].instance != "child" || rows[0].attempts != 1 || ranCount(logs) != 0 {
+		t.Fatalf("the slot was taken while its owner lived: %+v", rows[0])
+	}
+
+	if err := child.Process.Signal(os.Kill); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	killed = true
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the survivor to take the slot over", func() bool {
+		clock.Advance(busyRetry)
+		clock.idle(t)
+		return ranCount(logs) > 0
+	})
+	rows := ledger(t, pool)
+	if len(rows) != 1 || rows[0].status != StatusDone || rows[0].instance != "survivor" || rows[0].attempts != 2 {
+		t.Fatalf("ledger %+v, want the slot done by the survivor on its 2nd attempt", rows)
+	}
+	if ranCount(logs) != 1 || logs.FilterMessage("taking over a slot left running by a process that stopped").Len() != 1 {
+		t.Fatalf("ran %d times; the take-over was logged %d times", ranCount(logs),
+			logs.FilterMessage("taking over a slot left running by a process that stopped").Len())
+	}
+	var updates, journal int
+	pool.QueryRow(ctx, "select count(*) from daily_updates").Scan(&updates)
+	pool.QueryRow(ctx, "select count(*) from angela_journal").Scan(&journal)
+	if updates != 1 || journal != 1 {
+		t.Fatalf("%d updates and %d journal entries, want 1 each", updates, journal)
+	}
+}
