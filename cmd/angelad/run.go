@@ -10,8 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
-	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/service"
 )
