@@ -50,6 +50,9 @@ that closes it, the evening reflection and the morning greeting.`,
 	limit := newIntFlag(cmd.Flags(), "limit", 10, 1, dailyupdate.MaxListLimit, fmt.Sprintf("how many, 1 to %d", dailyupdate.MaxListLimit))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the updates as a JSON array, figures included")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		if err := text.IntRange("--limit", *limit, 1, dailyupdate.MaxListLimit); err != nil {
+			return err
+		}
 		o := dailyupdate.ListOptions{Limit: *limit}
 		if kind != "all" {
 			if !dailyupdate.IsJob(kind) {

@@ -333,9 +333,13 @@ func inLoc(t *time.Time, loc *time.Location) *time.Time {
 	return &v
 }
 
-// detail is the worker's status detail.
-type detail struct {
-	Jobs []JobStatus `json:"jobs"`
+// jobDetail is one job in the worker's status detail, which is keyed by job
+// name so that `angelad status` shows it as "evening.next_run: ...".
+type jobDetail struct {
+	Schedule string     `json:"schedule"`
+	Enabled  bool       `json:"enabled"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+	LastRun  *LastRun   `json:"last_run,omitempty"`
 }
 
 // publish reads the jobs' last runs and publishes them with the next runs;
@@ -347,7 +351,11 @@ func (w *Worker) publish(ctx context.Context, now time.Time) {
 	}
 	w.refresh = false
 	st := Statuses(w.o.Jobs, last, w.o.Location, w.o.MaxAttempts, now)
-	w.o.Detail(detail{Jobs: st})
+	d := map[string]jobDetail{}
+	for _, j := range st {
+		d[j.Job] = jobDetail{Schedule: j.Schedule, Enabled: j.Enabled, NextRun: j.NextRun, LastRun: j.LastRun}
+	}
+	w.o.Detail(d)
 	problem := ""
 	for _, s := range st {
 		if s.LastRun != nil && s.LastRun.FailedForGood {
