@@ -230,3 +230,7 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
+
+func postgresPool(url string) (*pgxpool.Pool, error) {
+	return postgres.NewPool(context.Background(), url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+}

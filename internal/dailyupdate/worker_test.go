@@ -390,3 +390,22 @@ func TestKill9MidRunIsTakenOverOnce(t *testing.T) {
 		t.Fatalf("%d updates and %d journal entries, want 1 each", updates, journal)
 	}
 }
+
+func TestAnIdlePassBetweenSlotsTouchesNoDatabase(t *testing.T) {
+	w, clock := idleWorker(t)
+	before := w.o.Pool.Stat().AcquireCount()
+	now := clock.Now()
+	for range 60 {
+		now = now.Add(time.Minute)
+		wait, err := w.pass(context.Background(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait <= 0 || wait > maxWait {
+			t.Fatalf("waits %s, want up to a minute", wait)
+		}
+	}
+	if n := w.o.Pool.Stat().AcquireCount() - before; n != 0 {
+		t.Fatalf("an hour of idle passes used the database %d times, want 0", n)
+	}
+}
