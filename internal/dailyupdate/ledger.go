@@ -32,8 +32,11 @@ type Outcome int
 
 // The outcomes of Runner.Run.
 const (
+	// NotRun: the ledger itself failed (the database is away); the error
+	// says why. It is the zero value, so that no error path can pass for a run.
+	NotRun Outcome = iota
 	// Ran: this call ran the slot to the end (done).
-	Ran Outcome = iota
+	Ran
 	// Rewrote: a manual run of a slot that had already run.
 	Rewrote
 	// AlreadyDone: the slot is done or skipped; nothing to do.
@@ -166,7 +169,7 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	key := s.Key()
 	var locked bool
 	if err := conn.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
-		return 0, res, fmt.Errorf("lock slot %s: %w", key, err)
+		return NotRun, res, fmt.Errorf("lock slot %s: %w", key, err)
 	}
 	if !locked {
 		return Busy, res, nil
@@ -187,19 +190,19 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	prev, err := scanRun(conn.QueryRow(ctx, getRunSQL, s.Job, s.Wall))
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return 0, res, fmt.Errorf("read slot %s: %w", key, err)
+		return NotRun, res, fmt.Errorf("read slot %s: %w", key, err)
 	}
 	now := r.o.Now()
 	if !exists {
 		tag, err := conn.Exec(ctx, claimSQL, s.Job, s.Wall, s.At, zone, r.o.Instance, manualRuns, now)
 		if err != nil {
-			return 0, res, fmt.Errorf("claim slot %s: %w", key, err)
+			return NotRun, res, fmt.Errorf("claim slot %s: %w", key, err)
 		}
 		if tag.RowsAffected() == 0 {
 			// Recorded as skipped by another process between the read and the
 			// claim (skipping takes no lock).
 			if prev, err = scanRun(conn.QueryRow(ctx, getRunSQL, s.Job, s.Wall)); err != nil {
-				return 0, res, fmt.Errorf("read slot %s: %w", key, err)
+				return NotRun, res, fmt.Errorf("read slot %s: %w", key, err)
 			}
 			exists = true
 		}
@@ -221,7 +224,7 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 			}
 		}
 		if _, err := conn.Exec(ctx, reclaimSQL, s.Job, s.Wall, r.o.Instance, manualRuns, now); err != nil {
-			return 0, res, fmt.Errorf("claim slot %s: %w", key, err)
+			return NotRun, res, fmt.Errorf("claim slot %s: %w", key, err)
 		}
 		attempts = prev.Attempts + 1
 	}
@@ -252,7 +255,7 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	if ctx.Err() != nil {
 		// Shutting down: the slot stays running and the next start, or the
 		// other daemon, takes it over once this session has gone.
-		return 0, res, ctx.Err()
+		return NotRun, res, ctx.Err()
 	}
 	next := now.Add(backoff(attempts))
 	outcome := Failed
@@ -263,7 +266,7 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := conn.Exec(fctx, failSQL, s.Job, s.Wall, r.o.Now(), oneLine(runErr.Error()), nextAt); err != nil {
-		return 0, res, fmt.Errorf("record failure of slot %s: %w (after %v)", key, err, runErr)
+		return NotRun, res, fmt.Errorf("record failure of slot %s: %w (after %v)", key, err, runErr)
 	}
 	return outcome, res, runErr
 }

@@ -409,3 +409,65 @@ func TestAnIdlePassBetweenSlotsTouchesNoDatabase(t *testing.T) {
 		t.Fatalf("an hour of idle passes used the database %d times, want 0", n)
 	}
 }
+
+func TestASessionLostMidRunIsRetriedAndNeverCountsAsRun(t *testing.T) {
+	url := pgtest.DB(t)
+	pool := testPool(t, url)
+	ctx := context.Background()
+	loc := mustLoad(t, "Asia/Bangkok")
+	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	log, logs := observed()
+	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
+	o.CatchUp = time.Hour
+	blocker, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(ctx)
+	if _, err := blocker.Exec(ctx, "lock table daily_updates in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, pool, clock, o)
+	waitFor(t, "the worker to claim the slot", func() bool {
+		rows := ledger(t, pool)
+		return len(rows) == 1 && rows[0].status == StatusRunning
+	})
+	// The database ends the worker's session mid-run.
+	var killed int
+	if err := pool.QueryRow(ctx, `select count(pg_terminate_backend(pid)) from pg_locks
+where locktype = 'advisory' and granted and pid <> pg_backend_pid()`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d sessions: %v", killed, err)
+	}
+	if err := blocker.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := clock.idle(t); d != time.Second {
+		t.Fatalf("waits %s after losing the session, want the 1s database backoff", d)
+	}
+	if ranCount(logs) != 0 {
+		t.Fatal("a run whose session was lost counted as run")
+	}
+	clock.Advance(time.Second)
+	clock.idle(t)
+	rows := ledger(t, pool)
+	if ranCount(logs) != 1 || len(rows) != 1 || rows[0].status != StatusDone || rows[0].attempts != 2 {
+		t.Fatalf("ran %d; ledger %+v, want done on the 2nd attempt", ranCount(logs), rows)
+	}
+}
+
+func TestAheadOfItsSlotWritesTheUpdateAndLeavesTheSlotToTheSchedule(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	o := contentOptions(t, "en")
+	wall := time.Date(2026, 12, 2, 22, 0, 0, 0, time.UTC)
+	res, err := NewRunner(o).Ahead(ctx, conn, Slot{Job: JobEvening, Wall: wall, At: instantOf(wall, o.Location)})
+	if err != nil || res.Date.Format(time.DateOnly) != "2026-12-02" {
+		t.Fatalf("Ahead = %+v, %v", res, err)
+	}
+	var updates, runs int
+	conn.QueryRow(ctx, "select count(*) from daily_updates where update_date = '2026-12-02'").Scan(&updates)
+	conn.QueryRow(ctx, "select count(*) from daily_update_runs").Scan(&runs)
+	if updates != 1 || runs != 0 {
+		t.Fatalf("%d updates and %d ledger rows, want 1 and 0", updates, runs)
+	}
+}
