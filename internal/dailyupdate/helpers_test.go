@@ -98,6 +98,23 @@ func (c *fakeClock) idle(t *testing.T) time.Duration {
 	}
 }
 
+// settle forgets the passes seen so far, moves the clock a minute (which
+// fires every timer the worker may wait on) and waits for the pass that
+// follows.
+func (c *fakeClock) settle(t *testing.T) {
+	t.Helper()
+	for {
+		select {
+		case <-c.waiting:
+			continue
+		default:
+		}
+		break
+	}
+	c.Advance(maxWait)
+	c.idle(t)
+}
+
 // testPool is a pool on url for the duration of the test.
 func testPool(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
