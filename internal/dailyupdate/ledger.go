@@ -129,7 +129,10 @@ func NewRunner(o Options) *Runner {
 		o.MaxAttempts = 1
 	}
 	r := &Runner{o: o, log: o.Log, guards: map[string]*guard{}}
-	chain := cron.NewChain(cron.Recover(cronLogger{o.Log}), cron.SkipIfStillRunning(cronLogger{o.Log}))
+	// Recover goes inside SkipIfStillRunning: outside, a panic would unwind
+	// past the point where SkipIfStillRunning hands its token back, and the
+	// job would count as still running, skipped for good.
+	chain := cron.NewChain(cron.SkipIfStillRunning(cronLogger{o.Log}), cron.Recover(cronLogger{o.Log}))
 	for _, name := range JobNames {
 		g := &guard{}
 		g.job = chain.Then(cron.FuncJob(func() { (*g.fn.Load())() }))
