@@ -44,10 +44,12 @@ func (d DailyUpdate) Job(name string) (DailyJob, bool) {
 }
 
 // dailyJobDefaults are the scheduled updates with their default schedules.
-var dailyJobDefaults = []struct{ name, schedule string }{
-	{"morning", "0 6 * * *"},
-	{"midnight", "0 0 * * *"},
-	{"evening", "0 22 * * *"},
+func dailyJobDefaults() []struct{ name, schedule string } {
+	return []struct{ name, schedule string }{
+		{"morning", "0 6 * * *"},
+		{"midnight", "0 0 * * *"},
+		{"evening", "0 22 * * *"},
+	}
 }
 
 // ParseCronSpec parses a daily update's schedule: a 5-field cron spec
@@ -84,7 +86,7 @@ func ParseCronSpec(spec string) (s cron.Schedule, err error) {
 
 func dailyUpdateKeys() []key {
 	var ks []key
-	for _, j := range dailyJobDefaults {
+	for _, j := range dailyJobDefaults() {
 		job := func(c *Config) *DailyJob {
 			switch j.name {
 			case "morning":

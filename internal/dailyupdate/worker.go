@@ -67,7 +67,7 @@ func NewWorker(o WorkerOptions) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.o.Log
 	log.Info("started", zap.Duration("catch_up", w.o.CatchUp), zap.String("zone", w.o.Location.String()),
-		zap.Any("jobs", w.enabledJobs()))
+		zap.Strings("jobs", w.enabledJobs()))
 	dbWait := time.Second
 	for {
 		now := w.o.Now()
