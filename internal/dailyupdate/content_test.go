@@ -103,7 +103,7 @@ func TestEveningFiguresAndTextInEnglishAndThaiOnFreshAndAdoptedDatabases(t *test
 			"Mood 8/10, mostly happy.",
 		}},
 		{"AdoptedThai", "th", true, []string{
-			"# บันทึกวันที่ 2026-12-01: วันที่ 414 กับDavid",
+			"# บันทึกวันที่ 2026-12-01: วันที่ 414 กับ David",
 			"- 6 ข้อความ: David 3, Angela 2, ระบบ 1 ใน 2 เซสชัน",
 			"- หัวข้อเด่น: music (2), work (1)",
 			"- 4 อารมณ์ ความเข้มเฉลี่ย 7.0 สูงสุด 10",
@@ -226,7 +226,7 @@ func TestMorningRecapsYesterdayFromItsJournalOrComputesItAndMidnightClosesTheDay
 		t.Fatalf("computed recap %v", y)
 	}
 	if !strings.Contains(content, "Yesterday (2026-12-01): 6 messages, 4 emotions, mood 8/10.") ||
-		!strings.Contains(content, "Today is day 415 together.") {
+		!strings.Contains(content, "Good morning, David! Today, 2026-12-02, is day 415 together.") {
 		t.Fatalf("morning content:\n%s", content)
 	}
 

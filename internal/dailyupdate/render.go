@@ -58,8 +58,8 @@ type words struct {
 	eveningTitle, dayTogether, conversations, messages, topics, noTopics,
 	emotions, emotionLine, noEmotions, mostIntense, important, noImportant,
 	mood, moodLine, speakerSystem string
-	morningTitle, morningHello, yesterdayJournal, yesterdayComputed, today string
-	midnightTitle, midnightBody                                            string
+	morningTitle, morningHello, yesterdayJournal, yesterdayComputed string
+	midnightTitle, midnightBody                                     string
 }
 
 var english = words{
@@ -79,17 +79,16 @@ var english = words{
 	moodLine:          "Mood %d/10%s.",
 	speakerSystem:     "system",
 	morningTitle:      "Good morning, %s: day %d",
-	morningHello:      "Good morning, %s! Today is day %d together. %s",
+	morningHello:      "Good morning, %s! Today, %s, is day %d together.",
 	yesterdayJournal:  "Yesterday (%s): %s, mood %d/10.",
 	yesterdayComputed: "Yesterday (%s): %d messages, %d emotions, mood %d/10.",
-	today:             "Today is %s.",
 	midnightTitle:     "Good night, %s",
 	midnightBody:      "%s closes with %d messages and %d emotions, mood %d/10. Good night, %s. Sleep well. %s",
 }
 
 var thai = words{
-	eveningTitle:      "บันทึกวันที่ %s: วันที่ %d กับ%s",
-	dayTogether:       "วันที่ %d ที่ได้อยู่กับ%s",
+	eveningTitle:      "บันทึกวันที่ %s: วันที่ %d กับ %s",
+	dayTogether:       "วันที่ %d ที่ได้อยู่กับ %s",
 	conversations:     "บทสนทนา",
 	messages:          "%d ข้อความ: %s %d, %s %d, ระบบ %d ใน %d เซสชัน",
 	topics:            "หัวข้อเด่น: %s",
@@ -104,10 +103,9 @@ var thai = words{
 	moodLine:          "คะแนนอารมณ์ %d/10%s",
 	speakerSystem:     "ระบบ",
 	morningTitle:      "อรุณสวัสดิ์ค่ะ %s: วันที่ %d",
-	morningHello:      "อรุณสวัสดิ์ค่ะ %s! วันนี้เป็นวันที่ %d ที่เราอยู่ด้วยกัน %s",
+	morningHello:      "อรุณสวัสดิ์ค่ะ %s! วันนี้ (%s) เป็นวันที่ %d ที่เราอยู่ด้วยกัน",
 	yesterdayJournal:  "เมื่อวาน (%s): %s คะแนนอารมณ์ %d/10",
 	yesterdayComputed: "เมื่อวาน (%s): %d ข้อความ %d อารมณ์ คะแนนอารมณ์ %d/10",
-	today:             "วันนี้คือวันที่ %s",
 	midnightTitle:     "ฝันดีนะคะ %s",
 	midnightBody:      "วันที่ %s จบลงด้วย %d ข้อความ และ %d อารมณ์ คะแนนอารมณ์ %d/10 ฝันดีนะคะ %s หลับให้สบาย %s",
 }
@@ -186,10 +184,10 @@ func renderMorning(c Companion, f MorningFigures) (title, content string) {
 	} else {
 		recap = fmt.Sprintf(w.yesterdayComputed, y.Date, y.Conversations, y.Emotions, y.MoodScore)
 	}
-	content = fmt.Sprintf("# %s\n\n%s\n\n%s\n\n%s\n\n%s\n", title,
-		fmt.Sprintf(w.morningHello, c.UserName, f.DayNumber, fmt.Sprintf(w.today, f.Date)),
-		recap, "— "+c.Name, "")
-	return title, strings.TrimRight(content, "\n") + "\n"
+	content = fmt.Sprintf("# %s\n\n%s\n\n%s\n\n%s\n", title,
+		fmt.Sprintf(w.morningHello, c.UserName, f.Date, f.DayNumber),
+		recap, "— "+c.Name)
+	return title, content
 }
 
 // renderMidnight writes the midnight note closing the day f.Closes.
