@@ -34,7 +34,10 @@ type Worker struct {
 	// skipFrom is where the next pass starts recording slots that fell out of
 	// the catch-up window as skipped.
 	skipFrom map[string]time.Time
+	// lastNow and lastWait are when the worker last started waiting, and
+	// for how long.
 	lastNow  time.Time
+	lastWait time.Duration
 	dbDown   time.Time
 	refresh  bool
 }
@@ -42,6 +45,10 @@ type Worker struct {
 // maxWait bounds every wait, so that a jump of the wall clock is noticed
 // within a minute.
 const maxWait = time.Minute
+
+// jumpSlack is how much later than expected a wake may come before it counts
+// as a jump of the wall clock.
+const jumpSlack = 30 * time.Second
 
 // busyRetry is how soon a slot another process is running is looked at again.
 const busyRetry = 10 * time.Second
@@ -71,12 +78,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	dbWait := time.Second
 	for {
 		now := w.o.Now()
-		if !w.lastNow.IsZero() {
-			if now.Before(w.lastNow) || now.Sub(w.lastNow) > maxWait+busyRetry {
-				log.Info("the wall clock jumped: catching up", zap.Time("from", w.lastNow), zap.Time("to", now))
-			}
+		// The wall clock should have moved by about the wait; more (the
+		// machine slept, the clock was set forward) or less than nothing (set
+		// back) is a jump, which the pass below catches up on.
+		if !w.lastNow.IsZero() && (now.Before(w.lastNow) || now.Sub(w.lastNow) > w.lastWait+jumpSlack) {
+			log.Info("the wall clock jumped: catching up", zap.Time("from", w.lastNow), zap.Time("to", now))
 		}
-		w.lastNow = now
 		wait, err := w.pass(ctx, now)
 		if ctx.Err() != nil {
 			return nil
@@ -101,10 +108,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		if w.refresh && err == nil {
 			w.publish(ctx, now)
 		}
+		wait = min(max(wait, 0), maxWait)
+		w.lastNow, w.lastWait = w.o.Now(), wait
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-w.o.After(min(max(wait, 0), maxWait)):
+		case <-w.o.After(wait):
 		}
 	}
 }
