@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,4 +161,42 @@ from daily_update_runs`).Scan(&slots, &done, &once, &interrupted); err != nil {
 			slots, done, once, interrupted, ran)
 	}
 	t.Logf("%d slots: a ran %d, b ran %d", slots, strings.Count(da.log(), `"msg":"ran"`), strings.Count(db.log(), `"msg":"ran"`))
+}
+
+func TestStatusIsUnhealthyWhenAnUpdateFailedForGood(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	// A file where the updates' directory should be: every write fails.
+	notADir := filepath.Join(t.TempDir(), "updates")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, url).with("ANGELA_DAILYUPDATE_DIR="+notADir, "ANGELA_DAILYUPDATE_MAX_ATTEMPTS=1",
+		"ANGELA_DAILYUPDATE_JOBS_MORNING_ENABLED=false", "ANGELA_DAILYUPDATE_JOBS_MIDNIGHT_ENABLED=false")
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"failed for good"`)
+	var r result
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r = c.run("", "status")
+		if r.code == 1 && strings.Contains(r.stdout, "UNHEALTHY: worker dailyupdate: the evening update of") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status: exit %d\n%s", r.code, r.stdout)
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !strings.Contains(r.stdout, "failed for good after 1 attempt: write ") || !strings.Contains(r.stdout, "evening.last_run.status: failed") {
+		t.Fatalf("status:\n%s", r.stdout)
+	}
+	out := c.ok("jobs")
+	if !strings.Contains(out, "failed in") || !strings.Contains(out, "failed for good") {
+		t.Fatalf("jobs:\n%s", out)
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }

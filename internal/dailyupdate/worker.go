@@ -368,8 +368,12 @@ func (w *Worker) publish(ctx context.Context, now time.Time) {
 	problem := ""
 	for _, s := range st {
 		if s.LastRun != nil && s.LastRun.FailedForGood {
-			problem = fmt.Sprintf("the %s update of %s failed %d times: %s", s.Job,
-				s.LastRun.Slot.Format("2006-01-02 15:04 MST"), s.LastRun.Attempts, s.LastRun.Error)
+			attempts := fmt.Sprintf("%d attempts", s.LastRun.Attempts)
+			if s.LastRun.Attempts == 1 {
+				attempts = "1 attempt"
+			}
+			problem = fmt.Sprintf("the %s update of %s failed for good after %s: %s", s.Job,
+				s.LastRun.Slot.Format("2006-01-02 15:04 MST"), attempts, s.LastRun.Error)
 			break
 		}
 	}

@@ -259,8 +259,8 @@ func TestFailedSlotIsRetriedWithBackoffThenFailsForGood(t *testing.T) {
 	if r := ledger(t, pool)[0]; r.status != StatusFailed {
 		t.Fatalf("after max_attempts: %s, want failed", r.status)
 	}
-	if p := w.Problem(); !strings.Contains(p, "evening") || !strings.Contains(p, "failed 3 times") {
-		t.Fatalf("problem %q, want the evening update failed 3 times", p)
+	if p := w.Problem(); !strings.Contains(p, "evening") || !strings.Contains(p, "failed for good after 3 attempts") {
+		t.Fatalf("problem %q, want the evening update failed for good after 3 attempts", p)
 	}
 	// Failed for good: no fourth attempt.
 	for range 10 {
