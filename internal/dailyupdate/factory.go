@@ -16,7 +16,7 @@ import (
 // only fails for a Config built by hand).
 func JobsFromConfig(cfg config.DailyUpdate) (map[string]JobConfig, error) {
 	jobs := map[string]JobConfig{}
-	for _, name := range JobNames {
+	for _, name := range JobNames() {
 		j, _ := cfg.Job(name)
 		s, err := ParseSchedule(j.Schedule)
 		if err != nil {

@@ -228,17 +228,19 @@ func MoodScore(signedIntensitySum float64, n int) int {
 
 // negativeEmotions are words that name an unpleasant feeling, in English and
 // Thai; an emotion containing one counts against the mood.
-var negativeEmotions = []string{
-	"sad", "lonely", "worr", "anxi", "angry", "anger", "frustrat", "hurt", "scared", "afraid",
-	"fear", "guilt", "disappoint", "tired", "stress", "confus", "jealous", "upset", "miserable",
-	"เศร้า", "เหงา", "กังวล", "โกรธ", "เสียใจ", "กลัว", "ผิดหวัง", "เครียด", "เหนื่อย",
-	"น้อยใจ", "หงุดหงิด", "อึดอัด",
+func negativeEmotions() []string {
+	return []string{
+		"sad", "lonely", "worr", "anxi", "angry", "anger", "frustrat", "hurt", "scared", "afraid",
+		"fear", "guilt", "disappoint", "tired", "stress", "confus", "jealous", "upset", "miserable",
+		"เศร้า", "เหงา", "กังวล", "โกรธ", "เสียใจ", "กลัว", "ผิดหวัง", "เครียด", "เหนื่อย",
+		"น้อยใจ", "หงุดหงิด", "อึดอัด",
+	}
 }
 
 // IsNegativeEmotion reports whether the emotion names an unpleasant feeling.
 func IsNegativeEmotion(emotion string) bool {
 	e := strings.ToLower(emotion)
-	for _, w := range negativeEmotions {
+	for _, w := range negativeEmotions() {
 		if strings.Contains(e, w) {
 			return true
 		}

@@ -132,7 +132,7 @@ var testSince = time.Date(2025, 10, 14, 0, 0, 0, 0, time.UTC)
 func testOptions(t *testing.T, loc *time.Location, clock *fakeClock, log *zap.Logger, specs map[string]string) Options {
 	t.Helper()
 	jobs := map[string]JobConfig{}
-	for _, name := range JobNames {
+	for _, name := range JobNames() {
 		spec, ok := specs[name]
 		if !ok {
 			spec = "0 0 * * *"

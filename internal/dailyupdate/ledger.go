@@ -133,7 +133,7 @@ func NewRunner(o Options) *Runner {
 	// past the point where SkipIfStillRunning hands its token back, and the
 	// job would count as still running, skipped for good.
 	chain := cron.NewChain(cron.SkipIfStillRunning(cronLogger{o.Log}), cron.Recover(cronLogger{o.Log}))
-	for _, name := range JobNames {
+	for _, name := range JobNames() {
 		g := &guard{}
 		g.job = chain.Then(cron.FuncJob(func() { (*g.fn.Load())() }))
 		r.guards[name] = g

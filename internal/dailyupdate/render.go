@@ -62,59 +62,63 @@ type words struct {
 	midnightTitle, midnightBody                                     string
 }
 
-var english = words{
-	eveningTitle:      "Reflection on %s: day %d with %s",
-	dayTogether:       "Day %d together with %s.",
-	conversations:     "Conversations",
-	messages:          "%d messages: %s %d, %s %d, system %d, in %d sessions.",
-	topics:            "Top topics: %s.",
-	noTopics:          "No topics recorded.",
-	emotions:          "Emotions",
-	emotionLine:       "%d emotions, average intensity %.1f, peak %d.",
-	noEmotions:        "No emotions recorded.",
-	mostIntense:       "The most intense moment: %s (%d/10) at %s: %s",
-	important:         "Important moments",
-	noImportant:       "None today.",
-	mood:              "Mood",
-	moodLine:          "Mood %d/10%s.",
-	speakerSystem:     "system",
-	morningTitle:      "Good morning, %s: day %d",
-	morningHello:      "Good morning, %s! Today, %s, is day %d together.",
-	yesterdayJournal:  "Yesterday (%s): %s, mood %d/10.",
-	yesterdayComputed: "Yesterday (%s): %d messages, %d emotions, mood %d/10.",
-	midnightTitle:     "Good night, %s",
-	midnightBody:      "%s closes with %d messages and %d emotions, mood %d/10. Good night, %s. Sleep well. %s",
+func englishWords() words {
+	return words{
+		eveningTitle:      "Reflection on %s: day %d with %s",
+		dayTogether:       "Day %d together with %s.",
+		conversations:     "Conversations",
+		messages:          "%d messages: %s %d, %s %d, system %d, in %d sessions.",
+		topics:            "Top topics: %s.",
+		noTopics:          "No topics recorded.",
+		emotions:          "Emotions",
+		emotionLine:       "%d emotions, average intensity %.1f, peak %d.",
+		noEmotions:        "No emotions recorded.",
+		mostIntense:       "The most intense moment: %s (%d/10) at %s: %s",
+		important:         "Important moments",
+		noImportant:       "None today.",
+		mood:              "Mood",
+		moodLine:          "Mood %d/10%s.",
+		speakerSystem:     "system",
+		morningTitle:      "Good morning, %s: day %d",
+		morningHello:      "Good morning, %s! Today, %s, is day %d together.",
+		yesterdayJournal:  "Yesterday (%s): %s, mood %d/10.",
+		yesterdayComputed: "Yesterday (%s): %d messages, %d emotions, mood %d/10.",
+		midnightTitle:     "Good night, %s",
+		midnightBody:      "%s closes with %d messages and %d emotions, mood %d/10. Good night, %s. Sleep well. %s",
+	}
 }
 
-var thai = words{
-	eveningTitle:      "บันทึกวันที่ %s: วันที่ %d กับ %s",
-	dayTogether:       "วันที่ %d ที่ได้อยู่กับ %s",
-	conversations:     "บทสนทนา",
-	messages:          "%d ข้อความ: %s %d, %s %d, ระบบ %d ใน %d เซสชัน",
-	topics:            "หัวข้อเด่น: %s",
-	noTopics:          "ไม่มีหัวข้อที่บันทึกไว้",
-	emotions:          "อารมณ์",
-	emotionLine:       "%d อารมณ์ ความเข้มเฉลี่ย %.1f สูงสุด %d",
-	noEmotions:        "ไม่มีอารมณ์ที่บันทึกไว้",
-	mostIntense:       "ช่วงที่รู้สึกมากที่สุด: %s (%d/10) เวลา %s: %s",
-	important:         "ช่วงเวลาสำคัญ",
-	noImportant:       "ไม่มีในวันนี้",
-	mood:              "อารมณ์ของวัน",
-	moodLine:          "คะแนนอารมณ์ %d/10%s",
-	speakerSystem:     "ระบบ",
-	morningTitle:      "อรุณสวัสดิ์ค่ะ %s: วันที่ %d",
-	morningHello:      "อรุณสวัสดิ์ค่ะ %s! วันนี้ (%s) เป็นวันที่ %d ที่เราอยู่ด้วยกัน",
-	yesterdayJournal:  "เมื่อวาน (%s): %s คะแนนอารมณ์ %d/10",
-	yesterdayComputed: "เมื่อวาน (%s): %d ข้อความ %d อารมณ์ คะแนนอารมณ์ %d/10",
-	midnightTitle:     "ฝันดีนะคะ %s",
-	midnightBody:      "วันที่ %s จบลงด้วย %d ข้อความ และ %d อารมณ์ คะแนนอารมณ์ %d/10 ฝันดีนะคะ %s หลับให้สบาย %s",
+func thaiWords() words {
+	return words{
+		eveningTitle:      "บันทึกวันที่ %s: วันที่ %d กับ %s",
+		dayTogether:       "วันที่ %d ที่ได้อยู่กับ %s",
+		conversations:     "บทสนทนา",
+		messages:          "%d ข้อความ: %s %d, %s %d, ระบบ %d ใน %d เซสชัน",
+		topics:            "หัวข้อเด่น: %s",
+		noTopics:          "ไม่มีหัวข้อที่บันทึกไว้",
+		emotions:          "อารมณ์",
+		emotionLine:       "%d อารมณ์ ความเข้มเฉลี่ย %.1f สูงสุด %d",
+		noEmotions:        "ไม่มีอารมณ์ที่บันทึกไว้",
+		mostIntense:       "ช่วงที่รู้สึกมากที่สุด: %s (%d/10) เวลา %s: %s",
+		important:         "ช่วงเวลาสำคัญ",
+		noImportant:       "ไม่มีในวันนี้",
+		mood:              "อารมณ์ของวัน",
+		moodLine:          "คะแนนอารมณ์ %d/10%s",
+		speakerSystem:     "ระบบ",
+		morningTitle:      "อรุณสวัสดิ์ค่ะ %s: วันที่ %d",
+		morningHello:      "อรุณสวัสดิ์ค่ะ %s! วันนี้ (%s) เป็นวันที่ %d ที่เราอยู่ด้วยกัน",
+		yesterdayJournal:  "เมื่อวาน (%s): %s คะแนนอารมณ์ %d/10",
+		yesterdayComputed: "เมื่อวาน (%s): %d ข้อความ %d อารมณ์ คะแนนอารมณ์ %d/10",
+		midnightTitle:     "ฝันดีนะคะ %s",
+		midnightBody:      "วันที่ %s จบลงด้วย %d ข้อความ และ %d อารมณ์ คะแนนอารมณ์ %d/10 ฝันดีนะคะ %s หลับให้สบาย %s",
+	}
 }
 
 func (c Companion) words() words {
 	if c.Language == "en" {
-		return english
+		return englishWords()
 	}
-	return thai
+	return thaiWords()
 }
 
 // speakerName shows a stored speaker under the configured names.

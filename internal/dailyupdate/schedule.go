@@ -17,11 +17,11 @@ const (
 )
 
 // JobNames lists every job.
-var JobNames = []string{JobMorning, JobMidnight, JobEvening}
+func JobNames() []string { return []string{JobMorning, JobMidnight, JobEvening} }
 
 // IsJob reports whether name is one of JobNames.
 func IsJob(name string) bool {
-	for _, n := range JobNames {
+	for _, n := range JobNames() {
 		if n == name {
 			return true
 		}

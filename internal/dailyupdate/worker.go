@@ -120,7 +120,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 func (w *Worker) enabledJobs() []string {
 	var out []string
-	for _, name := range JobNames {
+	for _, name := range JobNames() {
 		if j, ok := w.o.Jobs[name]; ok && j.Enabled {
 			out = append(out, name)
 		}
@@ -314,7 +314,7 @@ type LastRun struct {
 // Statuses returns each job's schedule, next run and last run.
 func Statuses(jobs map[string]JobConfig, last map[string]Run, loc *time.Location, maxAttempts int, now time.Time) []JobStatus {
 	var out []JobStatus
-	for _, name := range JobNames {
+	for _, name := range JobNames() {
 		j := jobs[name]
 		st := JobStatus{Job: name, Schedule: j.Schedule.Spec, Enabled: j.Enabled, Zone: loc.String()}
 		if j.Enabled && j.Schedule.sched != nil {
