@@ -43,7 +43,7 @@ var idNamespace = uuid.MustParse("6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51")
 // speech.
 type line struct {
 	typ, uuid, session, timestamp, cwd, message []byte
-	sidechain, meta, compactSummary            bool
+	sidechain, meta, compactSummary             bool
 }
 
 // parseLine checks that b is one JSON object and returns the speech it holds:
