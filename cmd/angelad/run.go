@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/service"
@@ -66,6 +67,7 @@ readable format on a terminal, JSON lines otherwise.`,
 			o.Watchdog = d
 		}
 		d := daemon.New(o)
+		d.Register("conversation", conversation.WorkerFactory(a.cfg.Conversation))
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

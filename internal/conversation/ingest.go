@@ -97,6 +97,8 @@ type Capture struct {
 	IncludeSidechains bool
 	// Now gives the time of a speech line without a timestamp.
 	Now func() time.Time
+	// BatchRows is the most rows one transaction stores; 0 means batchRows.
+	BatchRows int
 }
 
 // batchDone reports a committed batch: what it added, and the last message
@@ -203,7 +205,7 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 			batch = append(batch, m)
 			textBytes += len(m.Text)
 		}
-		if len(batch) >= batchRows || textBytes >= batchBytes || lr.offset-batchStart >= batchBytes {
+		if len(batch) >= c.batchRows() || textBytes >= batchBytes || lr.offset-batchStart >= batchBytes {
 			if err := flush(); err != nil {
 				return cur, err
 			}
@@ -216,6 +218,13 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 		}
 	}
 	return cur, nil
+}
+
+func (c *Capture) batchRows() int {
+	if c.BatchRows > 0 {
+		return c.BatchRows
+	}
+	return batchRows
 }
 
 // resumable says why reading cannot resume at prev's offset ("" when it can).
