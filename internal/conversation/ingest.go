@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
@@ -294,7 +293,8 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if len(rows) > 0 {
-		ids := make([]uuid.UUID, len(rows))
+		// [16]byte encodes directly; uuid.UUID would go through its text form.
+		ids := make([][16]byte, len(rows))
 		sessions := make([]string, len(rows))
 		speakers := make([]string, len(rows))
 		texts := make([]string, len(rows))
