@@ -45,7 +45,7 @@ func realisticTranscript(size int, seed uint64) (data []byte, speech int) {
 	var buf []byte
 	for i := 0; len(buf) < size; i++ {
 		m := map[string]any{"uuid": uuid.NewString(), "sessionId": session, "cwd": "/home/david/angela",
-			"timestamp": time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano),
+			"timestamp":  time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second).Format(time.RFC3339Nano),
 			"parentUuid": uuid.NewString(), "isSidechain": false, "userType": "external", "version": "2.0.50", "gitBranch": "main"}
 		switch k := i % 20; {
 		case k == 0:
