@@ -13,10 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 	"golang.org/x/term"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/logging"
 )
 
 func (a *app) importCommand() *cobra.Command {
@@ -59,7 +59,13 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 				progressbar.OptionClearOnFinish())
 			progress = func(n int64) { _ = bar.Add64(n) }
 		}
-		capture := &conversation.Capture{Log: zap.NewNop(), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+		// Skipped lines are reported on stderr, one line each with file and line.
+		log, err := logging.New(logging.Options{Level: "warn", Format: "console"}, a.stderr)
+		if err != nil {
+			return err
+		}
+		defer log.Close()
+		capture := &conversation.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
 		var res conversation.ImportResult
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
 			res, err = capture.Import(ctx, conn, files, progress)

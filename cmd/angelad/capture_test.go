@@ -220,7 +220,11 @@ func TestImportAndDaemonInEitherOrderStoreEachMessageOnce(t *testing.T) {
 	a := tr.write("p/a.jsonl", tr.say("user", "one")+tr.noise()+tr.say("assistant", "two")+"not json\n")
 	tr.write("p/b.jsonl", tr.say("user", "three"))
 
-	out := c.ok("import", tr.root)
+	r := c.run("", "import", tr.root)
+	out := r.stdout
+	if r.code != 0 || !strings.Contains(r.stderr, a+":4") && !strings.Contains(r.stderr, `"line": 4`) {
+		t.Errorf("import: exit %d, the malformed line not reported with its file and line:\n%s", r.code, r.stderr)
+	}
 	want := "files:            2\nlines read:       5\nmessages stored:  3\nalready present:  0\nskipped:          1 (malformed 1, too large 0)\n"
 	if out != want {
 		t.Errorf("import printed\n%s\nwant\n%s", out, want)
