@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -81,6 +82,9 @@ type Worker struct {
 	// noEvents makes the worker poll only, as on a file system without
 	// events; tests set it to check the poll alone.
 	noEvents bool
+	// watchFiles watches recent transcripts rather than their directories;
+	// see maxFileWatches.
+	watchFiles bool
 }
 
 // tracked is what the worker knows of one transcript.
@@ -132,15 +136,16 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 		d.Log = zap.NewNop()
 	}
 	return &Worker{
-		capture:  &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
-		deps:     d,
-		log:      d.Log,
-		patterns: patterns,
-		poll:     cfg.PollInterval,
-		files:    map[string]*tracked{},
-		canon:    map[string]string{},
-		watched:  map[string]bool{},
-		st:       WorkerStatus{Capture: "on"},
+		capture:    &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
+		deps:       d,
+		log:        d.Log,
+		patterns:   patterns,
+		poll:       cfg.PollInterval,
+		files:      map[string]*tracked{},
+		canon:      map[string]string{},
+		watched:    map[string]bool{},
+		st:         WorkerStatus{Capture: "on"},
+		watchFiles: runtime.GOOS != "linux",
 	}, nil
 }
 
@@ -250,7 +255,7 @@ const (
 func (w *Worker) classify(ev fsnotify.Event) eventAction {
 	switch {
 	case ev.Has(fsnotify.Write):
-		if w.matches(ev.Name) {
+		if w.matches(ev.Name) || w.watchFiles && w.watched[ev.Name] {
 			return readFile
 		}
 	case ev.Has(fsnotify.Create):
@@ -324,7 +329,7 @@ type candidate struct {
 // forgets deleted ones and reads the changed ones, oldest first.
 func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill bool) error {
 	seen := map[string]bool{}
-	var changed []candidate
+	var changed, all []candidate
 	var dirs []string
 	for _, p := range w.patterns {
 		dirs = append(dirs, staticRoot(p))
@@ -348,13 +353,16 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 				w.files[path] = t
 			}
 			t.matched = true
+			all = append(all, candidate{path, fi})
 			_, ino := fileID(fi)
 			if fi.Size() != t.size || !fi.ModTime().Equal(t.mod) || ino != t.inode {
 				changed = append(changed, candidate{path, fi})
 			}
 		}
 	}
-	if watcher != nil {
+	if watcher != nil && w.watchFiles {
+		w.watch(watcher, recentFiles(all, w.deps.Clock.Now()))
+	} else if watcher != nil {
 		w.watch(watcher, dirs)
 	}
 	// A transcript that is gone is forgotten: its rows were stored with its
@@ -496,7 +504,34 @@ func CanonicalPath(path string) string {
 	return abs
 }
 
-// watch adds file watches on dirs not watched yet. A failure (too many
+// Watching files instead of directories: on kqueue (macOS, the BSDs) a watch
+// on a directory opens every file in it, so the worker watches only the
+// transcripts written lately, each by its own descriptor, and leaves the
+// others and new files to the poll.
+const (
+	maxFileWatches = 256
+	recentWithin   = 24 * time.Hour
+)
+
+// recentFiles are the transcripts of all written within recentWithin of now,
+// newest first, at most maxFileWatches.
+func recentFiles(all []candidate, now time.Time) []string {
+	var recent []candidate
+	for _, c := range all {
+		if now.Sub(c.fi.ModTime()) <= recentWithin {
+			recent = append(recent, c)
+		}
+	}
+	slices.SortFunc(recent, func(a, b candidate) int { return b.fi.ModTime().Compare(a.fi.ModTime()) })
+	paths := make([]string, 0, min(len(recent), maxFileWatches))
+	for _, c := range recent[:min(len(recent), maxFileWatches)] {
+		paths = append(paths, c.path)
+	}
+	return paths
+}
+
+// watch makes the watches exactly dirs (directories, or files when watching
+// files). A failure (too many watches) leaves that path to the poll. A failure (too many
 // watches) leaves that directory to the poll.
 func (w *Worker) watch(watcher *fsnotify.Watcher, dirs []string) {
 	for _, d := range dirs {
@@ -511,8 +546,12 @@ func (w *Worker) watch(watcher *fsnotify.Watcher, dirs []string) {
 		}
 		w.watched[d] = true
 	}
+	want := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		want[d] = true
+	}
 	for d := range w.watched {
-		if _, err := os.Stat(d); err != nil {
+		if _, err := os.Stat(d); err != nil || !want[d] {
 			delete(w.watched, d)
 			_ = watcher.Remove(d)
 		}
