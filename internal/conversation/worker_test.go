@@ -263,3 +263,34 @@ func TestWorkerWatchingFilesFollowsRecentOnesAndPollsForTheRest(t *testing.T) {
 	clock.fire(time.Second)
 	e.waitTexts("appended", "new", "old", "old again", "recent")
 }
+
+func TestWorkerBackfillLogsProgressOnTheClock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e0 := &ingestEnv{t: t, dir: dir}
+	for i := range 4 {
+		e0.write(filepath.Join("p", string(rune('a'+i))+".jsonl"), e0.speechLine("line")+e0.noiseLine())
+	}
+	// Every reading of the clock is 3s later than the one before.
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := daemon.Clock{Now: func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(3 * time.Second)
+		return now
+	}, After: time.After}
+	e := startWorker(t, dir, "*/*.jsonl", clock, nil)
+	eventually(t, "backfill done", func() bool { return e.logs.FilterMessage("backfill done").Len() == 1 })
+	start := e.logs.FilterMessage("backfill: reading transcripts, oldest first").All()
+	progress := e.logs.FilterMessage("backfill progress").All()
+	if len(start) != 1 || start[0].ContextMap()["files"] != int64(4) || len(progress) == 0 {
+		t.Fatalf("start %v, progress %v", start, progress)
+	}
+	f := progress[len(progress)-1].ContextMap()
+	for _, k := range []string{"files", "bytes", "messages", "mb_per_second", "messages_per_second"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("progress line without %s: %v", k, f)
+		}
+	}
+}
