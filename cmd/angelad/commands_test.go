@@ -11,6 +11,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -306,7 +307,7 @@ func TestMigrateAdoptsLegacyDatabase(t *testing.T) {
 	url := pgtest.LegacyDB(t)
 	c := newCLI(t, url)
 	r := c.with("ANGELA_TIMEZONE=").run("", "migrate")
-	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("to %d", 1)) {
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("to %d", postgres.LatestVersion())) {
 		t.Errorf("migrate: exit %d, printed %q", r.code, r.stdout)
 	}
 	if !strings.Contains(r.stderr, "conversations.created_at") || !strings.Contains(r.stderr, "set timezone in the config file") {
