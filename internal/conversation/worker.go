@@ -182,6 +182,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		// Close stops the watcher's goroutine before Run returns.
 		defer watcher.Close()
 	}
+	// A restarted worker starts afresh: the watches were the old watcher's,
+	// and the offsets are read again.
+	w.files, w.watched = map[string]*tracked{}, map[string]bool{}
 	var events chan fsnotify.Event
 	var watchErrs chan error
 	if watcher != nil {

@@ -294,3 +294,47 @@ func TestWorkerBackfillLogsProgressOnTheClock(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Nothing listens on this socket directory.
+	pool, err := postgres.NewPool(ctx, "host="+t.TempDir()+" user=nobody dbname=none", pgtest.TimeZone,
+		postgres.PoolOptions{MaxConns: 1, ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	clock := newManualClock()
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(t.TempDir(), "*.jsonl")}, PollInterval: time.Second},
+		daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("conversation")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Add("conversation", w)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	problem := func() string {
+		for _, s := range sup.Status() {
+			if s.Name == "conversation" {
+				return s.Problem
+			}
+		}
+		return ""
+	}
+	<-clock.waiting // backing off after the first failure
+	if p := problem(); p != "" {
+		t.Fatalf("a problem at once: %q", p)
+	}
+	clock.fire(problemAfter)
+	<-clock.waiting // the second failure, 30s after the first
+	if p := problem(); !strings.HasPrefix(p, "cannot store transcripts since") {
+		t.Fatalf("problem %q", p)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v, want nil: database trouble is waited out", err)
+	}
+}
