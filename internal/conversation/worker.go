@@ -386,6 +386,17 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 		delete(w.files, path)
 	}
 	w.st.Transcripts = len(seen)
+	// What is unread now, before reading: so that status shows the lag
+	// while the database is away, too.
+	var behind int64
+	for _, c := range all {
+		behind += c.fi.Size()
+		if off := w.files[c.path].off; off != nil {
+			behind -= min(off.ReadOffset, c.fi.Size())
+		}
+	}
+	w.st.BytesBehind = behind
+	w.publish()
 
 	slices.SortFunc(changed, func(a, b candidate) int { return a.fi.ModTime().Compare(b.fi.ModTime()) })
 	var prog *progress
