@@ -26,18 +26,24 @@ type Message struct {
 	CutFrom int `json:"-"`
 }
 
-// userNotSpeech are the openings of user texts that Claude Code writes for
-// slash commands, shell escapes, reminders and interruptions: not David's words.
-var userNotSpeech = [...]string{
-	"<command-name>", "<command-message>", "<command-args>",
-	"<local-command-stdout>", "<local-command-stderr>", "<local-command-caveat>",
-	"<task-notification>", "<system-reminder>",
-	"<bash-input>", "<bash-stdout>", "<bash-stderr>",
-	"[Request interrupted by user",
+// userNoisePrefixes are the openings of user texts that Claude Code writes
+// for slash commands, shell escapes, reminders and interruptions: not David's
+// words.
+func userNoisePrefixes() [12]string {
+	return [...]string{
+		"<command-name>", "<command-message>", "<command-args>",
+		"<local-command-stdout>", "<local-command-stderr>", "<local-command-caveat>",
+		"<task-notification>", "<system-reminder>",
+		"<bash-input>", "<bash-stdout>", "<bash-stderr>",
+		"[Request interrupted by user",
+	}
 }
 
-// idNamespace derives the conversation_id of a line whose uuid is not a UUID.
-var idNamespace = uuid.MustParse("6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51")
+// idNamespace is the namespace of the conversation_ids derived from lines
+// whose uuid is not a UUID (6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51).
+func idNamespace() uuid.UUID {
+	return uuid.UUID{0x6f, 0x1d, 0x5a, 0x3e, 0x8a, 0x0b, 0x4f, 0x43, 0x9a, 0x7c, 0x2c, 0x4b, 0x1e, 0x0d, 0x9a, 0x51}
+}
 
 // line holds the raw members of a transcript line that decide whether it is
 // speech.
@@ -160,7 +166,7 @@ func contentText(content []byte) string {
 
 func isUserNoise(s string) bool {
 	s = strings.TrimLeft(s, " \t\r\n\v\f")
-	for _, p := range userNotSpeech {
+	for _, p := range userNoisePrefixes() {
 		if strings.HasPrefix(s, p) {
 			return true
 		}
@@ -181,9 +187,9 @@ func (l *line) id(timestamp, txt string) uuid.UUID {
 	}
 	session, _ := decodeString(l.session)
 	if u != "" {
-		return uuid.NewSHA1(idNamespace, []byte("uuid\x00"+session+"\x00"+u))
+		return uuid.NewSHA1(idNamespace(), []byte("uuid\x00"+session+"\x00"+u))
 	}
-	return uuid.NewSHA1(idNamespace, []byte("line\x00"+session+"\x00"+timestamp+"\x00"+string(l.typ)+"\x00"+txt))
+	return uuid.NewSHA1(idNamespace(), []byte("line\x00"+session+"\x00"+timestamp+"\x00"+string(l.typ)+"\x00"+txt))
 }
 
 // storable replaces what PostgreSQL text cannot hold (NUL) with U+FFFD.

@@ -129,7 +129,7 @@ func TestSpeechToolResultAndImageBlocksAreNot(t *testing.T) {
 }
 
 func TestSpeechUserCommandAndReminderTextsAreNot(t *testing.T) {
-	for _, p := range userNotSpeech {
+	for _, p := range userNoisePrefixes() {
 		wantNoSpeech(t, tline(t, "user", p+"rest", nil))
 		wantNoSpeech(t, tline(t, "user", " \n\t"+p+"rest", nil))
 		wantNoSpeech(t, tline(t, "user", []any{textBlock(p + "rest"), textBlock("more")}, nil))
@@ -175,6 +175,12 @@ func TestSpeechKeepsTimeSessionAndProject(t *testing.T) {
 	m = wantSpeech(t, tline(t, "user", "hi", map[string]any{"timestamp": nil}), SpeakerDavid, "hi")
 	if !m.CreatedAt.Equal(fixedNow) {
 		t.Fatalf("no timestamp: created_at %v, want the read time %v", m.CreatedAt, fixedNow)
+	}
+}
+
+func TestSpeechIDNamespace(t *testing.T) {
+	if idNamespace() != uuid.MustParse("6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51") {
+		t.Fatal("the namespace of derived ids changed: ids already stored would no longer match")
 	}
 }
 
