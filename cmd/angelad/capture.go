@@ -56,7 +56,7 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		if isTerminal(a.stderr) && total > 0 {
 			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(a.stderr), progressbar.OptionShowBytes(true),
 				progressbar.OptionSetDescription("importing"), progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionClearOnFinish())
+				progressbar.OptionClearOnFinish(), progressbar.OptionSetRenderBlankState(true))
 			progress = func(n int64) { _ = bar.Add64(n) }
 		}
 		// Skipped lines are reported on stderr, one line each with file and line.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -225,6 +226,9 @@ func TestImportAndDaemonInEitherOrderStoreEachMessageOnce(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, a+":4") && !strings.Contains(r.stderr, `"line": 4`) {
 		t.Errorf("import: exit %d, the malformed line not reported with its file and line:\n%s", r.code, r.stderr)
 	}
+	if strings.Contains(r.stderr, "importing") {
+		t.Errorf("a progress bar when standard error is not a terminal:\n%s", r.stderr)
+	}
 	want := "files:            2\nlines read:       5\nmessages stored:  3\nalready present:  0\nskipped:          1 (malformed 1, too large 0)\n"
 	if out != want {
 		t.Errorf("import printed\n%s\nwant\n%s", out, want)
@@ -387,5 +391,27 @@ func TestAuditFindsADeletedRow(t *testing.T) {
 	c.ok("import", tr.root)
 	if d.hasText("deleted later") {
 		t.Error("import read a line again")
+	}
+}
+
+func TestImportShowsAProgressBarOnATerminal(t *testing.T) {
+	t.Parallel()
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("no script(1) to give the command a terminal")
+	}
+	url := pgtest.DB(t)
+	c := captureCLI(t, url)
+	tr := newTranscripts(t, c)
+	var b strings.Builder
+	for range 200 {
+		b.WriteString(tr.say("user", "hello") + tr.noise())
+	}
+	tr.write("p/a.jsonl", b.String())
+	cmd := exec.Command(scriptCmd, "-qec", "'"+binary+"' import '"+tr.root+"'", "/dev/null")
+	cmd.Env = c.env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "importing") || !strings.Contains(string(out), "messages stored:  200") {
+		t.Errorf("import on a terminal: %v\n%q", err, out)
 	}
 }
