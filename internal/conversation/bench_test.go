@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +84,7 @@ func BenchmarkReadTranscript(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.SetBytes(int64(len(data)))
+	cpu0 := cpuTime(b)
 	b.ResetTimer()
 	for range b.N {
 		f, err := os.Open(path)
@@ -110,6 +112,19 @@ func BenchmarkReadTranscript(b *testing.B) {
 			b.Fatalf("%d speech lines, want %d", n, speech)
 		}
 	}
+	b.StopTimer()
+	// MB/s of wall time depends on how busy the machine is; per CPU second
+	// it is what reading costs.
+	b.ReportMetric(float64(len(data))*float64(b.N)/1e6/(cpuTime(b)-cpu0).Seconds(), "MB/cpu-s")
+}
+
+// cpuTime is the CPU time, user and system, this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkStoreRows stores a transcript of speech lines only, in batches of
@@ -129,20 +144,46 @@ func BenchmarkStoreRows(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for range b.N {
 		b.StopTimer()
 		conn := pgtest.Conn(b, pgtest.DB(b))
 		c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now}
+		var backend int
+		if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+			b.Fatal(err)
+		}
+		server0, client0 := procCPU(backend), cpuTime(b)
 		b.StartTimer()
 		start := time.Now()
 		off, err := c.Ingest(ctx, path, nil, nil)
 		elapsed += time.Since(start)
+		b.StopTimer()
+		cpu += procCPU(backend) - server0 + cpuTime(b) - client0
 		if err != nil || off.Lines != rows {
 			b.Fatal(err, off.Lines)
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
+	// Rows per CPU second of this process and its server backend together:
+	// what storing costs, whatever else the machine is doing.
+	if cpu > 0 {
+		b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
+	}
+}
+
+// procCPU is the CPU time of process pid from /proc (0 where there is none).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
 // BenchmarkLiveLatency measures, over 200 appends to a watched file, the time
