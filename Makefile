@@ -8,7 +8,7 @@ BIN       := bin/angelad
 STATE_DIR ?= $(CURDIR)/.state
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench lint
+.PHONY: help build run test bench benchcapture lint
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +27,11 @@ test: ## Vet, then run every test with the race detector against a real PostgreS
 
 bench: ## Print the performance report (a throwaway cluster, one run)
 	$(GO) run ./internal/benchreport
+
+benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, idle daemon (about 3 minutes)
+	$(GO) test -run '^$$' -bench 'BenchmarkReadTranscript|BenchmarkStoreRows' -benchtime 3x ./internal/conversation/
+	$(GO) test -run '^$$' -bench BenchmarkLiveLatency -benchtime 1x ./internal/conversation/
+	$(GO) test -run '^$$' -bench BenchmarkIdleDaemonWith1000Transcripts -benchtime 1x ./cmd/angelad/
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

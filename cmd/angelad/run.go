@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/logging"
@@ -67,6 +68,7 @@ readable format on a terminal, JSON lines otherwise.`,
 			o.Watchdog = d
 		}
 		d := daemon.New(o)
+		d.Register("conversation", conversation.WorkerFactory(a.cfg.Conversation))
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,

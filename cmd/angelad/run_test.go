@@ -95,7 +95,8 @@ func TestSignalsShutdownThenForceExitAndHUPReloads(t *testing.T) {
 func TestLogsStatusAndLogFileOfARunningDaemon(t *testing.T) {
 	t.Parallel()
 	logFile := filepath.Join(t.TempDir(), "logs", "angelad.log")
-	c := newCLI(t, pgtest.DB(t)).with("ANGELA_LOG_FILE=" + logFile)
+	// Capture off, so that "ready" stays the last line of the log.
+	c := newCLI(t, pgtest.DB(t)).with("ANGELA_LOG_FILE="+logFile, "ANGELA_CONVERSATION_TRANSCRIPTS=[]")
 	d := startDaemon(t, c)
 	poll(t, "ready in the log file", func() bool { return strings.Contains(readFile(logFile), `"msg":"ready"`) })
 	if d.log() != "" {
@@ -111,7 +112,7 @@ func TestLogsStatusAndLogFileOfARunningDaemon(t *testing.T) {
 	})
 
 	out = c.ok("status")
-	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "worker:    dailyupdate running", "healthy"} {
+	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "worker:    conversation running", "capture: off", "worker:    dailyupdate running", "healthy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -1,0 +1,311 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// ingestEnv is one test's database and capture.
+type ingestEnv struct {
+	t    *testing.T
+	ctx  context.Context
+	conn *pgx.Conn
+	cap  *Capture
+	logs *observer.ObservedLogs
+	dir  string
+}
+
+func newIngestEnv(t *testing.T) *ingestEnv {
+	t.Helper()
+	return newIngestEnvOn(t, pgtest.DB(t))
+}
+
+func newIngestEnvOn(t *testing.T, url string) *ingestEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	conn := pgtest.Conn(t, url)
+	core, logs := observer.New(zap.DebugLevel)
+	return &ingestEnv{t: t, ctx: ctx, conn: conn, logs: logs, dir: t.TempDir(),
+		cap: &Capture{DB: conn, Log: zap.New(core), Now: nowFixed}}
+}
+
+// speechLine is a user line saying s, with its own uuid, ending in a newline.
+func (e *ingestEnv) speechLine(s string) string {
+	return string(tline(e.t, "user", s, nil)) + "\n"
+}
+
+func (e *ingestEnv) noiseLine() string {
+	big := strings.Repeat("tool output ", 200)
+	return string(tline(e.t, "user", []any{map[string]any{"type": "tool_result", "tool_use_id": "t", "content": big}}, nil)) + "\n"
+}
+
+func (e *ingestEnv) write(name, data string) string {
+	e.t.Helper()
+	path := filepath.Join(e.dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func appendTo(t testing.TB, path, data string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ingest reads path from its stored offset, as every reader does.
+func (e *ingestEnv) ingest(path string) (Offset, Counts) {
+	e.t.Helper()
+	prev, err := LoadOffset(e.ctx, e.conn, path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var total Counts
+	off, err := e.cap.Ingest(e.ctx, path, prev, func(d Counts, _ *Message) { total.Add(d) })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return off, total
+}
+
+func (e *ingestEnv) texts() []string {
+	e.t.Helper()
+	rows, err := e.conn.Query(e.ctx, "select message_text from conversations order by created_at, message_text")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	l, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+func (e *ingestEnv) wantTexts(want ...string) {
+	e.t.Helper()
+	got := e.texts()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		e.t.Fatalf("stored %q, want %q", got, want)
+	}
+}
+
+func TestIngestStoresEachSpeechLineOnceWithItsOffset(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	data := e.speechLine("one") + e.noiseLine() + string(tline(t, "progress", "x", nil)) + "\n" + e.speechLine("two")
+	path := e.write("p/s.jsonl", data)
+	off, c := e.ingest(path)
+	if c.Lines != 4 || c.Speech != 2 || c.Stored != 2 || c.Present != 0 || c.Bytes != int64(len(data)) {
+		t.Fatalf("counts %+v", c)
+	}
+	e.wantTexts("one", "two")
+	stored, err := LoadOffset(e.ctx, e.conn, path)
+	if err != nil || stored == nil || stored.ReadOffset != int64(len(data)) || stored.Lines != 4 || stored.Size != int64(len(data)) ||
+		stored.Inode != off.Inode || string(stored.Fingerprint) != data[len(data)-fingerprintBytes:] {
+		t.Fatalf("stored offset %+v, %v", stored, err)
+	}
+	var project, source string
+	if err := e.conn.QueryRow(e.ctx, "select project_dir, source_file from conversations limit 1").Scan(&project, &source); err != nil ||
+		project != "/home/david/angela" || source != path {
+		t.Fatalf("project %q source %q, %v", project, source, err)
+	}
+	// Read again: nothing new.
+	if _, c := e.ingest(path); c != (Counts{}) {
+		t.Fatalf("second read: %+v", c)
+	}
+	appendTo(t, path, e.speechLine("three"))
+	if _, c := e.ingest(path); c.Lines != 1 || c.Stored != 1 {
+		t.Fatalf("after append: %+v", c)
+	}
+	e.wantTexts("one", "three", "two") // same timestamp: ordered by text
+}
+
+func TestIngestLeavesAPartialLineUntilItIsComplete(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	second := e.speechLine("second")
+	path := e.write("s.jsonl", e.speechLine("first")+second[:20])
+	e.ingest(path)
+	e.wantTexts("first")
+	appendTo(t, path, second[20:])
+	if _, c := e.ingest(path); c.Stored != 1 || c.Lines != 1 {
+		t.Fatalf("completed line: %+v", c)
+	}
+	e.wantTexts("first", "second")
+}
+
+func TestIngestRereadsAShrunkReplacedOrRewrittenFileWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	a, b, c := e.speechLine("a"), e.speechLine("b"), e.speechLine("c")
+	path := e.write("s.jsonl", a+b)
+	e.ingest(path)
+
+	// Truncated, then a new line: read from the start.
+	e.write("s.jsonl", a)
+	appendTo(t, path, c)
+	off, n := e.ingest(path)
+	if n.Stored != 1 || n.Present != 1 || off.Generation != 1 {
+		t.Fatalf("after shrink: %+v gen %d", n, off.Generation)
+	}
+	e.wantTexts("a", "b", "c")
+
+	// Replaced by a new file (a new inode) holding more.
+	d := e.speechLine("d")
+	tmp := e.write("s.jsonl.tmp", a+b+c+d)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	off, n = e.ingest(path)
+	if n.Stored != 1 || n.Present != 3 || off.Generation != 2 {
+		t.Fatalf("after replacement: %+v gen %d", n, off.Generation)
+	}
+
+	// Rewritten in place with the same inode, longer than before.
+	x := e.speechLine("x")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(x + a + b + c + d)
+	f.Close()
+	if _, n = e.ingest(path); n.Stored != 1 || n.Present != 4 {
+		t.Fatalf("after rewrite: %+v", n)
+	}
+	e.wantTexts("a", "b", "c", "d", "x")
+}
+
+func TestIngestStoresAMessageInTwoFilesOnce(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	shared := e.speechLine("said once")
+	first := e.write("p/old.jsonl", shared+e.speechLine("before resume"))
+	second := e.write("p/new.jsonl", shared+e.speechLine("after resume"))
+	e.ingest(first)
+	if _, c := e.ingest(second); c.Stored != 1 || c.Present != 1 {
+		t.Fatalf("second copy: %+v", c)
+	}
+	e.wantTexts("after resume", "before resume", "said once")
+}
+
+func TestIngestSkipsMalformedLinesOnceWithFileAndLine(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	path := e.write("s.jsonl", e.speechLine("before")+"{\"type\":\"user\",\n"+"not json\n"+e.speechLine("after"))
+	if _, c := e.ingest(path); c.Malformed != 2 || c.Stored != 2 || c.Lines != 4 {
+		t.Fatalf("counts %+v", c)
+	}
+	e.wantTexts("after", "before")
+	logged := e.logs.FilterMessage("transcript line is not valid JSON: skipped").All()
+	if len(logged) != 2 || logged[0].ContextMap()["file"] != path || logged[0].ContextMap()["line"] != int64(2) ||
+		logged[1].ContextMap()["line"] != int64(3) {
+		t.Fatalf("logged %+v", logged)
+	}
+	e.ingest(path)
+	if n := e.logs.FilterMessage("transcript line is not valid JSON: skipped").Len(); n != 2 {
+		t.Fatalf("logged %d times after a second read, want 2", n)
+	}
+}
+
+func TestIngestSkipsALineOver16MiB(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	huge := string(tline(t, "user", strings.Repeat("x", MaxLineBytes+10), nil)) + "\n"
+	path := e.write("s.jsonl", e.speechLine("before")+huge+e.speechLine("after"))
+	if _, c := e.ingest(path); c.TooLarge != 1 || c.Stored != 2 || c.Lines != 3 {
+		t.Fatalf("counts %+v", c)
+	}
+	e.wantTexts("after", "before")
+	if e.logs.FilterMessage("transcript line too large: skipped").Len() != 1 {
+		t.Fatal("the skipped line was not logged")
+	}
+}
+
+// failingBeginner fails every transaction from the failAt-th on, as a
+// database that went away mid-read would.
+type failingBeginner struct {
+	Beginner
+	calls, failAt int
+}
+
+func (f *failingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
+	f.calls++
+	if f.calls >= f.failAt {
+		return nil, errors.New("connection refused")
+	}
+	return f.Beginner.Begin(ctx)
+}
+
+func TestIngestCommitsRowsWithTheirOffsetSoAnInterruptedReadResumesExactly(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	var data strings.Builder
+	for i := range 25 {
+		data.WriteString(e.speechLine("m" + uuid.NewString()[:8] + string(rune('a'+i))))
+		data.WriteString(e.noiseLine())
+	}
+	path := e.write("s.jsonl", data.String())
+	e.cap.BatchRows = 10
+	e.cap.DB = &failingBeginner{Beginner: e.conn, failAt: 3} // the third batch fails
+	if _, err := e.cap.Ingest(e.ctx, path, nil, nil); err == nil {
+		t.Fatal("no error from a failing database")
+	}
+	var rows int
+	if err := e.conn.QueryRow(e.ctx, "select count(*) from conversations").Scan(&rows); err != nil || rows != 20 {
+		t.Fatalf("%d rows after two batches, want 20 (%v)", rows, err)
+	}
+	off, err := LoadOffset(e.ctx, e.conn, path)
+	if err != nil || off == nil || off.Lines != 39 {
+		t.Fatalf("offset after two batches: %+v %v, want 39 lines (the 20th speech line)", off, err)
+	}
+	e.cap.DB = e.conn
+	if _, c := e.ingest(path); c.Stored != 5 || c.Present != 0 {
+		t.Fatalf("resumed: %+v, want the 5 remaining rows only", c)
+	}
+	if n := len(e.texts()); n != 25 {
+		t.Fatalf("%d rows, want 25", n)
+	}
+}
+
+func TestIngestIntoALegacyDatabase(t *testing.T) {
+	t.Parallel()
+	url := pgtest.LegacyDB(t)
+	e := newIngestEnvOn(t, url)
+	if _, err := postgres.Migrate(e.ctx, e.conn); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("s", 150) // longer than the legacy varchar(100)
+	path := e.write("s.jsonl", string(tline(t, "user", "hello", map[string]any{"sessionId": long}))+"\n")
+	if _, c := e.ingest(path); c.Stored != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	var session string
+	if err := e.conn.QueryRow(e.ctx, "select session_id from conversations where message_text = 'hello'").Scan(&session); err != nil ||
+		session != long[:100] {
+		t.Fatalf("session %q, %v", session, err)
+	}
+}

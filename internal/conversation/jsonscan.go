@@ -1,0 +1,245 @@
+package conversation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+)
+
+// The transcript reader does not decode whole lines with encoding/json: most
+// of a transcript's bytes are tool results that are not speech, and a full
+// decode of every line is several times slower than reading the file. Instead
+// it walks each line once, checking its structure, and decodes only the few
+// strings a speech line needs (with encoding/json, so escapes are exact). A
+// string being skipped is searched for its closing quote with bytes.IndexByte,
+// which is what makes the walk fast.
+
+// maxDepth bounds nesting, so that a hostile line cannot exhaust the stack.
+const maxDepth = 256
+
+// errSyntax is the cause of every structural problem of a line.
+var errSyntax = errors.New("invalid JSON")
+
+func syntaxErr(at int, what string) error {
+	return fmt.Errorf("%w at byte %d: %s", errSyntax, at, what)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just after the string that starts at b[i]
+// (a quote).
+func skipString(b []byte, i int) (int, error) {
+	start := i
+	i++
+	for {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return 0, syntaxErr(start, "unterminated string")
+		}
+		q := i + j
+		// The quote is escaped when an odd number of backslashes precede it.
+		n := 0
+		for k := q - 1; k > start && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1, nil
+		}
+		i = q + 1
+	}
+}
+
+// skipValue returns the index just after the JSON value that starts at b[i]
+// (after any whitespace).
+func skipValue(b []byte, i, depth int) (int, error) {
+	i = skipSpace(b, i)
+	if i >= len(b) {
+		return 0, syntaxErr(i, "value expected")
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return skipString(b, i)
+	case c == '{':
+		return walkObject(b, i, depth+1, nil)
+	case c == '[':
+		return walkArray(b, i, depth+1, nil)
+	case c == 't':
+		return literal(b, i, "true")
+	case c == 'f':
+		return literal(b, i, "false")
+	case c == 'n':
+		return literal(b, i, "null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return skipNumber(b, i)
+	default:
+		return 0, syntaxErr(i, fmt.Sprintf("unexpected %q", c))
+	}
+}
+
+func literal(b []byte, i int, word string) (int, error) {
+	if !bytes.HasPrefix(b[i:], []byte(word)) {
+		return 0, syntaxErr(i, "invalid literal")
+	}
+	return i + len(word), nil
+}
+
+func skipNumber(b []byte, i int) (int, error) {
+	start := i
+	if b[i] == '-' {
+		i++
+	}
+	digits := 0
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
+		default:
+			if digits == 0 {
+				return 0, syntaxErr(start, "invalid number")
+			}
+			return i, nil
+		}
+		i++
+	}
+	if digits == 0 {
+		return 0, syntaxErr(start, "invalid number")
+	}
+	return i, nil
+}
+
+// walkObject checks the object that starts at b[i] ('{') and, when field is
+// not nil, calls it with each member's raw key (quotes included) and raw
+// value. It returns the index just after the object.
+func walkObject(b []byte, i, depth int, field func(key, value []byte)) (int, error) {
+	if depth > maxDepth {
+		return 0, syntaxErr(i, "nested too deeply")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return 0, syntaxErr(i, "object key expected")
+		}
+		kEnd, err := skipString(b, i)
+		if err != nil {
+			return 0, err
+		}
+		key := b[i:kEnd]
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return 0, syntaxErr(i, "':' expected")
+		}
+		vStart := skipSpace(b, i+1)
+		vEnd, err := skipValue(b, vStart, depth)
+		if err != nil {
+			return 0, err
+		}
+		if field != nil {
+			field(key, b[vStart:vEnd])
+		}
+		i = skipSpace(b, vEnd)
+		if i >= len(b) {
+			return 0, syntaxErr(i, "unterminated object")
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, syntaxErr(i, "',' or '}' expected")
+		}
+	}
+}
+
+// walkArray is walkObject for arrays: elem, when not nil, gets each raw element.
+func walkArray(b []byte, i, depth int, elem func(value []byte)) (int, error) {
+	if depth > maxDepth {
+		return 0, syntaxErr(i, "nested too deeply")
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		vStart := skipSpace(b, i)
+		vEnd, err := skipValue(b, vStart, depth)
+		if err != nil {
+			return 0, err
+		}
+		if elem != nil {
+			elem(b[vStart:vEnd])
+		}
+		i = skipSpace(b, vEnd)
+		if i >= len(b) {
+			return 0, syntaxErr(i, "unterminated array")
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return i + 1, nil
+		default:
+			return 0, syntaxErr(i, "',' or ']' expected")
+		}
+	}
+}
+
+// members calls field for each member of the already checked object v.
+func members(v []byte, field func(key, value []byte)) {
+	if len(v) > 0 && v[0] == '{' {
+		_, _ = walkObject(v, 0, 0, field)
+	}
+}
+
+// elements calls elem for each element of the already checked array v.
+func elements(v []byte, elem func(value []byte)) {
+	if len(v) > 0 && v[0] == '[' {
+		_, _ = walkArray(v, 0, 0, elem)
+	}
+}
+
+// isKey reports whether the raw key k (with its quotes) is name. Transcript
+// keys are plain ASCII, written without escapes.
+func isKey(k []byte, name string) bool {
+	return len(k) == len(name)+2 && string(k[1:len(k)-1]) == name
+}
+
+// decodeString decodes the raw JSON string v (quotes included). ok is false
+// when v is not a string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+func decodeString(v []byte) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+		return string(inner), true
+	}
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 {
+			return true
+		}
+	}
+	return false
+}

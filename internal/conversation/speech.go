@@ -1,0 +1,225 @@
+package conversation
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Message is one speech line of a transcript, as it is stored.
+type Message struct {
+	// ID is the line's uuid when that is a UUID, otherwise a UUID derived
+	// from the line (see lineID). It is the conversation_id.
+	ID        uuid.UUID `json:"conversation_id"`
+	SessionID string    `json:"session_id"`
+	Speaker   string    `json:"speaker"`
+	Text      string    `json:"message_text"`
+	CreatedAt time.Time `json:"created_at"`
+	// ProjectDir is the line's cwd: the project the session ran in.
+	ProjectDir string `json:"project_dir,omitempty"`
+	// CutFrom is the length in bytes of a text that was cut to
+	// text.MaxTextBytes; 0 when the text is whole.
+	CutFrom int `json:"-"`
+}
+
+// userNoisePrefixes are the openings of user texts that Claude Code writes
+// for slash commands, shell escapes, reminders and interruptions: not David's
+// words.
+func userNoisePrefixes() [12]string {
+	return [...]string{
+		"<command-name>", "<command-message>", "<command-args>",
+		"<local-command-stdout>", "<local-command-stderr>", "<local-command-caveat>",
+		"<task-notification>", "<system-reminder>",
+		"<bash-input>", "<bash-stdout>", "<bash-stderr>",
+		"[Request interrupted by user",
+	}
+}
+
+// idNamespace is the namespace of the conversation_ids derived from lines
+// whose uuid is not a UUID (6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51).
+func idNamespace() uuid.UUID {
+	return uuid.UUID{0x6f, 0x1d, 0x5a, 0x3e, 0x8a, 0x0b, 0x4f, 0x43, 0x9a, 0x7c, 0x2c, 0x4b, 0x1e, 0x0d, 0x9a, 0x51}
+}
+
+// line holds the raw members of a transcript line that decide whether it is
+// speech.
+type line struct {
+	typ, uuid, session, timestamp, cwd, message []byte
+	sidechain, meta, compactSummary             bool
+}
+
+// parseLine checks that b is one JSON object and returns the speech it holds:
+// ok is false for a line that is not speech, err is not nil for a line that is
+// not valid JSON. now is the time given to a speech line without a timestamp.
+func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Message, ok bool, err error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return Message{}, false, syntaxErr(i, "a line must be one JSON object")
+	}
+	var l line
+	end, err := walkObject(b, i, 1, func(k, v []byte) {
+		switch {
+		case isKey(k, "type"):
+			l.typ = v
+		case isKey(k, "uuid"):
+			l.uuid = v
+		case isKey(k, "sessionId"):
+			l.session = v
+		case isKey(k, "timestamp"):
+			l.timestamp = v
+		case isKey(k, "cwd"):
+			l.cwd = v
+		case isKey(k, "message"):
+			l.message = v
+		case isKey(k, "isSidechain"):
+			l.sidechain = string(v) == "true"
+		case isKey(k, "isMeta"):
+			l.meta = string(v) == "true"
+		case isKey(k, "isCompactSummary"):
+			l.compactSummary = string(v) == "true"
+		}
+	})
+	if err != nil {
+		return Message{}, false, err
+	}
+	if j := skipSpace(b, end); j != len(b) {
+		return Message{}, false, syntaxErr(j, "text after the JSON object")
+	}
+	return l.speech(includeSidechains, now)
+}
+
+func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bool, error) {
+	var m Message
+	switch string(l.typ) {
+	case `"user"`:
+		m.Speaker = SpeakerDavid
+	case `"assistant"`:
+		m.Speaker = SpeakerAngela
+	default:
+		return Message{}, false, nil
+	}
+	if (l.sidechain && !includeSidechains) || l.meta || l.compactSummary {
+		return Message{}, false, nil
+	}
+	var content []byte
+	members(l.message, func(k, v []byte) {
+		if isKey(k, "content") {
+			content = v
+		}
+	})
+	m.Text = contentText(content)
+	if strings.TrimSpace(m.Text) == "" {
+		return Message{}, false, nil
+	}
+	if m.Speaker == SpeakerDavid && isUserNoise(m.Text) {
+		return Message{}, false, nil
+	}
+	m.SessionID, _ = decodeString(l.session)
+	m.ProjectDir, _ = decodeString(l.cwd)
+	ts, _ := decodeString(l.timestamp)
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		m.CreatedAt = t.UTC()
+	} else {
+		m.CreatedAt = now().UTC()
+	}
+	m.ID = l.id(ts, m.Text)
+	m.Text = storable(m.Text)
+	if len(m.Text) > text.MaxTextBytes {
+		m.CutFrom = len(m.Text)
+		m.Text = cutText(m.Text, text.MaxTextBytes)
+	}
+	m.SessionID = cutChars(storable(m.SessionID), MaxSessionIDChars)
+	m.ProjectDir = storable(m.ProjectDir)
+	return m, true, nil
+}
+
+// contentText is the speech of a message's content: a string as it is, or
+// the non-blank text blocks of an array joined by a blank line.
+func contentText(content []byte) string {
+	if s, ok := decodeString(content); ok {
+		return s
+	}
+	var parts []string
+	elements(content, func(block []byte) {
+		var typ, txt []byte
+		members(block, func(k, v []byte) {
+			switch {
+			case isKey(k, "type"):
+				typ = v
+			case isKey(k, "text"):
+				txt = v
+			}
+		})
+		if string(typ) != `"text"` {
+			return
+		}
+		if s, ok := decodeString(txt); ok && strings.TrimSpace(s) != "" {
+			parts = append(parts, s)
+		}
+	})
+	return strings.Join(parts, "\n\n")
+}
+
+func isUserNoise(s string) bool {
+	s = strings.TrimLeft(s, " \t\r\n\v\f")
+	for _, p := range userNoisePrefixes() {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// id is the conversation_id of a speech line: its uuid when that is a UUID
+// in canonical form, else a name-based UUID of the session and that uuid, or,
+// for a line without one, of its session, timestamp, type and text. A message
+// copied into another file keeps its uuid, so it maps to the same row.
+func (l *line) id(timestamp, txt string) uuid.UUID {
+	u, _ := decodeString(l.uuid)
+	if len(u) == 36 {
+		if id, err := uuid.Parse(u); err == nil {
+			return id
+		}
+	}
+	session, _ := decodeString(l.session)
+	if u != "" {
+		return uuid.NewSHA1(idNamespace(), []byte("uuid\x00"+session+"\x00"+u))
+	}
+	return uuid.NewSHA1(idNamespace(), []byte("line\x00"+session+"\x00"+timestamp+"\x00"+string(l.typ)+"\x00"+txt))
+}
+
+// storable replaces what PostgreSQL text cannot hold (NUL) with U+FFFD.
+func storable(s string) string {
+	if strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// cutText cuts s to at most n bytes on a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// cutChars cuts s to at most n code points.
+func cutChars(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for k := 0; k < n; k++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i]
+}

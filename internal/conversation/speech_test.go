@@ -1,0 +1,235 @@
+package conversation
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// fixedNow is the time given to lines without a timestamp in these tests.
+var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func nowFixed() time.Time { return fixedNow }
+
+// tline builds a transcript line the way Claude Code writes one: type,
+// message and the common members, overridden or extended by extra.
+func tline(t *testing.T, typ string, content any, extra map[string]any) []byte {
+	t.Helper()
+	role := typ
+	m := map[string]any{
+		"type":        typ,
+		"uuid":        uuid.NewString(),
+		"sessionId":   "0b0e2c4e-5d1f-4c8e-9b7a-3f2d1e0c9b8a",
+		"timestamp":   "2026-03-01T10:20:30.123Z",
+		"cwd":         "/home/david/angela",
+		"isSidechain": false,
+		"userType":    "external",
+		"version":     "2.0.50",
+		"message":     map[string]any{"role": role, "content": content},
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func textBlock(s string) map[string]any { return map[string]any{"type": "text", "text": s} }
+
+func parse(t *testing.T, b []byte, sidechains bool) (Message, bool) {
+	t.Helper()
+	m, ok, err := parseLine(b, sidechains, nowFixed)
+	if err != nil {
+		t.Fatalf("parseLine(%s): %v", b, err)
+	}
+	return m, ok
+}
+
+func wantSpeech(t *testing.T, b []byte, speaker, txt string) Message {
+	t.Helper()
+	m, ok := parse(t, b, false)
+	if !ok {
+		t.Fatalf("not speech, want %s saying %q: %s", speaker, txt, b)
+	}
+	if m.Speaker != speaker || m.Text != txt {
+		t.Fatalf("got %s %q, want %s %q", m.Speaker, m.Text, speaker, txt)
+	}
+	return m
+}
+
+func wantNoSpeech(t *testing.T, b []byte) {
+	t.Helper()
+	if m, ok := parse(t, b, false); ok {
+		t.Fatalf("speech %s %q, want none: %s", m.Speaker, m.Text, b)
+	}
+}
+
+func TestSpeechUserLineIsDavid(t *testing.T) {
+	wantSpeech(t, tline(t, "user", "Good morning Angela", nil), SpeakerDavid, "Good morning Angela")
+}
+
+func TestSpeechAssistantLineIsAngela(t *testing.T) {
+	wantSpeech(t, tline(t, "assistant", []any{textBlock("อรุณสวัสดิ์ค่ะ")}, nil), SpeakerAngela, "อรุณสวัสดิ์ค่ะ")
+}
+
+func TestSpeechOtherTypesAreNot(t *testing.T) {
+	for _, typ := range []string{"progress", "system", "summary", "file-history-snapshot", "queue-operation", "User", ""} {
+		wantNoSpeech(t, tline(t, typ, "hello", nil))
+	}
+	wantNoSpeech(t, tline(t, "user", "hello", map[string]any{"type": nil}))
+}
+
+func TestSpeechSidechainOnlyWhenIncluded(t *testing.T) {
+	b := tline(t, "user", "subagent prompt", map[string]any{"isSidechain": true})
+	wantNoSpeech(t, b)
+	if m, ok := parse(t, b, true); !ok || m.Text != "subagent prompt" {
+		t.Fatalf("with include_sidechains: %v %q, want speech", ok, m.Text)
+	}
+}
+
+func TestSpeechMetaIsNot(t *testing.T) {
+	wantNoSpeech(t, tline(t, "user", "Caveat: the messages below...", map[string]any{"isMeta": true}))
+	wantSpeech(t, tline(t, "user", "hi", map[string]any{"isMeta": false}), SpeakerDavid, "hi")
+}
+
+func TestSpeechCompactSummaryIsNot(t *testing.T) {
+	wantNoSpeech(t, tline(t, "user", "This session is being continued from a previous conversation that ran out of context.",
+		map[string]any{"isCompactSummary": true}))
+}
+
+func TestSpeechUserStringIsStoredExactly(t *testing.T) {
+	const s = "  two lines\nwith trailing space  \n"
+	wantSpeech(t, tline(t, "user", s, nil), SpeakerDavid, s)
+}
+
+func TestSpeechUserTextBlocksJoinedByBlankLineWithoutBlankOnes(t *testing.T) {
+	b := tline(t, "user", []any{textBlock("first"), textBlock("  \n"), textBlock(" second ")}, nil)
+	wantSpeech(t, b, SpeakerDavid, "first\n\n second ")
+}
+
+func TestSpeechToolResultAndImageBlocksAreNot(t *testing.T) {
+	toolResult := map[string]any{"type": "tool_result", "tool_use_id": "toolu_1", "content": "file contents"}
+	image := map[string]any{"type": "image", "source": map[string]any{"type": "base64", "data": "iVBORw0"}}
+	wantNoSpeech(t, tline(t, "user", []any{toolResult}, nil))
+	wantNoSpeech(t, tline(t, "user", []any{image}, nil))
+	wantSpeech(t, tline(t, "user", []any{image, textBlock("look at this")}, nil), SpeakerDavid, "look at this")
+}
+
+func TestSpeechUserCommandAndReminderTextsAreNot(t *testing.T) {
+	for _, p := range userNoisePrefixes() {
+		wantNoSpeech(t, tline(t, "user", p+"rest", nil))
+		wantNoSpeech(t, tline(t, "user", " \n\t"+p+"rest", nil))
+		wantNoSpeech(t, tline(t, "user", []any{textBlock(p + "rest"), textBlock("more")}, nil))
+	}
+	wantNoSpeech(t, tline(t, "user", "[Request interrupted by user for tool use]", nil))
+	// Only at the start.
+	wantSpeech(t, tline(t, "user", "what does <command-name> mean?", nil), SpeakerDavid, "what does <command-name> mean?")
+}
+
+func TestSpeechAssistantTextBlocksWithoutThinkingOrToolUse(t *testing.T) {
+	thinking := map[string]any{"type": "thinking", "thinking": "let me think", "signature": "x"}
+	toolUse := map[string]any{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": map[string]any{"command": "ls"}}
+	b := tline(t, "assistant", []any{thinking, textBlock("Here it is."), toolUse, textBlock(""), textBlock("Done.")}, nil)
+	wantSpeech(t, b, SpeakerAngela, "Here it is.\n\nDone.")
+}
+
+func TestSpeechAssistantWithoutTextIsNot(t *testing.T) {
+	thinking := map[string]any{"type": "thinking", "thinking": "hmm"}
+	wantNoSpeech(t, tline(t, "assistant", []any{thinking}, nil))
+	wantNoSpeech(t, tline(t, "assistant", []any{textBlock(" \n ")}, nil))
+	wantNoSpeech(t, tline(t, "assistant", []any{}, nil))
+}
+
+func TestSpeechStreamedReplyIsOneRowPerLine(t *testing.T) {
+	msg := func(s string) map[string]any {
+		return map[string]any{"id": "msg_01", "role": "assistant", "content": []any{textBlock(s)}}
+	}
+	a := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part one")}), SpeakerAngela, "part one")
+	b := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part two")}), SpeakerAngela, "part two")
+	if a.ID == b.ID {
+		t.Fatal("two lines of one streamed reply got one id")
+	}
+}
+
+func TestSpeechKeepsTimeSessionAndProject(t *testing.T) {
+	id := uuid.New()
+	m := wantSpeech(t, tline(t, "user", "hi", map[string]any{"uuid": id.String(), "sessionId": "s-1",
+		"cwd": "/work/proj", "timestamp": "2026-03-01T10:20:30.123456Z"}), SpeakerDavid, "hi")
+	if m.ID != id || m.SessionID != "s-1" || m.ProjectDir != "/work/proj" ||
+		!m.CreatedAt.Equal(time.Date(2026, 3, 1, 10, 20, 30, 123456000, time.UTC)) {
+		t.Fatalf("got %+v", m)
+	}
+	m = wantSpeech(t, tline(t, "user", "hi", map[string]any{"timestamp": nil}), SpeakerDavid, "hi")
+	if !m.CreatedAt.Equal(fixedNow) {
+		t.Fatalf("no timestamp: created_at %v, want the read time %v", m.CreatedAt, fixedNow)
+	}
+}
+
+func TestSpeechIDNamespace(t *testing.T) {
+	if idNamespace() != uuid.MustParse("6f1d5a3e-8a0b-4f43-9a7c-2c4b1e0d9a51") {
+		t.Fatal("the namespace of derived ids changed: ids already stored would no longer match")
+	}
+}
+
+func TestSpeechIDWithoutAUUIDIsStableAndDistinct(t *testing.T) {
+	a := tline(t, "user", "hi", map[string]any{"uuid": "not-a-uuid"})
+	m1, _ := parse(t, a, false)
+	m2, _ := parse(t, a, false)
+	if m1.ID != m2.ID || m1.ID == uuid.Nil {
+		t.Fatalf("ids %v %v, want one stable id", m1.ID, m2.ID)
+	}
+	m3, _ := parse(t, tline(t, "user", "hi", map[string]any{"uuid": "another"}), false)
+	m4, _ := parse(t, tline(t, "user", "hi", map[string]any{"uuid": nil}), false)
+	m5, _ := parse(t, tline(t, "user", "hello", map[string]any{"uuid": nil}), false)
+	if m3.ID == m1.ID || m4.ID == m1.ID || m4.ID == m5.ID {
+		t.Fatal("different lines share an id")
+	}
+}
+
+func TestSpeechLongTextIsCutOnACharacterBoundary(t *testing.T) {
+	s := "a" + strings.Repeat("ก", text.MaxTextBytes/3+10) // 3 bytes each, misaligned by the "a"
+	m, ok := parse(t, tline(t, "user", s, nil), false)
+	if !ok || m.CutFrom != len(s) || len(m.Text) > text.MaxTextBytes || len(m.Text) < text.MaxTextBytes-3 ||
+		!strings.HasPrefix(s, m.Text) || text.Valid("t", m.Text) != nil {
+		t.Fatalf("cut to %d bytes (from %d, CutFrom %d)", len(m.Text), len(s), m.CutFrom)
+	}
+}
+
+func TestSpeechNULIsStoredAsReplacementCharacter(t *testing.T) {
+	wantSpeech(t, tline(t, "user", "a\x00b", nil), SpeakerDavid, "a\uFFFDb")
+}
+
+func TestSpeechEscapesAreDecoded(t *testing.T) {
+	b := []byte(`{"type":"user","message":{"role":"user","content":"say \"hi\"\n\u0e01 \\ done"},"uuid":"x"}`)
+	wantSpeech(t, b, SpeakerDavid, "say \"hi\"\n\u0e01 \\ done")
+}
+
+func TestInvalidJSONIsAnError(t *testing.T) {
+	for _, s := range []string{
+		`{"type":"user"`, `{"type":"user",}`, `[1,2]`, `"str"`, ``, `{"a":1}x`, `{"a":tru}`,
+		`{"a":"unterminated}`, `{"a" 1}`, `{"a":[1 2]}`, `{"a":-}`, strings.Repeat("[", 1000) + strings.Repeat("]", 1000),
+		`{"a":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,
+	} {
+		if _, _, err := parseLine([]byte(s), false, nowFixed); !errors.Is(err, errSyntax) {
+			t.Errorf("parseLine(%.40q): %v, want a syntax error", s, err)
+		}
+	}
+	for _, s := range []string{`{}`, ` {"a":[1,-2.5e3,true,false,null,{"b":"\\\""}]} ` + "\r", `{"a":"\\"}`} {
+		if _, _, err := parseLine([]byte(s), false, nowFixed); err != nil {
+			t.Errorf("parseLine(%q): %v, want valid", s, err)
+		}
+	}
+}
