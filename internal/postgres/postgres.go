@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -36,14 +37,31 @@ const ApplicationName = "angelad"
 
 // ParseConfig parses a connection string and sets the session parameters every
 // angelad connection carries: the application name and the time zone that times
-// without a zone (legacy TIMESTAMP columns) are read and written in.
+// without a zone (legacy TIMESTAMP columns) are read and written in. A
+// cancelled context cancels the running statement on the server.
 func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
 		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
 	setRuntimeParams(cfg.RuntimeParams, timeZone)
+	cancelOnServer(&cfg.Config)
 	return cfg, nil
+}
+
+// cancelRequestGrace is how long a cancelled statement gets to end on the
+// server after the cancel request, before the connection is dropped.
+const cancelRequestGrace = 3 * time.Second
+
+// cancelOnServer makes a cancelled context cancel the running statement on
+// the server (a cancel request, as psql sends on Ctrl-C), instead of pgx's
+// default of dropping the connection, which leaves the statement running and
+// holding its locks until it ends by itself. If the server does not answer in
+// cancelRequestGrace, the connection is dropped after all.
+func cancelOnServer(c *pgconn.Config) {
+	c.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelRequestGrace}
+	}
 }
 
 func setRuntimeParams(p map[string]string, timeZone string) {
@@ -100,6 +118,9 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 	if err != nil {
 		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
+	// The pool keeps pgx's default of dropping a connection whose context
+	// ends: the daemon's checks bound their wait on a server that does not
+	// answer, which a cancel request would stretch by cancelRequestGrace.
 	setRuntimeParams(cfg.ConnConfig.RuntimeParams, timeZone)
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
