@@ -225,7 +225,12 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	if !db.Managed {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		return postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+		conn, err := postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+		var iu *postgres.InvalidURLError
+		if errors.As(err, &iu) {
+			return nil, &postgres.InvalidURLError{Source: db.Source, Reason: iu.Reason}
+		}
+		return conn, err
 	}
 	cluster := postgres.NewCluster(a.clusterOptions())
 	connString := cluster.ConnString(postgres.ManagedDatabase)

@@ -424,6 +424,9 @@ func Load(o Options) (*Config, error) {
 		}
 	}
 	c.database = resolveDatabase(c, o.Env)
+	if err := checkDatabase(c.database); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
