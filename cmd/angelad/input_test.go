@@ -85,3 +85,14 @@ func TestHumanFormatsEscapeControlCharacters(t *testing.T) {
 		t.Errorf("a control character reached the terminal: %q", out)
 	}
 }
+
+// TestRelativeStateDirExits2: a relative state_dir would give every working
+// directory a new, empty memory.
+func TestRelativeStateDirExits2(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "").with("ANGELA_STATE_DIR=.state")
+	// Only commands that create nothing even where the check is missing.
+	for _, args := range [][]string{{"config"}, {"status"}} {
+		c.fails(2, `invalid ANGELA_STATE_DIR: must be an absolute path such as "`, args...)
+	}
+}
