@@ -65,7 +65,7 @@ func (w *openOnWrite) Write(p []byte) (int, error) {
 func TestStreamWritesRowsBeforeTheStatementEnds(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
-	const rows = 200000
+	const rows = 50000
 	sql := fmt.Sprintf(`select g, case when g = %d then pg_advisory_lock_shared($1)::text end as waited
 		from generate_series(1, %d) g`, rows, rows)
 	for i, tt := range []struct {
@@ -139,7 +139,7 @@ func TestStreamFailingPartWayLeavesJSONUnclosed(t *testing.T) {
 	conn := pgtest.Conn(t, pgtest.DB(t))
 	var out bytes.Buffer
 	err := query.Stream(context.Background(), conn, query.Options{
-		SQL: `select 1 / (100000 - g) as v from generate_series(1, 100000) g`,
+		SQL: `select 1 / (20000 - g) as v from generate_series(1, 20000) g`,
 	}, query.NewJSONSink(&out))
 	if err == nil || !strings.Contains(err.Error(), "division by zero") {
 		t.Fatalf("Stream = %v, want division by zero", err)
