@@ -56,7 +56,7 @@ func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
 
 // cancelRequestGrace is how long a cancelled statement gets to end on the
 // server after the cancel request, before the connection is dropped.
-const cancelRequestGrace = 3 * time.Second
+const cancelRequestGrace = 10 * time.Second
 
 // cancelOnServer makes a cancelled context cancel the running statement on
 // the server (a cancel request, as psql sends on Ctrl-C), instead of pgx's
