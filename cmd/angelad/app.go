@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -65,6 +68,39 @@ type runtimeError struct{ err error }
 func (e runtimeError) Error() string { return e.err.Error() }
 func (e runtimeError) Unwrap() error { return e.err }
 
+// interruptedError says that a signal stopped a command. The exit code is the
+// shell's for a process killed by that signal (130 for SIGINT, 143 for
+// SIGTERM), so that a script or a loop can tell an interruption from a failure.
+type interruptedError struct {
+	sig  os.Signal
+	note string // what was undone, such as "the statement was canceled on the server"
+}
+
+func (e interruptedError) Error() string {
+	msg := "interrupted by " + signalName(e.sig)
+	if e.note != "" {
+		msg += "; " + e.note
+	}
+	return msg
+}
+
+func (e interruptedError) code() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return exitRuntime
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
 // loggedError is a runtime error already written to the log.
 type loggedError struct{ err error }
 
@@ -90,7 +126,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 }
 
 func exitCode(err error) int {
+	var ie interruptedError
 	switch {
+	case errors.As(err, &ie):
+		return ie.code()
 	case isUsage(err):
 		return exitUsage
 	case errors.As(err, new(runtimeError)):
@@ -120,6 +159,15 @@ func (a *app) run(body func(ctx context.Context, cmd *cobra.Command, args []stri
 		err := body(cmd.Context(), cmd, args)
 		if err == nil || isUsage(err) {
 			return err
+		}
+		var ie interruptedError
+		if ctx := cmd.Context(); ctx.Err() != nil && errors.As(context.Cause(ctx), &ie) {
+			// Whatever failed, it failed because the signal cancelled it.
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "57014" {
+				ie.note = "the statement was canceled on the server"
+			}
+			return ie
 		}
 		if errors.Is(err, context.Canceled) {
 			return runtimeError{errors.New("interrupted")}
@@ -177,7 +225,12 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	if !db.Managed {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		return postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+		conn, err := postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+		var iu *postgres.InvalidURLError
+		if errors.As(err, &iu) {
+			return nil, &postgres.InvalidURLError{Source: db.Source, Reason: iu.Reason}
+		}
+		return conn, err
 	}
 	cluster := postgres.NewCluster(a.clusterOptions())
 	connString := cluster.ConnString(postgres.ManagedDatabase)

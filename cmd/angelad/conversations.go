@@ -56,6 +56,9 @@ save idempotent: saving the same id again stores nothing new.`,
 		if err := requireFlags(cmd, "speaker"); err != nil {
 			return err
 		}
+		if err := refuseEmpty(cmd, "at", "id", "message-file"); err != nil {
+			return err
+		}
 		switch {
 		case cmd.Flags().Changed("message") && msgFile != "":
 			return usagef("give --message or --message-file, not both")
@@ -113,6 +116,9 @@ func (a *app) readMessage(path string) (string, error) {
 			return "", usagef("--message-file: %v", err)
 		}
 		defer f.Close()
+		if fi, err := f.Stat(); err == nil && fi.IsDir() {
+			return "", usagef("--message-file: %s is a directory: give a file, or - for standard input", path)
+		}
 		r = f
 	}
 	data, err := io.ReadAll(io.LimitReader(r, text.MaxTextBytes+1))
@@ -176,11 +182,12 @@ func (a *app) getConversationsCommand() *cobra.Command {
 }
 
 // writeConversations prints time and speaker, then the message on an indented
-// line.
+// line, control characters escaped as in writeEmotions.
 func writeConversations(w io.Writer, list []conversation.Conversation) error {
 	for _, c := range list {
 		if _, err := fmt.Fprintf(w, "%s: %s\n   %s\n",
-			formatTime(c.CreatedAt), c.Speaker, text.Preview(c.MessageText, previewChars)); err != nil {
+			formatTime(c.CreatedAt), text.EscapeControls(c.Speaker),
+			text.EscapeControls(text.Preview(c.MessageText, previewChars))); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,9 @@ prints the record already stored.`,
 		if err := requireFlags(cmd, required...); err != nil {
 			return err
 		}
+		if err := refuseEmpty(cmd, "at", "id"); err != nil {
+			return err
+		}
 		e.Intensity, e.MemoryStrength = *intensity, *strength
 		var err error
 		if e.FeltAt, err = parseAt(at); err != nil {
@@ -124,11 +127,14 @@ func (a *app) getEmotionsCommand() *cobra.Command {
 }
 
 // writeEmotions prints the seed's format: time, emotion, intensity, then the
-// context on an indented line.
+// context on an indented line. Stored text is shown with its control
+// characters escaped (see text.EscapeControls): a terminal escape sequence
+// saved in a memory must not drive the reader's terminal.
 func writeEmotions(w io.Writer, list []memory.Emotion) error {
 	for _, e := range list {
 		if _, err := fmt.Fprintf(w, "%s: %s (%d/10)\n   Context: %s\n",
-			formatTime(e.FeltAt), e.Emotion, e.Intensity, text.Preview(e.Context, previewChars)); err != nil {
+			formatTime(e.FeltAt), text.EscapeControls(e.Emotion), e.Intensity,
+			text.EscapeControls(text.Preview(e.Context, previewChars))); err != nil {
 			return err
 		}
 	}
@@ -139,6 +145,18 @@ func writeEmotions(w io.Writer, list []memory.Emotion) error {
 const previewChars = 100
 
 func formatTime(t time.Time) string { return t.Format("2006-01-02 15:04:05 MST") }
+
+// refuseEmpty refuses a flag given with an empty value, such as --id "$ID"
+// with ID unset: taking it as "not given" would save under a new id, and a
+// retry would store the memory twice.
+func refuseEmpty(cmd *cobra.Command, names ...string) error {
+	for _, n := range names {
+		if f := cmd.Flags().Lookup(n); f != nil && f.Changed && f.Value.String() == "" {
+			return usagef("--%s must not be empty: give a value or leave the flag out (see 'angelad %s --help')", n, commandPath(cmd))
+		}
+	}
+	return nil
+}
 
 // parseAt parses --at; empty means now, decided by the database.
 func parseAt(s string) (time.Time, error) {
@@ -166,6 +184,11 @@ func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
 		return uuid.UUID{}, &text.FieldError{Field: "--id", Problem: fmt.Sprintf("must be a UUID such as 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70, got %q", s)}
+	}
+	if id == uuid.Nil {
+		// The zero id means "none given" to the stores, which would store a
+		// new row on every retry of the same save.
+		return uuid.UUID{}, &text.FieldError{Field: "--id", Problem: "must not be the nil UUID 00000000-0000-0000-0000-000000000000: give any other UUID, or leave --id out for a new one"}
 	}
 	return id, nil
 }

@@ -252,11 +252,16 @@ func keys() []key {
 				if v == "" {
 					return errors.New("must not be empty")
 				}
-				abs, err := filepath.Abs(v)
-				if err != nil {
-					return err
+				if !filepath.IsAbs(v) {
+					// Resolved against the working directory, a relative path
+					// would give every directory a new, empty memory.
+					hint := ""
+					if abs, err := filepath.Abs(v); err == nil {
+						hint = fmt.Sprintf(" such as %q", abs)
+					}
+					return fmt.Errorf("must be an absolute path%s, got %q", hint, v)
 				}
-				c.StateDir = abs
+				c.StateDir = filepath.Clean(v)
 				return nil
 			}},
 		{name: "timezone", help: "IANA time zone for showing times and for legacy columns without a zone",
@@ -424,6 +429,9 @@ func Load(o Options) (*Config, error) {
 		}
 	}
 	c.database = resolveDatabase(c, o.Env)
+	if err := checkDatabase(c.database); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

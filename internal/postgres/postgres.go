@@ -13,7 +13,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/angela-ai/angelad/internal/config"
 )
 
 // Querier is the part of a database handle that the stores use. *pgx.Conn,
@@ -36,14 +39,34 @@ const ApplicationName = "angelad"
 
 // ParseConfig parses a connection string and sets the session parameters every
 // angelad connection carries: the application name and the time zone that times
-// without a zone (legacy TIMESTAMP columns) are read and written in.
+// without a zone (legacy TIMESTAMP columns) are read and written in. A
+// cancelled context cancels the running statement on the server.
 func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
+	if err := checkConnString(connString); err != nil {
+		return nil, err
+	}
 	cfg, err := pgx.ParseConfig(connString)
 	if err != nil {
 		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
 	setRuntimeParams(cfg.RuntimeParams, timeZone)
+	cancelOnServer(&cfg.Config)
 	return cfg, nil
+}
+
+// cancelRequestGrace is how long a cancelled statement gets to end on the
+// server after the cancel request, before the connection is dropped.
+const cancelRequestGrace = 10 * time.Second
+
+// cancelOnServer makes a cancelled context cancel the running statement on
+// the server (a cancel request, as psql sends on Ctrl-C), instead of pgx's
+// default of dropping the connection, which leaves the statement running and
+// holding its locks until it ends by itself. If the server does not answer in
+// cancelRequestGrace, the connection is dropped after all.
+func cancelOnServer(c *pgconn.Config) {
+	c.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelRequestGrace}
+	}
 }
 
 func setRuntimeParams(p map[string]string, timeZone string) {
@@ -56,18 +79,74 @@ func setRuntimeParams(p map[string]string, timeZone string) {
 }
 
 // InvalidURLError says that a database URL cannot be parsed. It is the user's
-// to fix, and retrying cannot help. pgx redacts the password in its parse
-// errors, and Reason keeps only pgx's reason.
-type InvalidURLError struct{ Reason string }
+// to fix, and retrying cannot help. Its message never holds any part of the
+// URL: pgx's parse errors quote the string with the password redacted only as
+// far as it can tell where the password ends, so Reason is one of a fixed set
+// of lines chosen from pgx's error, never pgx's text.
+type InvalidURLError struct {
+	// Source says where the URL came from, such as "env ANGELA_DATABASE_URL";
+	// "" when not known.
+	Source string
+	Reason string
+}
 
-func (e *InvalidURLError) Error() string { return "invalid database URL: " + e.Reason }
+func (e *InvalidURLError) Error() string {
+	from := ""
+	if e.Source != "" {
+		from = " from " + e.Source
+	}
+	return "invalid database URL" + from + ": " + e.Reason + " (not shown, it may hold a password)"
+}
+
+// parseErrReasons maps what pgx's parse errors say to what the user is told,
+// first match first. The text matched is pgx's own message, after the quoted
+// connection string.
+var parseErrReasons = []struct{ match, reason string }{
+	{"invalid port", "a port is not a number from 1 to 65535"},
+	{"port numbers to", "the number of ports does not match the number of hosts"},
+	{"failed to read service", "the service (service= or PGSERVICE) cannot be read from the service file (PGSERVICEFILE or ~/.pg_service.conf)"},
+	{"invalid connect_timeout", "connect_timeout is not a whole number of seconds"},
+	{"sslmode is invalid", "sslmode is not one of disable, allow, prefer, require, verify-ca, verify-full"},
+	{"invalid sslcertmode", "sslcertmode is not one of disable, allow, require"},
+	{"failed to configure TLS", "the TLS settings (sslmode, sslrootcert, sslcert, sslkey, sslpassword) cannot be used"},
+	{"target_session_attrs", "target_session_attrs is not one of any, read-write, read-only, primary, standby, prefer-standby"},
+	{"protocol_version", "min_protocol_version or max_protocol_version is not valid"},
+	{"channel_binding", "channel_binding is not one of disable, prefer, require"},
+	{"require_auth", "require_auth is not valid"},
+	{"statement_cache_capacity", "statement_cache_capacity is not a number"},
+	{"description_cache_capacity", "description_cache_capacity is not a number"},
+	{"default_query_exec_mode", "default_query_exec_mode is not valid"},
+	{"pool_", "a pool_ setting is not valid"},
+}
+
+// checkConnString refuses, before pgx reads it, a string that pgx would read
+// in a way its writer did not mean (see config.CheckConnString), such as a
+// password with an unencoded "/" taken for the host.
+func checkConnString(s string) error {
+	if s == "" {
+		return nil // libpq's PG* variables alone
+	}
+	if err := config.CheckConnString(s); err != nil {
+		return &InvalidURLError{Reason: err.Error()}
+	}
+	return nil
+}
 
 func parseErrReason(err error) string {
+	msg := err.Error()
 	var pe *pgconn.ParseConfigError
-	if errors.As(err, &pe) && pe.Unwrap() != nil {
-		return pe.Unwrap().Error()
+	if errors.As(err, &pe) {
+		// "cannot parse `<redacted string>`: <message> (<cause>)"
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+3:]
+		}
 	}
-	return err.Error()
+	for _, r := range parseErrReasons {
+		if strings.Contains(msg, r.match) {
+			return r.reason
+		}
+	}
+	return "it cannot be parsed"
 }
 
 // Connect opens one connection, for a one-shot command.
@@ -96,10 +175,16 @@ type PoolOptions struct {
 // NewPool builds the daemon's pool. It connects lazily; the caller pings it,
 // and closes it after everything that uses it has returned.
 func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*pgxpool.Pool, error) {
+	if err := checkConnString(connString); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, &InvalidURLError{Reason: parseErrReason(err)}
 	}
+	// The pool keeps pgx's default of dropping a connection whose context
+	// ends: the daemon's checks bound their wait on a server that does not
+	// answer, which a cancel request would stretch by cancelRequestGrace.
 	setRuntimeParams(cfg.ConnConfig.RuntimeParams, timeZone)
 	if o.MaxConns > 0 {
 		cfg.MaxConns = o.MaxConns
@@ -164,6 +249,9 @@ func Describe(c *pgconn.Config) string {
 // DescribeConnString is Describe for a connection string; it never fails and
 // never returns the password.
 func DescribeConnString(connString string) string {
+	if checkConnString(connString) != nil {
+		return "an unparsable database URL"
+	}
 	cfg, err := pgconn.ParseConfig(connString)
 	if err != nil {
 		return "an unparsable database URL"

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // PostgreSQL type OIDs that decide how a value is presented.
@@ -32,206 +31,170 @@ func isNumericType(oid uint32) bool {
 	return false
 }
 
-// WriteTable writes the result as an aligned table for people, in the style of
-// psql: centred headers, numbers aligned right, other values left, a "(N rows)"
-// footer. NULL is shown as an empty cell, as psql does; --json tells NULL from
-// an empty string. Control characters in values are shown escaped (\n, \t,
-// \x1b) so that a multi-line message keeps the table aligned. A statement that
-// returns no rows prints its command tag, such as "INSERT 0 1".
-func (r *Result) WriteTable(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	if len(r.Columns) == 0 {
-		fmt.Fprintln(bw, r.CommandTag)
-		return bw.Flush()
-	}
-
-	n := len(r.Columns)
-	widths := make([]int, n)
-	right := make([]bool, n)
-	header := make([]string, n)
-	for i, c := range r.Columns {
-		header[i] = escapeControls(c.Name)
-		widths[i] = displayWidth(header[i])
-		right[i] = isNumericType(c.TypeOID)
-	}
-	cells := make([][]string, len(r.Rows))
-	for ri, row := range r.Rows {
-		cells[ri] = make([]string, n)
-		for i := 0; i < n && i < len(row); i++ {
-			if row[i] == nil {
-				continue
-			}
-			s := escapeControls(*row[i])
-			cells[ri][i] = s
-			widths[i] = max(widths[i], displayWidth(s))
-		}
-	}
-
-	writeLine := func(values []string, align func(i int) alignment) {
-		for i, v := range values {
-			if i > 0 {
-				bw.WriteString(" |")
-			}
-			cell := pad(v, widths[i], align(i), i == n-1)
-			if cell != "" || i < n-1 {
-				bw.WriteByte(' ')
-				bw.WriteString(cell)
-			}
-		}
-		bw.WriteByte('\n')
-	}
-	writeLine(header, func(int) alignment { return alignCenter })
-	for i, wd := range widths {
-		if i > 0 {
-			bw.WriteByte('+')
-		}
-		bw.WriteString(strings.Repeat("-", wd+2))
-	}
-	bw.WriteByte('\n')
-	for _, row := range cells {
-		writeLine(row, func(i int) alignment {
-			if right[i] {
-				return alignRight
-			}
-			return alignLeft
-		})
-	}
-	if len(r.Rows) == 1 {
-		bw.WriteString("(1 row)\n")
-	} else {
-		fmt.Fprintf(bw, "(%d rows)\n", len(r.Rows))
-	}
-	if writesRows(r.CommandTag) {
-		// INSERT ... RETURNING and the like: the rows, then what was changed.
-		fmt.Fprintf(bw, "\n%s\n", r.CommandTag)
-	}
-	return bw.Flush()
+// Sink receives a result as it arrives from the server, so that a result of
+// any size passes through in bounded memory. Begin comes first, then Row once
+// per row, then End; after an error from any of them, or from the statement,
+// nothing more is called.
+type Sink interface {
+	// Begin receives the result's columns, none for a statement that
+	// returns no rows.
+	Begin(cols []Column) error
+	// Row receives one row, every value in PostgreSQL's text form and nil for
+	// SQL NULL. The values are only valid until Row returns.
+	Row(values [][]byte) error
+	// End receives the server's command tag, such as "SELECT 2", after the
+	// last row and, with Write, after the commit.
+	End(commandTag string) error
 }
 
-func writesRows(tag string) bool {
-	verb, _, _ := strings.Cut(tag, " ")
-	switch verb {
-	case "INSERT", "UPDATE", "DELETE", "MERGE":
-		return true
-	}
-	return false
-}
-
-type alignment int
-
-const (
-	alignLeft alignment = iota
-	alignRight
-	alignCenter
-)
-
-// pad fills s to width display columns. The last column is not padded on the
-// right, so that no line ends in spaces.
-func pad(s string, width int, a alignment, last bool) string {
-	gap := width - displayWidth(s)
-	if gap <= 0 {
-		return s
-	}
-	var left, right int
-	switch a {
-	case alignLeft:
-		right = gap
-	case alignRight:
-		left = gap
-	case alignCenter:
-		left = gap / 2
-		right = gap - left
-	}
-	if last {
-		right = 0
-	}
-	return strings.Repeat(" ", left) + s + strings.Repeat(" ", right)
-}
-
-// WriteCSV writes the result as CSV with a header row. NULL and the empty
-// string are both an empty field: encoding/csv cannot tell them apart, and
-// --json can.
-func (r *Result) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	header := make([]string, len(r.Columns))
-	for i, c := range r.Columns {
-		header[i] = c.Name
-	}
-	if err := cw.Write(header); err != nil {
+// feed passes a collected result to a sink.
+func (r *Result) feed(s Sink) error {
+	if err := s.Begin(r.Columns); err != nil {
 		return err
 	}
-	record := make([]string, len(r.Columns))
+	values := make([][]byte, len(r.Columns))
 	for _, row := range r.Rows {
-		for i := range record {
-			record[i] = ""
+		for i := range values {
+			values[i] = nil
 			if i < len(row) && row[i] != nil {
-				record[i] = *row[i]
+				values[i] = []byte(*row[i])
 			}
 		}
-		if err := cw.Write(record); err != nil {
+		if err := s.Row(values); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return s.End(r.CommandTag)
 }
 
-// WriteJSON writes the result as a JSON array with one object per row, its
-// keys the column names in column order. Values are typed by the column's
-// PostgreSQL type: integers, floats and numeric become JSON numbers (numeric
-// digit for digit, never through a float), booleans true and false, json and
-// jsonb are embedded as JSON, NULL is null, and everything else (text,
-// timestamps, uuids, arrays) is a string in PostgreSQL's text form. NaN and
-// infinities, which JSON numbers cannot express, are strings. A column name
-// that repeats gets a suffix ("?column?_2") so that no value is lost to a
-// JSON parser keeping only the last of equal keys.
-func (r *Result) WriteJSON(w io.Writer) error {
-	keys := make([][]byte, len(r.Columns))
-	for i, name := range uniqueNames(r.Columns) {
+// WriteTable writes the result as TableSink does.
+func (r *Result) WriteTable(w io.Writer) error { return r.feed(NewTableSink(w)) }
+
+// WriteCSV writes the result as CSVSink does.
+func (r *Result) WriteCSV(w io.Writer) error { return r.feed(NewCSVSink(w)) }
+
+// WriteJSON writes the result as JSONSink does.
+func (r *Result) WriteJSON(w io.Writer) error { return r.feed(NewJSONSink(w)) }
+
+// CSVSink writes a result as CSV with a header row, each row as it arrives.
+// NULL and the empty string are both an empty field: encoding/csv cannot tell
+// them apart, and --json can.
+type CSVSink struct {
+	cw     *csv.Writer
+	record []string
+}
+
+// NewCSVSink returns a CSVSink writing to w.
+func NewCSVSink(w io.Writer) *CSVSink { return &CSVSink{cw: csv.NewWriter(w)} }
+
+// Begin implements Sink.
+func (c *CSVSink) Begin(cols []Column) error {
+	header := make([]string, len(cols))
+	for i, col := range cols {
+		header[i] = col.Name
+	}
+	c.record = make([]string, len(cols))
+	return c.cw.Write(header)
+}
+
+// Row implements Sink.
+func (c *CSVSink) Row(values [][]byte) error {
+	for i := range c.record {
+		c.record[i] = ""
+		if i < len(values) && values[i] != nil {
+			c.record[i] = string(values[i])
+		}
+	}
+	// csv.Writer buffers and reports a failed write of its buffer here.
+	return c.cw.Write(c.record)
+}
+
+// End implements Sink.
+func (c *CSVSink) End(string) error {
+	c.cw.Flush()
+	return c.cw.Error()
+}
+
+// JSONSink writes a result as a JSON array with one object per row, each row
+// as it arrives, its keys the column names in column order. Values are typed
+// by the column's PostgreSQL type: integers, floats and numeric become JSON
+// numbers (numeric digit for digit, never through a float), booleans true and
+// false, json and jsonb are embedded as JSON, NULL is null, and everything else
+// (text, timestamps, uuids, arrays) is a string in PostgreSQL's text form. NaN
+// and infinities, which JSON numbers cannot express, are strings. A column
+// name that repeats gets a suffix ("?column?_2") so that no value is lost to a
+// JSON parser keeping only the last of equal keys. If the statement fails
+// after some rows, the array is left unclosed, so that no parser takes the
+// rows written so far for the whole result.
+type JSONSink struct {
+	bw   *bufio.Writer
+	cols []Column
+	keys [][]byte
+	buf  bytes.Buffer // one row
+	rows int
+}
+
+// NewJSONSink returns a JSONSink writing to w.
+func NewJSONSink(w io.Writer) *JSONSink { return &JSONSink{bw: bufio.NewWriter(w)} }
+
+// Begin implements Sink.
+func (j *JSONSink) Begin(cols []Column) error {
+	j.cols = cols
+	j.keys = make([][]byte, len(cols))
+	for i, name := range uniqueNames(cols) {
 		k, err := marshalString(name)
 		if err != nil {
 			return err
 		}
-		keys[i] = k
+		j.keys[i] = k
 	}
-
-	var buf bytes.Buffer
-	buf.WriteString("[")
-	for ri, row := range r.Rows {
-		if ri > 0 {
-			buf.WriteString(",")
-		}
-		buf.WriteString("\n  {")
-		for i, c := range r.Columns {
-			if i > 0 {
-				buf.WriteString(",")
-			}
-			buf.Write(keys[i])
-			buf.WriteString(":")
-			var v *string
-			if i < len(row) {
-				v = row[i]
-			}
-			if err := writeJSONValue(&buf, c.TypeOID, v); err != nil {
-				return err
-			}
-		}
-		buf.WriteString("}")
-	}
-	if len(r.Rows) > 0 {
-		buf.WriteString("\n")
-	}
-	buf.WriteString("]\n")
-	_, err := w.Write(buf.Bytes())
+	_, err := j.bw.WriteString("[")
 	return err
 }
 
-func writeJSONValue(buf *bytes.Buffer, oid uint32, v *string) error {
+// Row implements Sink.
+func (j *JSONSink) Row(values [][]byte) error {
+	buf := &j.buf
+	buf.Reset()
+	if j.rows > 0 {
+		buf.WriteString(",")
+	}
+	j.rows++
+	buf.WriteString("\n  {")
+	for i, c := range j.cols {
+		if i > 0 {
+			buf.WriteString(",")
+		}
+		buf.Write(j.keys[i])
+		buf.WriteString(":")
+		var v []byte
+		if i < len(values) {
+			v = values[i]
+		}
+		if err := writeJSONValue(buf, c.TypeOID, v); err != nil {
+			return err
+		}
+	}
+	buf.WriteString("}")
+	_, err := j.bw.Write(buf.Bytes())
+	return err
+}
+
+// End implements Sink.
+func (j *JSONSink) End(string) error {
+	if j.rows > 0 {
+		j.bw.WriteString("\n")
+	}
+	j.bw.WriteString("]\n")
+	return j.bw.Flush()
+}
+
+func writeJSONValue(buf *bytes.Buffer, oid uint32, v []byte) error {
 	if v == nil {
 		buf.WriteString("null")
 		return nil
 	}
-	s := *v
+	s := string(v)
 	switch {
 	case oid == oidBool && (s == "t" || s == "f"):
 		if s == "t" {

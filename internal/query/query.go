@@ -21,6 +21,10 @@ import (
 // DefaultTimeout is the statement timeout when Options.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
+// MaxTimeout is the longest statement timeout PostgreSQL accepts: INT_MAX
+// milliseconds, about 24.8 days.
+const MaxTimeout = (1<<31 - 1) * time.Millisecond
+
 // Options is one ad-hoc query.
 type Options struct {
 	// SQL is exactly one statement; $1, $2, ... refer to Args.
@@ -85,15 +89,49 @@ func inputErrorf(format string, args ...any) *Error {
 }
 
 // Run executes o.SQL with o.Args bound as parameters and returns every row.
+// It holds the whole result in memory; Stream does not.
+func Run(ctx context.Context, conn *pgx.Conn, o Options) (*Result, error) {
+	c := &collector{}
+	if err := Stream(ctx, conn, o, c); err != nil {
+		return nil, err
+	}
+	return &c.res, nil
+}
+
+// collector is the Sink behind Run.
+type collector struct{ res Result }
+
+func (c *collector) Begin(cols []Column) error { c.res.Columns = cols; return nil }
+
+func (c *collector) Row(values [][]byte) error {
+	// Values are only valid until the next row: copy them out.
+	row := make([]*string, len(values))
+	for i, v := range values {
+		if v != nil {
+			s := string(v)
+			row[i] = &s
+		}
+	}
+	c.res.Rows = append(c.res.Rows, row)
+	return nil
+}
+
+func (c *collector) End(tag string) error { c.res.CommandTag = tag; return nil }
+
+// Stream executes o.SQL with o.Args bound as parameters and passes each row to
+// sink as it arrives from the server, so that memory does not grow with the
+// result.
 //
 // The statement goes through the extended protocol (Parse, Bind, Execute), so
 // the server itself refuses a second statement and an argument can never be
 // read as SQL. The transaction is READ ONLY unless o.Write, which is the
 // guarantee that a query run without --write changes nothing; with o.Write it
-// is committed only if the statement succeeded.
-func Run(ctx context.Context, conn *pgx.Conn, o Options) (*Result, error) {
+// is committed only if the statement succeeded, and sink.End is called after
+// the commit. If the statement fails after some rows, sink has seen them and
+// End is not called.
+func Stream(ctx context.Context, conn *pgx.Conn, o Options, sink Sink) error {
 	if err := o.validate(); err != nil {
-		return nil, err
+		return err
 	}
 	timeout := o.Timeout
 	if timeout == 0 {
@@ -106,7 +144,7 @@ func Run(ctx context.Context, conn *pgx.Conn, o Options) (*Result, error) {
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: mode})
 	if err != nil {
-		return nil, runtimeError("begin transaction", err)
+		return runtimeError("begin transaction", err)
 	}
 	// Rolling back after a commit is a no-op, and after a failure it is what
 	// ends the transaction; a read-only query always ends here.
@@ -116,25 +154,28 @@ func Run(ctx context.Context, conn *pgx.Conn, o Options) (*Result, error) {
 	// set_config(..., true) is SET LOCAL: the timeout ends with the transaction
 	// and does not leak into a connection that outlives this call.
 	if _, err := tx.Exec(ctx, "select set_config('statement_timeout', $1, true)", timeoutSetting(timeout)); err != nil {
-		return nil, runtimeError("set statement timeout", err)
+		return runtimeError("set statement timeout", err)
 	}
 
 	start := time.Now()
-	res, err := execute(ctx, conn.PgConn(), o)
+	tag, err := execute(ctx, conn.PgConn(), o, sink)
 	if err != nil {
-		return nil, classify(ctx, err, o, timeout, time.Since(start))
+		return classify(ctx, err, o, timeout, time.Since(start))
 	}
 	if o.Write {
 		if err := tx.Commit(ctx); err != nil {
-			return nil, classify(ctx, err, o, timeout, time.Since(start))
+			return classify(ctx, err, o, timeout, time.Since(start))
 		}
 	}
-	return res, nil
+	return sink.End(tag)
 }
 
 func (o Options) validate() error {
 	if o.Timeout < 0 {
 		return inputErrorf("the statement timeout must be positive, got %s", o.Timeout)
+	}
+	if o.Timeout > MaxTimeout {
+		return inputErrorf("the statement timeout must be at most %s, the longest PostgreSQL accepts, got %s", MaxTimeout, o.Timeout)
 	}
 	if strings.TrimSpace(o.SQL) == "" {
 		return inputErrorf("the SQL statement is empty: give exactly one SQL statement")
@@ -179,14 +220,15 @@ func timeoutSetting(d time.Duration) string {
 
 // execute parses the statement first so that a wrong number of arguments gets
 // a message in the person's terms rather than the protocol's, then binds and
-// runs it, asking for every value in text form.
-func execute(ctx context.Context, pc *pgconn.PgConn, o Options) (*Result, error) {
+// runs it, asking for every value in text form, and passes the columns and
+// each row to sink as they arrive. It returns the command tag.
+func execute(ctx context.Context, pc *pgconn.PgConn, o Options, sink Sink) (string, error) {
 	sd, err := pc.Prepare(ctx, "", o.SQL, nil)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if len(sd.ParamOIDs) != len(o.Args) {
-		return nil, inputErrorf("the statement takes %s but %s given",
+		return "", inputErrorf("the statement takes %s but %s given",
 			plural(len(sd.ParamOIDs), "parameter"), givenArgs(len(o.Args)))
 	}
 	values := make([][]byte, len(o.Args))
@@ -195,32 +237,42 @@ func execute(ctx context.Context, pc *pgconn.PgConn, o Options) (*Result, error)
 	}
 
 	rr := pc.ExecStatement(ctx, sd, values, nil, nil)
-	res := &Result{}
+	// abandon stops a statement whose rows can no longer be written: the
+	// server cancels it, and Close drains what is already on its way, so that
+	// the connection stays usable for the rollback.
+	abandon := func(err error) (string, error) {
+		_ = pc.CancelRequest(context.WithoutCancel(ctx))
+		_, _ = rr.Close()
+		return "", &Error{Msg: "write result: " + text.OneLine(err.Error()), Err: err}
+	}
+	var cols []Column
 	for _, f := range rr.FieldDescriptions() {
-		res.Columns = append(res.Columns, Column{Name: f.Name, TypeOID: f.DataTypeOID})
+		cols = append(cols, Column{Name: f.Name, TypeOID: f.DataTypeOID})
+	}
+	if len(cols) > 0 {
+		if err := sink.Begin(cols); err != nil {
+			return abandon(err)
+		}
 	}
 	for rr.NextRow() {
-		// Values are only valid until the next row: copy them out.
-		raw := rr.Values()
-		row := make([]*string, len(raw))
-		for i, v := range raw {
-			if v != nil {
-				s := string(v)
-				row[i] = &s
-			}
+		if err := sink.Row(rr.Values()); err != nil {
+			return abandon(err)
 		}
-		res.Rows = append(res.Rows, row)
 	}
 	tag, err := rr.Close()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	res.CommandTag = tag.String()
-	if res.CommandTag == "" && len(res.Columns) == 0 {
-		// Only comments: the server answers with an empty query response.
-		return nil, inputErrorf("the SQL statement is empty: give exactly one SQL statement")
+	if len(cols) == 0 {
+		if tag.String() == "" {
+			// Only comments: the server answers with an empty query response.
+			return "", inputErrorf("the SQL statement is empty: give exactly one SQL statement")
+		}
+		if err := sink.Begin(nil); err != nil {
+			return "", &Error{Msg: "write result: " + text.OneLine(err.Error()), Err: err}
+		}
 	}
-	return res, nil
+	return tag.String(), nil
 }
 
 func plural(n int, noun string) string {

@@ -1,10 +1,6 @@
 package query
 
-import (
-	"fmt"
-	"strings"
-	"unicode"
-)
+import "unicode"
 
 // displayWidth is the number of terminal columns s takes: combining marks
 // (Thai vowel and tone marks above and below the line, for one) take none,
@@ -22,7 +18,7 @@ func displayWidth(s string) int {
 func runeWidth(r rune) int {
 	switch {
 	case r < 0x20 || r >= 0x7f && r < 0xa0:
-		return 0 // escapeControls removes these before anything is measured
+		return 0 // text.EscapeControls replaces these before anything is measured
 	case r < 0x300:
 		return 1 // Latin: the fast path
 	case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf),
@@ -80,32 +76,4 @@ func isWide(r rune) bool {
 		return true
 	}
 	return false
-}
-
-// escapeControls makes a value safe to print in a table: a newline or tab in a
-// message would break the alignment, and an escape sequence stored in the
-// database must not drive the reader's terminal. --json and --csv keep the
-// exact text.
-func escapeControls(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x80 && unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unicode.IsControl(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

@@ -109,7 +109,66 @@ func required(field, s string, minChars int) error {
 	if strings.TrimSpace(s) == "" {
 		return fieldErr(field, "must not be only whitespace")
 	}
+	if !HasVisible(s) {
+		return fieldErr(field, "must have a visible character, not only whitespace and invisible ones such as U+200B")
+	}
 	return nil
+}
+
+// HasVisible reports whether s holds at least one character a reader can see:
+// something other than whitespace, control characters, format characters
+// (zero-width space and joiners, bidirectional marks, the byte order mark),
+// variation selectors and the Hangul fillers, which all print as nothing.
+func HasVisible(s string) bool {
+	for _, r := range s {
+		if !invisible(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func invisible(r rune) bool {
+	switch {
+	case unicode.IsSpace(r), unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+		return true
+	case r >= 0xfe00 && r <= 0xfe0f, r >= 0xe0100 && r <= 0xe01ef: // variation selectors
+		return true
+	case r == 0x115f, r == 0x1160, r == 0x3164, r == 0xffa0: // Hangul fillers
+		return true
+	case r == 0x2800: // braille pattern blank
+		return true
+	}
+	return false
+}
+
+// EscapeControls makes text safe to print on a terminal: every control
+// character becomes a visible escape (\n, \r, \t, \x1b, \u009b), so that an
+// escape sequence stored in memory cannot drive the reader's terminal and a
+// line break cannot forge another line of output. Everything else, Thai and
+// emoji included, is kept as it is.
+func EscapeControls(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80 && unicode.IsControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func sizeName(n int) string {

@@ -33,6 +33,14 @@ func TestCheck(t *testing.T) {
 		{"combining marks count as code points like varchar", strings.Repeat("กิ", 25), 1, 50, ""},
 		{"empty required", "", 1, 50, "must not be empty"},
 		{"whitespace only required", " \t\n", 1, 50, "must not be only whitespace"},
+		{"zero-width space only", "\u200b", 1, 50, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
+		{"zero-width joiners, BOM and no-break space", "\u200d\ufeff\u00a0\u2060", 1, 50, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
+		{"bidirectional marks and a variation selector", "\u200e\u202e\ufe0f", 1, 50, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
+		{"Hangul filler", "\u3164", 1, 50, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
+		{"control characters only", "\x1b\x7f", 1, 50, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
+		{"one visible character among invisible ones", "\u200bก\u200b", 1, 50, ""},
+		{"an emoji with its joiner", "\u2764\ufe0f", 1, 50, ""},
+		{"zero-width space optional", "\u200b", 0, 50, ""},
 		{"empty optional", "", 0, 50, ""},
 		{"whitespace optional", "  ", 0, 50, ""},
 		{"under minimum", "ab", 3, 50, "must be at least 3 characters, got 2"},
@@ -65,6 +73,7 @@ func TestCheckBytes(t *testing.T) {
 			"must be at most 1 MiB (1048576 bytes), got 1048577 bytes"},
 		{"empty required", "", 1, "must not be empty"},
 		{"whitespace required", "\n\n", 1, "must not be only whitespace"},
+		{"zero-width spaces required", "\u200b \u200b", 1, "must have a visible character, not only whitespace and invisible ones such as U+200B"},
 		{"empty optional", "", 0, ""},
 		{"NUL", "\x00", 0, "must not contain NUL bytes (found one at byte 0)"},
 		{"invalid", "\xc3\x28", 0, "must be valid UTF-8 (invalid byte at 0)"},
@@ -203,6 +212,22 @@ func TestPreviewNeverSeparatesThaiMarks(t *testing.T) {
 		r, _ := utf8.DecodeRuneInString(rest)
 		if attaches(r) {
 			t.Fatalf("Preview(s, %d) = %q separates %q from its consonant", n, got, r)
+		}
+	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"plain ไทย 💕", "plain ไทย 💕"},
+		{"\x1b[2J\x1b]0;owned\x07", `\x1b[2J\x1b]0;owned\x07`},
+		{"line\nnext\ttab\rreturn", `line\nnext\ttab\rreturn`},
+		{"C1 CSI \u009b31m and DEL \x7f", `C1 CSI \u009b31m and DEL \x7f`},
+		{"zero-width\u200bis not a control", "zero-width\u200bis not a control"},
+	}
+	for _, tt := range tests {
+		if got := EscapeControls(tt.in); got != tt.want {
+			t.Errorf("EscapeControls(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
