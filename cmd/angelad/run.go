@@ -13,6 +13,7 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/service"
+	"github.com/angela-ai/angelad/internal/socket"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -66,6 +67,7 @@ readable format on a terminal, JSON lines otherwise.`,
 			o.Watchdog = d
 		}
 		d := daemon.New(o)
+		d.Register("socket", socket.WorkerFactory())
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

@@ -107,7 +107,7 @@ func TestLogsStatusAndLogFileOfARunningDaemon(t *testing.T) {
 	}
 
 	out = c.ok("status")
-	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "workers:   none", "healthy"} {
+	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "worker:    socket running", "healthy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

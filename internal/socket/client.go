@@ -19,12 +19,22 @@ const DefaultTimeout = 2 * time.Second
 // direct path at once.
 var ErrNoDaemon = errors.New("no daemon listens on the socket")
 
-// Call sends op with args to the daemon at path and decodes the result into
-// result. It returns ErrNoDaemon when nothing listens there, an *Error when
-// the daemon answered with one, and any other error when the call broke off
-// (the daemon died or hung mid-request: the request may or may not have been
+// Client calls the daemon listening at Path for the database named DB (see
+// Identity).
+type Client struct {
+	Path string
+	DB   string
+	// Timeout bounds a call; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Call sends op with args to the daemon and decodes the result into result.
+// It returns ErrNoDaemon when nothing listens there, an *Error when the
+// daemon answered with one, and any other error when the call broke off (the
+// daemon died or hung mid-request: the request may or may not have been
 // served).
-func Call(ctx context.Context, path string, timeout time.Duration, op string, args, result any) error {
+func (cl Client) Call(ctx context.Context, op string, args, result any) error {
+	path, timeout := cl.Path, cl.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
@@ -51,7 +61,7 @@ func Call(ctx context.Context, path string, timeout time.Duration, op string, ar
 	// A cancelled command (Ctrl-C) stops waiting at once.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	werr := writeFrame(c, Request{V: Version, Op: op, Args: data})
+	werr := writeFrame(c, Request{V: Version, Op: op, DB: cl.DB, Args: data})
 	// A daemon that refuses answers before it reads, and the write may then
 	// fail: its answer is still there to read.
 	var resp Response

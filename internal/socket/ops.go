@@ -91,7 +91,8 @@ const statsEvery = 10 * time.Second
 // workers, on the daemon's pool.
 func WorkerFactory() daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
-		s := NewServer(Path(d.StateDir), d.Log, Handlers(d.Pool))
+		identity := Identity(d.Pool.Config().ConnString(), d.Location.String())
+		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool))
 		return daemon.WorkerFunc(func(ctx context.Context) error {
 			l, err := s.Listen()
 			if errors.Is(err, errPathTooLong) {

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/angela-ai/angelad/internal/postgres"
 )
 
 // Version is the protocol version. A daemon answers a request of another
@@ -32,8 +34,12 @@ const MaxFrame = 4<<20 + 64<<10
 
 // Request is what a command asks of the daemon.
 type Request struct {
-	V    int             `json:"v"`
-	Op   string          `json:"op"`
+	V  int    `json:"v"`
+	Op string `json:"op"`
+	// DB is the database the command would have used itself (see
+	// Identity): a daemon serving another one refuses, so a command given
+	// another database never writes into the daemon's.
+	DB   string          `json:"db"`
 	Args json.RawMessage `json:"args,omitempty"`
 }
 
@@ -71,6 +77,13 @@ type Error struct {
 
 // Error returns the message.
 func (e *Error) Error() string { return e.Message }
+
+// Identity names a database and the time zone its sessions use (legacy
+// columns without a zone are read and written in it), without a password:
+// what a command and the daemon compare before the daemon serves it.
+func Identity(connString, timeZone string) string {
+	return postgres.DescribeConnString(connString) + " timezone=" + timeZone
+}
 
 // Path is the socket of the daemon whose state directory is stateDir. It
 // lives in a directory of its own, so that the directory's mode (0700) keeps

@@ -36,6 +36,7 @@ const (
 // Server answers requests on the socket.
 type Server struct {
 	path     string
+	identity string // the daemon's database (Identity)
 	log      *zap.Logger
 	handlers map[string]Handler
 	// allowed reports whether a peer's user may be served: the daemon's
@@ -45,11 +46,12 @@ type Server struct {
 	served, refused, failed atomic.Int64
 }
 
-// NewServer returns a server for the socket at path.
-func NewServer(path string, log *zap.Logger, handlers map[string]Handler) *Server {
+// NewServer returns a server for the socket at path, serving the requests
+// made for the database named identity (see Identity).
+func NewServer(path, identity string, log *zap.Logger, handlers map[string]Handler) *Server {
 	own := os.Geteuid()
 	return &Server{
-		path: path, log: log, handlers: handlers,
+		path: path, identity: identity, log: log, handlers: handlers,
 		allowed: func(uid int) bool { return uid == own || uid == 0 },
 	}
 }
@@ -162,6 +164,9 @@ func (s *Server) answer(ctx context.Context, r io.Reader) (resp Response) {
 	}
 	if req.V != Version {
 		return Response{V: Version, Error: &Error{Kind: KindVersion, Message: fmt.Sprintf("protocol version %d is not served (this daemon speaks %d)", req.V, Version)}}
+	}
+	if req.DB != s.identity {
+		return Response{V: Version, Error: &Error{Kind: KindRefused, Message: "this daemon serves another database: " + s.identity}}
 	}
 	h, ok := s.handlers[req.Op]
 	if !ok {

@@ -34,7 +34,7 @@ const clientEnv = "ANGELA_SOCKET_TEST_CLIENT"
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(clientEnv); path != "" {
-		err := Call(context.Background(), path, 5*time.Second, OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil)
+		err := Client{Path: path, DB: "test", Timeout: 5 * time.Second}.Call(context.Background(), OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil)
 		var e *Error
 		switch {
 		case errors.As(err, &e):
@@ -68,7 +68,7 @@ func serve(t *testing.T) *harness {
 	t.Cleanup(pool.Close)
 	dir := pgtest.StateDir(t)
 	core, logs := observer.New(zap.DebugLevel)
-	h := &harness{srv: NewServer(Path(dir), zap.New(core), Handlers(pool)), pool: pool, path: Path(dir), logs: logs}
+	h := &harness{srv: NewServer(Path(dir), "test", zap.New(core), Handlers(pool)), pool: pool, path: Path(dir), logs: logs}
 	l, err := h.srv.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func serve(t *testing.T) *harness {
 
 func call(t *testing.T, path, op string, args, result any) error {
 	t.Helper()
-	return Call(context.Background(), path, 10*time.Second, op, args, result)
+	return Client{Path: path, DB: "test", Timeout: 10 * time.Second}.Call(context.Background(), op, args, result)
 }
 
 func TestCallServesTheSameRecordsAsTheDirectPath(t *testing.T) {
@@ -174,8 +174,9 @@ func TestMalformedRequestsGetAnAnswerAndTheServerGoesOn(t *testing.T) {
 		"oversized":     {binary.BigEndian.AppendUint32(nil, MaxFrame+1), KindProtocol},
 		"truncated":     {frame(`{"v":1,"op":"get-emotions","args":{"limit":1}}`)[:12], KindProtocol},
 		"other version": {frame(`{"v":2,"op":"get-emotions","args":{"limit":1}}`), KindVersion},
-		"unknown op":    {frame(`{"v":1,"op":"drop-tables"}`), KindVersion},
-		"bad args":      {frame(`{"v":1,"op":"save-emotion","args":[1,2]}`), KindUsage},
+		"unknown op":    {frame(`{"v":1,"op":"drop-tables","db":"test"}`), KindVersion},
+		"bad args":      {frame(`{"v":1,"op":"save-emotion","db":"test","args":[1,2]}`), KindUsage},
+		"other db":      {frame(`{"v":1,"op":"get-emotions","db":"elsewhere","args":{"limit":1}}`), KindRefused},
 	} {
 		c, err := net.Dial("unix", h.path)
 		if err != nil {
@@ -260,14 +261,14 @@ func TestSocketModesAndAnotherUserIsRefused(t *testing.T) {
 
 func TestCallFallsBackOnNoDaemonAndTimesOutOnAHungOne(t *testing.T) {
 	dir := t.TempDir()
-	if err := Call(context.Background(), Path(dir), time.Second, OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil); !errors.Is(err, ErrNoDaemon) {
+	if err := (Client{Path: Path(dir), DB: "test", Timeout: time.Second}).Call(context.Background(), OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("no socket: %v, want ErrNoDaemon", err)
 	}
 	long := "/" + strings.Repeat("d", 120)
-	if err := Call(context.Background(), Path(long), time.Second, OpGetEmotions, nil, nil); !errors.Is(err, ErrNoDaemon) {
+	if err := (Client{Path: Path(long), DB: "test", Timeout: time.Second}).Call(context.Background(), OpGetEmotions, nil, nil); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("too long a path: %v, want ErrNoDaemon", err)
 	}
-	if _, err := NewServer(Path(long), zap.NewNop(), nil).Listen(); !errors.Is(err, errPathTooLong) {
+	if _, err := NewServer(Path(long), "test", zap.NewNop(), nil).Listen(); !errors.Is(err, errPathTooLong) {
 		t.Errorf("Listen on too long a path: %v", err)
 	}
 	// A stale socket file that nothing listens on is no daemon either.
@@ -278,7 +279,7 @@ func TestCallFallsBackOnNoDaemonAndTimesOutOnAHungOne(t *testing.T) {
 	}
 	l.SetUnlinkOnClose(false)
 	l.Close()
-	if err := Call(context.Background(), Path(dir), time.Second, OpGetEmotions, nil, nil); !errors.Is(err, ErrNoDaemon) {
+	if err := (Client{Path: Path(dir), DB: "test", Timeout: time.Second}).Call(context.Background(), OpGetEmotions, nil, nil); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("stale socket: %v, want ErrNoDaemon", err)
 	}
 	// A daemon that accepts and never answers (stopped, wedged).
@@ -289,7 +290,7 @@ func TestCallFallsBackOnNoDaemonAndTimesOutOnAHungOne(t *testing.T) {
 	}
 	defer hung.Close()
 	start := time.Now()
-	err = Call(context.Background(), Path(dir), 200*time.Millisecond, OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil)
+	err = Client{Path: Path(dir), DB: "test", Timeout: 200 * time.Millisecond}.Call(context.Background(), OpGetEmotions, GetEmotionsArgs{Limit: 1}, nil)
 	if err == nil || errors.Is(err, ErrNoDaemon) || !strings.Contains(err.Error(), "did not answer within 200ms") {
 		t.Errorf("hung daemon: %v", err)
 	}
@@ -322,12 +323,13 @@ func FuzzAnswer(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer pool.Close()
-	s := NewServer("unused", zap.NewNop(), Handlers(pool))
+	s := NewServer("unused", "test", zap.NewNop(), Handlers(pool))
 	for _, seed := range []string{
-		`{"v":1,"op":"get-emotions","args":{"limit":2}}`,
-		`{"v":1,"op":"save-emotion","args":{"emotion":"x","intensity":3,"context":"y","memory_strength":4}}`,
-		`{"v":1,"op":"save-conversation","args":{"speaker":"x","message_text":""}}`,
-		`{"v":1,"op":"get-conversations","args":{"limit":-1}}`,
+		`{"v":1,"op":"get-emotions","db":"test","args":{"limit":2}}`,
+		`{"v":1,"op":"get-emotions","db":"other","args":{"limit":2}}`,
+		`{"v":1,"op":"save-emotion","db":"test","args":{"emotion":"x","intensity":3,"context":"y","memory_strength":4}}`,
+		`{"v":1,"op":"save-conversation","db":"test","args":{"speaker":"x","message_text":""}}`,
+		`{"v":1,"op":"get-conversations","db":"test","args":{"limit":-1}}`,
 		`{"v":1}`, `[]`, `null`, "\xff\xfe",
 	} {
 		f.Add(binary.BigEndian.AppendUint32(nil, uint32(len(seed))), []byte(seed))
