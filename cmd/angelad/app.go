@@ -20,6 +20,7 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/query"
+	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -233,7 +234,7 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 		return conn, err
 	}
 	cluster := postgres.NewCluster(a.clusterOptions())
-	connString := cluster.ConnString(postgres.ManagedDatabase)
+	connString := a.connString()
 	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone)
 	if err == nil {
 		return conn, nil
@@ -242,6 +243,70 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("managed database in %s: %w", a.cfg.StateDir, err)
 	}
 	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+}
+
+// pathFlags are the flags of a command that the running daemon can serve.
+type pathFlags struct{ direct, debug bool }
+
+func addPathFlags(cmd *cobra.Command) *pathFlags {
+	var p pathFlags
+	cmd.Flags().BoolVar(&p.direct, "direct", false, "connect to the database directly instead of through the running daemon")
+	cmd.Flags().BoolVar(&p.debug, "debug", false, "say on standard error which path served the command")
+	return &p
+}
+
+// debugf writes one line about the path a command took, with --debug.
+func (a *app) debugf(p *pathFlags, format string, args ...any) {
+	if p.debug {
+		fmt.Fprintf(a.stderr, "angelad: debug: "+format+"\n", args...)
+	}
+}
+
+// viaDaemon asks the daemon running on this state directory to serve op,
+// decoding its result into result. served is false when the command must
+// serve itself: --direct, no daemon, a daemon for another database, or one
+// that failed or did not answer in time; a write then goes down its chain
+// with the same id, which stores it once whatever the daemon did. A usage
+// error from the daemon is returned as the direct path would have returned
+// it, so the command reports it the same way.
+func (a *app) viaDaemon(ctx context.Context, p *pathFlags, op string, args, result any) (served bool, err error) {
+	if p.direct {
+		a.debugf(p, "served directly (--direct)")
+		return false, nil
+	}
+	if !socket.Fits(args) {
+		a.debugf(p, "served directly (the request is too large for the daemon's socket)")
+		return false, nil
+	}
+	cl := socket.Client{Path: socket.Path(a.cfg.StateDir), DB: socket.Identity(a.connString(), a.cfg.TimeZone)}
+	err = cl.Call(ctx, op, args, result)
+	var se *socket.Error
+	switch {
+	case err == nil:
+		a.debugf(p, "served by the daemon (%s)", cl.Path)
+		return true, nil
+	case ctx.Err() != nil:
+		return true, ctx.Err()
+	case errors.As(err, &se) && se.Kind == socket.KindUsage:
+		a.debugf(p, "served by the daemon (%s)", cl.Path)
+		if se.Field != "" {
+			return true, &text.FieldError{Field: se.Field, Problem: se.Problem}
+		}
+		return true, usageError{errors.New(se.Message)}
+	case errors.Is(err, socket.ErrNoDaemon):
+		a.debugf(p, "served directly (no daemon listens on %s)", cl.Path)
+	default:
+		a.debugf(p, "served directly (the daemon did not: %s)", text.OneLine(err.Error()))
+	}
+	return false, nil
+}
+
+// connString is the connection string a one-shot command connects with.
+func (a *app) connString() string {
+	if db := a.cfg.Database(); !db.Managed {
+		return db.ConnString
+	}
+	return postgres.NewCluster(a.clusterOptions()).ConnString(postgres.ManagedDatabase)
 }
 
 // withConn runs fn on a fresh connection. If fn finds angelad's schema missing

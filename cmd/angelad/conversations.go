@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -146,6 +147,7 @@ func (a *app) getConversationsCommand() *cobra.Command {
 	limit := newIntFlag(cmd.Flags(), "limit", 20, 1, conversation.MaxRecentLimit, fmt.Sprintf("how many, 1 to %d", conversation.MaxRecentLimit))
 	cmd.Flags().StringVar(&speaker, "speaker", "", "only this speaker: david, angela or system")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print every column as a JSON array")
+	path := addPathFlags(cmd)
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := text.IntRange("--limit", *limit, 1, conversation.MaxRecentLimit); err != nil {
 			return err
@@ -159,13 +161,16 @@ func (a *app) getConversationsCommand() *cobra.Command {
 			opts.Speaker = s
 		}
 		list := []conversation.Conversation{}
-		err := a.withConn(ctx, func(conn *pgx.Conn) error {
-			l, err := conversation.Recent(ctx, conn, opts)
-			if l != nil {
-				list = l
-			}
-			return err
-		})
+		served, err := a.viaDaemon(ctx, path, socket.OpGetConversations, opts, &list)
+		if !served {
+			err = a.withConn(ctx, func(conn *pgx.Conn) error {
+				l, err := conversation.Recent(ctx, conn, opts)
+				if l != nil {
+					list = l
+				}
+				return err
+			})
+		}
 		if err != nil {
 			return renameFields(err, conversationFlags)
 		}

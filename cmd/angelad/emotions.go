@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -99,18 +100,22 @@ func (a *app) getEmotionsCommand() *cobra.Command {
 	}
 	limit := newIntFlag(cmd.Flags(), "limit", 10, 1, memory.MaxRecentLimit, fmt.Sprintf("how many, 1 to %d", memory.MaxRecentLimit))
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print every column as a JSON array")
+	path := addPathFlags(cmd)
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := text.IntRange("--limit", *limit, 1, memory.MaxRecentLimit); err != nil {
 			return err
 		}
 		list := []memory.Emotion{}
-		err := a.withConn(ctx, func(conn *pgx.Conn) error {
-			l, err := memory.Recent(ctx, conn, *limit)
-			if l != nil {
-				list = l
-			}
-			return err
-		})
+		served, err := a.viaDaemon(ctx, path, socket.OpGetEmotions, socket.GetEmotionsArgs{Limit: *limit}, &list)
+		if !served {
+			err = a.withConn(ctx, func(conn *pgx.Conn) error {
+				l, err := memory.Recent(ctx, conn, *limit)
+				if l != nil {
+					list = l
+				}
+				return err
+			})
+		}
 		if err != nil {
 			return renameFields(err, emotionFlags)
 		}

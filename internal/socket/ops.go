@@ -1,0 +1,125 @@
+package socket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
+)
+
+// The operations the daemon serves: the one-shot writes and the reads that
+// gain from a warm pool. Each runs the same store function as the command's
+// direct path, so the answer is what the command would have printed from.
+const (
+	OpSaveEmotion      = "save-emotion"
+	OpSaveConversation = "save-conversation"
+	OpGetEmotions      = "get-emotions"
+	OpGetConversations = "get-conversations"
+)
+
+// GetEmotionsArgs are the arguments of OpGetEmotions.
+type GetEmotionsArgs struct {
+	Limit int `json:"limit"`
+}
+
+// Handlers returns the operations served on q, the daemon's pool.
+func Handlers(q postgres.Querier) map[string]Handler {
+	return map[string]Handler{
+		OpSaveEmotion: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var e memory.Emotion
+			if err := decode(args, &e); err != nil {
+				return nil, err
+			}
+			return memory.Save(ctx, q, e)
+		},
+		OpSaveConversation: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var c conversation.Conversation
+			if err := decode(args, &c); err != nil {
+				return nil, err
+			}
+			return conversation.Save(ctx, q, c)
+		},
+		OpGetEmotions: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a GetEmotionsArgs
+			if err := decode(args, &a); err != nil {
+				return nil, err
+			}
+			list, err := memory.Recent(ctx, q, a.Limit)
+			if list == nil {
+				list = []memory.Emotion{}
+			}
+			return list, err
+		},
+		OpGetConversations: func(ctx context.Context, args json.RawMessage) (any, error) {
+			var o conversation.RecentOptions
+			if err := decode(args, &o); err != nil {
+				return nil, err
+			}
+			list, err := conversation.Recent(ctx, q, o)
+			if list == nil {
+				list = []conversation.Conversation{}
+			}
+			return list, err
+		},
+	}
+}
+
+// decode reads args strictly: an unknown field means a client this daemon
+// does not understand, which must not be half served.
+func decode(args json.RawMessage, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(args))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &UsageError{Msg: "invalid request arguments: " + err.Error()}
+	}
+	return nil
+}
+
+// statsEvery is how often the server's counts go to the daemon's status.
+const statsEvery = 10 * time.Second
+
+// WorkerFactory runs the socket server as one of the daemon's supervised
+// workers, on the daemon's pool.
+func WorkerFactory() daemon.Factory {
+	return func(d daemon.Deps) (daemon.Worker, error) {
+		identity := Identity(d.Pool.Config().ConnString(), d.Location.String())
+		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool))
+		return daemon.WorkerFunc(func(ctx context.Context) error {
+			l, err := s.Listen()
+			if errors.Is(err, errPathTooLong) {
+				// Not a failure: commands connect directly, as without a daemon.
+				d.Log.Warn("serving no socket: one-shot commands connect to the database directly", zap.Error(err))
+				d.Status.Detail(struct {
+					Socket string `json:"socket"`
+				}{"none: " + err.Error()})
+				<-ctx.Done()
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("socket: %w", err)
+			}
+			d.Log.Info("listening", zap.String("socket", s.path))
+			d.Status.Detail(s.Stats())
+			served := make(chan error, 1)
+			go func() { served <- s.Serve(ctx, l) }()
+			for {
+				select {
+				case err := <-served:
+					d.Status.Detail(s.Stats())
+					return err
+				case <-d.Clock.After(statsEvery):
+					d.Status.Detail(s.Stats())
+				}
+			}
+		}), nil
+	}
+}

@@ -1,0 +1,29 @@
+package socket
+
+import (
+	"net"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerUID returns the user id of the process at the other end of c, as the
+// kernel recorded it when that process connected (LOCAL_PEERCRED, which
+// getpeereid reads too).
+func peerUID(c *net.UnixConn) (int, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	uid := -1
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		var cred *unix.Xucred
+		cred, cerr = unix.GetsockoptXucred(int(fd), unix.SOL_LOCAL, unix.LOCAL_PEERCRED)
+		if cerr == nil {
+			uid = int(cred.Uid)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	return uid, cerr
+}
