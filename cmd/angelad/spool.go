@@ -163,7 +163,7 @@ func (a *app) drainSpool(ctx context.Context, sp *spool.Spool) (spool.Result, er
 	if _, err := postgres.Migrate(ctx, conn); err != nil {
 		return spool.Result{}, err
 	}
-	res, err := conversation.DrainSpool(ctx, conn, sp, log.Zap().Named("spool"))
+	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{Log: log.Zap().Named("spool")})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return res, err

@@ -82,10 +82,10 @@ func isIDTaken(err error, field string) bool {
 	return errors.As(err, &fe) && fe.Field == field
 }
 
-// DrainSpool makes one pass over sp on db, as `angelad spool drain` does and
-// as the daemon's drainer does on each of its passes.
-func DrainSpool(ctx context.Context, db spool.Beginner, sp *spool.Spool, log *zap.Logger) (spool.Result, error) {
-	return sp.Drain(ctx, db, ApplySpooled, log)
+// DrainSpool makes one pass over sp on db with ApplySpooled, as `angelad
+// spool drain` does and as the daemon's drainer does on each of its passes.
+func DrainSpool(ctx context.Context, db spool.Beginner, sp *spool.Spool, o spool.DrainOptions) (spool.Result, error) {
+	return sp.Drain(ctx, db, ApplySpooled, o)
 }
 
 // Timing of the SpoolDrainer.
@@ -100,6 +100,10 @@ const (
 	// reports a problem; it matches how long `angelad status` lets a record
 	// wait while the database is reachable.
 	SpoolProblemAfter = 5 * time.Minute
+	// SpoolDrainWorkers is how many of the pool's connections a drain uses
+	// at once: the file work of one batch overlaps the database work of
+	// another, which makes a long backlog drain about twice as fast.
+	SpoolDrainWorkers = 2
 )
 
 // SpoolDrainer drains the spool of one-shot saves in the daemon: at start,
@@ -116,6 +120,7 @@ type SpoolDrainer struct {
 	log      *zap.Logger
 	clock    daemon.Clock
 	interval time.Duration
+	workers  int
 
 	mu           sync.Mutex
 	status       SpoolStatus
@@ -154,7 +159,7 @@ func NewSpoolDrainer(d daemon.Deps) *SpoolDrainer {
 	}
 	return &SpoolDrainer{
 		db: d.Pool, spool: spool.New(d.StateDir, clock.Now), log: log.Named("spool"),
-		clock: clock, interval: SpoolPollInterval,
+		clock: clock, interval: SpoolPollInterval, workers: SpoolDrainWorkers,
 	}
 }
 
@@ -192,7 +197,7 @@ func (d *SpoolDrainer) pass(ctx context.Context) error {
 		}
 		start := d.clock.Now()
 		var res spool.Result
-		res, err = DrainSpool(ctx, d.db, d.spool, d.log)
+		res, err = DrainSpool(ctx, d.db, d.spool, spool.DrainOptions{Log: d.log, Workers: d.workers})
 		if res.Applied > 0 || res.Rejected > 0 {
 			d.log.Info("drained the spool",
 				zap.Int("stored", res.Applied), zap.Int("rejected", res.Rejected),

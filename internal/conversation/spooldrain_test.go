@@ -61,7 +61,7 @@ func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	timed.CreatedAt = at
 	timed = spoolConversation(t, sp, timed)
 
-	res, err := conversation.DrainSpool(ctx, conn, sp, nil)
+	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{})
 	if err != nil || res.Applied != 3 || res.Left != 0 {
 		t.Fatalf("DrainSpool = %+v, %v", res, err)
 	}
@@ -89,7 +89,7 @@ func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	// Spooled again (a writer that spooled it twice): stored once, not refused.
 	spoolEmotion(t, sp, e)
 	spoolConversation(t, sp, c)
-	if res, err := conversation.DrainSpool(ctx, conn, sp, nil); err != nil || res.Applied != 2 || res.Rejected != 0 {
+	if res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{}); err != nil || res.Applied != 2 || res.Rejected != 0 {
 		t.Fatalf("second DrainSpool = %+v, %v", res, err)
 	}
 	if n := count(t, ctx, conn); n != 2 {
@@ -114,7 +114,7 @@ func TestApplySpooledAcceptsARecordTheFailedSaveStoredAfterAll(t *testing.T) {
 	}
 	spoolEmotion(t, sp, e)
 	spoolConversation(t, sp, c)
-	res, err := conversation.DrainSpool(ctx, conn, sp, nil)
+	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{})
 	if err != nil || res.Applied != 2 || res.Rejected != 0 {
 		t.Fatalf("DrainSpool = %+v, %v", res, err)
 	}
@@ -145,7 +145,7 @@ func TestSpooledRecordsTheDatabaseRefusesLandInRejected(t *testing.T) {
 	fine := spoolConversation(t, sp, valid())
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	res, err := conversation.DrainSpool(ctx, conn, sp, zap.New(core))
+	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{Log: zap.New(core)})
 	if err != nil || res.Applied != 1 || res.Rejected != 2 || res.Left != 0 {
 		t.Fatalf("DrainSpool = %+v, %v", res, err)
 	}

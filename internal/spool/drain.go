@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,14 +55,27 @@ type Result struct {
 	Left int `json:"left"`
 }
 
-// Drain makes one pass over the spool, oldest record first: it stores each
-// record with apply, in transactions of up to BatchSize records, and removes
-// each file after its transaction committed. A record the database refuses
-// for good (see Permanent) moves to rejected/ with its error beside it, and
-// is logged. On any other error Drain stops and returns it, leaving the record
-// and everything after it in the spool: the database is away, or the trouble is
-// not the record's.
-func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, log *zap.Logger) (res Result, err error) {
+// DrainOptions tune Drain.
+type DrainOptions struct {
+	// Log gets a line for every record rejected and every stale file removed;
+	// nil logs nothing.
+	Log *zap.Logger
+	// Workers is how many transactions run at once, each on a batch of its
+	// own; more than one needs a db that is safe for concurrent use, such as a
+	// pool. 0 means one.
+	Workers int
+}
+
+// Drain makes one pass over the spool, oldest record first (with several
+// workers, batches start oldest first): it stores each record with apply, in
+// transactions of up to BatchSize records, and removes each file after its
+// transaction committed. A record the database refuses for good (see
+// Permanent) moves to rejected/ with its error beside it, and is logged. On
+// any other error Drain stops and returns it, leaving that record and the ones
+// not yet stored in the spool: the database is away, or the trouble is not the
+// record's.
+func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, o DrainOptions) (res Result, err error) {
+	log := o.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -76,33 +90,88 @@ func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, log *za
 	if err != nil {
 		return res, err
 	}
-	d := &drain{s: s, db: db, apply: apply, log: log, res: &res}
-	for len(list) > 0 && ctx.Err() == nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &drain{s: s, db: db, apply: apply, log: log, res: &res, list: list}
+	var wg sync.WaitGroup
+	for range max(o.Workers, 1) {
+		wg.Go(func() {
+			if err := d.work(ctx); err != nil {
+				d.fail(err)
+				cancel() // the others stop too: the database is likely away for them as well
+			}
+		})
+	}
+	wg.Wait()
+	if d.err != nil {
+		return res, d.err
+	}
+	return res, context.Cause(ctx)
+}
+
+// work claims and stores batches until none is left.
+func (d *drain) work(ctx context.Context) error {
+	for ctx.Err() == nil {
+		names := d.take()
+		if len(names) == 0 {
+			return nil
+		}
 		var batch []*claim
-		for len(list) > 0 && len(batch) < BatchSize {
-			name := list[0]
-			list = list[1:]
-			c, err := s.claim(name)
+		for _, name := range names {
+			c, err := d.s.claim(name)
 			switch {
 			case err != nil:
-				return res, err
+				releaseAll(batch)
+				return err
 			case c == nil:
-				res.Busy++
+				d.count(func(r *Result) { r.Busy++ })
 			case c.decodeErr != nil:
 				err := d.reject(c, c.decodeErr)
 				c.release()
 				if err != nil {
-					return res, err
+					releaseAll(batch)
+					return err
 				}
 			default:
 				batch = append(batch, c)
 			}
 		}
 		if err := d.run(ctx, batch); err != nil {
-			return res, err
+			return err
 		}
 	}
-	return res, ctx.Err()
+	return nil
+}
+
+// take returns the next names to claim, up to BatchSize.
+func (d *drain) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := min(len(d.list), BatchSize)
+	out := d.list[:n]
+	d.list = d.list[n:]
+	return out
+}
+
+func (d *drain) count(f func(*Result)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(d.res)
+}
+
+// fail keeps the first error of the pass, the one that says why it stopped.
+func (d *drain) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func releaseAll(batch []*claim) {
+	for _, c := range batch {
+		c.release()
+	}
 }
 
 type drain struct {
@@ -110,17 +179,17 @@ type drain struct {
 	db    Beginner
 	apply ApplyFunc
 	log   *zap.Logger
-	res   *Result
+
+	mu   sync.Mutex
+	res  *Result
+	list []string // the names not taken yet
+	err  error
 }
 
 // run stores a batch in one transaction, or one record per transaction when
 // the database refuses one of them. It releases every claim.
 func (d *drain) run(ctx context.Context, batch []*claim) error {
-	defer func() {
-		for _, c := range batch {
-			c.release()
-		}
-	}()
+	defer releaseAll(batch)
 	if len(batch) == 0 {
 		return nil
 	}
@@ -178,7 +247,7 @@ func (d *drain) done(batch []*claim) error {
 		if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove drained spool file: %w", err)
 		}
-		d.res.Applied++
+		d.count(func(r *Result) { r.Applied++ })
 	}
 	syncDir(d.s.dir)
 	return nil
@@ -214,7 +283,7 @@ func (d *drain) reject(c *claim, cause error) error {
 	if err := syncDir(d.s.dir); err != nil {
 		return err
 	}
-	d.res.Rejected++
+	d.count(func(r *Result) { r.Rejected++ })
 	d.log.Error("the database refused a spooled record for good; moved it to rejected",
 		zap.String("kind", string(c.kind)), zap.String("id", c.id), zap.String("file", dest),
 		zap.String("sqlstate", rej.SQLState), zap.Error(cause))

@@ -183,7 +183,7 @@ func TestDrainStoresOldestFirstAndRemovesFiles(t *testing.T) {
 		order = append(order, r.ID)
 		return applyNote(ctx, q, r)
 	}
-	res, err := sp.Drain(context.Background(), pool, apply, nil)
+	res, err := sp.Drain(context.Background(), pool, apply, spool.DrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,13 +202,13 @@ func TestDrainStoresOldestFirstAndRemovesFiles(t *testing.T) {
 	// A second pass, and a record applied again (as after a crash between the
 	// commit and the removal of its file), store nothing twice.
 	again := addNote(t, sp, "again")
-	if _, err := sp.Drain(context.Background(), pool, applyNote, nil); err != nil {
+	if _, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sp.Add(spool.KindEmotion, again, note{ID: again, Body: "again"}, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := sp.Drain(context.Background(), pool, applyNote, nil); err != nil || res.Applied != 1 {
+	if res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{}); err != nil || res.Applied != 1 {
 		t.Fatalf("re-drain = %+v, %v", res, err)
 	}
 	if got := storedNotes(t, pool); len(got) != len(ids)+1 {
@@ -230,7 +230,7 @@ func TestRefusedRecordMovesToRejectedWithItsError(t *testing.T) {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
-	res, err := sp.Drain(context.Background(), pool, applyNote, zap.New(core))
+	res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{Log: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestUnreachableDatabaseKeepsEveryRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	res, err := sp.Drain(context.Background(), pool, applyNote, nil)
+	res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{})
 	if err == nil || spool.Permanent(err) {
 		t.Fatalf("Drain on an unreachable database: %v (permanent %v), want a transient error", err, spool.Permanent(err))
 	}
@@ -359,7 +359,7 @@ func TestConcurrentWritersAndDrainersApplyEachRecordOnce(t *testing.T) {
 					done = true
 				default:
 				}
-				res, err := sp.Drain(ctx, pool, apply, nil)
+				res, err := sp.Drain(ctx, pool, apply, spool.DrainOptions{Workers: 3})
 				if err != nil {
 					errs <- err
 					return
@@ -422,7 +422,7 @@ func TestStaleTemporaryFilesGoOnlyWhenNoWriterHoldsThem(t *testing.T) {
 	// No database is needed: the pass stops at the first record.
 	pool, _ := pgxpool.New(context.Background(), "postgres://angela@127.0.0.1:1/none?connect_timeout=1")
 	defer pool.Close()
-	sp.Drain(context.Background(), pool, applyNote, zap.New(core))
+	sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{Log: zap.New(core)})
 	if _, err := os.Stat(dead); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the dead writer's temporary file is still there")
 	}
@@ -461,7 +461,7 @@ func helper(role string) int {
 		}
 		fmt.Println("draining")
 		for {
-			if _, err := sp.Drain(ctx, pool, applyNote, nil); err != nil {
+			if _, err := sp.Drain(ctx, pool, applyNote, spool.DrainOptions{Workers: 2}); err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
@@ -528,7 +528,7 @@ func TestKilledWriterLosesNoReportedRecord(t *testing.T) {
 		os.Chtimes(p, old, old)
 	}
 	sp := spool.New(state, nil)
-	res, err := sp.Drain(context.Background(), pool, applyNote, nil)
+	res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +588,7 @@ func TestKilledDrainerLosesAndDoublesNothing(t *testing.T) {
 	if b.Count == 0 {
 		t.Log("the drainer finished before it was killed; the test proves less this run")
 	}
-	res, err := sp.Drain(context.Background(), pool, applyNote, nil)
+	res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
