@@ -140,12 +140,13 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show whether the service and daemon run and are healthy",
 		Long: `Show the service (installed, running), the daemon (pid, uptime), its database
 (reachable, round-trip latency, server and schema version) and each worker
-(running or backing off, restarts, last error). The daemon publishes this in
-status.json in the state directory; status reads that file and never needs the
-database itself.
+(running or backing off, restarts, last error), and the saves waiting in the
+spool. The daemon publishes this in status.json in the state directory; status
+reads that file and the spool directory and never needs the database itself.
 
 Exit code 0 when the daemon runs and is healthy, 1 when it is not running, its
-database is unreachable or a worker is backing off.`,
+database is unreachable, a worker is backing off, or a spooled save has waited
+more than 5 minutes while the database was reachable.`,
 		Example: `  angelad status
   angelad status --json | jq .published.database
   angelad status >/dev/null || angelad logs -n 50`,
