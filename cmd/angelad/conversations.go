@@ -100,8 +100,10 @@ input is never spooled.`,
 		c = c.WithDefaults()
 		var saved conversation.Conversation
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			saved, err = conversation.Save(ctx, conn, c)
-			return err
+			sctx, cancel := a.saveContext(ctx)
+			defer cancel()
+			saved, err = conversation.Save(sctx, conn, c)
+			return a.saveTimedOut(sctx, err)
 		})
 		if !noSpool && spoolable(ctx, err) {
 			r, serr := a.spoolSave(spool.KindConversation, c.ID, c, err)

@@ -85,8 +85,10 @@ input is never spooled.`,
 		e = e.WithDefaults()
 		var saved memory.Emotion
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			saved, err = memory.Save(ctx, conn, e)
-			return err
+			sctx, cancel := a.saveContext(ctx)
+			defer cancel()
+			saved, err = memory.Save(sctx, conn, e)
+			return a.saveTimedOut(sctx, err)
 		})
 		if !noSpool && spoolable(ctx, err) {
 			r, serr := a.spoolSave(spool.KindEmotion, e.ID, e, err)

@@ -34,6 +34,21 @@ func spoolable(ctx context.Context, err error) bool {
 	return true
 }
 
+// saveContext bounds the write of a save by save_timeout, so that a database
+// that accepts the connection but does not answer (a lock held, a server
+// overloaded) sends the record to the spool instead of holding the caller.
+func (a *app) saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.cfg.SaveTimeout)
+}
+
+// saveTimedOut names save_timeout in err when it is what ended the save.
+func (a *app) saveTimedOut(sctx context.Context, err error) error {
+	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("the database did not store it within save_timeout (%s): %w", a.cfg.SaveTimeout, err)
+	}
+	return err
+}
+
 // spoolSave writes a record that could not be saved to the spool, and warns on
 // stderr in one line why, and that the daemon will store it.
 func (a *app) spoolSave(kind spool.Kind, id uuid.UUID, record any, cause error) (spool.Record, error) {

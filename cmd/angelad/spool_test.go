@@ -254,3 +254,33 @@ func fileMode(t *testing.T, path string) os.FileMode {
 	}
 	return fi.Mode().Perm()
 }
+
+// TestSaveThatTimesOutIsSpooled: a database that takes the connection but
+// does not store the record (here a lock held on the table) sends the record
+// to the spool after save_timeout.
+func TestSaveThatTimesOutIsSpooled(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	ctx := t.Context()
+	locker := pgtest.Conn(t, url)
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "lock table angela_emotions in access exclusive mode"); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, url).with("ANGELA_SAVE_TIMEOUT=1s")
+	c.fails(1, "did not store it within save_timeout (1s)", "save-emotion", "--no-spool", "--emotion", "patient", "--intensity", "4", "--context", "waited")
+	id := checkSpoolWarning(t, c.run("", "save-emotion", "--emotion", "patient", "--intensity", "4", "--context", "waited"),
+		"did not store it within save_timeout (1s)")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.ok("spool", "drain"); out != "stored 1, rejected 0, left 0\n" {
+		t.Errorf("spool drain printed %q", out)
+	}
+	if out := c.ok("get-emotions", "--json"); strings.Count(out, id) != 1 || count(t, url, "angela_emotions") != 1 {
+		t.Errorf("after the drain: %s", out)
+	}
+}
