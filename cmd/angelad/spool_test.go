@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -201,10 +203,20 @@ func TestRefusedByTheDatabaseIsNotSpooled(t *testing.T) {
 
 // TestManagedClusterThatCannotStartSpools covers the default database: the
 // one-shot start of the managed cluster fails, so the save is spooled; once the
-// cluster can start, a drain stores it.
+// cluster can start, a drain stores it. The state directory does not exist
+// before the first save, so the spool makes it, as the cluster needs it.
 func TestManagedClusterThatCannotStartSpools(t *testing.T) {
 	t.Parallel()
-	c, _ := managedCLI(t)
+	dir := filepath.Join(pgtest.StateDir(t), "state")
+	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := cluster.Stop(ctx); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	c := newCLI(t, "").with("ANGELA_STATE_DIR=" + dir)
 	broken := c.with("ANGELA_POSTGRES_BIN_DIR=" + t.TempDir())
 	id := checkSpoolWarning(t, broken.run("", "save-emotion", "--emotion", "hopeful", "--intensity", "7", "--context", "before the cluster"),
 		"install the PostgreSQL server")

@@ -196,7 +196,17 @@ func ensureDir(dir string) error {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("spool directory: %w", err)
 		}
-		if err := os.MkdirAll(filepath.Dir(dir), dirMode); err != nil {
+		// The state directory itself is missing: make it as the daemon and
+		// the managed cluster would. Under root the cluster runs as an
+		// unprivileged user, who must be able to pass through it.
+		parentMode := os.FileMode(0o700)
+		if os.Geteuid() == 0 {
+			parentMode = 0o711
+		}
+		if err := os.MkdirAll(filepath.Dir(dir), parentMode); err != nil {
+			return fmt.Errorf("spool directory: %w", err)
+		}
+		if err := os.Chmod(filepath.Dir(dir), parentMode); err != nil {
 			return fmt.Errorf("spool directory: %w", err)
 		}
 		if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {

@@ -127,6 +127,15 @@ func TestAddWritesOneRecordFilePrivately(t *testing.T) {
 	if got := mode(t, sp.Dir()); got != 0o700 {
 		t.Errorf("spool directory mode %o, want 700", got)
 	}
+	// A state directory the spool had to create is one the managed cluster,
+	// which runs as another user under root, can pass through.
+	wantState := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		wantState = 0o711
+	}
+	if got := mode(t, state); got != wantState {
+		t.Errorf("state directory mode %o, want %o", got, wantState)
+	}
 	path := filepath.Join(sp.Dir(), r.Name)
 	if got := mode(t, path); got != 0o600 {
 		t.Errorf("record file mode %o, want 600", got)
