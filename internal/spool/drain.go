@@ -329,13 +329,16 @@ func (s *Spool) claim(name string) (*claim, error) {
 	}
 	// Another drainer may have finished it between our open and our lock: then
 	// the name is gone or names another file, and ours is not to apply.
-	if !samePath(f, path) {
+	fi, same := samePath(f, path)
+	if !same {
 		f.Close()
 		return nil, nil
 	}
 	_, kind, id, _ := parseName(name)
 	c := &claim{f: f, name: name, path: path, kind: kind, id: id.String()}
-	data, err := io.ReadAll(f)
+	// A record file never changes once renamed into place: read it in one go.
+	data := make([]byte, fi.Size())
+	_, err = io.ReadFull(f, data)
 	if err != nil {
 		c.release()
 		return nil, fmt.Errorf("read spool file %s: %w", path, err)
@@ -344,13 +347,19 @@ func (s *Spool) claim(name string) (*claim, error) {
 	return c, nil
 }
 
-func samePath(f *os.File, path string) bool {
+// samePath reports whether path still names the open file f, and f's info.
+func samePath(f *os.File, path string) (os.FileInfo, bool) {
 	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return nil, false
 	}
 	pi, err := os.Stat(path)
-	return err == nil && os.SameFile(fi, pi)
+	return fi, err == nil && os.SameFile(fi, pi)
+}
+
+func same(f *os.File, path string) bool {
+	_, ok := samePath(f, path)
+	return ok
 }
 
 // removeStale removes the temporary files of writers that died before they
@@ -365,7 +374,7 @@ func (s *Spool) removeStale(dir string, log *zap.Logger) {
 		}
 		fi, err := f.Stat()
 		if err != nil || s.now().Sub(fi.ModTime()) < staleTemp ||
-			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !samePath(f, path) {
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !same(f, path) {
 			f.Close()
 			continue
 		}
