@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,5 +296,60 @@ func TestSaveThatTimesOutIsSpooled(t *testing.T) {
 	}
 	if out := c.ok("get-emotions", "--json"); strings.Count(out, id) != 1 || count(t, url, "angela_emotions") != 1 {
 		t.Errorf("after the drain: %s", out)
+	}
+}
+
+// TestKilledSavesLoseNoReportedRecord kills save processes at spread-out
+// instants while they spool: every save that printed its id is stored once
+// after a drain, none that was killed is stored twice, and what the killed
+// ones left behind is never taken for a record.
+func TestKilledSavesLoseNoReportedRecord(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	down := newCLI(t, refusedURL(t))
+	const n = 30
+	var reported []string
+	for i := range n {
+		id := uuid.New().String()
+		cmd := exec.Command(binary, "save-emotion", "--id", id, "--emotion", "hopeful", "--intensity", "6", "--context", fmt.Sprint("killed save ", i))
+		cmd.Env = down.env
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(time.Duration(i) * time.Millisecond):
+			cmd.Process.Signal(syscall.SIGKILL)
+			err = <-exited
+		}
+		if err == nil {
+			if strings.TrimSpace(out.String()) != id {
+				t.Fatalf("save printed %q, want %s", out.String(), id)
+			}
+			reported = append(reported, id)
+		}
+	}
+	t.Logf("%d of %d saves finished before the kill", len(reported), n)
+	up := down.with("ANGELA_DATABASE_URL=" + url)
+	if out := up.ok("spool"); strings.Contains(out, "unreadable") {
+		t.Errorf("a killed save left a half record:\n%s", out)
+	}
+	up.ok("spool", "drain")
+	stored := up.ok("get-emotions", "--json", "--limit", "100")
+	for _, id := range reported {
+		if strings.Count(stored, id) != 1 {
+			t.Errorf("save %s reported its id but is stored %d times", id, strings.Count(stored, id))
+		}
+	}
+	if got := count(t, url, "angela_emotions"); got < len(reported) || got > n {
+		t.Errorf("%d emotions stored, %d reported, %d started", got, len(reported), n)
+	}
+	if files := spoolFiles(t, down); len(files) != 0 {
+		t.Errorf("records left after the drain: %v", files)
 	}
 }
