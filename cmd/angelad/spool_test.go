@@ -35,7 +35,7 @@ func refusedURL(t *testing.T) string {
 	return "postgres://angela@" + addr + "/angela?connect_timeout=5&sslmode=disable"
 }
 
-func stateDir(c *cli) string {
+func cliStateDir(c *cli) string {
 	for _, e := range c.env {
 		if v, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
 			return v
@@ -47,7 +47,7 @@ func stateDir(c *cli) string {
 // spoolFiles lists the record files waiting in the spool of c's state dir.
 func spoolFiles(t *testing.T, c *cli) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(stateDir(c), "spool", "*.json"))
+	files, err := filepath.Glob(filepath.Join(cliStateDir(c), "spool", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +90,8 @@ func TestSaveWithTheDatabaseDownIsSpooledAndStoredOnceWhenItReturns(t *testing.T
 	cid := conv["conversation_id"].(string)
 
 	// Private files, listed by `spool`, counted by `status`; no database needed.
-	st := stateDir(down)
-	if m := fileMode(t, filepath.Join(st, "spool")); m != 0o700 {
+	st := cliStateDir(down)
+	if m := modeOf(t, filepath.Join(st, "spool")); m != 0o700 {
 		t.Errorf("spool directory mode %o, want 700", m)
 	}
 	files := spoolFiles(t, down)
@@ -99,7 +99,7 @@ func TestSaveWithTheDatabaseDownIsSpooledAndStoredOnceWhenItReturns(t *testing.T
 		t.Fatalf("spool holds %v, want 2 records", files)
 	}
 	for _, f := range files {
-		if m := fileMode(t, f); m != 0o600 {
+		if m := modeOf(t, f); m != 0o600 {
 			t.Errorf("%s mode %o, want 600", f, m)
 		}
 	}
@@ -168,7 +168,7 @@ func TestNoSpoolFailsAsBefore(t *testing.T) {
 	c := newCLI(t, refusedURL(t))
 	c.fails(1, "connection refused", "save-emotion", "--no-spool", "--emotion", "happy", "--intensity", "5", "--context", "x")
 	c.fails(1, "connection refused", "save-conversation", "--no-spool", "--speaker", "david", "--message", "hi")
-	if _, err := os.Stat(filepath.Join(stateDir(c), "spool")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(cliStateDir(c), "spool")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("--no-spool wrote to the spool: %v", err)
 	}
 }
@@ -183,7 +183,7 @@ func TestInvalidInputIsNeverSpooled(t *testing.T) {
 	c.fails(2, "--id", "save-emotion", "--emotion", "happy", "--intensity", "5", "--context", "x", "--id", "nope")
 	// An invalid configuration is the user's to fix too, and not spooled.
 	c.with("ANGELA_DATABASE_URL=postgres://x:y@[bad").fails(2, "invalid database URL", "save-emotion", "--emotion", "happy", "--intensity", "5", "--context", "x")
-	if _, err := os.Stat(filepath.Join(stateDir(c), "spool")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(cliStateDir(c), "spool")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("invalid input reached the spool: %v", err)
 	}
 }
@@ -236,7 +236,7 @@ func TestSpoolDrainOfAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 	if out := c.ok("spool", "drain", "--json"); !strings.Contains(out, `"applied": 0`) {
 		t.Errorf("spool drain --json of an empty spool printed %q", out)
 	}
-	if out := c.ok("spool"); out != fmt.Sprintf("no saves waiting in %s\n", filepath.Join(stateDir(c), "spool")) {
+	if out := c.ok("spool"); out != fmt.Sprintf("no saves waiting in %s\n", filepath.Join(cliStateDir(c), "spool")) {
 		t.Errorf("spool printed %q", out)
 	}
 }
@@ -260,7 +260,7 @@ func TestStatusSpoolLine(t *testing.T) {
 	}
 }
 
-func fileMode(t *testing.T, path string) os.FileMode {
+func modeOf(t *testing.T, path string) os.FileMode {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {

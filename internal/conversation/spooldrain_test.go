@@ -45,7 +45,7 @@ func spoolConversation(t *testing.T, sp *spool.Spool, c conversation.Conversatio
 	return c
 }
 
-func emotion() memory.Emotion {
+func spooledEmotion() memory.Emotion {
 	return memory.Emotion{Emotion: "คิดถึง", Intensity: 9, Context: "David was away", DavidWords: "miss you"}
 }
 
@@ -54,7 +54,7 @@ func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	ctx, conn := setup(t)
 	spooledAt := time.Date(2026, 11, 30, 22, 15, 0, 123456000, time.UTC)
 	sp := spool.New(t.TempDir(), func() time.Time { return spooledAt })
-	e := spoolEmotion(t, sp, emotion())
+	e := spoolEmotion(t, sp, spooledEmotion())
 	c := spoolConversation(t, sp, valid())
 	at := time.Date(2025, 11, 8, 8, 0, 0, 0, time.UTC)
 	timed := valid()
@@ -104,7 +104,7 @@ func TestApplySpooledAcceptsARecordTheFailedSaveStoredAfterAll(t *testing.T) {
 	t.Parallel()
 	ctx, conn := setup(t)
 	sp := spool.New(t.TempDir(), func() time.Time { return time.Now().Add(-time.Hour) })
-	e := emotion().WithDefaults()
+	e := spooledEmotion().WithDefaults()
 	if _, err := memory.Save(ctx, conn, e); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestSpooledRecordsTheDatabaseRefusesLandInRejected(t *testing.T) {
 	refused.Topic = "secret"
 	refused = spoolConversation(t, sp, refused)
 	// An id already stored for a different emotion.
-	taken := emotion().WithDefaults()
+	taken := spooledEmotion().WithDefaults()
 	if _, err := memory.Save(ctx, conn, taken); err != nil {
 		t.Fatal(err)
 	}
@@ -172,12 +172,12 @@ func TestSpooledRecordsTheDatabaseRefusesLandInRejected(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to the test database, so that a test can take
+// spoolProxy forwards TCP connections to the test database, so that a test can take
 // the database away (connection refused) and bring it back.
-type proxy struct {
+type spoolProxy struct {
 	t              *testing.T
 	network, addr  string // the database's
-	listen         string // the proxy's address, fixed after the first up
+	listen         string // the spoolProxy's address, fixed after the first up
 	mu             sync.Mutex
 	ln             net.Listener
 	conns          []net.Conn
@@ -185,30 +185,30 @@ type proxy struct {
 	user, database string
 }
 
-func newProxy(t *testing.T, url string) *proxy {
+func newSpoolProxy(t *testing.T, url string) *spoolProxy {
 	t.Helper()
 	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{t: t, network: "tcp", addr: net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), user: cfg.User, database: cfg.Database}
+	p := &spoolProxy{t: t, network: "tcp", addr: net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), user: cfg.User, database: cfg.Database}
 	if strings.HasPrefix(cfg.Host, "/") {
 		p.network, p.addr = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
 	}
 	if cfg.Password != "" {
-		t.Skip("the proxy test needs a database without a password")
+		t.Skip("the spoolProxy test needs a database without a password")
 	}
 	p.up()
 	t.Cleanup(func() { p.down(); p.wg.Wait() })
 	return p
 }
 
-func (p *proxy) url() string {
+func (p *spoolProxy) url() string {
 	host, port, _ := net.SplitHostPort(p.listen)
 	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable connect_timeout=5", host, port, p.user, p.database)
 }
 
-func (p *proxy) up() {
+func (p *spoolProxy) up() {
 	p.t.Helper()
 	addr := p.listen
 	if addr == "" {
@@ -242,7 +242,7 @@ func (p *proxy) up() {
 }
 
 // down closes the listener and every connection through it.
-func (p *proxy) down() {
+func (p *spoolProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {
@@ -255,37 +255,37 @@ func (p *proxy) down() {
 	p.conns = nil
 }
 
-// stepClock is a clock whose waits the test releases one at a time.
-type stepClock struct {
+// spoolClock is a clock whose waits the test releases one at a time.
+type spoolClock struct {
 	mu    sync.Mutex
 	now   time.Time
-	waits chan stepWait
+	waits chan spoolWait
 }
 
-type stepWait struct {
+type spoolWait struct {
 	d    time.Duration
 	fire chan time.Time
 }
 
-func newStepClock() *stepClock {
-	return &stepClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), waits: make(chan stepWait, 1)}
+func newSpoolClock() *spoolClock {
+	return &spoolClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), waits: make(chan spoolWait, 1)}
 }
 
-func (c *stepClock) Now() time.Time {
+func (c *spoolClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *stepClock) After(d time.Duration) <-chan time.Time {
+func (c *spoolClock) After(d time.Duration) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	c.waits <- stepWait{d, ch}
+	c.waits <- spoolWait{d, ch}
 	return ch
 }
 
 // next waits for the drainer to ask for a wait, checks how long, moves time
 // by it and releases it.
-func (c *stepClock) next(t *testing.T, want time.Duration) {
+func (c *spoolClock) next(t *testing.T, want time.Duration) {
 	t.Helper()
 	w := c.wait(t)
 	if w.d != want {
@@ -295,7 +295,7 @@ func (c *stepClock) next(t *testing.T, want time.Duration) {
 }
 
 // release moves time by w's duration and fires it.
-func (c *stepClock) release(w stepWait) {
+func (c *spoolClock) release(w spoolWait) {
 	c.mu.Lock()
 	c.now = c.now.Add(w.d)
 	now := c.now
@@ -304,7 +304,7 @@ func (c *stepClock) release(w stepWait) {
 }
 
 // wait returns the drainer's next wait without releasing it.
-func (c *stepClock) wait(t *testing.T) stepWait {
+func (c *spoolClock) wait(t *testing.T) spoolWait {
 	t.Helper()
 	select {
 	case w := <-c.waits:
@@ -312,13 +312,13 @@ func (c *stepClock) wait(t *testing.T) stepWait {
 	case <-time.After(time.Minute):
 		t.Fatal("the drainer did not wait within a minute")
 	}
-	return stepWait{}
+	return spoolWait{}
 }
 
 func TestSpoolDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
-	p := newProxy(t, url)
+	p := newSpoolProxy(t, url)
 	p.down()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -328,7 +328,7 @@ func TestSpoolDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *tes
 	}
 	defer pool.Close()
 	state := t.TempDir()
-	clock := newStepClock()
+	clock := newSpoolClock()
 	sp := spool.New(state, clock.Now)
 	var want []uuid.UUID
 	for range 3 {
@@ -408,7 +408,7 @@ func TestSpoolDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	clock := newStepClock()
+	clock := newSpoolClock()
 	d := conversation.NewSpoolDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
