@@ -101,9 +101,10 @@ const (
 	// wait while the database is reachable.
 	SpoolProblemAfter = 5 * time.Minute
 	// SpoolDrainWorkers is how many of the pool's connections a drain uses
-	// at once: the file work of one batch overlaps the database work of
-	// another, which makes a long backlog drain about twice as fast.
-	SpoolDrainWorkers = 2
+	// at once, at most half the pool: the file work and round trips of one
+	// batch overlap those of the others, which makes a long backlog (after an
+	// outage) drain two to three times as fast as with one.
+	SpoolDrainWorkers = 4
 )
 
 // SpoolDrainer drains the spool of one-shot saves in the daemon: at start,
@@ -157,9 +158,14 @@ func NewSpoolDrainer(d daemon.Deps) *SpoolDrainer {
 	if clock.After == nil {
 		clock.After = time.After
 	}
+	workers := SpoolDrainWorkers
+	if d.Pool != nil {
+		// Leave the other workers their share of a small pool.
+		workers = max(1, min(workers, int(d.Pool.Config().MaxConns)/2))
+	}
 	return &SpoolDrainer{
 		db: d.Pool, spool: spool.New(d.StateDir, clock.Now), log: log.Named("spool"),
-		clock: clock, interval: SpoolPollInterval, workers: SpoolDrainWorkers,
+		clock: clock, interval: SpoolPollInterval, workers: workers,
 	}
 }
 
