@@ -95,7 +95,7 @@ func benchDrain(b *testing.B, workers int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	// CPU time does not depend on how busy the machine is, as wall time does:
+	// CPU time depends far less than wall time on how busy the machine is:
 	// on a machine with cores to spare, a drain takes about the larger of the
 	// two divided by the workers that overlap.
 	b.ReportMetric(cpuClient.Seconds()/float64(b.N), "client-cpu-s/op")
