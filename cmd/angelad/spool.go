@@ -70,7 +70,8 @@ func (a *app) spoolCommand() *cobra.Command {
 		Short: "List the saves waiting in the spool for the database",
 		Long: `List the saves that save-emotion and save-conversation could not write because
 the database was unreachable, oldest first, with why; and the records the
-database refused for good, kept in spool/rejected with their errors. The daemon
+database refused for good, kept in spool/rejected with their errors (move one
+back into the spool directory to retry it once the cause is fixed). The daemon
 stores the waiting ones as soon as the database is reachable; "angelad spool
 drain" stores them without the daemon. Reads the spool directory only: needs no
 database.`,
