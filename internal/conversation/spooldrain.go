@@ -113,8 +113,9 @@ const (
 // nil when its context ends.
 //
 // It publishes nothing itself: the worker that runs it (the conversation
-// worker) puts Status into its own detail and Problem into its own problem,
-// so that the two never overwrite each other's status.
+// worker, in a goroutine of its Run that it waits for before returning) puts
+// Status into its own detail and Problem into its own problem, so that the two
+// never overwrite each other's status.
 type SpoolDrainer struct {
 	db       spool.Beginner
 	spool    *spool.Spool
