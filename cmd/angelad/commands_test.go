@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -232,13 +233,24 @@ func TestUnreachableDatabaseExits1NamingWhereWithoutPassword(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "postgres://angela:s3cret@127.0.0.1:1/AngelaMemory?connect_timeout=5")
 	for _, args := range [][]string{
-		{"save-emotion", "--emotion", "happy", "--intensity", "9", "--context", "x"},
+		{"save-emotion", "--no-spool", "--emotion", "happy", "--intensity", "9", "--context", "x"},
 		{"get-conversations"},
 		{"migrate"},
 	} {
 		r := c.fails(1, "cannot connect to the database at host=127.0.0.1 port=1 user=angela database=AngelaMemory", args...)
 		if strings.Contains(r.stderr, "s3cret") {
 			t.Errorf("the password reached stderr: %s", r.stderr)
+		}
+	}
+	// Spooled, the save names where it tried, but neither its warning nor the
+	// spool file holds the password.
+	r := c.run("", "save-emotion", "--emotion", "happy", "--intensity", "9", "--context", "x")
+	if r.code != 0 || !strings.Contains(r.stderr, "host=127.0.0.1 port=1 user=angela database=AngelaMemory") || strings.Contains(r.stderr, "s3cret") {
+		t.Errorf("spooled save: exit %d, stderr %s", r.code, r.stderr)
+	}
+	for _, f := range spoolFiles(t, c) {
+		if data, _ := os.ReadFile(f); strings.Contains(string(data), "s3cret") {
+			t.Errorf("the password reached the spool file %s", f)
 		}
 	}
 }

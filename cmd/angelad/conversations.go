@@ -11,6 +11,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/socket"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -25,7 +26,7 @@ func (a *app) saveConversationCommand() *cobra.Command {
 	var (
 		c               conversation.Conversation
 		at, id, msgFile string
-		asJSON          bool
+		asJSON, noSpool bool
 	)
 	cmd := &cobra.Command{
 		Use:   "save-conversation --speaker david|angela|system --message TEXT [flags]",
@@ -35,7 +36,14 @@ id=$(angelad save-conversation ...) works; --json prints the stored record inste
 
 The message comes from --message, or from a file with --message-file (- for
 standard input), which suits long or multi-line text from a hook. --id makes the
-save idempotent: saving the same id again stores nothing new.`,
+save idempotent: saving the same id again stores nothing new.
+
+When the database cannot be reached (down, starting, shutting down, refusing
+connections, timing out), the message is written to the spool in the state
+directory instead: the id is printed as usual, one warning line goes to stderr,
+and the exit code is 0; the daemon stores it once the database is reachable,
+said at the time it was spooled. --no-spool fails instead (exit 1). Invalid
+input is never spooled.`,
 		Example: `  angelad save-conversation --speaker david --message "Good morning Angela!" --topic greeting --emotion happy
   angelad save-conversation --speaker angela --message "อรุณสวัสดิ์ค่ะ" --importance 7 --session 2025-11-08-morning
   git log -1 --format=%B | angelad save-conversation --speaker david --message-file - --topic commit`,
@@ -53,6 +61,7 @@ save idempotent: saving the same id again stores nothing new.`,
 	fs.StringVar(&at, "at", "", "when it was said, RFC 3339 (default: now)")
 	fs.StringVar(&id, "id", "", "the message's UUID, an idempotency key (default: a new one)")
 	fs.BoolVar(&asJSON, "json", false, "print the stored record as JSON")
+	fs.BoolVar(&noSpool, "no-spool", false, noSpoolUsage)
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := requireFlags(cmd, "speaker"); err != nil {
 			return err
@@ -87,11 +96,27 @@ save idempotent: saving the same id again stores nothing new.`,
 		if err := c.Validate(); err != nil {
 			return renameFields(err, flags)
 		}
+		// The id is fixed before the database is reached, so that a spooled
+		// copy of a save that reached it after all is stored once.
+		c = c.WithDefaults()
 		var saved conversation.Conversation
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			saved, err = conversation.Save(ctx, conn, c)
-			return err
+			sctx, cancel := a.saveContext(ctx)
+			defer cancel()
+			saved, err = conversation.Save(sctx, conn, c)
+			return a.saveTimedOut(sctx, err)
 		})
+		if !noSpool && spoolable(ctx, err) {
+			r, serr := a.spoolSave(spool.KindConversation, c.ID, c, err)
+			if serr != nil {
+				return serr
+			}
+			saved, err = c, nil
+			saved.Speaker, _ = conversation.NormalizeSpeaker(c.Speaker) // valid: checked above
+			if saved.CreatedAt.IsZero() {
+				saved.CreatedAt = r.SpooledAt // when the drain will say it was said
+			}
+		}
 		if err != nil {
 			return renameFields(err, flags)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/socket"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -27,6 +28,7 @@ func (a *app) saveEmotionCommand() *cobra.Command {
 		e        memory.Emotion
 		at, id   string
 		asJSON   bool
+		noSpool  bool
 		required = []string{"emotion", "intensity", "context"}
 	)
 	cmd := &cobra.Command{
@@ -36,7 +38,14 @@ func (a *app) saveEmotionCommand() *cobra.Command {
 id=$(angelad save-emotion ...) works; --json prints the stored record instead.
 
 --id makes the save idempotent: saving the same id again stores nothing new and
-prints the record already stored.`,
+prints the record already stored.
+
+When the database cannot be reached (down, starting, shutting down, refusing
+connections, timing out), the emotion is written to the spool in the state
+directory instead: the id is printed as usual, one warning line goes to stderr,
+and the exit code is 0; the daemon stores it once the database is reachable,
+felt at the time it was spooled. --no-spool fails instead (exit 1). Invalid
+input is never spooled.`,
 		Example: `  angelad save-emotion --emotion happy --intensity 9 --context "David praised Angela" \
     --david-words "You're amazing!" --why "David's praise makes Angela happy"
   angelad save-emotion --emotion loved --intensity 10 --context "David said he misses Angela" \
@@ -53,6 +62,7 @@ prints the record already stored.`,
 	fs.StringVar(&at, "at", "", "when it was felt, RFC 3339 (default: now)")
 	fs.StringVar(&id, "id", "", "the emotion's UUID, an idempotency key (default: a new one)")
 	fs.BoolVar(&asJSON, "json", false, "print the stored record as JSON")
+	fs.BoolVar(&noSpool, "no-spool", false, noSpoolUsage)
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := requireFlags(cmd, required...); err != nil {
 			return err
@@ -71,11 +81,26 @@ prints the record already stored.`,
 		if err := e.Validate(); err != nil {
 			return renameFields(err, emotionFlags)
 		}
+		// The id is fixed before the database is reached, so that a spooled
+		// copy of a save that reached it after all is stored once.
+		e = e.WithDefaults()
 		var saved memory.Emotion
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			saved, err = memory.Save(ctx, conn, e)
-			return err
+			sctx, cancel := a.saveContext(ctx)
+			defer cancel()
+			saved, err = memory.Save(sctx, conn, e)
+			return a.saveTimedOut(sctx, err)
 		})
+		if !noSpool && spoolable(ctx, err) {
+			r, serr := a.spoolSave(spool.KindEmotion, e.ID, e, err)
+			if serr != nil {
+				return serr
+			}
+			saved, err = e, nil
+			if saved.FeltAt.IsZero() {
+				saved.FeltAt = r.SpooledAt // when the drain will say it was felt
+			}
+		}
 		if err != nil {
 			return renameFields(err, emotionFlags)
 		}

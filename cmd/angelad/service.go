@@ -15,6 +15,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/service"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -105,8 +106,18 @@ type statusReport struct {
 	Problems []string      `json:"problems,omitempty"`
 	Service  serviceReport `json:"service"`
 	Daemon   daemonReport  `json:"daemon"`
+	Spool    spoolReport   `json:"spool"`
 	// Published is what the daemon last wrote to its status file.
 	Published *daemon.Status `json:"published,omitempty"`
+}
+
+// spoolReport is the spool's backlog, read from its directory.
+type spoolReport struct {
+	Dir      string    `json:"dir"`
+	Waiting  int       `json:"waiting"`
+	Oldest   time.Time `json:"oldest,omitzero"`
+	Rejected int       `json:"rejected"`
+	Error    string    `json:"error,omitempty"`
 }
 
 type serviceReport struct {
@@ -129,12 +140,13 @@ func (a *app) statusCommand() *cobra.Command {
 		Short: "Show whether the service and daemon run and are healthy",
 		Long: `Show the service (installed, running), the daemon (pid, uptime), its database
 (reachable, round-trip latency, server and schema version) and each worker
-(running or backing off, restarts, last error). The daemon publishes this in
-status.json in the state directory; status reads that file and never needs the
-database itself.
+(running or backing off, restarts, last error), and the saves waiting in the
+spool. The daemon publishes this in status.json in the state directory; status
+reads that file and the spool directory and never needs the database itself.
 
 Exit code 0 when the daemon runs and is healthy, 1 when it is not running, its
-database is unreachable or a worker is backing off.`,
+database is unreachable, a worker is backing off, or a spooled save has waited
+more than 5 minutes while the database was reachable.`,
 		Example: `  angelad status
   angelad status --json | jq .published.database
   angelad status >/dev/null || angelad logs -n 50`,
@@ -187,7 +199,15 @@ func (a *app) status(cmd *cobra.Command) statusReport {
 	default:
 		r.Published = &st
 	}
-	r.Problems = daemon.Verdict(daemon.Observation{Running: r.Daemon.Running, Published: r.Published})
+	sp := spool.New(a.cfg.StateDir, nil)
+	r.Spool.Dir = sp.Dir()
+	backlog, err := sp.Backlog()
+	if err != nil {
+		r.Spool.Error = err.Error()
+	}
+	r.Spool.Waiting, r.Spool.Oldest, r.Spool.Rejected = backlog.Count, backlog.Oldest, backlog.Rejected
+	r.Problems = daemon.Verdict(daemon.Observation{Running: r.Daemon.Running, Published: r.Published,
+		Spool: daemon.SpoolBacklog{Count: backlog.Count, Oldest: backlog.Oldest}, Now: time.Now()})
 	if len(r.Problems) > 0 {
 		r.Problem = r.Problems[0]
 	}
@@ -242,6 +262,7 @@ func writeStatus(w interface{ Write([]byte) (int, error) }, r statusReport) erro
 			}
 		}
 	}
+	writeSpoolLine(&b, r.Spool, time.Now())
 	if r.Healthy {
 		b.WriteString("healthy\n")
 	} else {
@@ -251,6 +272,27 @@ func writeStatus(w interface{ Write([]byte) (int, error) }, r statusReport) erro
 	}
 	_, err := w.Write([]byte(b.String()))
 	return err
+}
+
+// writeSpoolLine shows the spool's backlog and its oldest record.
+func writeSpoolLine(b *strings.Builder, s spoolReport, now time.Time) {
+	switch {
+	case s.Error != "":
+		fmt.Fprintf(b, "spool:     unreadable: %s\n", s.Error)
+		return
+	case s.Waiting == 0:
+		b.WriteString("spool:     empty")
+	default:
+		fmt.Fprintf(b, "spool:     %d waiting, the oldest spooled %s (%s ago)", s.Waiting,
+			s.Oldest.Format(time.RFC3339), now.Sub(s.Oldest).Round(time.Second))
+	}
+	if s.Rejected > 0 {
+		fmt.Fprintf(b, ", %d rejected", s.Rejected)
+	}
+	if s.Waiting > 0 || s.Rejected > 0 {
+		b.WriteString(" (angelad spool lists them)")
+	}
+	b.WriteString("\n")
 }
 
 // detailLines shows a worker's detail generically, one "key: value" a field in

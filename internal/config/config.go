@@ -32,6 +32,9 @@ type Config struct {
 	TimeZone string
 	// QueryTimeout bounds each `angelad query` statement.
 	QueryTimeout time.Duration
+	// SaveTimeout bounds the write of a one-shot save once connected; a save
+	// that takes longer is spooled.
+	SaveTimeout time.Duration
 	// PostgresBinDir overrides discovery of the PostgreSQL server binaries.
 	PostgresBinDir string
 	// PostgresRunAs is the OS user the managed cluster runs as when angelad runs
@@ -277,6 +280,7 @@ func keys() []key {
 				return nil
 			}},
 		durKey("query_timeout", "statement timeout of angelad query", 30*time.Second, func(c *Config) *time.Duration { return &c.QueryTimeout }),
+		durKey("save_timeout", "how long save-emotion and save-conversation wait for the database to store a record before they spool it", 15*time.Second, func(c *Config) *time.Duration { return &c.SaveTimeout }),
 		durKey("shutdown_timeout", "how long the daemon's workers get to stop after SIGTERM", 10*time.Second, func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		strKey("postgres.bin_dir", "directory of initdb and pg_ctl; empty: discover", "", func(c *Config) *string { return &c.PostgresBinDir }),
 		strKey("postgres.run_as", "OS user the managed cluster runs as when angelad runs as root", "", func(c *Config) *string { return &c.PostgresRunAs }),

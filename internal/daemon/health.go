@@ -28,6 +28,7 @@ type dbMonitor struct {
 
 	up        bool // the daemon starts the monitor once the database answered
 	downSince time.Time
+	upSince   time.Time // since when the checks have succeeded
 }
 
 // Run checks every interval until ctx is done. The daemon makes the first
@@ -60,11 +61,12 @@ func (m *dbMonitor) check(ctx context.Context) {
 	now := m.now()
 	if err != nil {
 		if m.up {
-			m.up, m.downSince = false, now
+			m.up, m.downSince, m.upSince = false, now, time.Time{}
 			m.log.Warn("database unreachable", zap.Error(err))
 		}
 		m.publish(func(d *DatabaseStatus) {
 			d.Reachable, d.DownSince, d.CheckedAt, d.LastError = false, m.downSince, now, err.Error()
+			d.ReachableSince = time.Time{}
 		})
 		if m.cluster != nil {
 			if started, serr := m.cluster.Start(ctx); serr == nil && started {
@@ -78,8 +80,11 @@ func (m *dbMonitor) check(ctx context.Context) {
 		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
 		m.up = true
 	}
+	if m.upSince.IsZero() {
+		m.upSince = now
+	}
 	m.publish(func(d *DatabaseStatus) {
-		d.Reachable, d.DownSince, d.LastError = true, time.Time{}, ""
+		d.Reachable, d.DownSince, d.LastError, d.ReachableSince = true, time.Time{}, "", m.upSince
 		d.Latency, d.CheckedAt, d.ServerVersion, d.SchemaVersion = latency, now, server, schema
 	})
 }

@@ -50,7 +50,9 @@ type DatabaseStatus struct {
 	SchemaVersion int32         `json:"schema_version"`
 	CheckedAt     time.Time     `json:"checked_at,omitzero"`
 	DownSince     time.Time     `json:"down_since,omitzero"`
-	LastError     string        `json:"last_error,omitempty"`
+	// ReachableSince is when the checks started succeeding, this time.
+	ReachableSince time.Time `json:"reachable_since,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
 }
 
 // ReadStatus reads the status file of stateDir. os.ErrNotExist means no daemon

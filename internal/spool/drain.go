@@ -1,0 +1,438 @@
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// ApplyFunc stores one record on q, the drain's transaction. It must be
+// idempotent by the record's id: a record may be applied again after a crash
+// between its commit and the removal of its file.
+type ApplyFunc func(ctx context.Context, q postgres.Querier, r Record) error
+
+// Beginner starts a transaction; *pgx.Conn and *pgxpool.Pool both do.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// BatchSize is how many records one drain transaction stores at most. Fewer
+// commits make a long backlog drain fast; a record the database refuses makes
+// the drain retry that batch one record per transaction.
+const BatchSize = 200
+
+// staleTemp is how old an unlocked temporary file must be before a drainer
+// removes it: a writer takes microseconds between creating its file and
+// locking it, so a younger one may still be a live writer's.
+const staleTemp = time.Minute
+
+// Result is what one drain pass did.
+type Result struct {
+	// Applied records were stored (or found stored) and removed.
+	Applied int `json:"applied"`
+	// Rejected records were moved to rejected/.
+	Rejected int `json:"rejected"`
+	// Busy records were being written or drained by another process, and
+	// left for the next pass.
+	Busy int `json:"busy"`
+	// Left is how many records wait after the pass.
+	Left int `json:"left"`
+}
+
+// DrainOptions tune Drain.
+type DrainOptions struct {
+	// Log gets a line for every record rejected and every stale file removed;
+	// nil logs nothing.
+	Log *zap.Logger
+	// Workers is how many transactions run at once, each on a batch of its
+	// own; more than one needs a db that is safe for concurrent use, such as a
+	// pool. 0 means one.
+	Workers int
+}
+
+// Drain makes one pass over the spool, oldest record first (with several
+// workers, batches start oldest first): it stores each record with apply, in
+// transactions of up to BatchSize records, and removes each file after its
+// transaction committed. A record the database refuses for good (see
+// Permanent) moves to rejected/ with its error beside it, and is logged. On
+// any other error Drain stops and returns it, leaving that record and the ones
+// not yet stored in the spool: the database is away, or the trouble is not the
+// record's.
+func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, o DrainOptions) (res Result, err error) {
+	log := o.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	defer func() {
+		if left, lerr := names(s.dir); lerr == nil {
+			res.Left = len(left)
+		}
+	}()
+	s.removeStale(s.dir, log)
+	s.removeStale(s.RejectedDir(), log)
+	list, err := names(s.dir)
+	if err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &drain{s: s, db: db, apply: apply, log: log, res: &res, list: list}
+	var wg sync.WaitGroup
+	for range max(o.Workers, 1) {
+		wg.Go(func() {
+			if err := d.work(ctx); err != nil {
+				d.fail(err)
+				cancel() // the others stop too: the database is likely away for them as well
+			}
+		})
+	}
+	wg.Wait()
+	if d.err != nil {
+		return res, d.err
+	}
+	return res, context.Cause(ctx)
+}
+
+// work claims and stores batches until none is left.
+func (d *drain) work(ctx context.Context) error {
+	for ctx.Err() == nil {
+		names := d.take()
+		if len(names) == 0 {
+			return nil
+		}
+		var batch []*claim
+		for _, name := range names {
+			c, err := d.s.claim(name)
+			switch {
+			case err != nil:
+				releaseAll(batch)
+				return err
+			case c == nil:
+				d.count(func(r *Result) { r.Busy++ })
+			case c.decodeErr != nil:
+				err := d.reject(c, c.decodeErr)
+				c.release()
+				if err != nil {
+					releaseAll(batch)
+					return err
+				}
+			default:
+				batch = append(batch, c)
+			}
+		}
+		if err := d.run(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// take returns the next names to claim, up to BatchSize.
+func (d *drain) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := min(len(d.list), BatchSize)
+	out := d.list[:n]
+	d.list = d.list[n:]
+	return out
+}
+
+func (d *drain) count(f func(*Result)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f(d.res)
+}
+
+// fail keeps the first error of the pass, the one that says why it stopped.
+func (d *drain) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func releaseAll(batch []*claim) {
+	for _, c := range batch {
+		c.release()
+	}
+}
+
+type drain struct {
+	s     *Spool
+	db    Beginner
+	apply ApplyFunc
+	log   *zap.Logger
+
+	mu   sync.Mutex
+	res  *Result
+	list []string // the names not taken yet
+	err  error
+}
+
+// run stores a batch in one transaction, or one record per transaction when
+// the database refuses one of them. It releases every claim.
+func (d *drain) run(ctx context.Context, batch []*claim) error {
+	defer releaseAll(batch)
+	if len(batch) == 0 {
+		return nil
+	}
+	err := d.store(ctx, batch)
+	if err == nil {
+		return d.done(batch)
+	}
+	if !Permanent(err) || len(batch) == 1 {
+		if Permanent(err) {
+			return d.reject(batch[0], err)
+		}
+		return err
+	}
+	for _, c := range batch {
+		err := d.store(ctx, []*claim{c})
+		switch {
+		case err == nil:
+			err = d.done([]*claim{c})
+		case Permanent(err):
+			err = d.reject(c, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *drain) store(ctx context.Context, batch []*claim) (err error) {
+	tx, err := d.db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("drain the spool: %w", transientError{err})
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	for _, c := range batch {
+		if err := d.apply(ctx, tx, c.rec); err != nil {
+			return fmt.Errorf("apply spooled %s %s: %w", c.rec.Kind, c.rec.ID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("drain the spool: commit: %w", err)
+	}
+	return nil
+}
+
+// done removes the files of committed records. A removal that does not reach
+// the disk before a crash only means the record is applied once more, to no
+// effect, so the directory is fsynced once per batch and its failure ignored.
+func (d *drain) done(batch []*claim) error {
+	for _, c := range batch {
+		if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove drained spool file: %w", err)
+		}
+		d.count(func(r *Result) { r.Applied++ })
+	}
+	syncDir(d.s.dir)
+	return nil
+}
+
+// reject moves a record the database refused for good to rejected/, the error
+// written beside it first, and logs it.
+func (d *drain) reject(c *claim, cause error) error {
+	dir := d.s.RejectedDir()
+	if err := ensureDir(dir); err != nil {
+		return err
+	}
+	rej := Rejection{RejectedAt: d.s.now().UTC(), Error: text.OneLine(cause.Error())}
+	var pgErr *pgconn.PgError
+	if errors.As(cause, &pgErr) {
+		rej.SQLState = pgErr.Code
+	}
+	body, err := json.MarshalIndent(rej, "", "  ")
+	if err != nil {
+		return err
+	}
+	base := strings.TrimSuffix(c.name, ext)
+	if err := writeDurable(dir, base+errorExt, append(body, '\n')); err != nil {
+		return fmt.Errorf("reject spooled record %s: %w", c.name, err)
+	}
+	dest := filepath.Join(dir, c.name)
+	if err := os.Rename(c.path, dest); err != nil {
+		return fmt.Errorf("reject spooled record %s: %w", c.name, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	if err := syncDir(d.s.dir); err != nil {
+		return err
+	}
+	d.count(func(r *Result) { r.Rejected++ })
+	d.log.Error("the database refused a spooled record for good; moved it to rejected",
+		zap.String("kind", string(c.kind)), zap.String("id", c.id), zap.String("file", dest),
+		zap.String("sqlstate", rej.SQLState), zap.Error(cause))
+	return nil
+}
+
+// claim is a record file locked by this drainer.
+type claim struct {
+	f         *os.File
+	name      string
+	path      string
+	kind      Kind
+	id        string
+	rec       Record
+	decodeErr error
+}
+
+func (c *claim) release() {
+	if c.f != nil {
+		c.f.Close() // drops the lock
+		c.f = nil
+	}
+}
+
+// claim locks the record file name without waiting and reads it. It returns
+// nil, nil when another process holds it (a writer finishing it, another
+// drainer) or it is gone (drained meanwhile).
+func (s *Spool) claim(name string) (*claim, error) {
+	path := filepath.Join(s.dir, name)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open spool file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("lock spool file %s: %w", path, err)
+	}
+	// Another drainer may have finished it between our open and our lock: then
+	// the name is gone or names another file, and ours is not to apply.
+	fi, same := samePath(f, path)
+	if !same {
+		f.Close()
+		return nil, nil
+	}
+	_, kind, id, _ := parseName(name)
+	c := &claim{f: f, name: name, path: path, kind: kind, id: id.String()}
+	// A record file never changes once renamed into place: read it in one go.
+	data := make([]byte, fi.Size())
+	_, err = io.ReadFull(f, data)
+	if err != nil {
+		c.release()
+		return nil, fmt.Errorf("read spool file %s: %w", path, err)
+	}
+	c.rec, c.decodeErr = decodeRecord(path, data)
+	return c, nil
+}
+
+// samePath reports whether path still names the open file f, and f's info.
+func samePath(f *os.File, path string) (os.FileInfo, bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	pi, err := os.Stat(path)
+	return fi, err == nil && os.SameFile(fi, pi)
+}
+
+func same(f *os.File, path string) bool {
+	_, ok := samePath(f, path)
+	return ok
+}
+
+// removeStale removes the temporary files of writers that died before they
+// renamed them. Such a writer never reported its record saved, so its caller
+// did not take it for saved; the removal is logged.
+func (s *Spool) removeStale(dir string, log *zap.Logger) {
+	tmps, _ := filepath.Glob(filepath.Join(dir, tmpGlob))
+	for _, path := range tmps {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		fi, err := f.Stat()
+		if err != nil || s.now().Sub(fi.ModTime()) < staleTemp ||
+			syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil || !same(f, path) {
+			f.Close()
+			continue
+		}
+		if err := os.Remove(path); err == nil {
+			log.Warn("removed an unfinished spool file of a writer that died before it finished (that save was never reported saved)",
+				zap.String("file", path), zap.Int64("bytes", fi.Size()))
+		}
+		f.Close()
+	}
+}
+
+// Permanent reports whether err, from applying a record, says that the
+// database refused this record for good, so that it belongs in rejected/ and
+// retrying it cannot help. Everything else is transient: the record stays in
+// the spool and the drain is retried later.
+//
+// Permanent, because they are about the record:
+//   - a *DecodeError: the file is not a record this version can read;
+//   - a *text.FieldError: the record is invalid, or its id is already stored
+//     for a different record;
+//   - SQLSTATE class 22 (data exception: a value too long for a narrower
+//     column of an adopted database, a character its encoding lacks, a number
+//     out of range), class 23 (integrity constraint violation: a check, not
+//     null, foreign key or unique constraint of an adopted database) and class
+//     54 (program limit exceeded: a value too large for an index).
+//
+// Transient, because they are about the database or its configuration and
+// apply to every record alike: no connection or a lost one, timeouts (class 08,
+// context deadlines), the server starting, shutting down or in recovery (57),
+// out of resources such as disk or connections (53), serialization failures
+// and deadlocks (40), a read-only standby (25), missing privileges, tables or
+// columns (42, 28, 3D), system and internal errors (58, XX), and any class not
+// named above. A record held back by these waits, and `angelad status` turns
+// unhealthy once it has waited too long while the database is reachable.
+func Permanent(err error) bool {
+	if err == nil || errors.As(err, new(transientError)) ||
+		errors.As(err, new(*pgconn.ConnectError)) || errors.As(err, new(*postgres.ConnectError)) {
+		// Whatever the server said while a connection was being made is about
+		// the connection (a bad setting, a refused login), never the record.
+		return false
+	}
+	var de *DecodeError
+	var fe *text.FieldError
+	if errors.As(err, &de) || errors.As(err, &fe) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
+		switch pgErr.Code[:2] {
+		case "22", "23", "54":
+			return true
+		}
+	}
+	return false
+}
+
+// transientError marks an error that is never the record's fault.
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }
