@@ -353,3 +353,26 @@ func TestKilledSavesLoseNoReportedRecord(t *testing.T) {
 		t.Errorf("records left after the drain: %v", files)
 	}
 }
+
+func TestTheDaemonDrainsTheSpool(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	down := newCLI(t, refusedURL(t))
+	up := down.with("ANGELA_DATABASE_URL="+url, "ANGELA_CONVERSATION_TRANSCRIPTS=[]")
+	eid := checkSpoolWarning(t, down.run("", "save-emotion", "--emotion", "relieved", "--intensity", "6", "--context", "kept for the daemon"), "connection refused")
+	cid := checkSpoolWarning(t, down.run("", "save-conversation", "--speaker", "angela", "--message", "รอก่อนนะคะ"), "connection refused")
+
+	d := startDaemon(t, up)
+	d.waitFor(t, `"drained the spool"`)
+	poll(t, "the spool to empty", func() bool { return len(spoolFiles(t, up)) == 0 })
+	if n := count(t, url, "angela_emotions where emotion_id = '"+eid+"'") + count(t, url, "conversations where conversation_id = '"+cid+"'"); n != 2 {
+		t.Errorf("%d of the 2 spooled records stored", n)
+	}
+	poll(t, "status to show the drain", func() bool {
+		out := up.run("", "status").stdout
+		return strings.Contains(out, "spool.drained: 2") && strings.Contains(out, "spool.backlog: 0")
+	})
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("daemon exit %d:\n%s", code, d.log())
+	}
+}

@@ -124,6 +124,10 @@ type SpoolDrainer struct {
 	interval time.Duration
 	workers  int
 
+	// changed gets a value after every pass, so that the worker running the
+	// drainer publishes its status without polling for it.
+	changed chan struct{}
+
 	mu           sync.Mutex
 	status       SpoolStatus
 	failingSince time.Time
@@ -166,7 +170,7 @@ func NewSpoolDrainer(d daemon.Deps) *SpoolDrainer {
 	}
 	return &SpoolDrainer{
 		db: d.Pool, spool: spool.New(d.StateDir, clock.Now), log: log.Named("spool"),
-		clock: clock, interval: SpoolPollInterval, workers: workers,
+		clock: clock, interval: SpoolPollInterval, workers: workers, changed: make(chan struct{}, 1),
 	}
 }
 
@@ -177,6 +181,10 @@ func (d *SpoolDrainer) Run(ctx context.Context) error {
 		err := d.pass(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		select {
+		case d.changed <- struct{}{}:
+		default: // the last one is not read yet; it stands for this one too
 		}
 		wait := d.interval
 		if err != nil {
@@ -255,6 +263,10 @@ func (d *SpoolDrainer) recovered() {
 	}
 	d.failingSince, d.status.LastError = time.Time{}, ""
 }
+
+// Changed gets a value after every pass of Run: a time to read Status and
+// Problem again.
+func (d *SpoolDrainer) Changed() <-chan struct{} { return d.changed }
 
 // Status returns the drainer's status: the backlog (count, oldest) as of its
 // last look, and what it drained. Safe for concurrent use.

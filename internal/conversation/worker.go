@@ -66,7 +66,10 @@ func ExpandPatterns(globs []string) ([]string, error) {
 // their speech lines. File events make it react at once; the poll finds new
 // files and makes up for events that were lost.
 type Worker struct {
-	capture  *Capture
+	capture *Capture
+	// drainer stores what one-shot saves spooled while the database was
+	// away; it runs beside the capture, in a goroutine of Run.
+	drainer  *SpoolDrainer
 	deps     daemon.Deps
 	log      *zap.Logger
 	patterns []string
@@ -79,6 +82,9 @@ type Worker struct {
 
 	troubleSince time.Time
 	backoff      time.Duration
+	// captureProblem is the capture's own problem; the drainer's is added
+	// to it when the status is published.
+	captureProblem string
 	// noEvents makes the worker poll only, as on a file system without
 	// events; tests set it to check the poll alone.
 	noEvents bool
@@ -135,8 +141,14 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
+	var drainer *SpoolDrainer
+	if d.StateDir != "" {
+		// The spool lives in the state directory; without one there is none.
+		drainer = NewSpoolDrainer(d)
+	}
 	return &Worker{
 		capture:    &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
+		drainer:    drainer,
 		deps:       d,
 		log:        d.Log,
 		patterns:   patterns,
@@ -149,26 +161,76 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 	}, nil
 }
 
+// workerDetail is the worker's status detail: the capture's and the spool's.
+type workerDetail struct {
+	WorkerStatus
+	Spool SpoolStatus `json:"spool"`
+}
+
+// publish shows the capture's and the drainer's state, and their problems.
 func (w *Worker) publish() {
-	if w.deps.Status != nil {
-		w.deps.Status.Detail(w.st)
+	if w.deps.Status == nil {
+		return
 	}
+	if w.drainer == nil {
+		w.deps.Status.Detail(w.st)
+		w.deps.Status.Problem(w.captureProblem)
+		return
+	}
+	w.deps.Status.Detail(workerDetail{w.st, w.drainer.Status()})
+	problems := []string{}
+	for _, p := range []string{w.captureProblem, w.drainer.Problem()} {
+		if p != "" {
+			problems = append(problems, p)
+		}
+	}
+	w.deps.Status.Problem(strings.Join(problems, "; "))
+}
+
+// drained gets a value when the drainer's status may have changed; nil (it
+// never does) without a drainer.
+func (w *Worker) drained() <-chan struct{} {
+	if w.drainer == nil {
+		return nil
+	}
+	return w.drainer.Changed()
 }
 
 func (w *Worker) problem(p string) {
-	if w.deps.Status != nil {
-		w.deps.Status.Problem(p)
-	}
+	w.captureProblem = p
+	w.publish()
 }
 
-// Run captures until ctx is done. Database trouble is waited out here, with
-// backoff; Run returns only on shutdown.
+// Run captures and drains the spool until ctx is done. Database trouble is
+// waited out here, with backoff; Run returns only on shutdown, after the
+// drainer has returned too.
 func (w *Worker) Run(ctx context.Context) error {
+	if w.drainer == nil {
+		return w.runCapture(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.drainer.Run(ctx) }()
+	err := w.runCapture(ctx)
+	cancel()
+	if derr := <-done; err == nil {
+		err = derr
+	}
+	return err
+}
+
+func (w *Worker) runCapture(ctx context.Context) error {
 	if len(w.patterns) == 0 {
 		w.st.Capture = "off (conversation.transcripts is empty)"
-		w.publish()
-		<-ctx.Done()
-		return nil
+		// Nothing to capture: the status still shows the spool as it drains.
+		for {
+			w.publish()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-w.drained():
+			}
+		}
 	}
 	watcher, err := fsnotify.NewWatcher()
 	if w.noEvents && err == nil {
@@ -224,6 +286,8 @@ func (w *Worker) Run(ctx context.Context) error {
 				return nil
 			case <-pollC:
 				break events
+			case <-w.drained():
+				w.publish()
 			case ev := <-events:
 				switch w.classify(ev) {
 				case ignoreEvent:
