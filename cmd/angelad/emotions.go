@@ -63,6 +63,7 @@ input is never spooled.`,
 	fs.StringVar(&id, "id", "", "the emotion's UUID, an idempotency key (default: a new one)")
 	fs.BoolVar(&asJSON, "json", false, "print the stored record as JSON")
 	fs.BoolVar(&noSpool, "no-spool", false, noSpoolUsage)
+	path := addPathFlags(cmd)
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		if err := requireFlags(cmd, required...); err != nil {
 			return err
@@ -84,13 +85,19 @@ input is never spooled.`,
 		// The id is fixed before the database is reached, so that a spooled
 		// copy of a save that reached it after all is stored once.
 		e = e.WithDefaults()
+		// The running daemon first, then a connection of our own, then the
+		// spool: all with the one id, so a save that may have reached the
+		// database through an earlier path is stored once.
 		var saved memory.Emotion
-		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			sctx, cancel := a.saveContext(ctx)
-			defer cancel()
-			saved, err = memory.Save(sctx, conn, e)
-			return a.saveTimedOut(sctx, err)
-		})
+		served, err := a.viaDaemon(ctx, path, socket.OpSaveEmotion, e, &saved)
+		if !served {
+			err = a.withConn(ctx, func(conn *pgx.Conn) error {
+				sctx, cancel := a.saveContext(ctx)
+				defer cancel()
+				saved, err = memory.Save(sctx, conn, e)
+				return a.saveTimedOut(sctx, err)
+			})
+		}
 		if !noSpool && spoolable(ctx, err) {
 			r, serr := a.spoolSave(spool.KindEmotion, e.ID, e, err)
 			if serr != nil {
