@@ -94,6 +94,9 @@ type results struct {
 	Idle     *idleReading
 	IdleWhy  string
 	IdleSpan time.Duration
+
+	// FastPath is the group of commands served through the daemon's socket.
+	FastPath *fastPath
 }
 
 // baseline is what a row is compared with.
@@ -213,6 +216,7 @@ func buildReport(r results) report {
 		{Measurement: "  of which: memory.Recent(10) on an open connection", Result: r.Recent},
 	}
 	rows = append(rows, daemonRows(r)...)
+	rows = append(rows, fastPathRows(r)...)
 	seedNote := "seed psycopg2: the seed's one-liner (python, psycopg2.connect, INSERT, commit) measured here end to end like angelad."
 	if r.Seed == nil {
 		seedNote = "seed psycopg2: quoted from issue 2, not measured here: " + r.SeedWhy + "."
@@ -252,6 +256,7 @@ func buildReport(r results) report {
 				thousands(r.Fill), r.FillTime.Seconds()),
 			daemonNote(r),
 			idleNote(r),
+			fastPathNote(),
 		},
 	}
 }
