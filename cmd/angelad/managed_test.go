@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +56,40 @@ func TestOneShotCreatesStartsAndLeavesTheManagedClusterRunning(t *testing.T) {
 	// No TCP: the server listens on its Unix socket only.
 	if out := c.ok("query", "SELECT current_setting('listen_addresses') AS l"); strings.Contains(out, "*") || strings.Contains(out, "localhost") {
 		t.Errorf("listen_addresses: %s", out)
+	}
+}
+
+// postmasterPID reads the pid of the cluster's postmaster from postmaster.pid.
+func postmasterPID(t *testing.T, cluster *postgres.Cluster) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cluster.DataDir(), "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	return pid
+}
+
+func TestSaveRightAfterThePostmasterWasKilledSucceeds(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	c.ok("save-emotion", "--emotion", "calm", "--intensity", "4", "--context", "before the crash")
+	pid := postmasterPID(t, cluster)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// At once: the dead postmaster is a zombie until its new parent reaps it,
+	// and its children are still exiting.
+	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "relieved", "--intensity", "6", "--context", "after the crash"))
+	if got := postmasterPID(t, cluster); got == pid {
+		t.Errorf("postmaster.pid still names the killed pid %d", pid)
+	}
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) || !strings.Contains(out, "before the crash") {
+		t.Errorf("get-emotions after the crash lacks a save:\n%s", out)
 	}
 }
 

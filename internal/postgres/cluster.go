@@ -184,6 +184,19 @@ func (c *Cluster) Running(ctx context.Context) bool {
 	return ok && pm.ready(c)
 }
 
+// pidKind is what the pid in a postmaster.pid is to the cluster.
+type pidKind int
+
+const (
+	pidGone    pidKind = iota // no such process, not even a zombie
+	pidDying                  // it exited or is exiting: a zombie, say
+	pidServer                 // alive, and as far as can be told the server
+	pidForeign                // alive, but not a server of this cluster
+)
+
+// postmasterAlive reports whether pid is a live postmaster of dataDir.
+func postmasterAlive(pid int, dataDir string) bool { return classifyPID(pid, dataDir) == pidServer }
+
 // postmasterInfo is what postmaster.pid says about the server.
 type postmasterInfo struct {
 	pid       int
@@ -223,7 +236,7 @@ func (c *Cluster) postmaster() (postmasterInfo, bool) {
 // ready reports whether the server accepts connections, on the socket
 // directory where c expects it.
 func (pm postmasterInfo) ready(c *Cluster) bool {
-	return pm.status == "ready" && pm.socketDir == c.SocketDir() && processAlive(pm.pid)
+	return pm.status == "ready" && pm.socketDir == c.SocketDir() && postmasterAlive(pm.pid, c.DataDir())
 }
 
 // verifiedRunning reports, without connecting, whether the server runs and a
@@ -318,7 +331,7 @@ func (c *Cluster) start(ctx context.Context) (bool, error) {
 		if err := c.waitReady(ctx); err != nil {
 			return false, fmt.Errorf("a server runs on %s but does not accept connections at %s: %w", c.DataDir(), c.SocketDir(), err)
 		}
-	} else {
+	} else if err = c.clearDeadServer(ctx); err == nil {
 		started, err = s.startServer(ctx)
 	}
 	if err == nil {
@@ -715,12 +728,88 @@ func (s *session) status(ctx context.Context) (bool, error) {
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
+		// pg_ctl asks kill(pid, 0), which a zombie and a process that reused
+		// the pid of a dead server pass too.
+		if pm, ok := s.c.postmaster(); ok && !postmasterAlive(pm.pid, s.c.DataDir()) {
+			return false, nil
+		}
 		return true, nil
 	case errors.As(err, &exit) && exit.ExitCode() == 3: // no server running
 		return false, nil
 	default:
 		return false, programError("pg_ctl status", out, err)
 	}
+}
+
+// crashWait bounds how long a start waits for a dead server to be reaped and
+// its processes to exit; they do so in a second or two.
+const crashWait = 30 * time.Second
+
+// clearDeadServer makes way for a start when a server died and left its
+// postmaster.pid behind (status found no server running). PostgreSQL refuses
+// to start while that file names a process that kill(pid, 0) finds: a zombie
+// not yet reaped by its parent, or an unrelated process that reused the pid.
+// It also refuses while processes of the dead server still hold its shared
+// memory. So this waits for the zombie to be reaped and the old processes to
+// exit, and removes a postmaster.pid that names a process working elsewhere.
+func (c *Cluster) clearDeadServer(ctx context.Context) error {
+	pm, ok := c.postmaster()
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, crashWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		kind := classifyPID(pm.pid, c.DataDir())
+		switch kind {
+		case pidServer:
+			return nil // a server after all: pg_ctl start will say so
+		case pidForeign:
+			if err := c.removeStaleLocks(pm.pid); err != nil {
+				return err
+			}
+		}
+		left := processesIn(c.DataDir())
+		if (kind == pidGone || kind == pidForeign) && len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if kind == pidDying {
+				return fmt.Errorf("the server (pid %d) of %s died but its parent has not reaped it within %s", pm.pid, c.DataDir(), crashWait)
+			}
+			return fmt.Errorf("processes %v of the server that died still run in %s after %s", left, c.DataDir(), crashWait)
+		case <-tick.C:
+		}
+	}
+}
+
+// removeStaleLocks removes postmaster.pid and the socket's lock file when they
+// name pid, a process that is not the server: PostgreSQL would take it for
+// one and refuse to start.
+func (c *Cluster) removeStaleLocks(pid int) error {
+	for _, path := range []string{
+		filepath.Join(c.DataDir(), "postmaster.pid"),
+		filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d.lock", managedPort)),
+	} {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		if strings.TrimSpace(first) != strconv.Itoa(pid) {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the stale %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // startServer runs pg_ctl start and waits until the server accepts
