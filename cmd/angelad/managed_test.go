@@ -93,6 +93,42 @@ func TestSaveRightAfterThePostmasterWasKilledSucceeds(t *testing.T) {
 	}
 }
 
+func TestCommandKilledDuringTheFirstInitdbLeavesNothingInTheWay(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	dir := filepath.Dir(cluster.DataDir())
+	cmd := exec.Command(binary, "save-emotion", "--emotion", "nervous", "--intensity", "5", "--context", "killed mid-initdb")
+	cmd.Env = c.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// initdb has begun to fill its directory: the bootstrap is running.
+	deadline := time.After(2 * time.Minute)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if dirs, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*", "global")); len(dirs) > 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("initdb did not start within 2 minutes")
+		case <-tick.C:
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "calm", "--intensity", "3", "--context", "the next command"))
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) {
+		t.Errorf("get-emotions lacks %s:\n%s", id, out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*")); len(left) > 0 {
+		t.Errorf("the interrupted initdb's directory is still there: %v", left)
+	}
+}
+
 func TestNoServerBinariesIsOneLineNamingBothFixes(t *testing.T) {
 	t.Parallel()
 	c, _ := managedCLI(t)

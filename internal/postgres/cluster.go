@@ -67,7 +67,7 @@ func permanent(err error) error { return permanentError{err} }
 // so two commands given the same state directory always share one cluster.
 const (
 	dataDirName   = "postgres"         // the data directory
-	initDirName   = "postgres.initdb"  // initdb works here, then it is renamed to dataDirName
+	initDirName   = "postgres.initdb"  // initdb works in postgres.initdb.<random>, then it is renamed to dataDirName
 	socketDirName = "run"              // the Unix socket, mode 0700
 	lockFileName  = "cluster.lock"     // flock'd while a process creates, starts or stops the cluster
 	startLogName  = "postgres.log"     // what the server writes before its logging collector takes over
@@ -529,6 +529,9 @@ func (c *Cluster) makeStateDir(acct account) error {
 // scratch directory that is renamed into place only when it is complete, so an
 // interrupted initdb never leaves a half-made cluster behind.
 func (s *session) initialise(ctx context.Context) error {
+	if err := s.c.removeInitLeftovers(ctx); err != nil {
+		return err
+	}
 	data := s.c.DataDir()
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err == nil {
 		return nil
@@ -544,19 +547,20 @@ func (s *session) initialise(ctx context.Context) error {
 		return fmt.Errorf("read %s: %w", data, err)
 	}
 
-	tmp := filepath.Join(s.c.stateDir, initDirName)
 	// Prefer C.UTF-8: byte-order collation like C, but character classes and
 	// case mapping that know Thai. Not every system has it.
-	var err error
+	var (
+		tmp string
+		err error
+	)
 	for _, locale := range []string{"C.UTF-8", "C"} {
 		var out string
-		out, err = s.initdb(ctx, tmp, locale)
+		tmp, out, err = s.initdb(ctx, locale)
 		if err == nil || !strings.Contains(out, "locale") {
 			break
 		}
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := appendInclude(filepath.Join(tmp, "postgresql.conf")); err != nil {
@@ -569,20 +573,79 @@ func (s *session) initialise(ctx context.Context) error {
 	return nil
 }
 
-// initdb runs initdb into a fresh dir with the given locale and returns its
-// output.
-func (s *session) initdb(ctx context.Context, dir, locale string) (string, error) {
-	// A leftover from an interrupted attempt; the lock says nobody else uses it.
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("remove %s: %w", dir, err)
+// initWait bounds the wait for the processes of an interrupted initdb to
+// exit once killed.
+const initWait = 30 * time.Second
+
+// removeInitLeftovers removes what an interrupted initdb left in the state
+// directory. It runs under the lock, so no initdb of a live process works
+// there. One whose process was killed may still run (on Linux it dies with
+// its parent, but the postgres it runs lives until it has read all its
+// input), so those still working in a leftover are killed first: otherwise
+// they would write into the directory while it is removed.
+func (c *Cluster) removeInitLeftovers(ctx context.Context) error {
+	entries, err := os.ReadDir(c.stateDir)
+	if err != nil {
+		return fmt.Errorf("read the state directory: %w", err)
 	}
+	for _, e := range entries {
+		if name := e.Name(); name != initDirName && !strings.HasPrefix(name, initDirName+".") {
+			continue
+		}
+		dir := filepath.Join(c.stateDir, e.Name())
+		if err := killProcessesIn(ctx, dir); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove what an interrupted initdb left: %w", err)
+		}
+	}
+	return nil
+}
+
+// killProcessesIn kills the postgres processes working in dir and waits until
+// they are gone.
+func killProcessesIn(ctx context.Context, dir string) error {
+	left := processesIn(dir)
+	if len(left) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, initWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for ; len(left) > 0; left = processesIn(dir) {
+		for _, pid := range left {
+			killProcess(pid)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v of an interrupted initdb still run in %s after %s", left, dir, initWait)
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// initdb runs initdb into a fresh directory with the given locale and returns
+// that directory and initdb's output. The directory's name is new for every
+// attempt, so an initdb of an interrupted command that still runs (where it
+// does not die with its parent) never shares one with this attempt. On
+// failure nothing is left behind.
+func (s *session) initdb(ctx context.Context, locale string) (dir, out string, err error) {
 	// Made here, not by initdb, because the server's user may not be allowed to
 	// create entries in the state directory.
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", dir, err)
+	dir, err = os.MkdirTemp(s.c.stateDir, initDirName+".")
+	if err != nil {
+		return "", "", fmt.Errorf("create the directory for initdb: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := s.acct.chown(dir); err != nil {
-		return "", err
+		return "", "", err
 	}
 	args := []string{
 		"-D", dir,
@@ -597,11 +660,11 @@ func (s *session) initdb(ctx context.Context, dir, locale string) (string, error
 	if s.c.opts.Fast {
 		args = append(args, "--no-sync")
 	}
-	out, err := s.run(ctx, initdbTimeout, "initdb", args...)
+	out, err = s.runOwned(ctx, initdbTimeout, "initdb", args...)
 	if err != nil {
-		return out, programError("initdb", out, err)
+		return "", out, programError("initdb", out, err)
 	}
-	return out, nil
+	return dir, out, nil
 }
 
 // includeLine makes a hand-started server (pg_ctl start -D <state>/postgres)
@@ -948,6 +1011,18 @@ func (c *Cluster) ensureDatabase(ctx context.Context) error {
 // run runs one of the server programs as the cluster's OS user and returns
 // its combined output.
 func (s *session) run(ctx context.Context, timeout time.Duration, program string, args ...string) (string, error) {
+	return s.runProgram(ctx, timeout, false, program, args)
+}
+
+// runOwned is run for a program that must not outlive this process: on Linux
+// it is killed when this process dies. Not for pg_ctl start, whose server
+// must outlive a one-shot command that started it; it is pg_ctl's child, and
+// the kernel does not pass the setting on to children anyway.
+func (s *session) runOwned(ctx context.Context, timeout time.Duration, program string, args ...string) (string, error) {
+	return s.runProgram(ctx, timeout, true, program, args)
+}
+
+func (s *session) runProgram(ctx context.Context, timeout time.Duration, owned bool, program string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, program), args...)
@@ -959,6 +1034,9 @@ func (s *session) run(ctx context.Context, timeout time.Duration, program string
 	// reach pg_ctl or initdb halfway; the postmaster already gets a session of
 	// its own from pg_ctl.
 	cmd.SysProcAttr = s.acct.sysProcAttr()
+	if owned {
+		defer diesWithParent(cmd.SysProcAttr)()
+	}
 	// SIGTERM first: initdb then removes what it made, pg_ctl stops waiting.
 	cmd.Cancel = func() error { return terminate(cmd.Process) }
 	cmd.WaitDelay = killDelay

@@ -24,3 +24,10 @@ func classifyPID(pid int, _ string) pidKind {
 // processesIn finds no processes without /proc: the caller then relies on
 // PostgreSQL to refuse a start while an old server's processes remain.
 func processesIn(string) []int { return nil }
+
+// killProcess kills pid at once.
+func killProcess(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
+
+// diesWithParent does nothing: only Linux can make a program die with its
+// parent. The leftovers of an interrupted initdb are removed by the next Start.
+func diesWithParent(*syscall.SysProcAttr) (release func()) { return func() {} }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,4 +110,18 @@ func processesIn(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// killProcess kills pid at once.
+func killProcess(pid int) { syscall.Kill(pid, syscall.SIGKILL) }
+
+// diesWithParent makes the program attr starts die when this process dies,
+// so that an initdb outlives no killed command to fill a directory nobody
+// holds the lock for. The kernel sends the signal when the thread that
+// started the program exits, not the process, so the caller keeps that
+// thread until the program has exited: it calls the returned function then.
+func diesWithParent(attr *syscall.SysProcAttr) (release func()) {
+	runtime.LockOSThread()
+	attr.Pdeathsig = syscall.SIGKILL
+	return runtime.UnlockOSThread
 }

@@ -242,3 +242,41 @@ func TestStartWhenThePIDFileNamesAnotherProcess(t *testing.T) {
 		t.Errorf("postmaster.pid still names the unrelated pid %d", got)
 	}
 }
+
+// TestInitdbDiesWithTheCommandThatRanIt kills a process while its initdb
+// runs. The initdb must not live on without the lock, where the next command
+// would find it writing into the directory it cleans up or uses. The initdb
+// here is a stand-in that records its pid and then sleeps, which a real one
+// cannot be made to do at a known moment.
+func TestInitdbDiesWithTheCommandThatRanIt(t *testing.T) {
+	t.Parallel()
+	bin := fakeInstall(t, pgtest.StateDir(t), "15")
+	script := "#!/bin/sh\n# initdb -D dir ...\necho $$ > \"$2/initdb.pid\"\nexec sleep 1000\n"
+	if err := os.WriteFile(filepath.Join(bin, "initdb"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := pgtest.StateDir(t)
+	h := startHelper(t, dir, "", helperBinDirEnv+"="+bin)
+	if _, err := h.stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	waitFor(t, time.Minute, "initdb to start", func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*", "initdb.pid"))
+		if len(files) == 0 {
+			return false
+		}
+		data, _ := os.ReadFile(files[0])
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+		return pid > 0
+	})
+	if err := h.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	h.cmd.Wait()
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	waitFor(t, time.Minute, fmt.Sprintf("initdb (pid %d) to die with its parent", pid), func() bool {
+		s := procState(t, pid)
+		return s == "" || s == "Z"
+	})
+}

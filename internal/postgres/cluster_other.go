@@ -40,3 +40,7 @@ func lockFile(context.Context, string, time.Duration) (func(), error) {
 func classifyPID(int, string) pidKind { return pidGone }
 
 func processesIn(string) []int { return nil }
+
+func killProcess(int) {}
+
+func diesWithParent(*syscall.SysProcAttr) func() { return func() {} }

@@ -31,8 +31,9 @@ import (
 // The helper process (TestClusterHelperProcess) is this test binary run again:
 // it starts the cluster in helperDirEnv as a separate process would.
 const (
-	helperDirEnv   = "ANGELAD_CLUSTER_HELPER_DIR"
-	helperRunAsEnv = "ANGELAD_CLUSTER_HELPER_RUNAS"
+	helperDirEnv    = "ANGELAD_CLUSTER_HELPER_DIR"
+	helperRunAsEnv  = "ANGELAD_CLUSTER_HELPER_RUNAS"
+	helperBinDirEnv = "ANGELAD_CLUSTER_HELPER_BINDIR" // postgres.bin_dir, if set
 )
 
 func clusterContext(t testing.TB) context.Context {
@@ -1021,7 +1022,7 @@ func TestClusterHelperProcess(t *testing.T) {
 		fmt.Println("error=read stdin:", err)
 		return
 	}
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), Fast: true})
+	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), BinDir: os.Getenv(helperBinDirEnv), Fast: true})
 	started, err := c.Start(clusterContext(t))
 	if err != nil {
 		fmt.Println("error=" + err.Error())
