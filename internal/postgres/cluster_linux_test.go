@@ -26,6 +26,8 @@ const prSetChildSubreaper = 36
 // until the returned function is called. A test that kills a server it started
 // through pg_ctl can then reap it even where PID 1 reaps no orphans (some
 // containers): a dead but unreaped postmaster still looks alive to PostgreSQL.
+// The setting holds for the whole test process, so only a test that is not
+// parallel may use it.
 func adoptOrphans(t *testing.T) func() {
 	t.Helper()
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {

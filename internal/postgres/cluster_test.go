@@ -397,8 +397,11 @@ func TestConcurrentStartStartsOnce(t *testing.T) {
 	}
 }
 
+// TestServerOutlivesStarterAndRecoversFromCrash is not parallel: while it
+// adopts orphans (see adoptOrphans) every process orphaned in this test
+// process becomes its child, and the postmasters of parallel tests, started
+// through pg_ctl, would be adopted and left as zombies that nobody reaps.
 func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
-	t.Parallel()
 	ctx := clusterContext(t)
 	c := newTestCluster(t, "angelad-crash-", postgres.ClusterOptions{Fast: true})
 
