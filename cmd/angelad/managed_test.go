@@ -143,6 +143,7 @@ func TestNoServerBinariesIsOneLineNamingBothFixes(t *testing.T) {
 type daemonProc struct {
 	cmd    *exec.Cmd
 	lines  chan string
+	read   chan struct{} // closed when all of the daemon's stderr has been read
 	mu     sync.Mutex
 	stderr []string
 }
@@ -151,15 +152,21 @@ func startDaemon(t *testing.T, c *cli, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"run"}, args...)...)
 	cmd.Env = c.env
-	pipe, err := cmd.StderrPipe()
+	// A pipe of our own rather than StderrPipe, whose reading end Wait closes
+	// while the last lines may still be unread.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
-	d := &daemonProc{cmd: cmd, lines: make(chan string, 1000)}
-	go d.read(pipe)
+	d := &daemonProc{cmd: cmd, lines: make(chan string, 1000), read: make(chan struct{})}
+	go d.readLog(r)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -169,13 +176,19 @@ func startDaemon(t *testing.T, c *cli, args ...string) *daemonProc {
 	return d
 }
 
-func (d *daemonProc) read(r io.Reader) {
+// readLog reads the daemon's stderr until every writer has closed it.
+func (d *daemonProc) readLog(r io.ReadCloser) {
+	defer close(d.read)
+	defer r.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		d.mu.Lock()
 		d.stderr = append(d.stderr, sc.Text())
 		d.mu.Unlock()
-		d.lines <- sc.Text()
+		select {
+		case d.lines <- sc.Text():
+		default: // nobody waits for lines this far ahead; the log keeps them
+		}
 	}
 	close(d.lines)
 }
@@ -205,7 +218,8 @@ func (d *daemonProc) waitFor(t *testing.T, s string) {
 	}
 }
 
-// stop signals the daemon and returns its exit code.
+// stop signals the daemon and returns its exit code once it has exited and
+// all it logged has been read.
 func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
@@ -213,19 +227,25 @@ func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
+	deadline := time.After(time.Minute)
+	var err error
 	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(time.Minute):
+	case err = <-done:
+	case <-deadline:
 		t.Fatalf("the daemon did not exit after %v:\n%s", sig, d.log())
-		return -1
 	}
+	select {
+	case <-d.read:
+	case <-deadline:
+		t.Fatalf("the daemon's stderr was not closed after it exited:\n%s", d.log())
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }
 
 func TestRunStartsTheManagedClusterAndStopsItOnSignal(t *testing.T) {
