@@ -29,6 +29,9 @@ type dbMonitor struct {
 	up        bool // the daemon starts the monitor once the database answered
 	downSince time.Time
 	upSince   time.Time // since when the checks have succeeded
+	// restartFailed is set once a failed restart of the managed cluster was
+	// logged in this outage, so that it is logged once per outage.
+	restartFailed bool
 }
 
 // Run checks every interval until ctx is done. The daemon makes the first
@@ -69,7 +72,12 @@ func (m *dbMonitor) check(ctx context.Context) {
 			d.ReachableSince = time.Time{}
 		})
 		if m.cluster != nil {
-			if started, serr := m.cluster.Start(ctx); serr == nil && started {
+			started, serr := m.cluster.Start(ctx)
+			switch {
+			case serr != nil && ctx.Err() == nil && !m.restartFailed:
+				m.restartFailed = true
+				m.log.Error("cannot restart the managed PostgreSQL", zap.Error(serr))
+			case serr == nil && started:
 				m.onClusterStarted()
 				m.log.Info("restarted the managed PostgreSQL")
 			}
@@ -78,7 +86,7 @@ func (m *dbMonitor) check(ctx context.Context) {
 	}
 	if !m.up {
 		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
-		m.up = true
+		m.up, m.restartFailed = true, false
 	}
 	if m.upSince.IsZero() {
 		m.upSince = now
