@@ -337,6 +337,25 @@ func TestDaemonAndOneShotStartingTogetherShareOneCluster(t *testing.T) {
 	_ = cluster
 }
 
+func TestRunLogsAFailedStopOfTheClusterOnce(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	// pg_ctl, running as the server's user, can no longer read the pid file.
+	pidFile := filepath.Join(cluster.DataDir(), "postmaster.pid")
+	if err := os.Chmod(pidFile, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(pidFile, 0o600) }) // before the cluster's cleanup stops it
+	if code := d.stop(t, syscall.SIGTERM); code != 1 {
+		t.Errorf("exit code %d after a failed stop, want 1:\n%s", code, d.log())
+	}
+	if n := strings.Count(d.log(), "could not open PID file"); n != 1 {
+		t.Errorf("the failed stop appears %d times in the log, want once:\n%s", n, d.log())
+	}
+}
+
 func TestRunExits1OnAnErrorNoRetryCanFix(t *testing.T) {
 	t.Parallel()
 	c, _ := managedCLI(t)

@@ -95,6 +95,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer lock.Release()
+	removeStatusLeftovers(cfg.StateDir)
 
 	db := cfg.Database()
 	board := newStatusBoard(cfg.StateDir, d.o.Now, Status{
@@ -134,10 +135,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if serr := cluster.Stop(sctx); serr != nil {
-			log.Error("cannot stop the managed PostgreSQL", zap.Error(serr))
 			if err == nil {
-				err = serr
+				err = serr // the caller logs what Run returns
+				return
 			}
+			// Run returns the earlier error; this one is said here or nowhere.
+			log.Error("cannot stop the managed PostgreSQL", zap.Error(serr))
 			return
 		}
 		log.Info("stopped the managed PostgreSQL")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -155,6 +156,22 @@ func detailsChanged(a, b []WorkerStatus) bool {
 		}
 	}
 	return false
+}
+
+// removeStatusLeftovers removes the temporary files of status writes that a
+// killed daemon left in stateDir (writeFileAtomic names them
+// .status.json.<random>). The caller holds the daemon lock, so no other
+// daemon writes one meanwhile.
+func removeStatusLeftovers(stateDir string) {
+	entries, err := os.ReadDir(stateDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+StatusFileName+".") && e.Type().IsRegular() {
+			os.Remove(filepath.Join(stateDir, e.Name()))
+		}
+	}
 }
 
 // writeFileAtomic writes v as JSON to a temporary file beside path and renames
