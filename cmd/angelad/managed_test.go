@@ -93,6 +93,44 @@ func TestSaveRightAfterThePostmasterWasKilledSucceeds(t *testing.T) {
 	}
 }
 
+func TestStatusSeesADeadManagedServerAtOnceAndTheRestartRightAfter(t *testing.T) {
+	t.Parallel()
+	// A long period: status must not wait for the daemon's next check.
+	c, cluster := managedCLI(t)
+	c = c.with("ANGELA_POOL_HEALTH_CHECK_PERIOD=20s")
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	awaitStatus(t, c, "a healthy daemon", func(r result) bool { return r.code == 0 })
+	pid := postmasterPID(t, cluster)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r := awaitStatus(t, c, "the dead server", func(r result) bool { return r.code == 1 })
+	if !strings.Contains(r.stdout, "the managed PostgreSQL is not running") {
+		t.Errorf("status after kill -9 of the server does not say so:\n%s", r.stdout)
+	}
+	d.waitFor(t, `"msg":"restarted the managed PostgreSQL"`)
+	// The monitor checks again at once: recovery shows well before the
+	// next check, a period away.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r := c.run("", "status", "--json")
+		if r.code == 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("status not healthy within half a period of the restart:\n%s", r.stdout)
+		case <-tick.C:
+		}
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, d.log())
+	}
+}
+
 func TestCommandKilledDuringTheFirstInitdbLeavesNothingInTheWay(t *testing.T) {
 	t.Parallel()
 	c, cluster := managedCLI(t)

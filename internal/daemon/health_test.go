@@ -31,7 +31,7 @@ func testPool(t *testing.T, connString string) *pgxpool.Pool {
 func testMonitor(t *testing.T, pool *pgxpool.Pool, cluster *postgres.Cluster, st *DatabaseStatus) (*dbMonitor, *observer.ObservedLogs) {
 	core, logs := observer.New(zap.InfoLevel)
 	return &dbMonitor{
-		pool: pool, cluster: cluster, log: zap.New(core), interval: time.Second,
+		pool: pool, cluster: cluster, log: zap.New(core), interval: 10 * time.Second,
 		now: time.Now, after: time.After,
 		publish:          func(change func(*DatabaseStatus)) { change(st) },
 		onClusterStarted: func() {},
@@ -69,5 +69,34 @@ func TestMonitorLogsAFailedClusterRestartOncePerOutage(t *testing.T) {
 	m.check(ctx)
 	if n := logs.FilterMessage("cannot restart the managed PostgreSQL").Len(); n != 2 {
 		t.Errorf("two outages logged %d failed restarts, want 2: %v", n, logs.All())
+	}
+}
+
+func TestMonitorPublishesAnOutageBeforeItLogsIt(t *testing.T) {
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	var st DatabaseStatus
+	m, logs := testMonitor(t, dead, nil, &st)
+	published := m.publish
+	loggedFirst := false
+	m.publish = func(change func(*DatabaseStatus)) {
+		if logs.FilterMessage("database unreachable").Len() > 0 {
+			loggedFirst = true
+		}
+		published(change)
+	}
+	m.check(context.Background())
+	if st.Reachable || logs.FilterMessage("database unreachable").Len() != 1 {
+		t.Fatalf("after a failed check: reachable %t, log %v", st.Reachable, logs.All())
+	}
+	if loggedFirst {
+		t.Error("the outage was logged before it was published")
+	}
+}
+
+func TestCheckTimeoutIsShorterThanThePeriod(t *testing.T) {
+	for _, period := range []time.Duration{100 * time.Millisecond, 10 * time.Second, time.Hour} {
+		if got := checkTimeout(period); got <= 0 || got >= period {
+			t.Errorf("checkTimeout(%s) = %s, want within (0, %s)", period, got, period)
+		}
 	}
 }
