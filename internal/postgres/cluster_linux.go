@@ -67,13 +67,13 @@ func procComm(pid int) string {
 // kill(pid, 0) cannot tell. A process that is exiting has already let go of
 // its working directory.
 func classifyPID(pid int, dataDir string) pidKind {
-	state := procState(pid)
-	switch {
-	case state == 0:
+	// Two system calls when the server runs: a one-shot command asks this
+	// every time. A zombie has no working directory any more, so the state
+	// in /proc/<pid>/stat is read only when the readlink fails.
+	switch err := syscall.Kill(pid, 0); {
+	case errors.Is(err, syscall.ESRCH):
 		return pidGone
-	case procDead(state):
-		return pidDying
-	case errors.Is(syscall.Kill(pid, 0), syscall.EPERM):
+	case errors.Is(err, syscall.EPERM):
 		return pidForeign // another user's: never this process's server
 	}
 	cwd, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
@@ -83,7 +83,7 @@ func classifyPID(pid int, dataDir string) pidKind {
 			return pidGone
 		}
 		return pidDying
-	case cwd == realDir(dataDir):
+	case cwd == dataDir || cwd == realDir(dataDir):
 		return pidServer
 	default:
 		return pidForeign
