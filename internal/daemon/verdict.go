@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,7 +49,8 @@ func Observe(stateDir string, now time.Time) (Observation, error) {
 	}
 	o.Published = &st
 	if o.Running && st.Database.Managed {
-		if c := postgres.NewCluster(postgres.ClusterOptions{StateDir: stateDir}); !c.Running(context.Background()) {
+		c := postgres.NewCluster(postgres.ClusterOptions{StateDir: stateDir})
+		if running, known := c.ServerRunning(); known && !running {
 			o.ClusterDown = c.DataDir()
 		}
 	}

@@ -184,6 +184,23 @@ func (c *Cluster) Running(ctx context.Context) bool {
 	return ok && pm.ready(c)
 }
 
+// ServerRunning is Running for an observer, such as `angelad status`, that
+// may not be the cluster's user. known is false when this process cannot
+// tell: the data directory belongs to another user (a user asking about the
+// system daemon's cluster), whose pid file and processes it may not read.
+func (c *Cluster) ServerRunning() (running, known bool) {
+	if c.stateDir == "" {
+		return false, false
+	}
+	if uid, _, err := fileOwner(c.DataDir()); err != nil || (!isRoot() && uid != uint32(os.Geteuid())) {
+		return false, err != nil && errors.Is(err, fs.ErrNotExist)
+	}
+	if _, err := os.Stat(filepath.Join(c.DataDir(), "postmaster.pid")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, false
+	}
+	return c.Running(context.Background()), true
+}
+
 // pidKind is what the pid in a postmaster.pid is to the cluster.
 type pidKind int
 
