@@ -162,7 +162,9 @@ func (a *app) run(body func(ctx context.Context, cmd *cobra.Command, args []stri
 			return err
 		}
 		var ie interruptedError
-		if ctx := cmd.Context(); ctx.Err() != nil && errors.As(context.Cause(ctx), &ie) {
+		// A daemon stops on a signal; what it logged failing then is its own
+		// failure, not the signal's doing.
+		if ctx := cmd.Context(); ctx.Err() != nil && errors.As(context.Cause(ctx), &ie) && !errors.As(err, new(loggedError)) {
 			// Whatever failed, it failed because the signal cancelled it.
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "57014" {

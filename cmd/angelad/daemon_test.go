@@ -37,7 +37,9 @@ func TestDaemonWaitsForADatabaseThatIsNotUpYetAndSurvivesAnOutage(t *testing.T) 
 	if err := cluster.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase)).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=100ms", "ANGELA_POOL_CONNECT_TIMEOUT=2s")
+	// Each check may take half the period: long enough that a loaded machine
+	// does not fail a check of a database that is up.
+	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase)).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=1s", "ANGELA_POOL_CONNECT_TIMEOUT=2s")
 	d := startDaemon(t, c)
 	d.waitFor(t, `"msg":"database not ready, retrying"`)
 	if _, err := cluster.Start(ctx); err != nil {
@@ -49,9 +51,9 @@ func TestDaemonWaitsForADatabaseThatIsNotUpYetAndSurvivesAnOutage(t *testing.T) 
 		t.Fatal(err)
 	}
 	d.waitFor(t, `"msg":"database unreachable"`)
-	if r := c.run("", "status", "--json"); r.code != 1 || !strings.Contains(r.stdout, `"reachable": false`) {
-		t.Errorf("status during the outage: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	awaitStatus(t, c, "the outage", func(r result) bool {
+		return r.code == 1 && strings.Contains(r.stdout, `"reachable": false`)
+	})
 	if _, err := cluster.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +61,49 @@ func TestDaemonWaitsForADatabaseThatIsNotUpYetAndSurvivesAnOutage(t *testing.T) 
 	if n := strings.Count(d.log(), "database unreachable"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once:\n%s", n, d.log())
 	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, d.log())
+	}
+}
+
+// awaitStatus runs status --json until what it says satisfies ok, failing
+// the test after a deadline.
+func awaitStatus(t *testing.T, c *cli, what string, ok func(result) bool) result {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r := c.run("", "status", "--json")
+		if ok(r) {
+			return r
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("status did not show %s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestStatusIsUnhealthyWhileTheDaemonIsFrozen(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t)).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=1s")
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	awaitStatus(t, c, "a healthy daemon", func(r result) bool { return r.code == 0 })
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cmd.Process.Signal(syscall.SIGCONT) })
+	r := awaitStatus(t, c, "the frozen daemon", func(r result) bool { return r.code == 1 })
+	if !strings.Contains(r.stdout, "has not refreshed its status") {
+		t.Errorf("status of a frozen daemon does not say it is stale:\n%s", r.stdout)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	awaitStatus(t, c, "the daemon healthy again", func(r result) bool { return r.code == 0 })
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d after SIGTERM:\n%s", code, d.log())
 	}

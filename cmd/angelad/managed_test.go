@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +59,114 @@ func TestOneShotCreatesStartsAndLeavesTheManagedClusterRunning(t *testing.T) {
 	}
 }
 
+// postmasterPID reads the pid of the cluster's postmaster from postmaster.pid.
+func postmasterPID(t *testing.T, cluster *postgres.Cluster) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(cluster.DataDir(), "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	return pid
+}
+
+func TestSaveRightAfterThePostmasterWasKilledSucceeds(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	c.ok("save-emotion", "--emotion", "calm", "--intensity", "4", "--context", "before the crash")
+	pid := postmasterPID(t, cluster)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// At once: the dead postmaster is a zombie until its new parent reaps it,
+	// and its children are still exiting.
+	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "relieved", "--intensity", "6", "--context", "after the crash"))
+	if got := postmasterPID(t, cluster); got == pid {
+		t.Errorf("postmaster.pid still names the killed pid %d", pid)
+	}
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) || !strings.Contains(out, "before the crash") {
+		t.Errorf("get-emotions after the crash lacks a save:\n%s", out)
+	}
+}
+
+func TestStatusSeesADeadManagedServerAtOnceAndTheRestartRightAfter(t *testing.T) {
+	t.Parallel()
+	// A long period: status must not wait for the daemon's next check.
+	c, cluster := managedCLI(t)
+	c = c.with("ANGELA_POOL_HEALTH_CHECK_PERIOD=20s")
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	awaitStatus(t, c, "a healthy daemon", func(r result) bool { return r.code == 0 })
+	pid := postmasterPID(t, cluster)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r := awaitStatus(t, c, "the dead server", func(r result) bool { return r.code == 1 })
+	if !strings.Contains(r.stdout, "the managed PostgreSQL is not running") {
+		t.Errorf("status after kill -9 of the server does not say so:\n%s", r.stdout)
+	}
+	d.waitFor(t, `"msg":"restarted the managed PostgreSQL"`)
+	// The monitor checks again at once: recovery shows well before the
+	// next check, a period away.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		r := c.run("", "status", "--json")
+		if r.code == 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("status not healthy within half a period of the restart:\n%s", r.stdout)
+		case <-tick.C:
+		}
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit %d after SIGTERM:\n%s", code, d.log())
+	}
+}
+
+func TestCommandKilledDuringTheFirstInitdbLeavesNothingInTheWay(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	dir := filepath.Dir(cluster.DataDir())
+	cmd := exec.Command(binary, "save-emotion", "--emotion", "nervous", "--intensity", "5", "--context", "killed mid-initdb")
+	cmd.Env = c.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// initdb has begun to fill its directory: the bootstrap is running.
+	deadline := time.After(2 * time.Minute)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if dirs, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*", "global")); len(dirs) > 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("initdb did not start within 2 minutes")
+		case <-tick.C:
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "calm", "--intensity", "3", "--context", "the next command"))
+	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) {
+		t.Errorf("get-emotions lacks %s:\n%s", id, out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*")); len(left) > 0 {
+		t.Errorf("the interrupted initdb's directory is still there: %v", left)
+	}
+}
+
 func TestNoServerBinariesIsOneLineNamingBothFixes(t *testing.T) {
 	t.Parallel()
 	c, _ := managedCLI(t)
@@ -71,6 +181,7 @@ func TestNoServerBinariesIsOneLineNamingBothFixes(t *testing.T) {
 type daemonProc struct {
 	cmd    *exec.Cmd
 	lines  chan string
+	read   chan struct{} // closed when all of the daemon's stderr has been read
 	mu     sync.Mutex
 	stderr []string
 }
@@ -79,15 +190,21 @@ func startDaemon(t *testing.T, c *cli, args ...string) *daemonProc {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"run"}, args...)...)
 	cmd.Env = c.env
-	pipe, err := cmd.StderrPipe()
+	// A pipe of our own rather than StderrPipe, whose reading end Wait closes
+	// while the last lines may still be unread.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
-	d := &daemonProc{cmd: cmd, lines: make(chan string, 1000)}
-	go d.read(pipe)
+	d := &daemonProc{cmd: cmd, lines: make(chan string, 1000), read: make(chan struct{})}
+	go d.readLog(r)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -97,13 +214,19 @@ func startDaemon(t *testing.T, c *cli, args ...string) *daemonProc {
 	return d
 }
 
-func (d *daemonProc) read(r io.Reader) {
+// readLog reads the daemon's stderr until every writer has closed it.
+func (d *daemonProc) readLog(r io.ReadCloser) {
+	defer close(d.read)
+	defer r.Close()
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		d.mu.Lock()
 		d.stderr = append(d.stderr, sc.Text())
 		d.mu.Unlock()
-		d.lines <- sc.Text()
+		select {
+		case d.lines <- sc.Text():
+		default: // nobody waits for lines this far ahead; the log keeps them
+		}
 	}
 	close(d.lines)
 }
@@ -133,7 +256,8 @@ func (d *daemonProc) waitFor(t *testing.T, s string) {
 	}
 }
 
-// stop signals the daemon and returns its exit code.
+// stop signals the daemon and returns its exit code once it has exited and
+// all it logged has been read.
 func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
@@ -141,19 +265,25 @@ func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.cmd.Wait() }()
+	deadline := time.After(time.Minute)
+	var err error
 	select {
-	case err := <-done:
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(time.Minute):
+	case err = <-done:
+	case <-deadline:
 		t.Fatalf("the daemon did not exit after %v:\n%s", sig, d.log())
-		return -1
 	}
+	select {
+	case <-d.read:
+	case <-deadline:
+		t.Fatalf("the daemon's stderr was not closed after it exited:\n%s", d.log())
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
 }
 
 func TestRunStartsTheManagedClusterAndStopsItOnSignal(t *testing.T) {
@@ -243,6 +373,25 @@ func TestDaemonAndOneShotStartingTogetherShareOneCluster(t *testing.T) {
 		t.Errorf("exit code %d:\n%s", code, d.log())
 	}
 	_ = cluster
+}
+
+func TestRunLogsAFailedStopOfTheClusterOnce(t *testing.T) {
+	t.Parallel()
+	c, cluster := managedCLI(t)
+	d := startDaemon(t, c)
+	d.waitFor(t, `"msg":"ready"`)
+	// pg_ctl, running as the server's user, can no longer read the pid file.
+	pidFile := filepath.Join(cluster.DataDir(), "postmaster.pid")
+	if err := os.Chmod(pidFile, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(pidFile, 0o600) }) // before the cluster's cleanup stops it
+	if code := d.stop(t, syscall.SIGTERM); code != 1 {
+		t.Errorf("exit code %d after a failed stop, want 1:\n%s", code, d.log())
+	}
+	if n := strings.Count(d.log(), "could not open PID file"); n != 1 {
+		t.Errorf("the failed stop appears %d times in the log, want once:\n%s", n, d.log())
+	}
 }
 
 func TestRunExits1OnAnErrorNoRetryCanFix(t *testing.T) {

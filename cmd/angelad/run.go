@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/service"
 	"github.com/angela-ai/angelad/internal/socket"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -78,7 +80,7 @@ readable format on a terminal, JSON lines otherwise.`,
 			// daemon by hand sees why it stopped.
 			log.Error("stopped", zap.Error(err))
 			if a.cfg.LogFile != "" {
-				return err
+				fmt.Fprintln(a.stderr, "angelad: "+text.OneLine(err.Error()))
 			}
 			return loggedError{err}
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"runtime"
 	"strings"
 	"time"
@@ -144,9 +143,14 @@ func (a *app) statusCommand() *cobra.Command {
 spool. The daemon publishes this in status.json in the state directory; status
 reads that file and the spool directory and never needs the database itself.
 
-Exit code 0 when the daemon runs and is healthy, 1 when it is not running, its
-database is unreachable, a worker is backing off, or a spooled save has waited
-more than 5 minutes while the database was reachable.`,
+Without the database, status also checks at once that the daemon holding the lock
+wrote the file, that the file is not older than two health check periods (a hung
+daemon is not healthy) and, with the managed cluster, that its server is alive.
+
+Exit code 0 when the daemon runs and is healthy, 1 when it is not running, hung,
+its database or managed server is down, a worker is backing off, failed or
+reports a problem, or a spooled save has waited more than 5 minutes while the
+database was reachable.`,
 		Example: `  angelad status
   angelad status --json | jq .published.database
   angelad status >/dev/null || angelad logs -n 50`,
@@ -184,21 +188,12 @@ func (a *app) status(cmd *cobra.Command) statusReport {
 	} else if r.Service.Installed, r.Service.Running, err = service.State(s); err != nil {
 		r.Service.Error = err.Error()
 	}
-	pid, err := daemon.LockHolder(a.cfg.StateDir)
+	o, err := daemon.Observe(a.cfg.StateDir, time.Now())
 	if err != nil {
 		r.Problem = err.Error()
 		return r
 	}
-	r.Daemon.Running, r.Daemon.PID = pid != 0, max(pid, 0)
-	st, err := daemon.ReadStatus(a.cfg.StateDir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		r.Problem = err.Error()
-		return r
-	default:
-		r.Published = &st
-	}
+	r.Daemon.Running, r.Daemon.PID, r.Published = o.Running, max(o.PID, 0), o.Published
 	sp := spool.New(a.cfg.StateDir, nil)
 	r.Spool.Dir = sp.Dir()
 	backlog, err := sp.Backlog()
@@ -206,8 +201,8 @@ func (a *app) status(cmd *cobra.Command) statusReport {
 		r.Spool.Error = err.Error()
 	}
 	r.Spool.Waiting, r.Spool.Oldest, r.Spool.Rejected = backlog.Count, backlog.Oldest, backlog.Rejected
-	r.Problems = daemon.Verdict(daemon.Observation{Running: r.Daemon.Running, Published: r.Published,
-		Spool: daemon.SpoolBacklog{Count: backlog.Count, Oldest: backlog.Oldest}, Now: time.Now()})
+	o.Spool = daemon.SpoolBacklog{Count: backlog.Count, Oldest: backlog.Oldest}
+	r.Problems = daemon.Verdict(o)
 	if len(r.Problems) > 0 {
 		r.Problem = r.Problems[0]
 	}

@@ -95,6 +95,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	defer lock.Release()
+	removeStatusLeftovers(cfg.StateDir)
 
 	db := cfg.Database()
 	board := newStatusBoard(cfg.StateDir, d.o.Now, Status{
@@ -102,6 +103,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		ConfigFile: cfg.File, StateDir: cfg.StateDir, Workers: []WorkerStatus{},
 		Database: DatabaseStatus{Managed: db.Managed},
 	})
+	board.refresh = cfg.PoolHealthCheckPeriod
 	publish := func(change func(*Status)) {
 		if err := board.update(change); err != nil {
 			log.Warn("cannot write the status file", zap.Error(err))
@@ -134,10 +136,12 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		if serr := cluster.Stop(sctx); serr != nil {
-			log.Error("cannot stop the managed PostgreSQL", zap.Error(serr))
 			if err == nil {
-				err = serr
+				err = serr // the caller logs what Run returns
+				return
 			}
+			// Run returns the earlier error; this one is said here or nowhere.
+			log.Error("cannot stop the managed PostgreSQL", zap.Error(serr))
 			return
 		}
 		log.Info("stopped the managed PostgreSQL")
@@ -183,12 +187,21 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return &postgres.ConnectError{Where: where, Err: err}
 	}
 
-	var sup *Supervisor
-	sup = NewSupervisor(SupervisorConfig{
+	// The watchdog goes by the supervisor's heartbeat and the monitor's
+	// checks: each promises when it comes round again.
+	live := newLiveness()
+	supCfg := SupervisorConfig{
 		Log: log.Named("supervisor"), Now: d.o.Now, After: d.o.After,
 		StopTimeout: cfg.ShutdownTimeout,
-		OnChange:    func() { publish(func(s *Status) { s.Workers = sup.Status() }) },
-	})
+	}
+	if d.o.Watchdog > 0 {
+		supCfg.Heartbeat = d.o.Watchdog / 4
+		supCfg.OnHeartbeat = func() { live.promise("supervisor", d.o.Now().Add(d.o.Watchdog/2)) }
+		supCfg.OnHeartbeat()
+	}
+	var sup *Supervisor
+	supCfg.OnChange = func() { publish(func(s *Status) { s.Workers = sup.Status() }) }
+	sup = NewSupervisor(supCfg)
 	workers, err := buildWorkers(d.factories, func(name string) Deps {
 		return Deps{
 			Pool: pool, Log: log.Named(name), Clock: Clock{Now: d.o.Now, After: d.o.After},
@@ -206,7 +219,19 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		interval: cfg.PoolHealthCheckPeriod, now: d.o.Now, after: d.o.After,
 		publish:          func(change func(*DatabaseStatus)) { publish(func(s *Status) { change(&s.Database) }) },
 		onClusterStarted: func() { ownsCluster.Store(true) },
-		up:               true,
+		alive: func(until time.Time) {
+			live.promise("monitor", until)
+			// Beyond the usual two periods only while a restart of the
+			// cluster keeps the monitor from publishing.
+			hold := time.Time{}
+			if until.After(d.o.Now().Add(2 * cfg.PoolHealthCheckPeriod)) {
+				hold = until
+			}
+			if err := board.hold(hold); err != nil {
+				log.Warn("cannot write the status file", zap.Error(err))
+			}
+		},
+		up: true,
 	}
 	monitor.check(ctx)
 
@@ -226,7 +251,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.watchdog(ctx)
+			d.watchdog(ctx, live)
 		}()
 	}
 
@@ -316,18 +341,6 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, ow
 			zap.Strings("columns", cols), zap.String("timezone", cfg.TimeZone))
 	}
 	return connString, false, nil
-}
-
-// watchdog pings the service manager at half its watchdog interval.
-func (d *Daemon) watchdog(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.o.After(d.o.Watchdog / 2):
-			d.o.Notify("WATCHDOG=1")
-		}
-	}
 }
 
 // describeDatabase names the database for the start-up line, never with its

@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -162,5 +164,36 @@ func TestStatusBoardWritesOnlySignificantChanges(t *testing.T) {
 	b.update(func(s *Status) { s.Database.Latency = 2 * time.Millisecond })
 	if st, _ := ReadStatus(dir); st.Database.Latency != 2*time.Millisecond {
 		t.Error("the latency was not refreshed after latencyRefresh")
+	}
+}
+
+func TestDaemonRemovesLeftoverStatusTempFilesAtStart(t *testing.T) {
+	stateDir := pgtest.StateDir(t)
+	// What a daemon killed between writing and renaming leaves behind.
+	leftover := filepath.Join(stateDir, "."+StatusFileName+".123456")
+	if err := os.WriteFile(leftover, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, map[string]string{
+		"ANGELA_DATABASE_URL": pgtest.DB(t), "ANGELA_STATE_DIR": stateDir, "ANGELA_TIMEZONE": pgtest.TimeZone,
+	})
+	d := New(Options{Config: cfg, Version: "test"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	select {
+	case <-d.Ready():
+	case err := <-errc:
+		t.Fatalf("Run returned before ready: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("not ready within a minute")
+	}
+	if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the leftover %s is still there: %v", leftover, err)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

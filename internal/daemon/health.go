@@ -10,6 +10,22 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres"
 )
 
+// maxCheckTimeout caps the time one health check may take.
+const maxCheckTimeout = 10 * time.Second
+
+// checkTimeout is how long one health check may take: half its period, at
+// most maxCheckTimeout. Shorter than the period, so that a slow check never
+// runs into the next one and the status file, refreshed after every check,
+// never goes two periods without a write.
+func checkTimeout(interval time.Duration) time.Duration {
+	return min(interval/2, maxCheckTimeout)
+}
+
+// clusterRestartTimeout bounds one restart of the managed cluster by the
+// monitor: long enough for crash recovery, short enough that the monitor is
+// known to come back.
+const clusterRestartTimeout = 3 * time.Minute
+
 // dbMonitor checks the database every interval. It logs one line when the
 // database goes away and one when it is back, never a line per failed check,
 // and restarts the managed cluster if that is what went away. The pool
@@ -25,10 +41,18 @@ type dbMonitor struct {
 	// onClusterStarted is called when the monitor restarted the managed
 	// cluster, which the daemon then owns and stops on exit.
 	onClusterStarted func()
+	// alive, when set, is told after every check until when the monitor
+	// promises to report again: the watchdog and the status file's freshness
+	// go by it. Before a restart of the cluster the promise covers the
+	// restart.
+	alive func(until time.Time)
 
 	up        bool // the daemon starts the monitor once the database answered
 	downSince time.Time
 	upSince   time.Time // since when the checks have succeeded
+	// restartFailed is set once a failed restart of the managed cluster was
+	// logged in this outage, so that it is logged once per outage.
+	restartFailed bool
 }
 
 // Run checks every interval until ctx is done. The daemon makes the first
@@ -44,8 +68,42 @@ func (m *dbMonitor) Run(ctx context.Context) error {
 	}
 }
 
+// promise tells alive that the monitor reports again within d.
+func (m *dbMonitor) promise(d time.Duration) {
+	if m.alive != nil {
+		m.alive(m.now().Add(d))
+	}
+}
+
+// check checks the database once, and once more right after it restarted the
+// managed cluster, so that the recovery shows at once.
 func (m *dbMonitor) check(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, m.interval)
+	if m.probe(ctx) || m.cluster == nil || ctx.Err() != nil {
+		m.promise(2 * m.interval)
+		return
+	}
+	m.promise(clusterRestartTimeout + 2*m.interval)
+	rctx, cancel := context.WithTimeout(ctx, clusterRestartTimeout)
+	started, err := m.cluster.Start(rctx)
+	cancel()
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && !m.restartFailed:
+		m.restartFailed = true
+		m.log.Error("cannot restart the managed PostgreSQL", zap.Error(err))
+	case err == nil && started:
+		m.onClusterStarted()
+		m.log.Info("restarted the managed PostgreSQL")
+		m.probe(ctx)
+	}
+	m.promise(2 * m.interval)
+}
+
+// probe asks the database for its version and schema, publishes what it
+// found and then logs a change of reachability. It reports whether the
+// database answered.
+func (m *dbMonitor) probe(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(ctx, checkTimeout(m.interval))
 	defer cancel()
 	start := m.now()
 	var server string
@@ -56,30 +114,26 @@ func (m *dbMonitor) check(ctx context.Context) {
 		schema, err = postgres.SchemaVersion(cctx, m.pool)
 	}
 	if ctx.Err() != nil {
-		return // shutting down: not an outage
+		return true // shutting down: not an outage
 	}
 	now := m.now()
 	if err != nil {
-		if m.up {
+		wasUp := m.up
+		if wasUp {
 			m.up, m.downSince, m.upSince = false, now, time.Time{}
-			m.log.Warn("database unreachable", zap.Error(err))
 		}
+		// Published first: whoever reads the log line and runs status sees it.
 		m.publish(func(d *DatabaseStatus) {
 			d.Reachable, d.DownSince, d.CheckedAt, d.LastError = false, m.downSince, now, err.Error()
 			d.ReachableSince = time.Time{}
 		})
-		if m.cluster != nil {
-			if started, serr := m.cluster.Start(ctx); serr == nil && started {
-				m.onClusterStarted()
-				m.log.Info("restarted the managed PostgreSQL")
-			}
+		if wasUp {
+			m.log.Warn("database unreachable", zap.Error(err))
 		}
-		return
+		return false
 	}
-	if !m.up {
-		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
-		m.up = true
-	}
+	wasDown := !m.up
+	m.up, m.restartFailed = true, false
 	if m.upSince.IsZero() {
 		m.upSince = now
 	}
@@ -87,4 +141,8 @@ func (m *dbMonitor) check(ctx context.Context) {
 		d.Reachable, d.DownSince, d.LastError, d.ReachableSince = true, time.Time{}, "", m.upSince
 		d.Latency, d.CheckedAt, d.ServerVersion, d.SchemaVersion = latency, now, server, schema
 	})
+	if wasDown {
+		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
+	}
+	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -36,6 +37,13 @@ type Status struct {
 	StateDir   string         `json:"state_dir"`
 	Database   DatabaseStatus `json:"database"`
 	Workers    []WorkerStatus `json:"workers"`
+	// HealthCheckPeriod is how often the daemon checks its database; it
+	// rewrites this file at least that often while it runs.
+	HealthCheckPeriod time.Duration `json:"health_check_period_ns,omitempty"`
+	// RefreshBy is when the daemon will have rewritten this file at the
+	// latest, unless it is hung: two health check periods after UpdatedAt,
+	// or later while it restarts the managed cluster.
+	RefreshBy time.Time `json:"refresh_by,omitzero"`
 }
 
 // DatabaseStatus is the daemon's latest view of its database.
@@ -81,6 +89,13 @@ type statusBoard struct {
 	// details changed since.
 	writtenWorkers []WorkerStatus
 	err            error // the last write error, reported once
+	// refresh, when set, is the health check period: the file is rewritten
+	// at least every half of it even when nothing changed, and promises the
+	// next write within two of it.
+	refresh time.Duration
+	// holdUntil extends that promise while a long step (a restart of the
+	// managed cluster) keeps the daemon from writing.
+	holdUntil time.Time
 }
 
 func newStatusBoard(stateDir string, now func() time.Time, s Status) *statusBoard {
@@ -106,11 +121,40 @@ func (b *statusBoard) update(change func(*Status)) error {
 	change(&b.s)
 	now := b.now()
 	since := now.Sub(b.written)
-	if !significant(before, b.s) && since < latencyRefresh &&
+	maxAge := latencyRefresh
+	if b.refresh > 0 {
+		maxAge = min(maxAge, b.refresh/2)
+	}
+	if !significant(before, b.s) && since < maxAge &&
 		(since < detailRefresh || !detailsChanged(b.writtenWorkers, b.s.Workers)) {
 		return nil
 	}
+	return b.write(now)
+}
+
+// hold promises the next write no earlier than until, and writes that
+// promise at once when it extends the one in the file; a zero until ends the
+// hold.
+func (b *statusBoard) hold(until time.Time) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.holdUntil = until
+	if until.After(b.s.RefreshBy) {
+		return b.write(b.now())
+	}
+	return nil
+}
+
+// write writes the file; b.mu is held.
+func (b *statusBoard) write(now time.Time) error {
 	b.s.UpdatedAt = now
+	if b.refresh > 0 {
+		b.s.HealthCheckPeriod = b.refresh
+		b.s.RefreshBy = now.Add(2 * b.refresh)
+		if b.holdUntil.After(b.s.RefreshBy) {
+			b.s.RefreshBy = b.holdUntil
+		}
+	}
 	err := writeFileAtomic(b.path, b.s)
 	if err == nil {
 		b.written = now
@@ -155,6 +199,22 @@ func detailsChanged(a, b []WorkerStatus) bool {
 		}
 	}
 	return false
+}
+
+// removeStatusLeftovers removes the temporary files of status writes that a
+// killed daemon left in stateDir (writeFileAtomic names them
+// .status.json.<random>). The caller holds the daemon lock, so no other
+// daemon writes one meanwhile.
+func removeStatusLeftovers(stateDir string) {
+	entries, err := os.ReadDir(stateDir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+StatusFileName+".") && e.Type().IsRegular() {
+			os.Remove(filepath.Join(stateDir, e.Name()))
+		}
+	}
 }
 
 // writeFileAtomic writes v as JSON to a temporary file beside path and renames

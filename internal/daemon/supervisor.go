@@ -104,6 +104,12 @@ type SupervisorConfig struct {
 	// It runs on its own goroutine: a slow OnChange delays the next status
 	// publication, never a worker's restart.
 	OnChange func()
+	// Heartbeat, when positive with OnHeartbeat set, is how often Run's own
+	// loop beats: it takes the supervisor's lock and has the goroutine that
+	// calls OnChange call OnHeartbeat, so a beat shows that neither is stuck.
+	// The daemon's watchdog goes by it.
+	Heartbeat   time.Duration
+	OnHeartbeat func()
 }
 
 // StopTimeoutError is returned by Supervisor.Run when some workers have not
@@ -143,6 +149,8 @@ type Supervisor struct {
 	log *zap.Logger
 	// changes holds at most one pending OnChange call; senders never block.
 	changes chan struct{}
+	// beats holds at most one pending OnHeartbeat call.
+	beats chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -185,7 +193,7 @@ func NewSupervisor(cfg SupervisorConfig) *Supervisor {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
-	return &Supervisor{cfg: cfg, log: cfg.Log, changes: make(chan struct{}, 1)}
+	return &Supervisor{cfg: cfg, log: cfg.Log, changes: make(chan struct{}, 1), beats: make(chan struct{}, 1)}
 }
 
 // Add registers w under name, which names it in logs and status. Add must be
@@ -276,7 +284,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		close(allDone)
 	}()
 
-	<-ctx.Done()
+	s.beat(ctx)
 	select {
 	case <-allDone:
 		return nil
@@ -451,21 +459,52 @@ func (s *Supervisor) changed() {
 	}
 }
 
-// notify calls OnChange for pending changes until stop is closed, then once
-// more if a change is still pending, so the final state is always published.
+// beat waits until ctx is done, beating every Heartbeat meanwhile.
+func (s *Supervisor) beat(ctx context.Context) {
+	if s.cfg.Heartbeat <= 0 || s.cfg.OnHeartbeat == nil {
+		<-ctx.Done()
+		return
+	}
+	for {
+		s.mu.Lock()
+		started := s.started // the lock is the point: a stuck holder stops the beat
+		s.mu.Unlock()
+		if started {
+			select {
+			case s.beats <- struct{}{}:
+			default: // the last beat is still pending: the notifier is busy
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cfg.After(s.cfg.Heartbeat):
+		}
+	}
+}
+
+// notify calls OnChange for pending changes and OnHeartbeat for pending
+// beats until stop is closed, then OnChange once more if a change is still
+// pending, so the final state is always published.
 func (s *Supervisor) notify(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	if s.cfg.OnChange == nil {
+	if s.cfg.OnChange == nil && s.cfg.OnHeartbeat == nil {
 		return
 	}
 	for {
 		select {
 		case <-s.changes:
-			s.cfg.OnChange()
+			if s.cfg.OnChange != nil {
+				s.cfg.OnChange()
+			}
+		case <-s.beats:
+			s.cfg.OnHeartbeat()
 		case <-stop:
 			select {
 			case <-s.changes:
-				s.cfg.OnChange()
+				if s.cfg.OnChange != nil {
+					s.cfg.OnChange()
+				}
 			default:
 			}
 			return

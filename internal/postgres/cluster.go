@@ -67,7 +67,7 @@ func permanent(err error) error { return permanentError{err} }
 // so two commands given the same state directory always share one cluster.
 const (
 	dataDirName   = "postgres"         // the data directory
-	initDirName   = "postgres.initdb"  // initdb works here, then it is renamed to dataDirName
+	initDirName   = "postgres.initdb"  // initdb works in postgres.initdb.<random>, then it is renamed to dataDirName
 	socketDirName = "run"              // the Unix socket, mode 0700
 	lockFileName  = "cluster.lock"     // flock'd while a process creates, starts or stops the cluster
 	startLogName  = "postgres.log"     // what the server writes before its logging collector takes over
@@ -184,6 +184,36 @@ func (c *Cluster) Running(ctx context.Context) bool {
 	return ok && pm.ready(c)
 }
 
+// ServerRunning is Running for an observer, such as `angelad status`, that
+// may not be the cluster's user. known is false when this process cannot
+// tell: the data directory belongs to another user (a user asking about the
+// system daemon's cluster), whose pid file and processes it may not read.
+func (c *Cluster) ServerRunning() (running, known bool) {
+	if c.stateDir == "" {
+		return false, false
+	}
+	if uid, _, err := fileOwner(c.DataDir()); err != nil || (!isRoot() && uid != uint32(os.Geteuid())) {
+		return false, err != nil && errors.Is(err, fs.ErrNotExist)
+	}
+	if _, err := os.Stat(filepath.Join(c.DataDir(), "postmaster.pid")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, false
+	}
+	return c.Running(context.Background()), true
+}
+
+// pidKind is what the pid in a postmaster.pid is to the cluster.
+type pidKind int
+
+const (
+	pidGone    pidKind = iota // no such process, not even a zombie
+	pidDying                  // it exited or is exiting: a zombie, say
+	pidServer                 // alive, and as far as can be told the server
+	pidForeign                // alive, but not a server of this cluster
+)
+
+// postmasterAlive reports whether pid is a live postmaster of dataDir.
+func postmasterAlive(pid int, dataDir string) bool { return classifyPID(pid, dataDir) == pidServer }
+
 // postmasterInfo is what postmaster.pid says about the server.
 type postmasterInfo struct {
 	pid       int
@@ -223,7 +253,7 @@ func (c *Cluster) postmaster() (postmasterInfo, bool) {
 // ready reports whether the server accepts connections, on the socket
 // directory where c expects it.
 func (pm postmasterInfo) ready(c *Cluster) bool {
-	return pm.status == "ready" && pm.socketDir == c.SocketDir() && processAlive(pm.pid)
+	return pm.status == "ready" && pm.socketDir == c.SocketDir() && postmasterAlive(pm.pid, c.DataDir())
 }
 
 // verifiedRunning reports, without connecting, whether the server runs and a
@@ -318,7 +348,7 @@ func (c *Cluster) start(ctx context.Context) (bool, error) {
 		if err := c.waitReady(ctx); err != nil {
 			return false, fmt.Errorf("a server runs on %s but does not accept connections at %s: %w", c.DataDir(), c.SocketDir(), err)
 		}
-	} else {
+	} else if err = c.clearDeadServer(ctx); err == nil {
 		started, err = s.startServer(ctx)
 	}
 	if err == nil {
@@ -516,6 +546,9 @@ func (c *Cluster) makeStateDir(acct account) error {
 // scratch directory that is renamed into place only when it is complete, so an
 // interrupted initdb never leaves a half-made cluster behind.
 func (s *session) initialise(ctx context.Context) error {
+	if err := s.c.removeInitLeftovers(ctx); err != nil {
+		return err
+	}
 	data := s.c.DataDir()
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err == nil {
 		return nil
@@ -531,19 +564,20 @@ func (s *session) initialise(ctx context.Context) error {
 		return fmt.Errorf("read %s: %w", data, err)
 	}
 
-	tmp := filepath.Join(s.c.stateDir, initDirName)
 	// Prefer C.UTF-8: byte-order collation like C, but character classes and
 	// case mapping that know Thai. Not every system has it.
-	var err error
+	var (
+		tmp string
+		err error
+	)
 	for _, locale := range []string{"C.UTF-8", "C"} {
 		var out string
-		out, err = s.initdb(ctx, tmp, locale)
+		tmp, out, err = s.initdb(ctx, locale)
 		if err == nil || !strings.Contains(out, "locale") {
 			break
 		}
 	}
 	if err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	if err := appendInclude(filepath.Join(tmp, "postgresql.conf")); err != nil {
@@ -556,20 +590,79 @@ func (s *session) initialise(ctx context.Context) error {
 	return nil
 }
 
-// initdb runs initdb into a fresh dir with the given locale and returns its
-// output.
-func (s *session) initdb(ctx context.Context, dir, locale string) (string, error) {
-	// A leftover from an interrupted attempt; the lock says nobody else uses it.
-	if err := os.RemoveAll(dir); err != nil {
-		return "", fmt.Errorf("remove %s: %w", dir, err)
+// initWait bounds the wait for the processes of an interrupted initdb to
+// exit once killed.
+const initWait = 30 * time.Second
+
+// removeInitLeftovers removes what an interrupted initdb left in the state
+// directory. It runs under the lock, so no initdb of a live process works
+// there. One whose process was killed may still run (on Linux it dies with
+// its parent, but the postgres it runs lives until it has read all its
+// input), so those still working in a leftover are killed first: otherwise
+// they would write into the directory while it is removed.
+func (c *Cluster) removeInitLeftovers(ctx context.Context) error {
+	entries, err := os.ReadDir(c.stateDir)
+	if err != nil {
+		return fmt.Errorf("read the state directory: %w", err)
 	}
+	for _, e := range entries {
+		if name := e.Name(); name != initDirName && !strings.HasPrefix(name, initDirName+".") {
+			continue
+		}
+		dir := filepath.Join(c.stateDir, e.Name())
+		if err := killProcessesIn(ctx, dir); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove what an interrupted initdb left: %w", err)
+		}
+	}
+	return nil
+}
+
+// killProcessesIn kills the postgres processes working in dir and waits until
+// they are gone.
+func killProcessesIn(ctx context.Context, dir string) error {
+	left := processesIn(dir)
+	if len(left) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, initWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for ; len(left) > 0; left = processesIn(dir) {
+		for _, pid := range left {
+			killProcess(pid)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("processes %v of an interrupted initdb still run in %s after %s", left, dir, initWait)
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// initdb runs initdb into a fresh directory with the given locale and returns
+// that directory and initdb's output. The directory's name is new for every
+// attempt, so an initdb of an interrupted command that still runs (where it
+// does not die with its parent) never shares one with this attempt. On
+// failure nothing is left behind.
+func (s *session) initdb(ctx context.Context, locale string) (dir, out string, err error) {
 	// Made here, not by initdb, because the server's user may not be allowed to
 	// create entries in the state directory.
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", dir, err)
+	dir, err = os.MkdirTemp(s.c.stateDir, initDirName+".")
+	if err != nil {
+		return "", "", fmt.Errorf("create the directory for initdb: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	if err := s.acct.chown(dir); err != nil {
-		return "", err
+		return "", "", err
 	}
 	args := []string{
 		"-D", dir,
@@ -584,11 +677,11 @@ func (s *session) initdb(ctx context.Context, dir, locale string) (string, error
 	if s.c.opts.Fast {
 		args = append(args, "--no-sync")
 	}
-	out, err := s.run(ctx, initdbTimeout, "initdb", args...)
+	out, err = s.runOwned(ctx, initdbTimeout, "initdb", args...)
 	if err != nil {
-		return out, programError("initdb", out, err)
+		return "", out, programError("initdb", out, err)
 	}
-	return out, nil
+	return dir, out, nil
 }
 
 // includeLine makes a hand-started server (pg_ctl start -D <state>/postgres)
@@ -715,12 +808,88 @@ func (s *session) status(ctx context.Context) (bool, error) {
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
+		// pg_ctl asks kill(pid, 0), which a zombie and a process that reused
+		// the pid of a dead server pass too.
+		if pm, ok := s.c.postmaster(); ok && !postmasterAlive(pm.pid, s.c.DataDir()) {
+			return false, nil
+		}
 		return true, nil
 	case errors.As(err, &exit) && exit.ExitCode() == 3: // no server running
 		return false, nil
 	default:
 		return false, programError("pg_ctl status", out, err)
 	}
+}
+
+// crashWait bounds how long a start waits for a dead server to be reaped and
+// its processes to exit; they do so in a second or two.
+const crashWait = 30 * time.Second
+
+// clearDeadServer makes way for a start when a server died and left its
+// postmaster.pid behind (status found no server running). PostgreSQL refuses
+// to start while that file names a process that kill(pid, 0) finds: a zombie
+// not yet reaped by its parent, or an unrelated process that reused the pid.
+// It also refuses while processes of the dead server still hold its shared
+// memory. So this waits for the zombie to be reaped and the old processes to
+// exit, and removes a postmaster.pid that names a process working elsewhere.
+func (c *Cluster) clearDeadServer(ctx context.Context) error {
+	pm, ok := c.postmaster()
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, crashWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		kind := classifyPID(pm.pid, c.DataDir())
+		switch kind {
+		case pidServer:
+			return nil // a server after all: pg_ctl start will say so
+		case pidForeign:
+			if err := c.removeStaleLocks(pm.pid); err != nil {
+				return err
+			}
+		}
+		left := processesIn(c.DataDir())
+		if (kind == pidGone || kind == pidForeign) && len(left) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if kind == pidDying {
+				return fmt.Errorf("the server (pid %d) of %s died but its parent has not reaped it within %s", pm.pid, c.DataDir(), crashWait)
+			}
+			return fmt.Errorf("processes %v of the server that died still run in %s after %s", left, c.DataDir(), crashWait)
+		case <-tick.C:
+		}
+	}
+}
+
+// removeStaleLocks removes postmaster.pid and the socket's lock file when they
+// name pid, a process that is not the server: PostgreSQL would take it for
+// one and refuse to start.
+func (c *Cluster) removeStaleLocks(pid int) error {
+	for _, path := range []string{
+		filepath.Join(c.DataDir(), "postmaster.pid"),
+		filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d.lock", managedPort)),
+	} {
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		if strings.TrimSpace(first) != strconv.Itoa(pid) {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove the stale %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // startServer runs pg_ctl start and waits until the server accepts
@@ -859,6 +1028,18 @@ func (c *Cluster) ensureDatabase(ctx context.Context) error {
 // run runs one of the server programs as the cluster's OS user and returns
 // its combined output.
 func (s *session) run(ctx context.Context, timeout time.Duration, program string, args ...string) (string, error) {
+	return s.runProgram(ctx, timeout, false, program, args)
+}
+
+// runOwned is run for a program that must not outlive this process: on Linux
+// it is killed when this process dies. Not for pg_ctl start, whose server
+// must outlive a one-shot command that started it; it is pg_ctl's child, and
+// the kernel does not pass the setting on to children anyway.
+func (s *session) runOwned(ctx context.Context, timeout time.Duration, program string, args ...string) (string, error) {
+	return s.runProgram(ctx, timeout, true, program, args)
+}
+
+func (s *session) runProgram(ctx context.Context, timeout time.Duration, owned bool, program string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(s.bin, program), args...)
@@ -870,6 +1051,9 @@ func (s *session) run(ctx context.Context, timeout time.Duration, program string
 	// reach pg_ctl or initdb halfway; the postmaster already gets a session of
 	// its own from pg_ctl.
 	cmd.SysProcAttr = s.acct.sysProcAttr()
+	if owned {
+		defer diesWithParent(cmd.SysProcAttr)()
+	}
 	// SIGTERM first: initdb then removes what it made, pg_ctl stops waiting.
 	cmd.Cancel = func() error { return terminate(cmd.Process) }
 	cmd.WaitDelay = killDelay

@@ -29,8 +29,6 @@ func (a account) chown(string) error { return nil }
 
 func terminate(p *os.Process) error { return p.Kill() }
 
-func processAlive(int) bool { return false }
-
 func fileOwner(string) (uint32, uint32, error) { return 0, 0, errUnsupported() }
 
 func checkTraversable(string, account) error { return nil }
@@ -38,3 +36,11 @@ func checkTraversable(string, account) error { return nil }
 func lockFile(context.Context, string, time.Duration) (func(), error) {
 	return nil, errUnsupported()
 }
+
+func classifyPID(int, string) pidKind { return pidGone }
+
+func processesIn(string) []int { return nil }
+
+func killProcess(int) {}
+
+func diesWithParent(*syscall.SysProcAttr) func() { return func() {} }

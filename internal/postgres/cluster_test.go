@@ -31,8 +31,9 @@ import (
 // The helper process (TestClusterHelperProcess) is this test binary run again:
 // it starts the cluster in helperDirEnv as a separate process would.
 const (
-	helperDirEnv   = "ANGELAD_CLUSTER_HELPER_DIR"
-	helperRunAsEnv = "ANGELAD_CLUSTER_HELPER_RUNAS"
+	helperDirEnv    = "ANGELAD_CLUSTER_HELPER_DIR"
+	helperRunAsEnv  = "ANGELAD_CLUSTER_HELPER_RUNAS"
+	helperBinDirEnv = "ANGELAD_CLUSTER_HELPER_BINDIR" // postgres.bin_dir, if set
 )
 
 func clusterContext(t testing.TB) context.Context {
@@ -396,8 +397,11 @@ func TestConcurrentStartStartsOnce(t *testing.T) {
 	}
 }
 
+// TestServerOutlivesStarterAndRecoversFromCrash is not parallel: while it
+// adopts orphans (see adoptOrphans) every process orphaned in this test
+// process becomes its child, and the postmasters of parallel tests, started
+// through pg_ctl, would be adopted and left as zombies that nobody reaps.
 func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
-	t.Parallel()
 	ctx := clusterContext(t)
 	c := newTestCluster(t, "angelad-crash-", postgres.ClusterOptions{Fast: true})
 
@@ -1021,7 +1025,7 @@ func TestClusterHelperProcess(t *testing.T) {
 		fmt.Println("error=read stdin:", err)
 		return
 	}
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), Fast: true})
+	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), BinDir: os.Getenv(helperBinDirEnv), Fast: true})
 	started, err := c.Start(clusterContext(t))
 	if err != nil {
 		fmt.Println("error=" + err.Error())

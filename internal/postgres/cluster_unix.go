@@ -110,11 +110,6 @@ func (a account) chown(path string) error {
 // starts has a session of its own and is not asked.
 func terminate(p *os.Process) error { return syscall.Kill(-p.Pid, syscall.SIGTERM) }
 
-// processAlive reports whether pid names a live process that this process may
-// signal: a server of the cluster always is one, since it runs as this user or
-// angelad is root.
-func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
-
 // fileOwner returns the owner of path.
 func fileOwner(path string) (uid, gid uint32, err error) {
 	fi, err := os.Stat(path)

@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// testPool returns a pool on connString, closed when the test ends. It
+// connects lazily, so a database that is not there fails only its queries.
+func testPool(t *testing.T, connString string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// testMonitor returns a monitor of pool that logs to an observer and
+// publishes into st.
+func testMonitor(t *testing.T, pool *pgxpool.Pool, cluster *postgres.Cluster, st *DatabaseStatus) (*dbMonitor, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.InfoLevel)
+	return &dbMonitor{
+		pool: pool, cluster: cluster, log: zap.New(core), interval: 10 * time.Second,
+		now: time.Now, after: time.After,
+		publish:          func(change func(*DatabaseStatus)) { change(st) },
+		onClusterStarted: func() {},
+		up:               true,
+	}, logs
+}
+
+func TestMonitorLogsAFailedClusterRestartOncePerOutage(t *testing.T) {
+	ctx := context.Background()
+	live := testPool(t, pgtest.DB(t))
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	// A managed cluster that cannot start: no server programs where it looks.
+	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: pgtest.StateDir(t), BinDir: t.TempDir()})
+	var st DatabaseStatus
+	m, logs := testMonitor(t, dead, cluster, &st)
+
+	for range 3 {
+		m.check(ctx)
+	}
+	failed := logs.FilterMessage("cannot restart the managed PostgreSQL")
+	if failed.Len() != 1 {
+		t.Fatalf("a failed restart was logged %d times in one outage, want once: %v", failed.Len(), logs.All())
+	}
+	if reason := failed.All()[0].ContextMap()["error"]; reason == nil || !strings.Contains(reason.(string), "install the PostgreSQL server") {
+		t.Errorf("the failed restart's line does not say why: %v", failed.All()[0].ContextMap())
+	}
+
+	m.pool = live
+	m.check(ctx)
+	if !st.Reachable {
+		t.Fatalf("not reachable after a good check: %+v", st)
+	}
+	m.pool = dead
+	m.check(ctx)
+	m.check(ctx)
+	if n := logs.FilterMessage("cannot restart the managed PostgreSQL").Len(); n != 2 {
+		t.Errorf("two outages logged %d failed restarts, want 2: %v", n, logs.All())
+	}
+}
+
+func TestMonitorPublishesAnOutageBeforeItLogsIt(t *testing.T) {
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	var st DatabaseStatus
+	m, logs := testMonitor(t, dead, nil, &st)
+	published := m.publish
+	loggedFirst := false
+	m.publish = func(change func(*DatabaseStatus)) {
+		if logs.FilterMessage("database unreachable").Len() > 0 {
+			loggedFirst = true
+		}
+		published(change)
+	}
+	m.check(context.Background())
+	if st.Reachable || logs.FilterMessage("database unreachable").Len() != 1 {
+		t.Fatalf("after a failed check: reachable %t, log %v", st.Reachable, logs.All())
+	}
+	if loggedFirst {
+		t.Error("the outage was logged before it was published")
+	}
+}
+
+func TestCheckTimeoutIsShorterThanThePeriod(t *testing.T) {
+	for _, period := range []time.Duration{100 * time.Millisecond, 10 * time.Second, time.Hour} {
+		if got := checkTimeout(period); got <= 0 || got >= period {
+			t.Errorf("checkTimeout(%s) = %s, want within (0, %s)", period, got, period)
+		}
+	}
+}
