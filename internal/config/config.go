@@ -432,6 +432,9 @@ func Load(o Options) (*Config, error) {
 			c.Sources[k.name] = Source{Kind: "flag", Name: flag}
 		}
 	}
+	if err := c.Memory.Check(); err != nil {
+		return nil, err
+	}
 	c.database = resolveDatabase(c, o.Env)
 	if err := checkDatabase(c.database); err != nil {
 		return nil, err

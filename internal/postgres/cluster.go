@@ -117,6 +117,10 @@ type ClusterOptions struct {
 	// Fast trades durability for speed, for tests and benchmarks: initdb
 	// --no-sync, and fsync, synchronous_commit and full_page_writes off.
 	Fast bool
+	// Locale is the locale initdb gives a new cluster; "" means C.UTF-8 where
+	// the system has it, else C. Tests set "C" to check behaviour under the
+	// locale a system without C.UTF-8 gets.
+	Locale string
 }
 
 // Cluster is the managed local PostgreSQL: a cluster that angelad creates on
@@ -570,7 +574,11 @@ func (s *session) initialise(ctx context.Context) error {
 		tmp string
 		err error
 	)
-	for _, locale := range []string{"C.UTF-8", "C"} {
+	locales := []string{"C.UTF-8", "C"}
+	if s.c.opts.Locale != "" {
+		locales = []string{s.c.opts.Locale}
+	}
+	for _, locale := range locales {
 		var out string
 		tmp, out, err = s.initdb(ctx, locale)
 		if err == nil || !strings.Contains(out, "locale") {

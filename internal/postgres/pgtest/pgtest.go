@@ -34,6 +34,14 @@ var (
 	templateOnce sync.Once
 	templateErr  error
 	seq          atomic.Int64
+
+	// The second throwaway cluster, initialised with the C locale, that
+	// CLocaleDB starts on first use and Run stops.
+	cOnce    sync.Once
+	cErr     error
+	cCluster *postgres.Cluster
+	cDir     string
+	cAdmin   string
 )
 
 // Main runs m against a real PostgreSQL and exits with its result. Use it from
@@ -45,6 +53,7 @@ func Main(m *testing.M) {
 // Run is Main for a TestMain that has more to clean up: it returns the exit
 // code instead of exiting.
 func Run(m *testing.M) int {
+	defer stopCLocale()
 	if url := os.Getenv(EnvURL); url != "" {
 		adminURL = url
 		return m.Run()
@@ -100,6 +109,56 @@ func StateDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// CLocaleDB creates a fresh, migrated database on a throwaway cluster
+// initialised with the C locale (LC_CTYPE C: only ASCII letters are letters),
+// started on first use and stopped when the test binary ends, and returns its
+// connection string. It is for behaviour that depends on the cluster's
+// locale, such as text search in Thai.
+func CLocaleDB(t testing.TB) string {
+	t.Helper()
+	mustAdmin(t)
+	cOnce.Do(func() { cErr = startCLocale() })
+	if cErr != nil {
+		t.Fatalf("pgtest: C-locale cluster: %v", cErr)
+	}
+	url := createOn(t, cAdmin, "template0")
+	conn := Conn(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := postgres.Migrate(ctx, conn); err != nil {
+		t.Fatalf("pgtest: migrate C-locale database: %v", err)
+	}
+	return url
+}
+
+func startCLocale() error {
+	dir, err := TempStateDir("angelad-pgtest-c-")
+	if err != nil {
+		return err
+	}
+	cDir = dir
+	cCluster = postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, Fast: true, Locale: "C"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := cCluster.Start(ctx); err != nil {
+		return err
+	}
+	cAdmin = cCluster.ConnString("postgres")
+	return nil
+}
+
+func stopCLocale() {
+	if cCluster == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cCluster.Stop(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest: stop C-locale cluster:", err)
+	}
+	os.RemoveAll(cDir)
 }
 
 // Cluster returns the throwaway managed cluster Main started, or nil when the
@@ -183,6 +242,11 @@ func makeTemplate() error {
 }
 
 func create(t testing.TB, template string) string {
+	t.Helper()
+	return createOn(t, adminURL, template)
+}
+
+func createOn(t testing.TB, adminURL, template string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

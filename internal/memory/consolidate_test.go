@@ -1,0 +1,280 @@
+package memory_test
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+var day = 24 * time.Hour
+
+// passClock is a clock for Consolidate's duration that never moves.
+func passClock(at time.Time) func() time.Time { return func() time.Time { return at } }
+
+type stored struct {
+	retention, score float64
+	forgotten        bool
+	halfLife         *float64
+}
+
+func stateOf(t *testing.T, ctx context.Context, q postgres.Querier, table string, id uuid.UUID) stored {
+	t.Helper()
+	var s stored
+	var hl *float32
+	if err := q.QueryRow(ctx, `select retention, score, forgotten_at is not null, half_life_days from `+table+` where id = $1`, id).
+		Scan(&s.retention, &s.score, &s.forgotten, &hl); err != nil {
+		t.Fatalf("state of %s: %v", id, err)
+	}
+	if hl != nil {
+		v := float64(*hl)
+		s.halfLife = &v
+	}
+	return s
+}
+
+func saveConv(t *testing.T, ctx context.Context, q postgres.Querier, importance int, at time.Time, text string) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	if _, err := q.Exec(ctx, `insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at)
+		values ($1, 's1', 'david', $2, $3, $4)`, id, text, importance, at); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func saveEmo(t *testing.T, ctx context.Context, q postgres.Querier, intensity, strength int, at time.Time, context string) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	if _, err := q.Exec(ctx, `insert into angela_emotions (emotion_id, emotion, intensity, memory_strength, context, felt_at)
+		values ($1, 'happy', $2, $3, $4, $5)`, id, intensity, strength, context, at); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestConsolidateStoresTheModelsRetentionAndForgets(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	cfg := defaultMemory(t)
+	model := memory.NewModel(cfg)
+	made := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := made.Add(30 * day)
+
+	weak := saveConv(t, ctx, conn, 1, made, "weak")     // w 0.1, h 7: R = 0.5^(30/7), forgotten
+	middle := saveConv(t, ctx, conn, 5, made, "middle") // w 0.5
+	core := saveEmo(t, ctx, conn, 9, 10, made, "core")  // w 0.95, floored at 0.5 later
+	fresh := saveEmo(t, ctx, conn, 5, 5, now, "fresh")  // made at the pass time: R = 1
+	res, err := memory.Consolidate(ctx, conn, model, 1, memory.PassOptions{Now: now}, passClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seen != 4 || res.Conversations != 2 || res.Emotions != 2 || res.NewlyForgotten != 1 ||
+		res.ForgottenConversations != 1 || res.ForgottenEmotions != 0 || res.Updated != 3 {
+		t.Fatalf("pass = %+v, want 4 seen, 3 updated (fresh unchanged), 1 newly forgotten", res)
+	}
+	// Batches of one: 2 + an empty one per phase, twice.
+	if res.Batches != 6 {
+		t.Fatalf("batches = %d, want 6", res.Batches)
+	}
+	check := func(table string, id uuid.UUID, w float64, want float64, forgotten bool) {
+		t.Helper()
+		s := stateOf(t, ctx, conn, table, id)
+		if math.Abs(s.retention-want) > 1e-6 || math.Abs(s.score-want*w) > 1e-6 || s.forgotten != forgotten {
+			t.Errorf("%s: stored %+v, want retention %.7g score %.7g forgotten %v", table, s, want, want*w, forgotten)
+		}
+	}
+	check("conversation_memory", weak, 0.1, math.Pow(0.5, 30.0/7), true)
+	check("conversation_memory", middle, 0.5, math.Pow(0.5, 30/model.InitialHalfLife(0.5)), false)
+	check("emotion_memory", core, 0.95, math.Pow(0.5, 30/model.InitialHalfLife(0.95)), false)
+	check("emotion_memory", fresh, 0.5, 1, false)
+
+	// Two years on the core memory sits on its floor and the middle one is
+	// forgotten; the weak one stays forgotten and is not counted again.
+	later := made.Add(730 * day)
+	res, err = memory.Consolidate(ctx, conn, model, memory.MaxBatch, memory.PassOptions{Now: later}, passClock(later))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewlyForgotten != 2 || res.ForgottenConversations != 2 || res.ForgottenEmotions != 1 {
+		t.Fatalf("second pass = %+v, want middle and fresh newly forgotten", res)
+	}
+	check("emotion_memory", core, 0.95, 0.5, false)
+	check("conversation_memory", middle, 0.5, math.Pow(0.5, 730/model.InitialHalfLife(0.5)), true)
+
+	// The pass's figures are kept for recall and status.
+	last, at, ok, err := memory.LastPass(ctx, conn)
+	if err != nil || !ok || !at.Equal(later) || last.NewlyForgotten != 2 || last.Conversations != 2 {
+		t.Fatalf("LastPass = %+v %v %v %v", last, at, ok, err)
+	}
+}
+
+func TestConsolidateRejectsBatchesOverTheLimit(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	now := time.Now()
+	for _, n := range []int{0, memory.MaxBatch + 1} {
+		if _, err := memory.Consolidate(ctx, conn, model, n, memory.PassOptions{Now: now}, passClock(now)); err == nil {
+			t.Errorf("batch %d accepted", n)
+		}
+	}
+}
+
+// TestConsolidateResumesAfterAnInterruption cuts a pass short after its first
+// batch (as a shutdown does) and checks that the next call carries on from the
+// cursor instead of starting over, and counts every memory once.
+func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
+		select 'david', 'm' || i, $1::timestamptz from generate_series(1, 10) i`, made); err != nil {
+		t.Fatal(err)
+	}
+	now := made.Add(10 * day)
+	// A tracer cancels the context once the second batch statement starts.
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var batches int
+	tracer := &cancelAfter{n: 2, cancel: cancel, count: &batches}
+	cfg, err := pgx.ParseConfig(conn.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tracer = tracer
+	traced, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close(ctx)
+	if _, err := memory.Consolidate(cctx, traced, model, 4, memory.PassOptions{Now: now}, passClock(now)); err == nil {
+		t.Fatal("an interrupted pass reported no error")
+	}
+	var phase *string
+	var cursor *uuid.UUID
+	var seen int
+	if err := conn.QueryRow(ctx, `select phase, cursor_id, rows_seen from memory_consolidation`).Scan(&phase, &cursor, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if phase == nil || *phase != "conversations" || cursor == nil || seen != 4 {
+		t.Fatalf("progress after the interruption: phase %v cursor %v seen %d, want conversations after 4", phase, cursor, seen)
+	}
+	res, err := memory.Consolidate(ctx, conn, model, 4, memory.PassOptions{Now: now}, passClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The resumed pass did the remaining 6 rows in 2 batches plus the empty
+	// ends of both phases.
+	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 4 {
+		t.Fatalf("resumed pass = %+v, want 10 seen in 4 more batches", res)
+	}
+	var stale int
+	if err := conn.QueryRow(ctx, `select count(*) from conversation_memory where retention = 1`).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d memories not updated (%v)", stale, err)
+	}
+}
+
+// cancelAfter cancels a context when the n-th batch statement starts.
+type cancelAfter struct {
+	n      int
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	count  *int
+}
+
+func (c *cancelAfter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if len(d.SQL) > 9 && d.SQL[:9] == "with b as" {
+		c.mu.Lock()
+		*c.count++
+		if *c.count == c.n {
+			c.cancel()
+		}
+		c.mu.Unlock()
+	}
+	return ctx
+}
+
+func (c *cancelAfter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestConsolidateLetsWritersThrough runs a pass in small batches while a writer
+// saves messages, and checks that the writer's saves went through while the
+// pass was running rather than after it: the pass holds no table lock and no
+// transaction longer than one batch. The writer's waits are logged; the bench
+// reports their p99 on a million rows.
+func TestConsolidateLetsWritersThrough(t *testing.T) {
+	t.Parallel()
+	ctx, _ := setup(t)
+	url := pgtest.DB(t)
+	pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := pool.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
+		select 'david', 'm' || i, $1::timestamptz - i * interval '1 minute' from generate_series(1, 3000) i`, made); err != nil {
+		t.Fatal(err)
+	}
+	waits, during := writeDuring(t, ctx, pool, func() {
+		now := made.Add(3 * day)
+		if _, err := memory.Consolidate(ctx, pool, memory.NewModel(defaultMemory(t)), 100, memory.PassOptions{Now: now, Adopt: true}, passClock(now)); err != nil {
+			t.Error(err)
+		}
+	})
+	if during == 0 {
+		t.Fatalf("no save completed while the pass ran (%d saves in all)", len(waits))
+	}
+	slices.Sort(waits)
+	t.Logf("%d saves, %d during the pass; max wait %v", len(waits), during, waits[len(waits)-1])
+}
+
+// writeDuring runs pass while a writer saves messages one by one through pool,
+// and returns the duration of every save and how many finished before pass
+// returned.
+func writeDuring(t testing.TB, ctx context.Context, pool *pgxpool.Pool, pass func()) ([]time.Duration, int) {
+	t.Helper()
+	stop := make(chan struct{})
+	passDone := make(chan struct{})
+	var (
+		waits  []time.Duration
+		during int
+		wg     sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			if _, err := pool.Exec(ctx, `insert into conversations (speaker, message_text) values ('angela', 'ระหว่างทาง')`); err != nil {
+				t.Error(err)
+				return
+			}
+			waits = append(waits, time.Since(start))
+			select {
+			case <-passDone:
+			default:
+				during++
+			}
+		}
+	})
+	pass()
+	close(passDone)
+	close(stop)
+	wg.Wait()
+	return waits, during
+}
