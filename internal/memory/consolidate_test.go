@@ -215,7 +215,8 @@ func (c *cancelAfter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEn
 // reports their p99 on a million rows.
 func TestConsolidateLetsWritersThrough(t *testing.T) {
 	t.Parallel()
-	ctx, _ := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	url := pgtest.DB(t)
 	pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
 	if err != nil {

@@ -1,0 +1,100 @@
+package memory
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/daemon"
+)
+
+// WorkerFactory returns the factory of the memory worker: every
+// cfg.ConsolidateEvery, and once at start, it runs a consolidation pass (see
+// Consolidate) over every memory. A configuration that cfg.Check refuses stops
+// the daemon's start-up.
+func WorkerFactory(cfg config.Memory) daemon.Factory {
+	return func(d daemon.Deps) (daemon.Worker, error) {
+		if err := cfg.Check(); err != nil {
+			return nil, err
+		}
+		return &worker{cfg: cfg, model: NewModel(cfg), deps: d}, nil
+	}
+}
+
+type worker struct {
+	cfg   config.Memory
+	model Model
+	deps  daemon.Deps
+}
+
+// Backoff after a failed pass, on the injected clock.
+const (
+	minRetry = 5 * time.Second
+	maxRetry = 5 * time.Minute
+	// failuresForProblem is how many passes in a row must fail before status
+	// shows a problem: one failure is a blip the next try usually fixes.
+	failuresForProblem = 3
+)
+
+// workerStatus is the worker's detail in status.json.
+type workerStatus struct {
+	LastPassAt             *time.Time `json:"last_pass_at,omitempty"`
+	LastPassSeconds        float64    `json:"last_pass_seconds"`
+	LastPassUpdated        int64      `json:"last_pass_updated"`
+	LastPassNewlyForgotten int64      `json:"last_pass_newly_forgotten"`
+	LastPassAdopted        int64      `json:"last_pass_adopted,omitempty"`
+	Conversations          int64      `json:"conversations"`
+	Emotions               int64      `json:"emotions"`
+	Forgotten              int64      `json:"forgotten"`
+	NextPassAt             time.Time  `json:"next_pass_at"`
+	Failures               int        `json:"failures,omitempty"`
+	LastError              string     `json:"last_error,omitempty"`
+}
+
+// Run consolidates until ctx is done. A failed pass (the database away) is
+// retried with backoff and shown as a problem once it keeps failing; Run
+// returns only when ctx is done.
+func (w *worker) Run(ctx context.Context) error {
+	clock, log := w.deps.Clock, w.deps.Log
+	var st workerStatus
+	adopt := true // adopt legacy rows on the first pass after start
+	retry := minRetry
+	for {
+		now := clock.Now()
+		res, err := Consolidate(ctx, w.deps.Pool, w.model, w.cfg.BatchSize, PassOptions{Now: now, Adopt: adopt}, clock.Now)
+		wait := w.cfg.ConsolidateEvery
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			st.Failures++
+			st.LastError = err.Error()
+			wait, retry = retry, min(retry*2, maxRetry)
+			log.Warn("consolidation pass failed", zap.Error(err), zap.Int("failures", st.Failures), zap.Duration("retry_in", wait))
+			if st.Failures >= failuresForProblem {
+				w.deps.Status.Problem("consolidation failing: " + err.Error())
+			}
+		default:
+			adopt = false
+			retry = minRetry
+			st = workerStatus{LastPassAt: &now, LastPassSeconds: res.DurationSeconds,
+				LastPassUpdated: res.Updated, LastPassNewlyForgotten: res.NewlyForgotten, LastPassAdopted: res.Adopted,
+				Conversations: res.Conversations, Emotions: res.Emotions,
+				Forgotten: res.ForgottenConversations + res.ForgottenEmotions}
+			w.deps.Status.Problem("")
+			log.Info("consolidation pass", zap.Int64("updated", res.Updated), zap.Int64("newly_forgotten", res.NewlyForgotten),
+				zap.Int64("seen", res.Seen), zap.Int64("adopted", res.Adopted), zap.Int("batches", res.Batches),
+				zap.Bool("resumed", res.Resumed), zap.Duration("duration", res.Duration))
+		}
+		st.NextPassAt = now.Add(wait)
+		w.deps.Status.Detail(st)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-clock.After(wait):
+		}
+	}
+}
+

@@ -1,0 +1,137 @@
+package memory_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// fakeClock is the daemon's injected clock: the test sets the time and
+// fires the worker's hourly timer; every other timer is real.
+type fakeClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	every time.Duration
+	fire  chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	if d == c.every {
+		return c.fire
+	}
+	return time.After(d)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-time.After(20 * time.Millisecond) // poll; the deadline above bounds it
+	}
+}
+
+// TestWorkerConsolidatesAtStartAndEveryPeriod runs the memory worker in the
+// daemon on an injected clock: it passes at start (adopting a row written with
+// the triggers off), and again when its period elapses, and shows the last
+// pass in status.
+func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
+	ctx, cancelTest := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancelTest()
+	url := pgtest.DB(t)
+	conn := pgtest.Conn(t, url)
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	weak := saveConv(t, ctx, conn, 1, made, "weak")
+	// A row written with the triggers disabled, as a bulk load might: no
+	// state, no grams until the first pass adopts it.
+	if _, err := conn.Exec(ctx, `set session_replication_role = replica;
+		insert into conversations (conversation_id, speaker, message_text, created_at)
+		values ('44444444-4444-4444-8444-444444444444', 'david', 'คิดถึงนะ', '2026-01-01T00:00:00Z');
+		set session_replication_role = origin`); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := pgtest.StateDir(t)
+	env := map[string]string{"ANGELA_DATABASE_URL": url, "ANGELA_STATE_DIR": stateDir, "ANGELA_TIMEZONE": pgtest.TimeZone,
+		"ANGELA_MEMORY_CONSOLIDATE_EVERY": "1h"}
+	root := false
+	cfg, err := config.Load(config.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Root: &root, Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{now: made.Add(3 * day), every: time.Hour, fire: make(chan time.Time)}
+	d := daemon.New(daemon.Options{Config: cfg, Now: clock.Now, After: clock.After})
+	d.Register("memory", memory.WorkerFactory(cfg.Memory))
+	rctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(rctx) }()
+
+	finishedAt := func() time.Time {
+		var at *time.Time
+		_ = conn.QueryRow(ctx, `select finished_at from memory_consolidation`).Scan(&at)
+		if at == nil {
+			return time.Time{}
+		}
+		return *at
+	}
+	waitFor(t, "the pass at start", func() bool { return finishedAt().Equal(made.Add(3 * day)) })
+	var states, grams int
+	if err := conn.QueryRow(ctx, `select (select count(*) from conversation_memory),
+		(select count(*) from conversations where search_grams is not null)`).Scan(&states, &grams); err != nil || states != 2 || grams != 2 {
+		t.Fatalf("after the first pass %d state rows and %d with grams, want 2 and 2 (%v)", states, grams, err)
+	}
+	if s := stateOf(t, ctx, conn, "conversation_memory", weak); s.forgotten {
+		t.Fatal("forgotten after 3 days")
+	}
+
+	// A month later the weak memory is forgotten at the next tick.
+	later := made.Add(30 * day)
+	clock.set(later)
+	clock.fire <- later
+	waitFor(t, "the hourly pass", func() bool { return finishedAt().Equal(later) })
+	if s := stateOf(t, ctx, conn, "conversation_memory", weak); !s.forgotten {
+		t.Fatal("the weak memory is not forgotten after 30 days")
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	st, err := daemon.ReadStatus(stateDir)
+	if err != nil || len(st.Workers) != 1 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	var detail struct {
+		LastPassAt             time.Time `json:"last_pass_at"`
+		LastPassNewlyForgotten int64     `json:"last_pass_newly_forgotten"`
+		Conversations          int64     `json:"conversations"`
+		NextPassAt             time.Time `json:"next_pass_at"`
+	}
+	if err := json.Unmarshal(st.Workers[0].Detail, &detail); err != nil {
+		t.Fatal(err)
+	}
+	if !detail.LastPassAt.Equal(later) || detail.Conversations != 2 || detail.LastPassNewlyForgotten < 1 ||
+		!detail.NextPassAt.Equal(later.Add(time.Hour)) {
+		t.Fatalf("status detail = %s", st.Workers[0].Detail)
+	}
+}
