@@ -86,6 +86,12 @@ create index if not exists conversations_search_grams_idx
     on conversations using gin (search_grams);
 create index if not exists angela_emotions_search_grams_idx
     on angela_emotions using gin (search_grams);
+-- Until the first pass gives legacy rows their grams, search reads their text;
+-- these find them (and are empty once the pass is done).
+create index if not exists conversations_no_grams_idx
+    on conversations (conversation_id) where search_grams is null;
+create index if not exists angela_emotions_no_grams_idx
+    on angela_emotions (emotion_id) where search_grams is null;
 
 -- The triggers give every new memory its grams and its state row at once. The
 -- state row is written with ON CONFLICT DO NOTHING, so an INSERT that turns out

@@ -1,0 +1,305 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Search limits.
+const (
+	MaxSearchChars = 1000
+	MaxSearchLimit = 1000
+)
+
+// The kinds of memory search looks in.
+const (
+	KindAll           = "all"
+	KindConversations = "conversations"
+	KindEmotions      = "emotions"
+)
+
+// SearchOptions selects what Search finds.
+type SearchOptions struct {
+	// Text is what to find, 1 to MaxSearchChars characters.
+	Text string
+	// Kind is KindAll, KindConversations or KindEmotions; "" means all.
+	Kind string
+	// Speaker, when set (david, angela or system, any case), keeps only that
+	// speaker's messages; emotions have no speaker and are left out.
+	Speaker string
+	// Since, when not zero, keeps only memories made at or after it.
+	Since time.Time
+	// Limit is how many to return, 1 to MaxSearchLimit.
+	Limit int
+	// Reinforce recalls every memory found, at Now.
+	Reinforce bool
+	// Now is the time of the reinforcement.
+	Now time.Time
+}
+
+// Hit is one memory Search found.
+type Hit struct {
+	// Kind is "conversation" or "emotion".
+	Kind string    `json:"kind"`
+	ID   uuid.UUID `json:"id"`
+	At   time.Time `json:"at"`
+	// Speaker is a message's speaker; Emotion an emotion's name.
+	Speaker string `json:"speaker,omitempty"`
+	Emotion string `json:"emotion,omitempty"`
+	// Text is the message, or the emotion's context; DavidWords and
+	// WhyItMatters are an emotion's other texts.
+	Text         string `json:"text"`
+	DavidWords   string `json:"david_words,omitempty"`
+	WhyItMatters string `json:"why_it_matters,omitempty"`
+	// Exact is true when the memory contains the text itself (ignoring case);
+	// otherwise it contains every pair of adjacent characters of it (the
+	// words in another order or spacing, say).
+	Exact     bool    `json:"exact"`
+	Retention float64 `json:"retention"`
+	Forgotten bool    `json:"forgotten"`
+}
+
+// Validate reports the first option that is not allowed, as a
+// *text.FieldError.
+func (o SearchOptions) Validate() error {
+	if err := text.Check("TEXT", o.Text, 1, MaxSearchChars); err != nil {
+		return err
+	}
+	switch o.Kind {
+	case "", KindAll, KindConversations, KindEmotions:
+	default:
+		return &text.FieldError{Field: "kind", Problem: "must be one of all, conversations, emotions, got " + text.Quote(o.Kind)}
+	}
+	if o.Speaker != "" {
+		if _, err := normalizeSpeaker(o.Speaker); err != nil {
+			return err
+		}
+	}
+	return text.IntRange("limit", o.Limit, 1, MaxSearchLimit)
+}
+
+// normalizeSpeaker mirrors the conversation store's speakers, which this
+// package may not import.
+func normalizeSpeaker(s string) (string, error) {
+	switch v := strings.ToLower(strings.TrimSpace(s)); v {
+	case "david", "angela", "system":
+		return v, nil
+	}
+	return "", &text.FieldError{Field: "speaker", Problem: "must be one of david, angela, system, got " + text.Quote(s)}
+}
+
+// The search statements. A row without grams (a legacy row the first pass
+// has not reached) is matched on its text; the partial indexes on rows without
+// grams find those few. $1 is the query's grams and $2 its lower case, both
+// computed by the database (angela_grams, lower) so that they match the stored
+// grams under the database's locale; $3 the limit; $4 the earliest time
+// (-infinity for none); $5 the speaker ("" for any).
+const (
+	convHitColumns = `c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text, '' as dw, '' as why, '' as x`
+	convFilter     = `(c.search_grams @> $1 or (c.search_grams is null and ` + convExact + `)) and coalesce(c.created_at::timestamptz, '-infinity') >= $4
+	and ($5 = '' or lower(c.speaker) = $5)`
+	convExact = `strpos(lower(c.message_text), $2) > 0`
+
+	// searchConvWalkSQL reads the 5,000 most retained memories off
+	// conversation_memory_retention_idx and keeps the exact matches: a common
+	// term finds its matches among them without touching the gram index,
+	// whose posting lists for it are long; when they hold fewer than the
+	// limit, searchConvIndexSQL finds every match through the gram index.
+	searchConvWalkSQL = `select ` + convHitColumns + `, true, m.retention, m.forgotten_at is not null
+from (select id, retention, made_at, forgotten_at from conversation_memory
+	order by retention desc, made_at desc limit 5000) m
+join conversations c on c.conversation_id = m.id
+where ` + convFilter + ` and ` + convExact + `
+order by m.retention desc, m.made_at desc limit $3`
+
+	searchConvIndexSQL = `with h as materialized (
+	select ` + convHitColumns + `, ` + convExact + ` as exact
+	from conversations c where ` + convFilter + `
+)
+select h.*, coalesce(m.retention, 1), m.forgotten_at is not null
+from h left join conversation_memory m on m.id = h.conversation_id
+order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3`
+
+	emoText       = `concat_ws(' ', e.emotion, e.context, e.david_words, e.why_it_matters)`
+	emoHitColumns = `e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
+	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), '' as x`
+	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
+	emoExact  = `strpos(lower(` + emoText + `), $2) > 0`
+
+	searchEmoWalkSQL = `select ` + emoHitColumns + `, true, m.retention, m.forgotten_at is not null
+from (select id, retention, made_at, forgotten_at from emotion_memory
+	order by retention desc, made_at desc limit 5000) m
+join angela_emotions e on e.emotion_id = m.id
+where ` + emoFilter + ` and ` + emoExact + `
+order by m.retention desc, m.made_at desc limit $3`
+
+	searchEmoIndexSQL = `with h as materialized (
+	select ` + emoHitColumns + `, ` + emoExact + ` as exact
+	from angela_emotions e where ` + emoFilter + `
+)
+select h.*, coalesce(m.retention, 1), m.forgotten_at is not null
+from h left join emotion_memory m on m.id = h.emotion_id
+order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
+)
+
+// Search finds the memories that contain o.Text, or every pair of adjacent
+// characters of it, ignoring case: exact matches first, then by retention,
+// then newest first. It finds a Thai word inside unsegmented Thai text under
+// any database locale. With o.Reinforce it recalls what it returns. Invalid
+// options return a *text.FieldError.
+func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]Hit, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	speaker := ""
+	if o.Speaker != "" {
+		speaker, _ = normalizeSpeaker(o.Speaker)
+	}
+	var since any = "-infinity"
+	if !o.Since.IsZero() {
+		since = o.Since
+	}
+	var hits []Hit
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var grams []int32
+		var lower string
+		if err := tx.QueryRow(ctx, `select angela_grams($1), lower($1)`, o.Text).Scan(&grams, &lower); err != nil {
+			return err
+		}
+		if o.Kind != KindEmotions {
+			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker)
+			if err != nil {
+				return err
+			}
+			hits = append(hits, h...)
+		}
+		if o.Kind != KindConversations && speaker == "" {
+			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker)
+			if err != nil {
+				return err
+			}
+			hits = append(hits, h...)
+		}
+		slices.SortStableFunc(hits, func(a, b Hit) int {
+			switch {
+			case a.Exact != b.Exact:
+				if a.Exact {
+					return -1
+				}
+				return 1
+			case a.Retention != b.Retention:
+				if a.Retention > b.Retention {
+					return -1
+				}
+				return 1
+			}
+			return b.At.Compare(a.At)
+		})
+		hits = hits[:min(len(hits), o.Limit)]
+		if o.Reinforce {
+			var convs, emos []uuid.UUID
+			for _, h := range hits {
+				if h.Kind == "conversation" {
+					convs = append(convs, h.ID)
+				} else {
+					emos = append(emos, h.ID)
+				}
+			}
+			return reinforce(ctx, tx, model, o.Now, convs, emos)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if hits == nil {
+		hits = []Hit{}
+	}
+	return hits, nil
+}
+
+func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string) ([]Hit, error) {
+	hits, err := collectHits(ctx, tx, kind, walkSQL, grams, lower, limit, since, speaker)
+	if err != nil || len(hits) == limit {
+		return hits, err
+	}
+	return collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker)
+}
+
+func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) ([]Hit, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
+		h := Hit{Kind: kind}
+		var at *time.Time
+		var name, extra string
+		var retention float32
+		if err := row.Scan(&h.ID, &at, &name, &h.Text, &h.DavidWords, &h.WhyItMatters, &extra,
+			&h.Exact, &retention, &h.Forgotten); err != nil {
+			return Hit{}, err
+		}
+		h.Retention = float64(retention)
+		if at != nil {
+			h.At = at.UTC()
+		}
+		if kind == "conversation" {
+			h.Speaker = name
+		} else {
+			h.Emotion = name
+		}
+		return h, nil
+	})
+}
+
+// reinforceSQL recalls memories at $2: one more recall, the half-life grown by
+// the factor $5 up to $6 days (from the initial one of the weight under the
+// bounds $3 and $4 when it was never grown), fully retained, not forgotten.
+// adoptSQL first gives a memory without a state row (a legacy row the first
+// pass has not reached) its row.
+func reinforceSQL(state string) string {
+	return `update ` + state + ` set last_recalled_at = $2, recall_count = recall_count + 1,
+	half_life_days = least(coalesce(half_life_days::float8, $3::float8 + (least(greatest(weight::float8, 0.1), 1) - 0.1) / 0.9 * ($4::float8 - $3::float8)) * $5::float8, $6::float8),
+	retention = 1, score = weight, forgotten_at = null
+where id = any($1)`
+}
+
+const (
+	adoptConvStateSQL = `insert into conversation_memory (id, weight, made_at, score)
+select conversation_id, angela_conversation_weight(importance_level), coalesce(created_at::timestamptz, $2),
+	angela_conversation_weight(importance_level)
+from conversations where conversation_id = any($1) on conflict (id) do nothing`
+	adoptEmoStateSQL = `insert into emotion_memory (id, weight, made_at, score)
+select emotion_id, angela_emotion_weight(intensity, memory_strength), coalesce(felt_at::timestamptz, $2),
+	angela_emotion_weight(intensity, memory_strength)
+from angela_emotions where emotion_id = any($1) on conflict (id) do nothing`
+)
+
+func reinforce(ctx context.Context, q Querier, model Model, now time.Time, convs, emos []uuid.UUID) error {
+	cfg := model.cfg
+	for _, k := range []struct {
+		ids          []uuid.UUID
+		adopt, state string
+	}{{convs, adoptConvStateSQL, "conversation_memory"}, {emos, adoptEmoStateSQL, "emotion_memory"}} {
+		if len(k.ids) == 0 {
+			continue
+		}
+		if _, err := q.Exec(ctx, k.adopt, k.ids, now); err != nil {
+			return fmt.Errorf("reinforce: %w", err)
+		}
+		if _, err := q.Exec(ctx, reinforceSQL(k.state), k.ids, now, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays,
+			cfg.ReinforceFactor, cfg.HalfLifeCapDays); err != nil {
+			return fmt.Errorf("reinforce: %w", err)
+		}
+	}
+	return nil
+}
