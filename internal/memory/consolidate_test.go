@@ -31,13 +31,13 @@ type stored struct {
 func stateOf(t *testing.T, ctx context.Context, q postgres.Querier, table string, id uuid.UUID) stored {
 	t.Helper()
 	var s stored
-	var hl *float32
+	var hl *float64
 	if err := q.QueryRow(ctx, `select retention, score, forgotten_at is not null, half_life_days from `+table+` where id = $1`, id).
 		Scan(&s.retention, &s.score, &s.forgotten, &hl); err != nil {
 		t.Fatalf("state of %s: %v", id, err)
 	}
 	if hl != nil {
-		v := float64(*hl)
+		v := *hl
 		s.halfLife = &v
 	}
 	return s

@@ -243,12 +243,12 @@ func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) 
 		h := Hit{Kind: kind}
 		var at *time.Time
 		var name, extra string
-		var retention float32
+		var retention float64
 		if err := row.Scan(&h.ID, &at, &name, &h.Text, &h.DavidWords, &h.WhyItMatters, &extra,
 			&h.Exact, &retention, &h.Forgotten); err != nil {
 			return Hit{}, err
 		}
-		h.Retention = float64(retention)
+		h.Retention = retention
 		if at != nil {
 			h.At = at.UTC()
 		}

@@ -328,3 +328,23 @@ func isRegional(r rune) bool { return r >= regionalFirst && r <= regionalLast }
 // that a message from a library or a server fits the one-line error a user
 // sees.
 func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Cut returns the longest prefix of s of at most n characters that ends on a
+// character boundary (a character as Preview counts it: a Thai consonant with
+// its vowel and tone marks, an emoji with its modifiers, is never split), and
+// whether anything was cut off. Unlike Preview it keeps white space and
+// newlines as they are. n is counted in runes, so the prefix is at most n
+// runes long even when a character is several runes.
+func Cut(s string, n int) (string, bool) {
+	runes := 0
+	for i := 0; i < len(s); {
+		l := charLen(s[i:])
+		r := utf8.RuneCountInString(s[i : i+l])
+		if runes+r > n {
+			return s[:i], true
+		}
+		runes += r
+		i += l
+	}
+	return s, false
+}

@@ -41,15 +41,15 @@ $$;
 
 -- The weights of the retention model, in (0, 1]. A legacy row without an
 -- importance counts as 5, one without an intensity or strength as 5 too.
-create or replace function angela_conversation_weight(importance integer) returns real
+create or replace function angela_conversation_weight(importance integer) returns float8
 language sql immutable parallel safe as $$
-    select (least(greatest(coalesce(importance, 5), 1), 10) / 10.0)::real
+    select (least(greatest(coalesce(importance, 5), 1), 10) / 10.0)::float8
 $$;
 
-create or replace function angela_emotion_weight(intensity integer, strength integer) returns real
+create or replace function angela_emotion_weight(intensity integer, strength integer) returns float8
 language sql immutable parallel safe as $$
     select (least(greatest((least(greatest(coalesce(intensity, 5), 1), 10)
-                          + least(greatest(coalesce(strength, 5), 1), 10)) / 20.0, 0.1), 1))::real
+                          + least(greatest(coalesce(strength, 5), 1), 10)) / 20.0, 0.1), 1))::float8
 $$;
 
 -- One state row per memory. half_life_days NULL means the initial half-life of
@@ -58,13 +58,13 @@ $$;
 -- pass or reinforcement, at most 1e-4 off the exact value after a pass.
 create table if not exists conversation_memory (
     id               uuid primary key,
-    weight           real not null,
+    weight           float8 not null,
     made_at          timestamptz not null,
     last_recalled_at timestamptz,
     recall_count     integer not null default 0,
-    half_life_days   real,
-    retention        real not null default 1,
-    score            real not null,
+    half_life_days   float8,
+    retention        float8 not null default 1,
+    score            float8 not null,
     forgotten_at     timestamptz
 ) with (fillfactor = 80);
 
