@@ -68,4 +68,3 @@ func memoryKeys() []key {
 			f(func(m *Memory) *float64 { return &m.ForgetBelow })),
 	}
 }
-

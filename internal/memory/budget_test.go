@@ -156,7 +156,7 @@ func TestCutTextNeverSplitsAThaiCharacter(t *testing.T) {
 	}{
 		{"น้ำใจ", 5, "น้ำใจ"},
 		{"น้ำใจ", 4, "น้ำ…"},
-		{"น้ำใจ", 3, "…"},  // น้ำ would need 3 and the ellipsis 1
+		{"น้ำใจ", 3, "…"}, // น้ำ would need 3 and the ellipsis 1
 		{"ที่นี่", 4, "ที่…"},
 		{"abc", 2, "a…"},
 		{"👍🏽x", 2, "…"},

@@ -97,4 +97,3 @@ func (w *worker) Run(ctx context.Context) error {
 		}
 	}
 }
-

@@ -6,6 +6,7 @@ package text
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -347,4 +348,36 @@ func Cut(s string, n int) (string, bool) {
 		i += l
 	}
 	return s, false
+}
+
+// PreviewAround is Preview of the part of s around the first occurrence of
+// needle (ignoring case): it starts about a third of n characters before the
+// match, on a character boundary, with "..." in front when it does not start
+// at the beginning. Without a match it is Preview(s, n).
+func PreviewAround(s, needle string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	hay, pin := []rune(s), []rune(needle)
+	lowerRunes := func(rs []rune) []rune {
+		out := make([]rune, len(rs))
+		for i, r := range rs {
+			out[i] = unicode.ToLower(r)
+		}
+		return out
+	}
+	lh, lp := lowerRunes(hay), lowerRunes(pin)
+	at := -1
+	for i := 0; len(lp) > 0 && i+len(lp) <= len(lh); i++ {
+		if slices.Equal(lh[i:i+len(lp)], lp) {
+			at = i
+			break
+		}
+	}
+	if at <= n/3 {
+		return Preview(s, n)
+	}
+	start := at - n/3
+	for start > 0 && (attaches(hay[start]) || hay[start-1] == zwj) {
+		start--
+	}
+	return "..." + Preview(string(hay[start:]), n)
 }
