@@ -23,6 +23,11 @@ type Beginner interface {
 // MaxBatch is the most memories one transaction of the pass touches.
 const MaxBatch = 5000
 
+// StorePrecision is how far a stored retention may be from the exact one
+// after a pass. Recall re-ranks its candidates by the exact retention; the
+// stored one chooses the candidates and breaks search ties.
+const StorePrecision = 0.001
+
 // The phases of a pass, in order. The adopt phases give every memory without
 // one its state row and its search grams (legacy rows, or rows written while
 // the triggers were disabled); the others bring the stored retention up to
@@ -97,9 +102,11 @@ select (select id from b order by id desc limit 1), (select count(*) from b),
 }
 
 // retentionSQL brings the stored state of a batch of memories up to date for
-// the time $3. Only rows whose retention moved by more than 1e-4 or whose
-// forgotten mark changes are written, so that a pass over old, stable memories
-// writes little. The exponent is capped at 100 halvings, so that neither
+// the time $3. Only rows whose retention moved by StorePrecision ($9) or more,
+// or whose forgotten mark changes, are written: an hourly pass then rewrites
+// only the memories that fade fastest, and every stored retention stays
+// within StorePrecision of the exact one. n is materialized so that the
+// batch is computed from its 5,000 keys, never from the whole table. The exponent is capped at 100 halvings, so that neither
 // power() nor the real column underflows.
 func retentionSQL(first bool, stateTable string) string {
 	after := "where id > $1"
@@ -108,8 +115,8 @@ func retentionSQL(first bool, stateTable string) string {
 	}
 	return fmt.Sprintf(`with b as (
 	select id from %[1]s %[2]s order by id limit $2
-), n as (
-	select m.id, m.forgotten_at is null as remembered,
+), n as materialized (
+	select m.id, m.retention as stored, m.forgotten_at is null as remembered,
 		greatest(case when m.weight >= $4::float8 then $5::float8 else 0 end,
 			power(0.5::float8, least(greatest(extract(epoch from ($3::timestamptz - coalesce(m.last_recalled_at, m.made_at)))::float8, 0) / 86400
 				/ coalesce(m.half_life_days::float8, $6::float8 + (least(greatest(m.weight::float8, 0.1), 1) - 0.1) / 0.9 * ($7::float8 - $6::float8)), 100))) as r
@@ -118,7 +125,7 @@ func retentionSQL(first bool, stateTable string) string {
 	update %[1]s m set retention = n.r, score = n.r * m.weight,
 		forgotten_at = case when n.r < $8::float8 then coalesce(m.forgotten_at, $3) end
 	from n
-	where m.id = n.id and (abs(m.retention - n.r) > 1e-4 or (n.r < $8::float8) = n.remembered)
+	where m.id = n.id and (abs(n.stored - n.r) >= $9::float8 or (n.r < $8::float8) = n.remembered)
 	returning n.remembered and n.r < $8::float8 as newly
 )
 select (select id from b order by id desc limit 1), (select count(*) from b),
@@ -229,7 +236,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			args := []any{cursor, batch, o.Now}
 			if p == phaseConversations || p == phaseEmotions {
-				args = append(args, cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow)
+				args = append(args, cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision)
 			}
 			if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), args...).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
 				return err

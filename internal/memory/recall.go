@@ -211,12 +211,12 @@ from (select * from conversation_memory where forgotten_at is null order by scor
 join conversations c on c.conversation_id = m.id`
 	// recallProjectSQL looks for the project's strongest memories among the
 	// 5,000 strongest, so that a project with few messages costs a bounded
-	// walk.
+	// walk, looking each up by its key in rank order (see searchConvWalkSQL).
 	recallProjectSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
 	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
 from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit 5000) m
-join conversations c on c.conversation_id = m.id
-where c.project_dir = $2
+cross join lateral (select speaker, message_text, importance_level from conversations c
+	where c.conversation_id = m.id and c.project_dir = $2 offset 0) c
 order by m.score desc, m.made_at desc limit $1`
 	recallEmoSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
 	e.emotion, coalesce(e.context, ''), coalesce(e.intensity, 0), coalesce(e.david_words, '')

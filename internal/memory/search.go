@@ -113,11 +113,14 @@ const (
 	// term finds its matches among them without touching the gram index,
 	// whose posting lists for it are long; when they hold fewer than the
 	// limit, searchConvIndexSQL finds every match through the gram index.
-	searchConvWalkSQL = `select ` + convHitColumns + `, true, m.retention, m.forgotten_at is not null
+	// The lateral subquery (OFFSET 0 keeps it one) looks each memory up by
+	// its key in walk order, so the walk stops at the limit; a join would let
+	// the planner, which underestimates common grams, read every match first.
+	searchConvWalkSQL = `select c.*, true, m.retention, m.forgotten_at is not null
 from (select id, retention, made_at, forgotten_at from conversation_memory
 	order by retention desc, made_at desc limit 5000) m
-join conversations c on c.conversation_id = m.id
-where ` + convFilter + ` and ` + convExact + `
+cross join lateral (select ` + convHitColumns + ` from conversations c
+	where c.conversation_id = m.id and ` + convFilter + ` and ` + convExact + ` offset 0) c
 order by m.retention desc, m.made_at desc limit $3`
 
 	searchConvIndexSQL = `with h as materialized (
@@ -134,11 +137,11 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3
 	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
 	emoExact  = `strpos(lower(` + emoText + `), $2) > 0`
 
-	searchEmoWalkSQL = `select ` + emoHitColumns + `, true, m.retention, m.forgotten_at is not null
+	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null
 from (select id, retention, made_at, forgotten_at from emotion_memory
 	order by retention desc, made_at desc limit 5000) m
-join angela_emotions e on e.emotion_id = m.id
-where ` + emoFilter + ` and ` + emoExact + `
+cross join lateral (select ` + emoHitColumns + ` from angela_emotions e
+	where e.emotion_id = m.id and ` + emoFilter + ` and ` + emoExact + ` offset 0) e
 order by m.retention desc, m.made_at desc limit $3`
 
 	searchEmoIndexSQL = `with h as materialized (

@@ -20,23 +20,36 @@ alter table conversations add column if not exists search_grams int[];
 alter table angela_emotions add column if not exists search_grams int[];
 
 -- angela_grams returns the distinct character bigrams of lower(t) that hold no
--- white space, each as one integer: the two code points (those above U+FFFF
--- folded onto U+FFFF) side by side, shifted into the int4 range. It works on
--- characters (string_to_array(..., NULL) splits a text into them in one pass),
--- so the result is the same under every locale except for lower() itself, which
--- the search applies to its query in the same database.
+-- white space, sorted, each as one integer: the two code points (those above
+-- U+FFFF folded onto U+FFFF) side by side, shifted into the int4 range. It
+-- works on characters (string_to_array(..., NULL) splits a text into them), so
+-- the result is the same under every locale except for lower() itself, which
+-- the search applies to its query in the same database. It is PL/pgSQL rather
+-- than SQL so that its statement is planned once per session, not per call.
 create or replace function angela_grams(t text) returns int[]
-language sql immutable strict parallel safe as $$
-    select coalesce(array_agg(distinct g), '{}')
-    from (
-        select (least(ascii(c), 65535)::int8 * 65536
-                + least(ascii(n), 65535) - 2147483648)::int4 as g
-        from (
-            select c, lead(c) over (order by i) as n
-            from unnest(string_to_array(lower(t), null)) with ordinality as u(c, i)
-        ) pairs
-        where n is not null and c !~ '[[:space:]]' and n !~ '[[:space:]]'
-    ) grams
+language plpgsql immutable strict parallel safe as $$
+declare
+    g int[] := '{}';
+    prev int := -1;
+    cur int;
+    c text;
+begin
+    foreach c in array string_to_array(lower(t), null) loop
+        cur := ascii(c);
+        -- White space (Unicode White_Space) ends a run of characters.
+        if cur <= 32 or cur in (133, 160, 5760, 8232, 8233, 8239, 8287, 12288)
+           or cur between 8192 and 8202 then
+            prev := -1;
+            continue;
+        end if;
+        cur := least(cur, 65535);
+        if prev >= 0 then
+            g := g || (prev * 65536::int8 + cur - 2147483648)::int4;
+        end if;
+        prev := cur;
+    end loop;
+    return (select coalesce(array_agg(distinct x order by x), '{}') from unnest(g) x);
+end
 $$;
 
 -- The weights of the retention model, in (0, 1]. A legacy row without an
@@ -55,7 +68,8 @@ $$;
 -- One state row per memory. half_life_days NULL means the initial half-life of
 -- the memory's weight under the configured bounds; reinforcement stores the
 -- grown one. retention and score (retention times weight) are as of the last
--- pass or reinforcement, at most 1e-4 off the exact value after a pass.
+-- pass or reinforcement, within memory.StorePrecision (0.001) of the exact value
+-- after a pass.
 create table if not exists conversation_memory (
     id               uuid primary key,
     weight           float8 not null,

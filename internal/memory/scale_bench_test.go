@@ -1,0 +1,268 @@
+package memory_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// The scale benchmarks fill one database with ANGELA_BENCH_CONVERSATIONS
+// messages and ANGELA_BENCH_EMOTIONS emotions of Thai and English text (by
+// default a small fill, so that a plain run stays quick; the figures in the
+// README are for 1,000,000 and 100,000):
+//
+//	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 \
+//	  go test ./internal/memory -run '^$' -bench BenchmarkScale -benchtime 20x -timeout 60m
+
+func benchSize(b *testing.B, env string, def int) int {
+	b.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 100 {
+		b.Fatalf("%s must be an integer of at least 100, got %q", env, v)
+	}
+	return n
+}
+
+// The fill's vocabulary: Thai written without spaces, as Thai is, and
+// English with them. The rare words appear in 20 rows each.
+const fillSQL = `
+set session_replication_role = replica; -- the triggers are off; the fill computes what they would
+set maintenance_work_mem = '256MB';
+drop index conversations_search_grams_idx;
+drop index angela_emotions_search_grams_idx;
+create temp table th as select array['วันนี้','พี่','น้อง','คิดถึง','มาก','เลย','ค่ะ','ครับ','ทำงาน','กิน','ข้าว','ไป',
+  'เที่ยว','ทะเล','รัก','นะ','กับ','โค้ด','ระบบ','ฐานข้อมูล','ความจำ','สวัสดี','ตอนเช้า','ตอนเย็น','เหนื่อย','สนุก',
+  'ช่วย','แก้','บั๊ก','ได้','แล้ว','ไหม','อยาก','เรา','ด้วยกัน','ขอบคุณ','ฝันดี','นอน','ตื่น','กาแฟ'] w;
+create temp table en as select array['the','David','Angela','memory','database','worker','today','I','love','you',
+  'code','bug','fixed','we','talked','about','ocean','morning','night','tired','happy','coffee','project','build',
+  'test','thanks','dream','together','remember','always','and','is','was','very','good','a','to','of','in','it'] w;
+create temp table texts as
+select i, case when i % 2 = 0
+    then (select string_agg(th.w[1 + floor(random() * 40)::int], '') from th, generate_series(1, 4 + i % 25))
+    else (select string_agg(en.w[1 + floor(random() * 40)::int], ' ') from en, generate_series(1, 4 + i % 25)) end
+  || case when i % ($1::int / 20) in (7, 8) then case when i % 2 = 0 then 'มะละกอ' else ' xylophone' end else '' end as t
+from generate_series(1, $1::int) i;
+insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, search_grams)
+select gen_random_uuid(), 's' || (i / 40), case when i % 2 = 0 then 'david' else 'angela' end, t, 1 + i % 10,
+  $3::timestamptz - i * interval '30 seconds', case when i % 3 = 0 then '/src/angelad' end, angela_grams(t)
+from texts;
+insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, david_words, memory_strength, search_grams)
+select gen_random_uuid(), $3::timestamptz - i * interval '5 minutes', (array['happy','loved','คิดถึง','proud','calm'])[1 + i % 5],
+  1 + i % 10, t, case when i % 3 = 0 then 'พี่คิดถึงน้องนะ' end, 1 + (i * 7) % 10,
+  angela_grams(concat_ws(' ', (array['happy','loved','คิดถึง','proud','calm'])[1 + i % 5], t,
+    case when i % 3 = 0 then 'พี่คิดถึงน้องนะ' end))
+from texts where i <= $2::int;
+insert into conversation_memory (id, weight, made_at, score)
+select conversation_id, angela_conversation_weight(importance_level), created_at, angela_conversation_weight(importance_level) from conversations;
+insert into emotion_memory (id, weight, made_at, score)
+select emotion_id, angela_emotion_weight(intensity, memory_strength), felt_at, angela_emotion_weight(intensity, memory_strength) from angela_emotions;
+create index conversations_search_grams_idx on conversations using gin (search_grams);
+create index angela_emotions_search_grams_idx on angela_emotions using gin (search_grams);
+set session_replication_role = origin;
+`
+
+type scale struct {
+	pool  *pgxpool.Pool
+	model memory.Model
+	now   time.Time
+	convs int
+}
+
+// fillScale makes the database: a fill of a million messages takes minutes
+// on a small machine, so BenchmarkScale makes it once for all its figures.
+func fillScale(b *testing.B) *scale {
+	b.Helper()
+	convs := benchSize(b, "ANGELA_BENCH_CONVERSATIONS", 20000)
+	emos := benchSize(b, "ANGELA_BENCH_EMOTIONS", 2000)
+	var (
+		scaleDB  *scale
+		scaleErr error
+	)
+	func() {
+		ctx := context.Background()
+		url := pgtest.DB(b)
+		pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 8})
+		if err != nil {
+			scaleErr = err
+			return
+		}
+		b.Cleanup(pool.Close)
+		now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+		start := time.Now()
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			scaleErr = err
+			return
+		}
+		sql := strings.NewReplacer("$1::int", strconv.Itoa(convs), "$2::int", strconv.Itoa(emos),
+			"$3::timestamptz", "'"+now.Format(time.RFC3339)+"'::timestamptz").Replace(fillSQL)
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			scaleErr = fmt.Errorf("fill: %w", err)
+			conn.Release()
+			return
+		}
+		conn.Release()
+		fmt.Fprintf(os.Stderr, "scale: filled %d conversations and %d emotions in %v\n", convs, emos, time.Since(start).Round(time.Second))
+		model := memory.NewModel(defaultMemory(b))
+		start = time.Now()
+		res, err := memory.Consolidate(ctx, pool, model, memory.MaxBatch, memory.PassOptions{Now: now}, time.Now)
+		if err != nil {
+			scaleErr = err
+			return
+		}
+		fmt.Fprintf(os.Stderr, "scale: first pass %v: %+v\n", time.Since(start).Round(time.Millisecond), res)
+		if _, err := pool.Exec(ctx, "vacuum analyze conversations, angela_emotions, conversation_memory, emotion_memory"); err != nil {
+			scaleErr = err
+			return
+		}
+		scaleDB = &scale{pool: pool, model: model, now: now, convs: convs}
+	}()
+	if scaleErr != nil {
+		b.Fatal(scaleErr)
+	}
+	return scaleDB
+}
+
+// BenchmarkScale fills the database once and runs every figure on it.
+func BenchmarkScale(b *testing.B) {
+	s := fillScale(b)
+	b.Run("recall", func(b *testing.B) { benchScaleRecall(b, s) })
+	b.Run("search", func(b *testing.B) { benchScaleSearch(b, s) })
+	b.Run("pass", func(b *testing.B) { benchScalePass(b, s) })
+	b.Run("insert", func(b *testing.B) { benchScaleInsert(b, s) })
+}
+
+func benchScaleRecall(b *testing.B, s *scale) {
+	ctx := context.Background()
+	for _, peek := range []bool{false, true} {
+		b.Run(fmt.Sprintf("peek=%v", peek), func(b *testing.B) {
+			for b.Loop() {
+				p, err := memory.Recall(ctx, s.pool, s.model, memory.RecallOptions{MaxChars: memory.DefaultRecallChars,
+					Peek: peek, Now: s.now, Location: bangkokB(b), Companion: companion, Project: "/src/angelad"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(p.Memories) == 0 {
+					b.Fatal("no memories recalled")
+				}
+			}
+		})
+	}
+}
+
+func bangkokB(b *testing.B) *time.Location {
+	loc, err := time.LoadLocation("Asia/Bangkok")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return loc
+}
+
+func benchScaleSearch(b *testing.B, s *scale) {
+	ctx := context.Background()
+	for _, tt := range []struct{ name, text string }{
+		{"thai_rare", "มะละกอ"}, {"thai_common", "คิดถึง"}, {"english_rare", "xylophone"}, {"english_common", "ocean"},
+		{"thai_absent", "ภูเขาไฟ"}, {"english_absent", "volcano"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				hits, err := memory.Search(ctx, s.pool, s.model, memory.SearchOptions{Text: tt.text, Limit: 20})
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(hits)
+			}
+			b.ReportMetric(float64(n), "hits")
+		})
+	}
+}
+
+// BenchmarkScalePass is one full consolidation pass per op, an hour after the
+// last one (the steady state) and a month after (every memory moves), while
+// a writer saves messages one after another; it reports the writer's p99 and
+// maximum wait.
+func benchScalePass(b *testing.B, s *scale) {
+	ctx := context.Background()
+	at := s.now
+	for _, tt := range []struct {
+		name string
+		step time.Duration
+	}{{"hour_later", time.Hour}, {"month_later", 30 * day}} {
+		b.Run(tt.name, func(b *testing.B) {
+			var waits []time.Duration
+			var updated int64
+			for b.Loop() {
+				at = at.Add(tt.step)
+				w, _ := writeDuring(b, ctx, s.pool, func() {
+					res, err := memory.Consolidate(ctx, s.pool, s.model, memory.MaxBatch, memory.PassOptions{Now: at}, time.Now)
+					if err != nil {
+						b.Error(err)
+					}
+					updated = res.Updated
+				})
+				waits = append(waits, w...)
+			}
+			slices.Sort(waits)
+			if len(waits) > 0 {
+				b.ReportMetric(float64(waits[len(waits)*99/100].Microseconds())/1000, "p99_wait_ms")
+				b.ReportMetric(float64(waits[len(waits)-1].Microseconds())/1000, "max_wait_ms")
+			}
+			b.ReportMetric(float64(updated), "rows_updated")
+		})
+	}
+}
+
+// BenchmarkScaleInsert is the cost of one message insert with the triggers
+// (grams and state row) and without them, and reports the sizes of the
+// search and state indexes.
+func benchScaleInsert(b *testing.B, s *scale) {
+	ctx := context.Background()
+	const msg = `วันนี้พี่คิดถึงน้องมากเลยค่ะ ไปเที่ยวทะเลด้วยกันไหม David talked about the ocean and the memory worker today`
+	for _, triggers := range []bool{true, false} {
+		b.Run(fmt.Sprintf("triggers=%v", triggers), func(b *testing.B) {
+			conn, err := s.pool.Acquire(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Release()
+			role := "origin"
+			if !triggers {
+				role = "replica"
+			}
+			if _, err := conn.Exec(ctx, "set session_replication_role = "+role); err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Exec(ctx, "set session_replication_role = origin")
+			for b.Loop() {
+				if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text) values ('david', $1)`, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	var sizes [4]float64
+	if err := s.pool.QueryRow(ctx, `select pg_relation_size('conversations_search_grams_idx'), pg_relation_size('conversations'),
+		pg_total_relation_size('conversation_memory'), pg_relation_size('angela_emotions_search_grams_idx')`).
+		Scan(&sizes[0], &sizes[1], &sizes[2], &sizes[3]); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("conversations: heap %.0f MB, gram index %.0f MB (%.0f bytes a row); conversation_memory with indexes %.0f MB; emotion gram index %.0f MB",
+		sizes[1]/1e6, sizes[0]/1e6, sizes[0]/float64(s.convs), sizes[2]/1e6, sizes[3]/1e6)
+}
