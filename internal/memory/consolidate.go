@@ -105,30 +105,32 @@ select (select id from b order by id desc limit 1), (select count(*) from b),
 // the time $3. Only rows whose retention moved by StorePrecision ($9) or more,
 // or whose forgotten mark changes, are written: an hourly pass then rewrites
 // only the memories that fade fastest, and every stored retention stays
-// within StorePrecision of the exact one. n is materialized so that the
-// batch is computed from its 5,000 keys, never from the whole table. The exponent is capped at 100 halvings, so that neither
+// within StorePrecision of the exact one. The batch is read in key order off
+// the primary key, and the UPDATE finds its rows by key (= ANY of an array)
+// rather than by a join the planner might answer with a scan of the table. The exponent is capped at 100 halvings, so that neither
 // power() nor the real column underflows.
 func retentionSQL(first bool, stateTable string) string {
 	after := "where id > $1"
 	if first {
 		after = "where $1::uuid is null"
 	}
-	return fmt.Sprintf(`with b as (
-	select id from %[1]s %[2]s order by id limit $2
-), n as materialized (
-	select m.id, m.retention as stored, m.forgotten_at is null as remembered,
-		greatest(case when m.weight >= $4::float8 then $5::float8 else 0 end,
-			power(0.5::float8, least(greatest(extract(epoch from ($3::timestamptz - coalesce(m.last_recalled_at, m.made_at)))::float8, 0) / 86400
-				/ coalesce(m.half_life_days::float8, $6::float8 + (least(greatest(m.weight::float8, 0.1), 1) - 0.1) / 0.9 * ($7::float8 - $6::float8)), 100))) as r
-	from %[1]s m join b using (id)
+	return fmt.Sprintf(`with n as materialized (
+	select id, retention as stored, forgotten_at is null as remembered,
+		greatest(case when weight >= $4::float8 then $5::float8 else 0 end,
+			power(0.5::float8, least(greatest(extract(epoch from ($3::timestamptz - coalesce(last_recalled_at, made_at)))::float8, 0) / 86400
+				/ coalesce(half_life_days, $6::float8 + (least(greatest(weight, 0.1), 1) - 0.1) / 0.9 * ($7::float8 - $6::float8)), 100))) as r
+	from %[1]s %[2]s order by id limit $2
+), ch as materialized (
+	select id, r, remembered from n
+	where abs(stored - r) >= $9::float8 or (r < $8::float8) = remembered
 ), u as (
-	update %[1]s m set retention = n.r, score = n.r * m.weight,
-		forgotten_at = case when n.r < $8::float8 then coalesce(m.forgotten_at, $3) end
-	from n
-	where m.id = n.id and (abs(n.stored - n.r) >= $9::float8 or (n.r < $8::float8) = n.remembered)
-	returning n.remembered and n.r < $8::float8 as newly
+	update %[1]s m set retention = ch.r, score = ch.r * m.weight,
+		forgotten_at = case when ch.r < $8::float8 then coalesce(m.forgotten_at, $3) end
+	from ch
+	where m.id = ch.id and m.id = any(array(select id from ch))
+	returning ch.remembered and ch.r < $8::float8 as newly
 )
-select (select id from b order by id desc limit 1), (select count(*) from b),
+select (select id from n order by id desc limit 1), (select count(*) from n),
 	(select count(*) from u), (select count(*) from u where newly), (select count(*) from n where r < $8::float8)`,
 		stateTable, after)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,7 +196,7 @@ type cancelAfter struct {
 }
 
 func (c *cancelAfter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if len(d.SQL) > 9 && d.SQL[:9] == "with b as" {
+	if strings.HasPrefix(d.SQL, "with ") {
 		c.mu.Lock()
 		*c.count++
 		if *c.count == c.n {

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -116,18 +117,19 @@ const (
 	// The lateral subquery (OFFSET 0 keeps it one) looks each memory up by
 	// its key in walk order, so the walk stops at the limit; a join would let
 	// the planner, which underestimates common grams, read every match first.
-	searchConvWalkSQL = `select c.*, true, m.retention, m.forgotten_at is not null
+	searchConvWalkSQL = `select c.*, true, m.retention, m.forgotten_at is not null, 0::bigint
 from (select id, retention, made_at, forgotten_at from conversation_memory
 	order by retention desc, made_at desc limit 5000) m
 cross join lateral (select ` + convHitColumns + ` from conversations c
 	where c.conversation_id = m.id and ` + convFilter + ` and ` + convExact + ` offset 0) c
+where $6::bigint > 0
 order by m.retention desc, m.made_at desc limit $3`
 
 	searchConvIndexSQL = `with h as materialized (
 	select ` + convHitColumns + `, ` + convExact + ` as exact
-	from conversations c where ` + convFilter + `
+	from conversations c where ` + convFilter + ` limit $6
 )
-select h.*, coalesce(m.retention, 1), m.forgotten_at is not null
+select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
 from h left join conversation_memory m on m.id = h.conversation_id
 order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3`
 
@@ -137,18 +139,19 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3
 	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
 	emoExact  = `strpos(lower(` + emoText + `), $2) > 0`
 
-	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null
+	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null, 0::bigint
 from (select id, retention, made_at, forgotten_at from emotion_memory
 	order by retention desc, made_at desc limit 5000) m
 cross join lateral (select ` + emoHitColumns + ` from angela_emotions e
 	where e.emotion_id = m.id and ` + emoFilter + ` and ` + emoExact + ` offset 0) e
+where $6::bigint > 0
 order by m.retention desc, m.made_at desc limit $3`
 
 	searchEmoIndexSQL = `with h as materialized (
 	select ` + emoHitColumns + `, ` + emoExact + ` as exact
-	from angela_emotions e where ` + emoFilter + `
+	from angela_emotions e where ` + emoFilter + ` limit $6
 )
-select h.*, coalesce(m.retention, 1), m.forgotten_at is not null
+select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
 from h left join emotion_memory m on m.id = h.emotion_id
 order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 )
@@ -159,6 +162,12 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 // any database locale. With o.Reinforce it recalls what it returns. Invalid
 // options return a *text.FieldError.
 func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]Hit, error) {
+	return search(ctx, db, model, o, searchCap)
+}
+
+// search is Search with the cap of the first look through the gram index
+// (see searchKind), which tests make small.
+func search(ctx context.Context, db Beginner, model Model, o SearchOptions, limitCap int64) ([]Hit, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -178,14 +187,14 @@ func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]H
 			return err
 		}
 		if o.Kind != KindEmotions {
-			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker)
+			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker, limitCap)
 			if err != nil {
 				return err
 			}
 			hits = append(hits, h...)
 		}
 		if o.Kind != KindConversations && speaker == "" {
-			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker)
+			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker, limitCap)
 			if err != nil {
 				return err
 			}
@@ -229,26 +238,41 @@ func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]H
 	return hits, nil
 }
 
-func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string) ([]Hit, error) {
-	hits, err := collectHits(ctx, tx, kind, walkSQL, grams, lower, limit, since, speaker)
+// searchCap is how many matches the first look through the gram index
+// collects: a term with fewer is ranked from them all at once.
+const searchCap = 2000
+
+// searchKind finds the matches of one kind in up to three steps. A rare term
+// (fewer than searchCap matches) is answered by the gram index alone. A
+// common one is answered by walking the most retained memories, where its
+// exact matches abound. A term in between, with too few exact matches among
+// them, is ranked from all its matches through the gram index.
+func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string, limitCap int64) ([]Hit, error) {
+	hits, total, err := collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker, limitCap)
+	if err != nil || total < limitCap {
+		return hits, err
+	}
+	hits, _, err = collectHits(ctx, tx, kind, walkSQL, grams, lower, limit, since, speaker, 1)
 	if err != nil || len(hits) == limit {
 		return hits, err
 	}
-	return collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker)
+	hits, _, err = collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker, math.MaxInt64)
+	return hits, err
 }
 
-func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) ([]Hit, error) {
+func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) ([]Hit, int64, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
+	var total int64
+	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
 		h := Hit{Kind: kind}
 		var at *time.Time
 		var name, extra string
 		var retention float64
 		if err := row.Scan(&h.ID, &at, &name, &h.Text, &h.DavidWords, &h.WhyItMatters, &extra,
-			&h.Exact, &retention, &h.Forgotten); err != nil {
+			&h.Exact, &retention, &h.Forgotten, &total); err != nil {
 			return Hit{}, err
 		}
 		h.Retention = retention
@@ -262,6 +286,7 @@ func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) 
 		}
 		return h, nil
 	})
+	return hits, total, err
 }
 
 // reinforceSQL recalls memories at $2: one more recall, the half-life grown by
