@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +80,7 @@ set session_replication_role = origin;
 `
 
 type scale struct {
+	url   string
 	pool  *pgxpool.Pool
 	model memory.Model
 	now   time.Time
@@ -131,7 +134,7 @@ func fillScale(b *testing.B) *scale {
 			scaleErr = err
 			return
 		}
-		scaleDB = &scale{pool: pool, model: model, now: now, convs: convs}
+		scaleDB = &scale{url: url, pool: pool, model: model, now: now, convs: convs}
 	}()
 	if scaleErr != nil {
 		b.Fatal(scaleErr)
@@ -146,6 +149,40 @@ func BenchmarkScale(b *testing.B) {
 	b.Run("search", func(b *testing.B) { benchScaleSearch(b, s) })
 	b.Run("pass", func(b *testing.B) { benchScalePass(b, s) })
 	b.Run("insert", func(b *testing.B) { benchScaleInsert(b, s) })
+	b.Run("cli", func(b *testing.B) { benchScaleCLI(b, s) })
+}
+
+// benchScaleCLI runs the angelad binary end to end: recall --peek and a
+// search, beside version (the process start the others include) and
+// query 'select 1' (which adds the connection).
+func benchScaleCLI(b *testing.B, s *scale) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "angelad")
+	build := exec.Command("go", "build", "-o", bin, "github.com/angela-ai/angelad/cmd/angelad")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	env := []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "ANGELA_TIMEZONE=" + pgtest.TimeZone,
+		"ANGELA_STATE_DIR=" + filepath.Join(dir, "state"), "ANGELA_DATABASE_URL=" + s.url}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"version", []string{"version"}},
+		{"connect", []string{"query", "select 1"}},
+		{"recall", []string{"recall", "--peek", "--project", "/src/angelad"}},
+		{"search_thai_common", []string{"search", "คิดถึง"}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				cmd := exec.Command(bin, tt.args...)
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("angelad %v: %v\n%s", tt.args, err, out)
+				}
+			}
+		})
+	}
 }
 
 func benchScaleRecall(b *testing.B, s *scale) {

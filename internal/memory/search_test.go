@@ -114,8 +114,20 @@ func TestSearchOnAnAdoptedDatabase(t *testing.T) {
 	defer cancel()
 	url := pgtest.LegacyDB(t)
 	conn := pgtest.Conn(t, url)
+	// The migration adds columns without a default: no rewrite of the legacy
+	// tables, whose files stay the same.
+	files := func() (c, e uint32) {
+		if err := conn.QueryRow(ctx, `select pg_relation_filenode('conversations'), pg_relation_filenode('angela_emotions')`).Scan(&c, &e); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	c0, e0 := files()
 	if _, err := postgres.Migrate(ctx, conn); err != nil {
 		t.Fatal(err)
+	}
+	if c1, e1 := files(); c1 != c0 || e1 != e0 {
+		t.Fatalf("the migration rewrote a legacy table: conversations %d -> %d, angela_emotions %d -> %d", c0, c1, e0, e1)
 	}
 	legacyThai := uuid.MustParse("11111111-1111-4111-8111-111111111111")
 	legacyEmotion := uuid.MustParse("33333333-3333-4333-8333-333333333333")
