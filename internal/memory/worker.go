@@ -77,7 +77,13 @@ func (w *worker) Run(ctx context.Context) error {
 				w.deps.Status.Problem("consolidation failing: " + err.Error())
 			}
 		default:
-			adopt = false
+			if res.Resumed {
+				// It finished a pass cut short earlier, which may not have
+				// been an adopting one: start a full pass at once.
+				wait = 0
+			} else {
+				adopt = false
+			}
 			retry = minRetry
 			st = workerStatus{LastPassAt: &now, LastPassSeconds: res.DurationSeconds,
 				LastPassUpdated: res.Updated, LastPassNewlyForgotten: res.NewlyForgotten, LastPassAdopted: res.Adopted,
