@@ -37,14 +37,20 @@ const (
 	phaseAdoptEmotions      = "adopt_emotions"
 	phaseConversations      = "conversations"
 	phaseEmotions           = "emotions"
+	phaseDueConversations   = "due_conversations"
+	phaseDueEmotions        = "due_emotions"
 )
 
 // PassOptions controls one consolidation pass.
 type PassOptions struct {
 	// Now is the time the retention is computed for.
 	Now time.Time
-	// Adopt runs the adoption phases first. The worker adopts on its first pass
-	// after it starts; later rows get their state from the triggers.
+	// Adopt makes a full pass: the adoption phases, then every memory in key
+	// order. Without it the pass reads only the memories that are due (see
+	// dueSQL), which gives the same result when the configuration has not
+	// changed since the last full pass. The worker makes a full pass at start,
+	// the only time its configuration can have changed; later rows get their
+	// state from the triggers.
 	Adopt bool
 }
 
@@ -101,38 +107,77 @@ select (select id from b order by id desc limit 1), (select count(*) from b),
 		table, id, stateTable, weight, made, grams, after)
 }
 
+// halfLifeSQL is the half-life of the state row a: the stored one, or the
+// initial one of its weight between the bounds $6 and $7.
+const halfLifeSQL = `coalesce(a.half_life_days, $6::float8 + (least(greatest(a.weight, 0.1), 1) - 0.1) / 0.9 * ($7::float8 - $6::float8))`
+
+// retentionExprSQL is the exact retention of the state row a at $3 with
+// half-life h: 0.5^(days / h), at least the core floor $5 for a weight of at
+// least $4. The exponent is capped at 100 halvings, so that neither power()
+// nor a later cast underflows.
+const retentionExprSQL = `greatest(case when a.weight >= $4::float8 then $5::float8 else 0 end,
+	power(0.5::float8, least(greatest(extract(epoch from ($3::timestamptz - coalesce(a.last_recalled_at, a.made_at)))::float8, 0) / 86400 / h, 100)))`
+
+// dueSQL is when a memory whose stored retention is s (made or last recalled
+// at base, half-life h days, weight w) next needs the pass: when its exact
+// retention will have fallen by the precision p below s, or under the
+// forgetting threshold f, whichever comes first; never ('infinity') when it
+// cannot fall that far (a core memory near its floor lo, a forgotten one near
+// 0). It is a function of the stored state alone, so that a pass recomputing
+// it for an unchanged memory gets the same time and writes nothing, and it
+// is at least a second after now, so that a pass never selects a row twice.
+func dueSQL(s, base, h, w, now, coreWeight, floor, forget, p string) string {
+	v := fmt.Sprintf("(case when %[1]s >= %[2]s then greatest(%[1]s - %[3]s, %[2]s) else %[1]s - %[3]s end)", s, forget, p)
+	lo := fmt.Sprintf("(case when %s >= %s then %s else 0 end)", w, coreWeight, floor)
+	return fmt.Sprintf(`greatest(%[1]s + interval '1 second', case when %[2]s <= %[3]s then 'infinity'::timestamptz
+		else %[4]s + make_interval(secs => least(%[5]s * 86400 * ln(%[2]s) / ln(0.5), 1e11)) end)`, now, v, lo, base, h)
+}
+
 // retentionSQL brings the stored state of a batch of memories up to date for
-// the time $3. Only rows whose retention moved by StorePrecision ($9) or more,
-// or whose forgotten mark changes, are written: an hourly pass then rewrites
-// only the memories that fade fastest, and every stored retention stays
-// within StorePrecision of the exact one. The batch is read in key order off
-// the primary key, and the UPDATE finds its rows by key (= ANY of an array)
-// rather than by a join the planner might answer with a scan of the table. The exponent is capped at 100 halvings, so that neither
-// power() nor the real column underflows.
-func retentionSQL(first bool, stateTable string) string {
-	after := "where id > $1"
-	if first {
-		after = "where $1::uuid is null"
+// the time $3. A full pass (due false) reads every memory in key order after
+// the cursor $1; a due pass reads the memories whose due_at has come, oldest
+// first, and so skips those that cannot have changed. Only a memory whose
+// retention moved by the precision $9 (StorePrecision) or more, or whose
+// forgotten mark changes, gets a new retention, so that every stored retention
+// stays within it of the exact one; its due_at is renewed with it. The UPDATE
+// finds its rows by key (= ANY of an array) rather than by a join the planner
+// might answer with a scan of the table. $4 and $5 are the core weight and
+// floor, $6 and $7 the half-life bounds, $8 the forgetting threshold.
+func retentionSQL(first, due bool, stateTable string) string {
+	from := "where a.id > $1 order by a.id"
+	switch {
+	case due:
+		from = "where a.due_at <= $3 and $1::uuid is null order by a.due_at"
+	case first:
+		from = "where $1::uuid is null order by a.id"
+	}
+	pick := "changed or due is distinct from old_due"
+	if due {
+		pick = "true"
 	}
 	return fmt.Sprintf(`with n as materialized (
-	select id, retention as stored, forgotten_at is null as remembered,
-		greatest(case when weight >= $4::float8 then $5::float8 else 0 end,
-			power(0.5::float8, least(greatest(extract(epoch from ($3::timestamptz - coalesce(last_recalled_at, made_at)))::float8, 0) / 86400
-				/ coalesce(half_life_days, $6::float8 + (least(greatest(weight, 0.1), 1) - 0.1) / 0.9 * ($7::float8 - $6::float8)), 100))) as r
-	from %[1]s %[2]s order by id limit $2
+	select id, retention as stored, forgotten_at is null as remembered, due_at as old_due, weight,
+		coalesce(last_recalled_at, made_at) as base, h, %[4]s as r
+	from %[1]s a cross join lateral (select %[5]s as h) hl
+	%[2]s limit $2
+), c as materialized (
+	select *, abs(stored - r) >= $9::float8 or (r < $8::float8) = remembered as changed from n
+), e as materialized (
+	select *, %[6]s as due
+	from (select *, case when changed then r else stored end as s from c) d
 ), ch as materialized (
-	select id, r, remembered from n
-	where abs(stored - r) >= $9::float8 or (r < $8::float8) = remembered
+	select * from e where %[3]s
 ), u as (
-	update %[1]s m set retention = ch.r, score = ch.r * m.weight,
+	update %[1]s m set retention = ch.s, score = ch.s * m.weight, due_at = ch.due,
 		forgotten_at = case when ch.r < $8::float8 then coalesce(m.forgotten_at, $3) end
 	from ch
 	where m.id = ch.id and m.id = any(array(select id from ch))
-	returning ch.remembered and ch.r < $8::float8 as newly
+	returning ch.changed, ch.remembered and ch.r < $8::float8 as newly
 )
 select (select id from n order by id desc limit 1), (select count(*) from n),
-	(select count(*) from u), (select count(*) from u where newly), (select count(*) from n where r < $8::float8)`,
-		stateTable, after)
+	(select count(*) from u where changed), (select count(*) from u where newly), 0::bigint`,
+		stateTable, from, pick, retentionExprSQL, halfLifeSQL,
+		dueSQL("s", "base", "h", "weight", "$3::timestamptz", "$4::float8", "$5::float8", "$8::float8", "$9::float8"))
 }
 
 const (
@@ -151,10 +196,20 @@ func phaseSQL(phase string, first bool) string {
 		return adoptSQL(first, "angela_emotions", "emotion_id", "emotion_memory",
 			emotionWeightSQL, "felt_at::timestamptz", emotionGramsSQL)
 	case phaseConversations:
-		return retentionSQL(first, "conversation_memory")
+		return retentionSQL(first, false, "conversation_memory")
+	case phaseEmotions:
+		return retentionSQL(first, false, "emotion_memory")
+	case phaseDueConversations:
+		return retentionSQL(first, true, "conversation_memory")
 	default:
-		return retentionSQL(first, "emotion_memory")
+		return retentionSQL(first, true, "emotion_memory")
 	}
+}
+
+func isDue(phase string) bool { return phase == phaseDueConversations || phase == phaseDueEmotions }
+
+func isAdopt(phase string) bool {
+	return phase == phaseAdoptConversations || phase == phaseAdoptEmotions
 }
 
 func nextPhase(phase string) string {
@@ -165,6 +220,8 @@ func nextPhase(phase string) string {
 		return phaseConversations
 	case phaseConversations:
 		return phaseEmotions
+	case phaseDueConversations:
+		return phaseDueEmotions
 	}
 	return ""
 }
@@ -183,6 +240,12 @@ const startPassSQL = `update memory_consolidation set pass_time = $1, started_at
 const batchDoneSQL = `update memory_consolidation set pass_time = $1, phase = $2, cursor_id = $3,
 	rows_seen = $4, rows_updated = $5, newly_forgotten = $6, conversations = $7, emotions = $8,
 	forgotten_conversations = $9, forgotten_emotions = $10`
+
+// countsSQL counts the memories and the forgotten ones (off the partial
+// indexes of forgotten memories).
+const countsSQL = `select (select count(*) from conversation_memory), (select count(*) from emotion_memory),
+	(select count(*) from conversation_memory where forgotten_at is not null),
+	(select count(*) from emotion_memory where forgotten_at is not null)`
 
 const passDoneSQL = `update memory_consolidation set phase = null, cursor_id = null,
 	finished_at = $1, last_pass = $2`
@@ -216,7 +279,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 			res.Resumed = true
 			return nil
 		}
-		first := phaseConversations
+		first := phaseDueConversations
 		if o.Adopt {
 			first = phaseAdoptConversations
 		}
@@ -237,31 +300,28 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 		)
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			args := []any{cursor, batch, o.Now}
-			if p == phaseConversations || p == phaseEmotions {
+			if !isAdopt(p) {
 				args = append(args, cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision)
 			}
 			if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), args...).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
 				return err
 			}
 			next, nextCursor := p, last
-			if last == nil {
+			if isDue(p) {
+				nextCursor = nil
+				if seen < int64(batch) {
+					next = nextPhase(p)
+				}
+			} else if last == nil {
 				next, nextCursor = nextPhase(p), nil
 			}
 			r := res
-			switch p {
-			case phaseAdoptConversations, phaseAdoptEmotions:
+			if isAdopt(p) {
 				r.Adopted += changed
-			default:
+			} else {
 				r.Seen += seen
 				r.Updated += changed
 				r.NewlyForgotten += newly
-				if p == phaseConversations {
-					r.Conversations += seen
-					r.ForgottenConversations += forgot
-				} else {
-					r.Emotions += seen
-					r.ForgottenEmotions += forgot
-				}
 			}
 			var nextPtr *string
 			if next != "" {
@@ -283,6 +343,10 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 	res.Duration = clock().Sub(start)
 	res.DurationSeconds = res.Duration.Seconds()
 	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, countsSQL).Scan(&res.Conversations, &res.Emotions,
+			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res)
 		return err
 	})

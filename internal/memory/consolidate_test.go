@@ -160,7 +160,7 @@ func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer traced.Close(ctx)
-	if _, err := memory.Consolidate(cctx, traced, model, 4, memory.PassOptions{Now: now}, passClock(now)); err == nil {
+	if _, err := memory.Consolidate(cctx, traced, model, 4, memory.PassOptions{Now: now, Adopt: true}, passClock(now)); err == nil {
 		t.Fatal("an interrupted pass reported no error")
 	}
 	var phase *string
@@ -169,17 +169,18 @@ func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
 	if err := conn.QueryRow(ctx, `select phase, cursor_id, rows_seen from memory_consolidation`).Scan(&phase, &cursor, &seen); err != nil {
 		t.Fatal(err)
 	}
-	if phase == nil || *phase != "conversations" || cursor == nil || seen != 4 {
-		t.Fatalf("progress after the interruption: phase %v cursor %v seen %d, want conversations after 4", phase, cursor, seen)
+	if phase == nil || *phase != "adopt_conversations" || cursor == nil {
+		t.Fatalf("progress after the interruption: phase %v cursor %v, want adopt_conversations after the first batch", phase, cursor)
 	}
 	res, err := memory.Consolidate(ctx, conn, model, 4, memory.PassOptions{Now: now}, passClock(now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The resumed pass did the remaining 6 rows in 2 batches plus the empty
-	// ends of both phases.
-	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 4 {
-		t.Fatalf("resumed pass = %+v, want 10 seen in 4 more batches", res)
+	// The resumed pass adopted the remaining 6 rows (2 batches and the empty
+	// end), then the emotions (none), then passed all 10 in 3 batches and the
+	// empty end, and the emotions.
+	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 9 {
+		t.Fatalf("resumed pass = %+v, want 10 seen in 9 more batches", res)
 	}
 	var stale int
 	if err := conn.QueryRow(ctx, `select count(*) from conversation_memory where retention = 1`).Scan(&stale); err != nil || stale != 0 {
@@ -279,4 +280,42 @@ func writeDuring(t testing.TB, ctx context.Context, pool *pgxpool.Pool, pass fun
 	close(stop)
 	wg.Wait()
 	return waits, during
+}
+
+// TestDuePassAgreesWithAFullPass checks that the hourly pass, which reads only
+// the memories that are due, leaves every memory as a full pass would: a full
+// pass right after it finds nothing to change.
+func TestDuePassAgreesWithAFullPass(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz - (i % 97) * interval '1 day' from generate_series(1, 500) i`, made); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `insert into angela_emotions (emotion, intensity, memory_strength, context, felt_at)
+		select 'calm', 1 + i % 10, 1 + (i * 3) % 10, 'c', $1::timestamptz - (i % 61) * interval '1 day' from generate_series(1, 200) i`, made); err != nil {
+		t.Fatal(err)
+	}
+	pass := func(at time.Time, full bool) memory.PassResult {
+		t.Helper()
+		res, err := memory.Consolidate(ctx, conn, model, 50, memory.PassOptions{Now: at, Adopt: full}, passClock(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	pass(made, true)
+	for _, step := range []time.Duration{time.Hour, 6 * time.Hour, 3 * day, 40 * day} {
+		at := made.Add(step)
+		due := pass(at, false)
+		if due.Seen >= 700 && step < day {
+			t.Errorf("%v later the due pass read all %d memories", step, due.Seen)
+		}
+		if full := pass(at, true); full.Updated != 0 || full.NewlyForgotten != 0 {
+			t.Fatalf("%v later a full pass after the due pass changed %d memories (%d newly forgotten)", step, full.Updated, full.NewlyForgotten)
+		}
+		made = at
+	}
 }

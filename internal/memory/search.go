@@ -109,7 +109,7 @@ const (
 	and ($5 = '' or lower(c.speaker) = $5)`
 	convExact = `strpos(lower(c.message_text), $2) > 0`
 
-	// searchConvWalkSQL reads the 5,000 most retained memories off
+	// searchConvWalkSQL reads the $7 most retained memories off
 	// conversation_memory_retention_idx and keeps the exact matches: a common
 	// term finds its matches among them without touching the gram index,
 	// whose posting lists for it are long; when they hold fewer than the
@@ -119,7 +119,7 @@ const (
 	// the planner, which underestimates common grams, read every match first.
 	searchConvWalkSQL = `select c.*, true, m.retention, m.forgotten_at is not null, 0::bigint
 from (select id, retention, made_at, forgotten_at from conversation_memory
-	order by retention desc, made_at desc limit 5000) m
+	order by retention desc, made_at desc limit $7) m
 cross join lateral (select ` + convHitColumns + ` from conversations c
 	where c.conversation_id = m.id and ` + convFilter + ` and ` + convExact + ` offset 0) c
 where $6::bigint > 0
@@ -127,7 +127,7 @@ order by m.retention desc, m.made_at desc limit $3`
 
 	searchConvIndexSQL = `with h as materialized (
 	select ` + convHitColumns + `, ` + convExact + ` as exact
-	from conversations c where ` + convFilter + ` limit $6
+	from conversations c where $7::int >= 0 and ` + convFilter + ` limit $6
 )
 select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
 from h left join conversation_memory m on m.id = h.conversation_id
@@ -141,7 +141,7 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3
 
 	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null, 0::bigint
 from (select id, retention, made_at, forgotten_at from emotion_memory
-	order by retention desc, made_at desc limit 5000) m
+	order by retention desc, made_at desc limit $7) m
 cross join lateral (select ` + emoHitColumns + ` from angela_emotions e
 	where e.emotion_id = m.id and ` + emoFilter + ` and ` + emoExact + ` offset 0) e
 where $6::bigint > 0
@@ -149,7 +149,7 @@ order by m.retention desc, m.made_at desc limit $3`
 
 	searchEmoIndexSQL = `with h as materialized (
 	select ` + emoHitColumns + `, ` + emoExact + ` as exact
-	from angela_emotions e where ` + emoFilter + ` limit $6
+	from angela_emotions e where $7::int >= 0 and ` + emoFilter + ` limit $6
 )
 select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
 from h left join emotion_memory m on m.id = h.emotion_id
@@ -162,12 +162,17 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 // any database locale. With o.Reinforce it recalls what it returns. Invalid
 // options return a *text.FieldError.
 func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]Hit, error) {
-	return search(ctx, db, model, o, searchCap)
+	return search(ctx, db, model, o, searchSteps{cap: searchCap, short: walkShort, long: walkLong})
 }
 
-// search is Search with the cap of the first look through the gram index
-// (see searchKind), which tests make small.
-func search(ctx context.Context, db Beginner, model Model, o SearchOptions, limitCap int64) ([]Hit, error) {
+// searchSteps are the sizes of searchKind's steps, which tests vary.
+type searchSteps struct {
+	cap         int64
+	short, long int
+}
+
+// search is Search with the given step sizes.
+func search(ctx context.Context, db Beginner, model Model, o SearchOptions, steps searchSteps) ([]Hit, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -187,14 +192,14 @@ func search(ctx context.Context, db Beginner, model Model, o SearchOptions, limi
 			return err
 		}
 		if o.Kind != KindEmotions {
-			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker, limitCap)
+			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker, steps)
 			if err != nil {
 				return err
 			}
 			hits = append(hits, h...)
 		}
 		if o.Kind != KindConversations && speaker == "" {
-			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker, limitCap)
+			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker, steps)
 			if err != nil {
 				return err
 			}
@@ -238,25 +243,39 @@ func search(ctx context.Context, db Beginner, model Model, o SearchOptions, limi
 	return hits, nil
 }
 
-// searchCap is how many matches the first look through the gram index
-// collects: a term with fewer is ranked from them all at once.
-const searchCap = 2000
+// searchCap is how many matches the look through the gram index collects
+// before the walk of the most retained memories is tried; the walks read
+// walkShort, then walkLong of those memories.
+const (
+	searchCap = 2000
+	walkShort = 400
+	walkLong  = 5000
+)
 
-// searchKind finds the matches of one kind in up to three steps. A rare term
-// (fewer than searchCap matches) is answered by the gram index alone. A
-// common one is answered by walking the most retained memories, where its
-// exact matches abound. A term in between, with too few exact matches among
-// them, is ranked from all its matches through the gram index.
-func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string, limitCap int64) ([]Hit, error) {
-	hits, total, err := collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker, limitCap)
-	if err != nil || total < limitCap {
-		return hits, err
+// searchKind finds the matches of one kind in up to four steps, each of which
+// returns the exact ranking when it answers. A common term (say one message in
+// ten) is answered by walking the few hundred most retained memories, where
+// its exact matches abound; the gram index would first collect its posting
+// lists of hundreds of thousands of rows. A rare term (fewer than searchCap
+// matches) is answered by the gram index alone. A term in between is tried on
+// a longer walk, and failing that ranked from all its matches.
+func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string, steps searchSteps) ([]Hit, error) {
+	args := func(cap int64, walk int) []any {
+		return []any{grams, lower, limit, since, speaker, cap, walk}
 	}
-	hits, _, err = collectHits(ctx, tx, kind, walkSQL, grams, lower, limit, since, speaker, 1)
+	hits, _, err := collectHits(ctx, tx, kind, walkSQL, args(1, steps.short)...)
 	if err != nil || len(hits) == limit {
 		return hits, err
 	}
-	hits, _, err = collectHits(ctx, tx, kind, indexSQL, grams, lower, limit, since, speaker, math.MaxInt64)
+	hits, total, err := collectHits(ctx, tx, kind, indexSQL, args(steps.cap, 0)...)
+	if err != nil || total < steps.cap {
+		return hits, err
+	}
+	hits, _, err = collectHits(ctx, tx, kind, walkSQL, args(1, steps.long)...)
+	if err != nil || len(hits) == limit {
+		return hits, err
+	}
+	hits, _, err = collectHits(ctx, tx, kind, indexSQL, args(math.MaxInt64, 0)...)
 	return hits, err
 }
 
@@ -295,10 +314,12 @@ func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) 
 // adoptSQL first gives a memory without a state row (a legacy row the first
 // pass has not reached) its row.
 func reinforceSQL(state string) string {
-	return `update ` + state + ` set last_recalled_at = $2, recall_count = recall_count + 1,
-	half_life_days = least(coalesce(half_life_days::float8, $3::float8 + (least(greatest(weight::float8, 0.1), 1) - 0.1) / 0.9 * ($4::float8 - $3::float8)) * $5::float8, $6::float8),
-	retention = 1, score = weight, forgotten_at = null
-where id = any($1)`
+	return `update ` + state + ` a set last_recalled_at = $2, recall_count = recall_count + 1,
+	half_life_days = g.h, retention = 1, score = weight, forgotten_at = null,
+	due_at = ` + dueSQL("1", "$2::timestamptz", "g.h", "a.weight", "$2::timestamptz", "$7::float8", "$8::float8", "$9::float8", "$10::float8") + `
+from (select id, least(coalesce(half_life_days, $3::float8 + (least(greatest(weight, 0.1), 1) - 0.1) / 0.9 * ($4::float8 - $3::float8)) * $5::float8, $6::float8) as h
+	from ` + state + ` where id = any($1)) g
+where a.id = g.id`
 }
 
 const (
@@ -325,7 +346,7 @@ func reinforce(ctx context.Context, q Querier, model Model, now time.Time, convs
 			return fmt.Errorf("reinforce: %w", err)
 		}
 		if _, err := q.Exec(ctx, reinforceSQL(k.state), k.ids, now, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays,
-			cfg.ReinforceFactor, cfg.HalfLifeCapDays); err != nil {
+			cfg.ReinforceFactor, cfg.HalfLifeCapDays, cfg.CoreWeight, cfg.CoreFloor, cfg.ForgetBelow, StorePrecision); err != nil {
 			return fmt.Errorf("reinforce: %w", err)
 		}
 	}

@@ -9,10 +9,11 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
-// TestSearchStepsAgree runs a search through each of its steps (the gram
-// index alone, the walk of the most retained memories, the gram index
-// uncapped) by making the first step's cap tiny, and checks that every step
-// gives the same ranking as the index alone.
+// TestSearchStepsAgree runs a search through each of its steps (the short
+// walk of the most retained memories, the gram index capped, the long walk,
+// the gram index uncapped) and checks that every step gives the same ranking
+// as the index alone. With 60 memories the short walk answers a limit up to
+// 40, the exact matches; a tiny cap sends the others on.
 func TestSearchStepsAgree(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -29,23 +30,28 @@ func TestSearchStepsAgree(t *testing.T) {
 	}
 	model := NewModel(config.Memory{HalfLifeMinDays: 7, HalfLifeMaxDays: 180, ReinforceFactor: 1.5, HalfLifeCapDays: 3650,
 		CoreWeight: 0.9, CoreFloor: 0.5, ForgetBelow: 0.1})
-	for _, limit := range []int{5, 30, 50} {
+	for _, limit := range []int{5, 30, 41, 50} {
 		o := SearchOptions{Text: "ทะเล", Limit: limit}
-		want, err := search(ctx, conn, model, o, 1<<40)
+		want, err := search(ctx, conn, model, o, searchSteps{cap: 1 << 40}) // the gram index alone
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, cap := range []int64{1, 10} {
-			got, err := search(ctx, conn, model, o, cap)
+		for _, steps := range []searchSteps{
+			{cap: 1 << 40, short: 400, long: 5000}, // the short walk when it can
+			{cap: 1, short: 3, long: 5000},         // the long walk when it can
+			{cap: 1, short: 3, long: 10},           // the index uncapped
+			{cap: 10, short: 0, long: 0},
+		} {
+			got, err := search(ctx, conn, model, o, steps)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(got) != len(want) {
-				t.Fatalf("limit %d cap %d: %d hits, want %d", limit, cap, len(got), len(want))
+				t.Fatalf("limit %d steps %+v: %d hits, want %d", limit, steps, len(got), len(want))
 			}
 			for i := range want {
 				if got[i].ID != want[i].ID {
-					t.Fatalf("limit %d cap %d: hit %d is %v, want %v", limit, cap, i, got[i], want[i])
+					t.Fatalf("limit %d steps %+v: hit %d is %v, want %v", limit, steps, i, got[i].ID, want[i].ID)
 				}
 			}
 		}

@@ -79,7 +79,9 @@ create table if not exists conversation_memory (
     half_life_days   float8,
     retention        float8 not null default 1,
     score            float8 not null,
-    forgotten_at     timestamptz
+    forgotten_at     timestamptz,
+    -- When the pass must look at it next; -infinity: at once.
+    due_at           timestamptz not null default '-infinity'
 ) with (fillfactor = 80);
 
 create table if not exists emotion_memory (like conversation_memory including all)
@@ -95,6 +97,14 @@ create index if not exists emotion_memory_score_idx
     on emotion_memory (score desc, made_at desc) where forgotten_at is null;
 create index if not exists emotion_memory_retention_idx
     on emotion_memory (retention desc, made_at desc);
+-- The hourly pass reads only the memories that are due, and counts the
+-- forgotten ones.
+create index if not exists conversation_memory_due_idx on conversation_memory (due_at);
+create index if not exists emotion_memory_due_idx on emotion_memory (due_at);
+create index if not exists conversation_memory_forgotten_idx
+    on conversation_memory (id) where forgotten_at is not null;
+create index if not exists emotion_memory_forgotten_idx
+    on emotion_memory (id) where forgotten_at is not null;
 
 create index if not exists conversations_search_grams_idx
     on conversations using gin (search_grams);
