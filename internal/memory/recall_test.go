@@ -160,6 +160,11 @@ func TestRecallShowsJournalAndMorningGreeting(t *testing.T) {
 		values ('2026-05-30', 'old', 'older entry', 'calm', 5), ('2026-05-31', 'วันดี', 'วันนี้ทำงานกับพี่สนุกมาก', 'happy', 9)`); err != nil {
 		t.Fatal(err)
 	}
+	// A database without the daily-update tables (the schema has them; an
+	// older or hand-made one may not).
+	if _, err := conn.Exec(ctx, `drop table if exists daily_updates cascade`); err != nil {
+		t.Fatal(err)
+	}
 	p := recall(t, ctx, conn, memory.RecallOptions{Now: now, Peek: true})
 	if p.Journal == nil || p.Journal.Date != "2026-05-31" || p.Greeting != nil {
 		t.Fatalf("journal %+v greeting %+v, want the latest entry and no greeting (no daily_updates table)", p.Journal, p.Greeting)
