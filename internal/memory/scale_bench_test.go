@@ -231,9 +231,10 @@ func benchScaleSearch(b *testing.B, s *scale) {
 	}
 }
 
-// BenchmarkScalePass is one full consolidation pass per op, an hour after the
-// last one (the steady state) and a month after (every memory moves), while
-// a writer saves messages one after another; it reports the writer's p99 and
+// benchScalePass is one consolidation pass per op, an hour after the last
+// one (the steady state), a month after (most memories move) and the full
+// pass the daemon makes at start (adopting, every memory read), while a
+// writer saves messages one after another; it reports the writer's p99 and
 // maximum wait.
 func benchScalePass(b *testing.B, s *scale) {
 	ctx := context.Background()
@@ -241,14 +242,15 @@ func benchScalePass(b *testing.B, s *scale) {
 	for _, tt := range []struct {
 		name string
 		step time.Duration
-	}{{"hour_later", time.Hour}, {"month_later", 30 * day}} {
+		full bool
+	}{{"hour_later", time.Hour, false}, {"month_later", 30 * day, false}, {"full_at_start", time.Hour, true}} {
 		b.Run(tt.name, func(b *testing.B) {
 			var waits []time.Duration
 			var updated int64
 			for b.Loop() {
 				at = at.Add(tt.step)
 				w, _ := writeDuring(b, ctx, s.pool, func() {
-					res, err := memory.Consolidate(ctx, s.pool, s.model, memory.MaxBatch, memory.PassOptions{Now: at}, time.Now)
+					res, err := memory.Consolidate(ctx, s.pool, s.model, memory.MaxBatch, memory.PassOptions{Now: at, Adopt: tt.full}, time.Now)
 					if err != nil {
 						b.Error(err)
 					}
