@@ -161,6 +161,12 @@ func Recall(ctx context.Context, db Beginner, model Model, o RecallOptions) (Pac
 	}
 	var pack Pack
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// These are short statements; JIT compiling one that the planner
+		// costs high (a common gram's many index matches) takes longer than
+		// running it.
+		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
+			return err
+		}
 		c, err := gather(ctx, tx, model, o)
 		if err != nil {
 			return err

@@ -186,6 +186,12 @@ func search(ctx context.Context, db Beginner, model Model, o SearchOptions, step
 	}
 	var hits []Hit
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// These are short statements; JIT compiling one that the planner
+		// costs high (a common gram's many index matches) takes longer than
+		// running it.
+		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
+			return err
+		}
 		var grams []int32
 		var lower string
 		if err := tx.QueryRow(ctx, `select angela_grams($1), lower($1)`, o.Text).Scan(&grams, &lower); err != nil {
