@@ -302,6 +302,7 @@ func benchScaleInsert(b *testing.B, s *scale) {
 		Scan(&sizes[0], &sizes[1], &sizes[2], &sizes[3]); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("conversations: heap %.0f MB, gram index %.0f MB (%.0f bytes a row); conversation_memory with indexes %.0f MB; emotion gram index %.0f MB",
+	fmt.Fprintf(os.Stderr, "scale: conversations: heap %.0f MB, gram index %.0f MB (%.0f bytes a row); conversation_memory with indexes %.0f MB; emotion gram index %.0f MB",
 		sizes[1]/1e6, sizes[0]/1e6, sizes[0]/float64(s.convs), sizes[2]/1e6, sizes[3]/1e6)
+	fmt.Fprintln(os.Stderr)
 }
