@@ -61,7 +61,7 @@ select i, case when i % 2 = 0
   || case when i % ($1::int / 20) in (7, 8) then case when i % 2 = 0 then 'มะละกอ' else ' xylophone' end else '' end as t
 from generate_series(1, $1::int) i;
 insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, search_grams)
-select gen_random_uuid(), 's' || (i / 40), case when i % 2 = 0 then 'david' else 'angela' end, t, 1 + i % 10,
+select gen_random_uuid(), 's' || (i / 40), case when i % 2 = 0 then 'david' else 'angela' end, t, 1 + floor(random() * 10)::int,
   $3::timestamptz - i * interval '30 seconds', case when i % 3 = 0 then '/src/angelad' end, angela_grams(t)
 from texts;
 insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, david_words, memory_strength, search_grams)
@@ -150,6 +150,9 @@ func BenchmarkScale(b *testing.B) {
 	b.Run("pass", func(b *testing.B) { benchScalePass(b, s) })
 	b.Run("insert", func(b *testing.B) { benchScaleInsert(b, s) })
 	b.Run("cli", func(b *testing.B) { benchScaleCLI(b, s) })
+	// After the passes the best retained memories are the weightiest, not
+	// the newest: search again.
+	b.Run("search_after_passes", func(b *testing.B) { benchScaleSearch(b, s) })
 }
 
 // benchScaleCLI runs the angelad binary end to end: recall --peek and a
