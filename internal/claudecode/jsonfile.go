@@ -203,10 +203,11 @@ func unwrapPath(err error) error {
 func (f *File) Content() ([]byte, error) { return format(f.obj) }
 
 // Changed reports whether writing would change what the file means: the
-// same keys and values, whatever the formatting, count as unchanged.
+// same keys and values, whatever the formatting, count as unchanged, and a
+// missing file stays missing rather than become an empty object.
 func (f *File) Changed() (bool, error) {
 	if !f.exists {
-		return true, nil
+		return f.obj.len() > 0, nil
 	}
 	now, err := f.Content()
 	if err != nil {
