@@ -76,8 +76,8 @@ type hookResult struct {
 func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
 	start := time.Now()
 	cfg, cfgErr := a.readConfig(cmd)
-	log := hookLogger(cfg)
-	defer log.Sync()
+	log, closeLog := hookLogger(cfg)
+	defer closeLog()
 	name := strings.Join(args, " ")
 	fail := func(err error, fields ...zap.Field) error {
 		log.Warn("hook failed", append([]zap.Field{zap.String("hook", name), zap.Error(err), zap.Duration("took", time.Since(start))}, fields...)...)
@@ -123,7 +123,7 @@ func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
 // hookLogger logs to log.file when it is set, else to hooks.log in the state
 // directory, and never to standard error. When even that cannot be opened,
 // the hook goes unlogged rather than disturb the session.
-func hookLogger(cfg *config.Config) *zap.Logger {
+func hookLogger(cfg *config.Config) (*zap.Logger, func()) {
 	o := logging.Options{Format: "json"}
 	if cfg != nil {
 		o.Level, o.MaxSizeMB, o.MaxFiles = cfg.LogLevel, cfg.LogMaxSizeMB, cfg.LogMaxFiles
@@ -138,9 +138,9 @@ func hookLogger(cfg *config.Config) *zap.Logger {
 	}
 	l, err := logging.New(o, io.Discard)
 	if err != nil {
-		return zap.NewNop()
+		return zap.NewNop(), func() {}
 	}
-	return l.Zap().Named("hook")
+	return l.Zap().Named("hook"), func() { l.Close() }
 }
 
 func (a *app) hookBody(ctx context.Context, name string) hookResult {
