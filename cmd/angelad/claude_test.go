@@ -201,3 +201,19 @@ func TestMCPInstallUserAndProjectScope(t *testing.T) {
 		t.Error("uninstall left the server")
 	}
 }
+
+func TestAssistantCommandsHaveHelpWithExamplesAndRefuseStrayArguments(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, "")
+	for _, cmd := range [][]string{{"hook"}, {"hooks"}, {"hooks", "install"}, {"hooks", "uninstall"},
+		{"mcp"}, {"mcp", "install"}, {"mcp", "uninstall"}} {
+		out := c.ok(append(cmd, "--help")...)
+		if !strings.Contains(out, "Examples:\n  ") {
+			t.Errorf("angelad %s --help has no example:\n%s", strings.Join(cmd, " "), out)
+		}
+	}
+	c.fails(2, "give a subcommand: install or uninstall", "hooks")
+	c.fails(2, `hooks takes no arguments, got "add"`, "hooks", "add")
+	c.fails(2, `mcp takes no arguments, got "serve"`, "mcp", "serve")
+	c.fails(2, "install takes no arguments", "hooks", "install", "now")
+}

@@ -113,6 +113,19 @@ type HookEntry struct {
 	Timeout int
 }
 
+// hookGroup and commandHook are a matcher group as Claude Code's settings
+// write it, keys in the order its documentation shows them. angelad's groups
+// have no matcher: they run for every source, reason and trigger.
+type hookGroup struct {
+	Hooks []commandHook `json:"hooks"`
+}
+
+type commandHook struct {
+	Type    string `json:"type"`
+	Command string `json:"command"`
+	Timeout int    `json:"timeout"`
+}
+
 // InstallHooks adds entries to the settings' "hooks", one matcher group per
 // event, keeping every other key, event and hook. An event that already has
 // exactly the wanted entry is left as it is, so installing twice changes
@@ -123,8 +136,7 @@ func (f *File) InstallHooks(entries []HookEntry) error {
 		return err
 	}
 	for _, e := range entries {
-		want, err := marshal(map[string]any{"hooks": []any{map[string]any{
-			"type": "command", "command": e.Command, "timeout": e.Timeout}}})
+		want, err := marshal(hookGroup{Hooks: []commandHook{{Type: "command", Command: e.Command, Timeout: e.Timeout}}})
 		if err != nil {
 			return err
 		}
