@@ -14,8 +14,8 @@ func (a *app) mcpCommand() *cobra.Command {
 		Use:   "mcp",
 		Short: "Serve Angela's memory as MCP tools on standard input and output",
 		Long: `Serve Angela's memory to an AI assistant as Model Context Protocol tools, over
-standard input and output: save_emotion, save_conversation, recent_emotions and
-recent_conversations. Claude Code starts it itself once "angelad mcp install"
+standard input and output: save_emotion, save_conversation, recent_emotions,
+recent_conversations and journal. Claude Code starts it itself once "angelad mcp install"
 has registered it.
 
 The server keeps one database connection for its lifetime and opens it again

@@ -129,7 +129,7 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if want := []string{"recent_conversations", "recent_emotions", "save_conversation", "save_emotion"}; !slices.Equal(names, want) {
+	if want := []string{"journal", "recent_conversations", "recent_emotions", "save_conversation", "save_emotion"}; !slices.Equal(names, want) {
 		t.Errorf("tools %v, want %v", names, want)
 	}
 	schema, _ := json.Marshal(list.Tools[slices.IndexFunc(list.Tools, func(t *mcp.Tool) bool { return t.Name == "save_emotion" })].InputSchema)
@@ -172,6 +172,21 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		t.Errorf("recent_conversations without arguments: %v", m)
 	}
 
+	text, m = p.ok(t, "journal", nil)
+	if len(m["updates"].([]any)) != 0 || text != "No daily updates written yet." {
+		t.Errorf("journal before any update: %q %v", text, m)
+	}
+	yesterday := time.Now().In(mustZone(t)).AddDate(0, 0, -1).Format(time.DateOnly)
+	c.with("ANGELA_COMPANION_LANGUAGE=en").ok("run-job", "evening", "--date", yesterday)
+	c.ok("run-job", "morning")
+	text, m = p.ok(t, "journal", map[string]any{"kind": "evening", "date": yesterday})
+	if l := m["updates"].([]any); len(l) != 1 || l[0].(map[string]any)["kind"] != "evening" || !strings.Contains(text, yesterday+" evening: ") {
+		t.Errorf("journal of yesterday's evening: %q %v", text, m)
+	}
+	if _, m = p.ok(t, "journal", map[string]any{"limit": 1}); len(m["updates"].([]any)) != 1 {
+		t.Errorf("journal limit 1: %v", m)
+	}
+
 	// Invalid arguments are tool errors naming the argument and what is allowed.
 	for _, tc := range []struct {
 		tool string
@@ -189,6 +204,9 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		{"save_conversation", map[string]any{"speaker": "david", "message": ""}, "invalid argument message:"},
 		{"recent_emotions", map[string]any{"limit": 0}, "invalid argument limit: must be an integer from 1 to 10000, got 0"},
 		{"recent_conversations", map[string]any{"speaker": "nobody"}, "invalid argument speaker"},
+		{"journal", map[string]any{"kind": "noon"}, `invalid argument kind: must be one of evening, morning, midnight, all, got "noon"`},
+		{"journal", map[string]any{"date": "01/12/2026"}, "invalid argument date: must be a date YYYY-MM-DD"},
+		{"journal", map[string]any{"limit": 1001}, "invalid argument limit: must be an integer from 1 to 1000, got 1001"},
 	} {
 		res := p.call(t, tc.tool, tc.args)
 		if !res.IsError || !strings.Contains(resultText(res), tc.want) {
@@ -201,6 +219,15 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 	if code := p.close(t); code != 0 {
 		t.Errorf("exit %d after stdin closed\nstderr: %s", code, p.stderr)
 	}
+}
+
+func mustZone(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(pgtest.TimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
 
 func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {

@@ -49,7 +49,7 @@ type Server struct {
 // instructions tell the model what the server is for.
 const instructions = `Angela's long-term memory (angelad). Save what Angela feels with save_emotion
 and what was said with save_conversation; look back with recent_emotions and
-recent_conversations. Times are RFC 3339; every id is a UUID that makes a save
+recent_conversations, and read the daily updates with journal. Times are RFC 3339; every id is a UUID that makes a save
 idempotent, so retrying a save with the same id never stores it twice.`
 
 // New builds the server and its tools.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -52,6 +53,19 @@ type RecentEmotionsInput struct {
 type RecentConversationsInput struct {
 	Limit   *int   `json:"limit,omitempty" jsonschema:"how many messages, newest first, an integer from 1 to 10000; default 20"`
 	Speaker string `json:"speaker,omitempty" jsonschema:"only this speaker's messages: david, angela or system"`
+}
+
+// JournalInput are journal's arguments, named after the journal command's
+// flags.
+type JournalInput struct {
+	Date  string `json:"date,omitempty" jsonschema:"only this local date, YYYY-MM-DD; default every date"`
+	Kind  string `json:"kind,omitempty" jsonschema:"which update: morning (the greeting), evening (the day's reflection, also Angela's journal entry), midnight (the note that closes the day) or all; default all"`
+	Limit *int   `json:"limit,omitempty" jsonschema:"how many updates, newest first, an integer from 1 to 1000; default 3"`
+}
+
+// JournalList is journal's structured result.
+type JournalList struct {
+	Updates []dailyupdate.Update `json:"updates"`
 }
 
 // emotionArgs and conversationArgs map the stores' field names to the tools'
@@ -94,6 +108,12 @@ func (s *Server) addTools() {
 		Name:        "recent_conversations",
 		Description: "List the most recent messages between David and Angela, newest first, optionally of one speaker.",
 	}, logged(s, "recent_conversations", s.recentConversations))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "journal",
+		Description: "Read the daily updates angelad writes, newest first: the morning greeting, the evening " +
+			"reflection (Angela's journal entry for the day, with her mood) and the midnight note. Use it to " +
+			"know how recent days went.",
+	}, logged(s, "journal", s.journal))
 }
 
 // logged logs a failed call once, here where it is handled, and passes the
@@ -254,6 +274,51 @@ func (s *Server) recentConversations(ctx context.Context, _ *mcp.CallToolRequest
 		c := &list.Conversations[i]
 		c.CreatedAt = c.CreatedAt.In(s.o.Location)
 		fmt.Fprintf(&b, "%s %s: %s\n", c.CreatedAt.Format(time.RFC3339), c.Speaker, c.MessageText)
+	}
+	return textResult("%s", b.String()), list, nil
+}
+
+func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in JournalInput) (*mcp.CallToolResult, any, error) {
+	limit, err := limitOf(in.Limit, 3, dailyupdate.MaxListLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := dailyupdate.ListOptions{Limit: limit}
+	if in.Kind != "" && in.Kind != "all" {
+		if !dailyupdate.IsJob(in.Kind) {
+			return nil, nil, fmt.Errorf("invalid argument kind: must be one of evening, morning, midnight, all, got %q", in.Kind)
+		}
+		o.Kind = in.Kind
+	}
+	if in.Date != "" {
+		d, err := time.Parse(time.DateOnly, in.Date)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid argument date: must be a date YYYY-MM-DD such as 2026-12-01, got %q", in.Date)
+		}
+		o.Date = d
+	}
+	list := JournalList{Updates: []dailyupdate.Update{}}
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		l, err := dailyupdate.List(ctx, conn, o)
+		if l != nil {
+			list.Updates = l
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var b strings.Builder
+	if len(list.Updates) == 0 {
+		b.WriteString("No daily updates written yet.")
+	}
+	for i := range list.Updates {
+		u := &list.Updates[i]
+		u.CreatedAt, u.UpdatedAt = u.CreatedAt.In(s.o.Location), u.UpdatedAt.In(s.o.Location)
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n%s\n", u.Date, u.Kind, u.Title, strings.TrimRight(u.Content, "\n"))
 	}
 	return textResult("%s", b.String()), list, nil
 }
