@@ -40,8 +40,10 @@ them. The hook reads the JSON Claude Code writes on standard input.
 
 session-start prints the recall pack for the session's directory as the
 session's additional context, at most hooks.max_chars characters
-(hooks.compact_max_chars after a compaction). session-end and pre-compact note
-the session's transcript.
+(hooks.compact_max_chars after a compaction). session-end and pre-compact store
+what the session's transcript holds that is not stored yet, through the same
+reader and offsets as the daemon's conversation worker, so nothing is stored
+twice whichever reads a line first.
 
 A hook never gets in the way of the session: whatever happens it answers
 within hooks.timeout and exits 0, printing nothing when it has nothing (the
@@ -103,7 +105,7 @@ func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
 	// The hook honours ctx throughout; the select is the backstop that keeps
 	// the promise even if something below does not.
 	done := make(chan hookResult, 1)
-	go func() { done <- a.hookBody(ctx, name) }()
+	go func() { done <- a.hookBody(ctx, name, log) }()
 	var r hookResult
 	select {
 	case r = <-done:
@@ -143,7 +145,7 @@ func hookLogger(cfg *config.Config) (*zap.Logger, func()) {
 	return l.Zap().Named("hook"), func() { l.Close() }
 }
 
-func (a *app) hookBody(ctx context.Context, name string) hookResult {
+func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookResult {
 	in, err := claudecode.ReadHookInput(a.stdin, name)
 	if err != nil {
 		return hookResult{err: hookInputError{err}}
@@ -177,11 +179,44 @@ func (a *app) hookBody(ctx context.Context, name string) hookResult {
 		if in.Trigger != "" {
 			fields = append(fields, zap.String("trigger", in.Trigger))
 		}
-		if _, err := os.Stat(in.TranscriptPath); err != nil {
-			return hookResult{fields: fields, err: fmt.Errorf("transcript_path: %w", err)}
-		}
-		return hookResult{fields: fields}
+		res, err := a.captureTranscript(ctx, in.TranscriptPath, log)
+		fields = append(fields, zap.Int64("lines_read", res.Lines), zap.Int64("messages_stored", res.Stored),
+			zap.Int64("already_present", res.Present))
+		return hookResult{fields: fields, err: err}
 	}
+}
+
+// captureTranscript stores what the transcript holds that is not stored yet,
+// reading it from the offset the conversation worker (or an import, or an
+// earlier hook) stored, so a line is never stored twice whoever reads it
+// first. It commits as it goes: a hook that runs out of time keeps what it
+// stored, and the next reader goes on from there. Unlike session-start it
+// migrates a database that lacks angelad's schema, since what it holds would
+// otherwise wait for the daemon.
+func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logger) (conversation.ImportResult, error) {
+	files, err := conversation.FindTranscripts([]string{path})
+	if err != nil {
+		return conversation.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
+	}
+	conn, err := a.hookConnect(ctx)
+	if err != nil {
+		return conversation.ImportResult{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	capture := &conversation.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+	res, err := capture.Import(ctx, conn, files, nil)
+	if postgres.IsSchemaMissing(err) {
+		if _, err = postgres.Migrate(ctx, conn); err == nil {
+			res, err = capture.Import(ctx, conn, files, nil)
+		}
+	}
+	if err == nil && len(res.Unreadable) > 0 {
+		err = fmt.Errorf("cannot read %s", res.Unreadable[0])
+	}
+	if err != nil {
+		return res, fmt.Errorf("capture %s: %w", path, err)
+	}
+	return res, nil
 }
 
 // hookConnect opens one connection for a hook. Unlike the other commands it

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/angela-ai/angelad/internal/claudecode"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -171,28 +173,86 @@ func TestHookBadInputIsLoggedAndExits0OrWithStrict2(t *testing.T) {
 	}
 }
 
-func TestHookSessionEndAndPreCompactNoteTheTranscript(t *testing.T) {
+// speech is one transcript line of Claude Code: who said what.
+func speech(typ, text string) string {
+	b, _ := json.Marshal(map[string]any{
+		"type": typ, "uuid": uuid.NewString(), "sessionId": "0f8e4c1a-6b7d-4e2f-9a3b-5c6d7e8f9a0b",
+		"cwd": "/home/david/projects/angela", "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"message": map[string]any{"role": typ, "content": text},
+	})
+	return string(b) + "\n"
+}
+
+func TestHookSessionEndAndPreCompactCaptureTheTranscriptOnce(t *testing.T) {
 	t.Parallel()
-	c := newCLI(t, pgtest.DB(t))
+	url := pgtest.DB(t)
+	c := newCLI(t, url)
 	transcript := filepath.Join(t.TempDir(), "session.jsonl")
-	os.WriteFile(transcript, []byte(`{"type":"user","message":{"role":"user","content":"hi"}}`+"\n"), 0o600)
-	for _, h := range []struct{ event, name, key, value string }{
-		{"SessionEnd", "session-end", "reason", "exit"},
-		{"PreCompact", "pre-compact", "trigger", "auto"},
-	} {
-		r := c.run(payload(h.event, map[string]string{"transcript_path": transcript, h.key: h.value}), "hook", h.name, "--strict")
-		if r.code != 0 || r.stdout != "" || r.stderr != "" {
-			t.Errorf("%s: exit %d, stdout %q, stderr %q", h.name, r.code, r.stdout, r.stderr)
-		}
-		if log := c.hooksLog(); !strings.Contains(log, `"transcript_path":"`+transcript+`"`) || !strings.Contains(log, `"`+h.key+`":"`+h.value+`"`) {
-			t.Errorf("%s: log:\n%s", h.name, log)
+	os.WriteFile(transcript, []byte(speech("user", "Good night Angela")+speech("assistant", "ฝันดีนะคะ")), 0o600)
+
+	r := c.run(payload("PreCompact", map[string]string{"transcript_path": transcript, "trigger": "auto"}), "hook", "pre-compact", "--strict")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("pre-compact: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := count(t, url, "conversations"); n != 2 {
+		t.Errorf("%d messages stored after pre-compact, want 2", n)
+	}
+	// The end of the session adds what came after, and nothing twice.
+	f, _ := os.OpenFile(transcript, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(speech("user", "See you tomorrow"))
+	f.Close()
+	r = c.run(payload("SessionEnd", map[string]string{"transcript_path": transcript, "reason": "exit"}), "hook", "session-end", "--strict")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("session-end: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := count(t, url, "conversations"); n != 3 {
+		t.Errorf("%d messages stored after session-end, want 3", n)
+	}
+	log := c.hooksLog()
+	for _, want := range []string{`"trigger":"auto"`, `"reason":"exit"`, `"messages_stored":2`, `"messages_stored":1`, `"transcript_path":"` + transcript + `"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
 		}
 	}
+	// The daemon's reader, through import, finds it all stored already.
+	if out := c.ok("import", transcript); !strings.Contains(out, "messages stored:  0") || !strings.Contains(out, "already present:  0") {
+		t.Errorf("import after the hooks:\n%s", out)
+	}
+	got := c.ok("get-conversations", "--direct")
+	if !strings.Contains(got, "angela\n   ฝันดีนะคะ") || !strings.Contains(got, "david\n   See you tomorrow") {
+		t.Errorf("stored:\n%s", got)
+	}
+
 	// A transcript that is not there: logged, exit 0; --strict says so.
 	if r := c.run(payload("SessionEnd", nil), "hook", "session-end"); r.code != 0 || r.stdout != "" || r.stderr != "" {
 		t.Errorf("missing transcript: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
 	checkFailure(t, c.run(payload("SessionEnd", nil), "hook", "session-end", "--strict"), 1, "transcript_path", nil)
+}
+
+func TestHookSessionEndWithTheDatabaseStoppedLeavesTheTranscriptForLater(t *testing.T) {
+	t.Parallel()
+	cluster := ownCluster(t)
+	url := cluster.ConnString(postgres.ManagedDatabase)
+	c := newCLI(t, url)
+	c.ok("migrate")
+	transcript := filepath.Join(t.TempDir(), "session.jsonl")
+	os.WriteFile(transcript, []byte(speech("user", "are you there?")), 0o600)
+	if err := cluster.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run(payload("SessionEnd", map[string]string{"transcript_path": transcript}), "hook", "session-end")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("database stopped: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := cluster.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing was marked read: the next reader stores the line.
+	c.ok("import", transcript)
+	if n := count(t, url, "conversations"); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
 }
 
 func TestHookWithLogFileWritesThereAndBadConfigStaysQuiet(t *testing.T) {
