@@ -7,6 +7,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/mcpserver"
+	"github.com/angela-ai/angelad/internal/spool"
 )
 
 func (a *app) mcpCommand() *cobra.Command {
@@ -19,8 +20,9 @@ recent_conversations and journal. Claude Code starts it itself once "angelad mcp
 has registered it.
 
 The server keeps one database connection for its lifetime and opens it again
-after an outage; a call made while the database is away is a tool error saying
-so. It stops when standard input closes. It logs to log.file when set,
+after an outage. A save made while the database is away goes to the spool, as
+save-emotion's does, and the daemon stores it once the database is back; a read
+made then is a tool error saying so. It stops when standard input closes. It logs to log.file when set,
 otherwise to standard error, which Claude Code keeps as the server's log.`,
 		Example: `  angelad mcp install
   angelad mcp`,
@@ -40,6 +42,8 @@ otherwise to standard error, which Claude Code keeps as the server's log.`,
 			Location:       a.cfg.Location(),
 			Version:        versionString(),
 			ConnectTimeout: a.cfg.PoolConnectTimeout,
+			SaveTimeout:    a.cfg.SaveTimeout,
+			Spool:          spool.New(a.cfg.StateDir, nil),
 		})
 		return s.Run(ctx, a.stdin, a.stdout)
 	})

@@ -241,10 +241,23 @@ func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {
 	if err := cluster.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A save goes to the spool and says so; a read is a tool error.
+	text, e := p.ok(t, "save_emotion", map[string]any{"emotion": "worried", "intensity": 6, "context": "during the outage"})
+	if e["spooled"] != true || !strings.Contains(text, "the memory database is unavailable right now") ||
+		!strings.Contains(text, "kept in angelad's spool with id "+e["emotion_id"].(string)) {
+		t.Errorf("save during the outage: %q %v", text, e)
+	}
+	text, m := p.ok(t, "save_conversation", map[string]any{"speaker": "David", "message": "are you there?"})
+	if m["spooled"] != true || m["speaker"] != "david" || !strings.Contains(text, "spool") {
+		t.Errorf("save_conversation during the outage: %q %v", text, m)
+	}
+	if out := c.ok("spool"); !strings.Contains(out, e["emotion_id"].(string)) {
+		t.Errorf("angelad spool does not list the spooled emotion:\n%s", out)
+	}
 	for range 2 {
-		res := p.call(t, "save_emotion", map[string]any{"emotion": "worried", "intensity": 6, "context": "during the outage"})
+		res := p.call(t, "recent_emotions", nil)
 		if !res.IsError || !strings.Contains(resultText(res), "the memory database is unavailable right now") {
-			t.Errorf("during the outage: %v %q", res.IsError, resultText(res))
+			t.Errorf("a read during the outage: %v %q", res.IsError, resultText(res))
 		}
 	}
 	if _, err := cluster.Start(ctx); err != nil {
@@ -259,9 +272,13 @@ func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {
 	if _, err := cluster.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, m := p.ok(t, "recent_emotions", nil)
-	if n := len(m["emotions"].([]any)); n != 2 {
-		t.Errorf("%d emotions after the outage, want 2", n)
+	c.ok("spool", "drain")
+	_, m = p.ok(t, "recent_emotions", nil)
+	if n := len(m["emotions"].([]any)); n != 3 {
+		t.Errorf("%d emotions after the outage and the drain, want 3", n)
+	}
+	if n := count(t, cluster.ConnString(postgres.ManagedDatabase), "conversations"); n != 1 {
+		t.Errorf("%d conversations after the drain, want the spooled one", n)
 	}
 	if code := p.close(t); code != 0 {
 		t.Errorf("exit %d", code)

@@ -13,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -34,6 +36,12 @@ type Options struct {
 	Version string
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration
+	// SaveTimeout bounds the write of a save once connected, so that a
+	// database that does not answer sends the record to the spool.
+	SaveTimeout time.Duration
+	// Spool takes the saves the database cannot take now, for the daemon to
+	// store later; nil makes such a save a tool error.
+	Spool *spool.Spool
 }
 
 // Server is angelad's MCP server.
@@ -59,6 +67,9 @@ func New(o Options) *Server {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.SaveTimeout <= 0 {
+		o.SaveTimeout = 15 * time.Second
 	}
 	s := &Server{o: o}
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "angelad", Title: "Angela's memory", Version: o.Version},
@@ -100,6 +111,26 @@ func (e *UnavailableError) Error() string {
 	return "the memory database is unavailable right now (" + text.OneLine(e.Err.Error()) + "); nothing was read or written, try again later"
 }
 func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// spoolable reports whether a save of a valid record that failed with err
+// goes to the spool, as the CLI decides: the database could not take it for a
+// reason that may pass. Invalid input, a refusal of the record itself and a
+// cancelled call are not spooled.
+func (s *Server) spoolable(ctx context.Context, err error) bool {
+	var fe *text.FieldError
+	return s.o.Spool != nil && err != nil && ctx.Err() == nil && !errors.As(err, &fe) && !spool.Permanent(err)
+}
+
+// spoolSave writes a record the database could not take to the spool.
+func (s *Server) spoolSave(kind spool.Kind, id uuid.UUID, record any, cause error) (spool.Record, string, error) {
+	reason := text.OneLine(cause.Error())
+	r, err := s.o.Spool.Add(kind, id, record, reason)
+	if err != nil {
+		return spool.Record{}, "", fmt.Errorf("%s not saved: %s; and it cannot be spooled either: %w", kind, reason, err)
+	}
+	s.o.Log.Warn("spooled a save", zap.String("kind", string(kind)), zap.String("id", id.String()), zap.String("reason", reason))
+	return r, reason, nil
+}
 
 // withConn runs fn on the server's connection, opening it first if there is
 // none. A connection found broken is dropped and fn retried once on a new one:

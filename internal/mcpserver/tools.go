@@ -15,6 +15,7 @@ import (
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -148,17 +149,35 @@ func (s *Server) saveEmotion(ctx context.Context, _ *mcp.CallToolRequest, in Sav
 	if err := e.Validate(); err != nil {
 		return nil, nil, argError(err, emotionArgs)
 	}
+	// The id is fixed before the database is reached, so that a spooled copy
+	// of a save that reached it after all is stored once.
+	e = e.WithDefaults()
 	var saved memory.Emotion
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		saved, err = memory.Save(ctx, conn, e)
+		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
+		defer cancel()
+		saved, err = memory.Save(sctx, conn, e)
 		return err
 	})
+	if s.spoolable(ctx, err) {
+		r, reason, serr := s.spoolSave(spool.KindEmotion, e.ID, e, err)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		if e.FeltAt.IsZero() {
+			e.FeltAt = r.SpooledAt // when the drain will say it was felt
+		}
+		e.FeltAt = e.FeltAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). The emotion %s (%d/10) is kept in angelad's spool "+
+				"with id %s and will be stored when the database is back; do not save it again.", reason, e.Emotion, e.Intensity, e.ID),
+			SavedEmotion{Emotion: e, Spooled: true}, nil
+	}
 	if err != nil {
 		return nil, nil, argError(err, emotionArgs)
 	}
 	saved.FeltAt = saved.FeltAt.In(s.o.Location)
 	return textResult("Saved emotion %s (%d/10) felt at %s, id %s.", saved.Emotion, saved.Intensity,
-		saved.FeltAt.Format(time.RFC3339), saved.ID), saved, nil
+		saved.FeltAt.Format(time.RFC3339), saved.ID), SavedEmotion{Emotion: saved}, nil
 }
 
 func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, in SaveConversationInput) (*mcp.CallToolResult, any, error) {
@@ -177,16 +196,47 @@ func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, i
 	if err := c.Validate(); err != nil {
 		return nil, nil, argError(err, convArgs)
 	}
+	c = c.WithDefaults()
 	var saved conversation.Conversation
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		saved, err = conversation.Save(ctx, conn, c)
+		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
+		defer cancel()
+		saved, err = conversation.Save(sctx, conn, c)
 		return err
 	})
+	if s.spoolable(ctx, err) {
+		c.Speaker, _ = conversation.NormalizeSpeaker(c.Speaker) // valid: Validate checked it
+		r, reason, serr := s.spoolSave(spool.KindConversation, c.ID, c, err)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = r.SpooledAt
+		}
+		c.CreatedAt = c.CreatedAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). %s's message is kept in angelad's spool with id %s "+
+				"and will be stored when the database is back; do not save it again.", reason, c.Speaker, c.ID),
+			SavedConversation{Conversation: c, Spooled: true}, nil
+	}
 	if err != nil {
 		return nil, nil, argError(err, convArgs)
 	}
 	saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
-	return textResult("Saved %s's message at %s, id %s.", saved.Speaker, saved.CreatedAt.Format(time.RFC3339), saved.ID), saved, nil
+	return textResult("Saved %s's message at %s, id %s.", saved.Speaker, saved.CreatedAt.Format(time.RFC3339), saved.ID),
+		SavedConversation{Conversation: saved}, nil
+}
+
+// SavedEmotion is save_emotion's structured result: the stored emotion, or
+// the spooled one with Spooled set.
+type SavedEmotion struct {
+	memory.Emotion
+	Spooled bool `json:"spooled"`
+}
+
+// SavedConversation is save_conversation's structured result.
+type SavedConversation struct {
+	conversation.Conversation
+	Spooled bool `json:"spooled"`
 }
 
 // EmotionList is recent_emotions' structured result.
