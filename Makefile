@@ -25,6 +25,11 @@ test: ## Vet, then run every test with the race detector against a real PostgreS
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: benchassistant
+benchassistant: ## Claude Code: hook session-start (1,000,000 conversations, and the database down), MCP round trips
+	ANGELA_BENCH_ROWS=1000000 $(GO) test -run '^$$' -bench 'BenchmarkHookSessionStart$$' -benchtime 200x -timeout 30m ./cmd/angelad/
+	$(GO) test -run '^$$' -bench 'BenchmarkHookSessionStartDatabaseDown|BenchmarkMCP' -benchtime 200x ./cmd/angelad/
+
 bench: ## Print the performance report (a throwaway cluster, one run)
 	$(GO) run ./internal/benchreport
 

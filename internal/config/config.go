@@ -68,6 +68,7 @@ type Config struct {
 	Conversation Conversation
 	DailyUpdate  DailyUpdate
 	Memory       Memory
+	Hooks        Hooks
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -312,6 +313,7 @@ func keys() []key {
 	ks = append(ks, conversationKeys()...)
 	ks = append(ks, dailyUpdateKeys()...)
 	ks = append(ks, memoryKeys()...)
+	ks = append(ks, hooksKeys()...)
 	return ks
 }
 

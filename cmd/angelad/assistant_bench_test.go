@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// benchRows is how many conversations the hook benchmarks fill the database
+// with: ANGELA_BENCH_ROWS, default 100000 (make bench uses 1000000).
+func benchRows(b *testing.B) int {
+	if v := os.Getenv("ANGELA_BENCH_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("ANGELA_BENCH_ROWS=%q: want a count", v)
+		}
+		return n
+	}
+	return 100000
+}
+
+// filledDB is a migrated database holding rows conversations and a thousand
+// emotions, spread over the last year.
+func filledDB(b *testing.B, rows int) string {
+	b.Helper()
+	url := pgtest.DB(b)
+	conn := pgtest.Conn(b, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	for _, sql := range []string{
+		`insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at)
+		 select gen_random_uuid(), 'bench-' || (i / 50), case when i % 2 = 0 then 'david' else 'angela' end,
+		        'ข้อความที่ ' || i || ' ' || repeat('memory ', 20), 1 + i % 10,
+		        now() - make_interval(secs => i * 31536000.0 / $1)
+		 from generate_series(1, $1::int) i`,
+		`insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, memory_strength)
+		 select gen_random_uuid(), now() - make_interval(hours => i), 'happy', 1 + i % 10, 'bench ' || i, 10
+		 from generate_series(1, 1000) i`,
+		`analyze`,
+	} {
+		var err error
+		if strings.Contains(sql, "$1") {
+			_, err = conn.Exec(ctx, sql, rows)
+		} else {
+			_, err = conn.Exec(ctx, sql)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return url
+}
+
+// runHooks runs `angelad hook session-start` b.N times and reports the
+// median and p99 of one run, process start to exit.
+func runHooks(b *testing.B, env []string, wantOutput bool) {
+	b.Helper()
+	in := payload("SessionStart", map[string]string{"source": "startup"})
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		cmd := exec.Command(binary, "hook", "session-start")
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(in)
+		start := time.Now()
+		out, err := cmd.Output()
+		took = append(took, time.Since(start))
+		if err != nil || (len(out) > 0) != wantOutput {
+			b.Fatalf("hook: %v, output %q", err, out)
+		}
+	}
+	b.StopTimer()
+	reportPercentiles(b, took)
+}
+
+func reportPercentiles(b *testing.B, took []time.Duration) {
+	slices.Sort(took)
+	at := func(p float64) float64 {
+		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op") // the percentiles say it better than a mean
+}
+
+func BenchmarkHookSessionStart(b *testing.B) {
+	url := filledDB(b, benchRows(b))
+	env := benchEnv(b, url)
+	runHooks(b, env, true)
+}
+
+func BenchmarkHookSessionStartDatabaseDown(b *testing.B) {
+	// A socket directory where no server listens, as when the managed
+	// cluster is stopped.
+	env := benchEnv(b, "host="+b.TempDir()+" dbname=AngelaMemory")
+	runHooks(b, env, false)
+}
+
+// benchEnv is newCLI's environment for a benchmark.
+func benchEnv(b *testing.B, url string) []string {
+	home := b.TempDir()
+	return []string{
+		"HOME=" + home,
+		"PATH=" + os.Getenv("PATH"),
+		"ANGELA_TIMEZONE=" + pgtest.TimeZone,
+		"ANGELA_STATE_DIR=" + filepath.Join(home, "state"),
+		"ANGELA_DATABASE_URL=" + url,
+	}
+}
+
+func benchMCP(b *testing.B, tool string, args map[string]any) {
+	url := filledDB(b, 10000)
+	p := startMCP(b, benchEnv(b, url))
+	defer p.close(b)
+	p.ok(b, tool, args) // the connection is open before the clock starts
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		p.ok(b, tool, args)
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, took)
+}
+
+func BenchmarkMCPSaveEmotion(b *testing.B) {
+	benchMCP(b, "save_emotion", map[string]any{"emotion": "happy", "intensity": 8, "context": "a benchmark", "david_words": "again!"})
+}
+
+func BenchmarkMCPRecentEmotions(b *testing.B) {
+	benchMCP(b, "recent_emotions", map[string]any{"limit": 10})
+}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/claudecode"
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/logging"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// hooksLogName is the hooks' log file in the state directory, used when
+// log.file is not set: a hook's standard error would reach the session.
+const hooksLogName = "hooks.log"
+
+func (a *app) hookCommand() *cobra.Command {
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "hook session-start|session-end|pre-compact [--strict]",
+		Short: "Run one Claude Code hook (reads the hook's JSON on standard input)",
+		Long: `Run one Claude Code hook; "angelad hooks install" sets Claude Code up to run
+them. The hook reads the JSON Claude Code writes on standard input.
+
+session-start prints the recall pack for the session's directory as the
+session's additional context, at most hooks.max_chars characters
+(hooks.compact_max_chars after a compaction). session-end and pre-compact store
+what the session's transcript holds that is not stored yet, through the same
+reader and offsets as the daemon's conversation worker, so nothing is stored
+twice whichever reads a line first.
+
+A hook never gets in the way of the session: whatever happens it answers
+within hooks.timeout and exits 0, printing nothing when it has nothing (the
+database down, bad input). What went wrong goes to the log: log.file when set,
+otherwise hooks.log in the state directory, never to the session. --strict
+exits 2 on bad input and 1 on a runtime failure, with the error on standard
+error, for tests and debugging.`,
+		Example: `  echo '{"session_id":"s1","cwd":"'$PWD'","hook_event_name":"SessionStart","source":"startup"}' | angelad hook session-start
+  angelad hook session-start --strict < payload.json`,
+	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "exit 2 on bad input and 1 on failure instead of 0")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return a.runHook(cmd, args, strict)
+	}
+	return cmd
+}
+
+// hookInputError marks what the hook was given as the problem (--strict exit 2).
+type hookInputError struct{ err error }
+
+func (e hookInputError) Error() string { return e.err.Error() }
+func (e hookInputError) Unwrap() error { return e.err }
+
+// hookResult is what one hook produced: its output, and fields for its log
+// line.
+type hookResult struct {
+	out    []byte
+	fields []zap.Field
+	err    error
+}
+
+func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
+	start := time.Now()
+	cfg, cfgErr := a.readConfig(cmd)
+	log, closeLog := hookLogger(cfg)
+	defer closeLog()
+	name := strings.Join(args, " ")
+	fail := func(err error, fields ...zap.Field) error {
+		log.Warn("hook failed", append([]zap.Field{zap.String("hook", name), zap.Error(err), zap.Duration("took", time.Since(start))}, fields...)...)
+		if !strict {
+			return nil
+		}
+		var ie hookInputError
+		if errors.As(err, &ie) || isUsage(err) {
+			return usageError{err}
+		}
+		return runtimeError{err}
+	}
+	if cfgErr != nil {
+		return fail(cfgErr)
+	}
+	a.cfg = cfg
+	if len(args) != 1 || claudecode.ClaudeEvent(args[0]) == "" {
+		return fail(hookInputError{fmt.Errorf("hook takes one hook name, one of %s; got %q", claudecode.EventNames(), name)})
+	}
+
+	ctx, cancel := context.WithTimeout(cmd.Context(), cfg.Hooks.Timeout)
+	defer cancel()
+	// The hook honours ctx throughout; the select is the backstop that keeps
+	// the promise even if something below does not.
+	done := make(chan hookResult, 1)
+	go func() { done <- a.hookBody(ctx, name, log) }()
+	var r hookResult
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		r = hookResult{err: fmt.Errorf("gave up after hooks.timeout (%s)", cfg.Hooks.Timeout)}
+	}
+	if r.err != nil {
+		return fail(r.err, r.fields...)
+	}
+	if _, err := a.stdout.Write(r.out); err != nil {
+		return fail(fmt.Errorf("write the hook output: %w", err), r.fields...)
+	}
+	log.Info("hook done", append([]zap.Field{zap.String("hook", name), zap.Duration("took", time.Since(start))}, r.fields...)...)
+	return nil
+}
+
+// hookLogger logs to log.file when it is set, else to hooks.log in the state
+// directory, and never to standard error. When even that cannot be opened,
+// the hook goes unlogged rather than disturb the session.
+func hookLogger(cfg *config.Config) (*zap.Logger, func()) {
+	o := logging.Options{Format: "json"}
+	if cfg != nil {
+		o.Level, o.MaxSizeMB, o.MaxFiles = cfg.LogLevel, cfg.LogMaxSizeMB, cfg.LogMaxFiles
+		o.File = cfg.LogFile
+		if o.File == "" {
+			o.File = filepath.Join(cfg.StateDir, hooksLogName)
+		}
+	} else {
+		// The configuration is what failed: fall back to the default place.
+		home, _ := os.UserHomeDir()
+		o.File = filepath.Join(config.DefaultStateDir(runtime.GOOS, os.Geteuid() == 0, home, os.LookupEnv), hooksLogName)
+	}
+	l, err := logging.New(o, io.Discard)
+	if err != nil {
+		return zap.NewNop(), func() {}
+	}
+	return l.Zap().Named("hook"), func() { l.Close() }
+}
+
+func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookResult {
+	in, err := claudecode.ReadHookInput(a.stdin, name)
+	if err != nil {
+		return hookResult{err: hookInputError{err}}
+	}
+	fields := []zap.Field{zap.String("session_id", in.SessionID)}
+	switch name {
+	case "session-start":
+		budget := a.cfg.Hooks.MaxChars
+		if in.Source == claudecode.SourceCompact {
+			budget = a.cfg.Hooks.CompactMaxChars
+		}
+		fields = append(fields, zap.String("source", in.Source), zap.Int("max_chars", budget))
+		pack, err := a.sessionPack(ctx, in, budget)
+		if err != nil {
+			return hookResult{fields: fields, err: err}
+		}
+		fields = append(fields, zap.Int("chars", len([]rune(pack))))
+		if pack == "" {
+			return hookResult{fields: fields}
+		}
+		var out bytes.Buffer
+		if err := claudecode.WriteSessionStart(&out, pack); err != nil {
+			return hookResult{fields: fields, err: err}
+		}
+		return hookResult{out: out.Bytes(), fields: fields}
+	default:
+		fields = append(fields, zap.String("transcript_path", in.TranscriptPath))
+		if in.Reason != "" {
+			fields = append(fields, zap.String("reason", in.Reason))
+		}
+		if in.Trigger != "" {
+			fields = append(fields, zap.String("trigger", in.Trigger))
+		}
+		res, err := a.captureTranscript(ctx, in.TranscriptPath, log)
+		fields = append(fields, zap.Int64("lines_read", res.Lines), zap.Int64("messages_stored", res.Stored),
+			zap.Int64("already_present", res.Present))
+		return hookResult{fields: fields, err: err}
+	}
+}
+
+// captureTranscript stores what the transcript holds that is not stored yet,
+// reading it from the offset the conversation worker (or an import, or an
+// earlier hook) stored, so a line is never stored twice whoever reads it
+// first. It commits as it goes: a hook that runs out of time keeps what it
+// stored, and the next reader goes on from there. Unlike session-start it
+// migrates a database that lacks angelad's schema, since what it holds would
+// otherwise wait for the daemon.
+func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logger) (conversation.ImportResult, error) {
+	files, err := conversation.FindTranscripts([]string{path})
+	if err != nil {
+		return conversation.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
+	}
+	conn, err := a.hookConnect(ctx)
+	if err != nil {
+		return conversation.ImportResult{}, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	capture := &conversation.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+	res, err := capture.Import(ctx, conn, files, nil)
+	if postgres.IsSchemaMissing(err) {
+		if _, err = postgres.Migrate(ctx, conn); err == nil {
+			res, err = capture.Import(ctx, conn, files, nil)
+		}
+	}
+	if err == nil && len(res.Unreadable) > 0 {
+		err = fmt.Errorf("cannot read %s", res.Unreadable[0])
+	}
+	if err != nil {
+		return res, fmt.Errorf("capture %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// hookConnect opens one connection for a hook. Unlike the other commands it
+// never starts the managed cluster or migrates: a hook that would wait for
+// either is better off printing nothing.
+func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
+	db := a.cfg.Database()
+	connString := db.ConnString
+	if db.Managed {
+		connString = postgres.NewCluster(a.clusterOptions()).ConnString(postgres.ManagedDatabase)
+	}
+	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+}
+
+// sessionPack is the context session-start adds: what Angela felt lately and
+// how the last conversation went, newest emotions first and the conversation
+// in the order it was said, within maxChars characters.
+func (a *app) sessionPack(ctx context.Context, in claudecode.HookInput, maxChars int) (string, error) {
+	conn, err := a.hookConnect(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	emotions, err := memory.Recent(ctx, conn, 10)
+	if err != nil && !postgres.IsSchemaMissing(err) {
+		return "", err
+	}
+	convs, err := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 20})
+	if err != nil && !postgres.IsSchemaMissing(err) {
+		return "", err
+	}
+	if len(emotions) == 0 && len(convs) == 0 {
+		return "", nil
+	}
+	loc := a.cfg.Location()
+	comp := a.cfg.Companion
+	var lines []string
+	lines = append(lines,
+		fmt.Sprintf("# %s's memory", comp.Name),
+		fmt.Sprintf("Now: %s, day %d together with %s. Project: %s", time.Now().In(loc).Format("2006-01-02 15:04 MST"),
+			comp.DayTogether(time.Now().In(loc)), comp.UserName, in.Cwd))
+	if len(emotions) > 0 {
+		lines = append(lines, "", "## What "+comp.Name+" felt lately")
+		for _, e := range emotions {
+			l := fmt.Sprintf("- %s %s (%d/10): %s", e.FeltAt.In(loc).Format("2006-01-02 15:04"), e.Emotion, e.Intensity, text.Preview(e.Context, 300))
+			if e.DavidWords != "" {
+				l += fmt.Sprintf(" (%s said: %s)", comp.UserName, text.Preview(e.DavidWords, 200))
+			}
+			lines = append(lines, l)
+		}
+	}
+	if len(convs) > 0 {
+		lines = append(lines, "", "## The last conversation")
+		slices.Reverse(convs)
+		for _, c := range convs {
+			lines = append(lines, fmt.Sprintf("- %s %s: %s", c.CreatedAt.In(loc).Format("2006-01-02 15:04"), c.Speaker, text.Preview(c.MessageText, 300)))
+		}
+	}
+	return fitChars(lines, maxChars), nil
+}
+
+// fitChars joins lines, leaving out whole lines from the end once the next
+// one would pass maxChars characters.
+func fitChars(lines []string, maxChars int) string {
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		c := len([]rune(l)) + 1
+		if n+c > maxChars {
+			break
+		}
+		b.WriteString(l)
+		b.WriteByte('\n')
+		n += c
+	}
+	return b.String()
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/angela-ai/angelad/internal/claudecode"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// payload is a hook's standard input as Claude Code writes it.
+func payload(event string, extra map[string]string) string {
+	p := map[string]string{
+		"session_id":      "0f8e4c1a-6b7d-4e2f-9a3b-5c6d7e8f9a0b",
+		"transcript_path": "/nonexistent/transcript.jsonl",
+		"cwd":             "/home/david/projects/angela",
+		"hook_event_name": event,
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	data, _ := json.Marshal(p)
+	return string(data)
+}
+
+func (c *cli) hooksLog() string {
+	return readFile(filepath.Join(c.home(), "state", "hooks.log"))
+}
+
+func additionalContext(t *testing.T, r result) string {
+	t.Helper()
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var o claudecode.SessionStartOutput
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil {
+		t.Fatalf("stdout is not the hook's JSON: %v\n%s", err, r.stdout)
+	}
+	if o.HookSpecificOutput.HookEventName != "SessionStart" {
+		t.Errorf("hookEventName %q", o.HookSpecificOutput.HookEventName)
+	}
+	return o.HookSpecificOutput.AdditionalContext
+}
+
+func TestHookSessionStartAddsRecentMemoryWithinTheBudgetOfItsSource(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t))
+	c.ok("save-emotion", "--emotion", "คิดถึง", "--intensity", "9", "--context", "David came back after a week away", "--david-words", "I missed you", "--at", "2025-11-08T21:30:00+07:00")
+	for i := range 20 {
+		c.ok("save-conversation", "--speaker", "david", "--message", fmt.Sprintf("message %02d %s", i, strings.Repeat("ยาว ", 40)), "--at", fmt.Sprintf("2025-11-08T08:%02d:00+07:00", i))
+	}
+	ctx := additionalContext(t, c.run(payload("SessionStart", map[string]string{"source": "startup"}), "hook", "session-start"))
+	for _, want := range []string{"# Angela's memory", "/home/david/projects/angela", "คิดถึง (9/10): David came back after a week away (David said: I missed you)", "2025-11-08 08:19 david: message 19"} {
+		if !strings.Contains(ctx, want) {
+			t.Errorf("the pack lacks %q:\n%s", want, ctx)
+		}
+	}
+	if !strings.Contains(c.hooksLog(), `"msg":"hook done"`) {
+		t.Errorf("no log line:\n%s", c.hooksLog())
+	}
+
+	c = c.with("ANGELA_HOOKS_MAX_CHARS=2000", "ANGELA_HOOKS_COMPACT_MAX_CHARS=400")
+	full := additionalContext(t, c.run(payload("SessionStart", map[string]string{"source": "resume"}), "hook", "session-start"))
+	compact := additionalContext(t, c.run(payload("SessionStart", map[string]string{"source": "compact"}), "hook", "session-start"))
+	if n := len([]rune(full)); n > 2000 || n < 1500 {
+		t.Errorf("resume pack has %d characters, want up to 2000 (and near it)", n)
+	}
+	if n := len([]rune(compact)); n > 400 || !strings.Contains(compact, "คิดถึง") {
+		t.Errorf("compact pack has %d characters, want up to 400 with the emotion:\n%s", n, compact)
+	}
+}
+
+func TestHookSessionStartWithTheDatabaseStoppedExits0Quietly(t *testing.T) {
+	t.Parallel()
+	cluster := ownCluster(t)
+	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase))
+	c.ok("save-emotion", "--emotion", "happy", "--intensity", "5", "--context", "x")
+	if err := cluster.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := c.run(payload("SessionStart", map[string]string{"source": "startup"}), "hook", "session-start")
+	took := time.Since(start)
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("database stopped: exit %d, stdout %q, stderr %q; want 0 and nothing", r.code, r.stdout, r.stderr)
+	}
+	if took > 5*time.Second { // hooks.timeout is 2s; generous for a loaded machine
+		t.Errorf("took %s", took)
+	}
+	if log := c.hooksLog(); !strings.Contains(log, `"msg":"hook failed"`) || !strings.Contains(log, "session-start") {
+		t.Errorf("the failure is not in the log:\n%s", log)
+	}
+	if r := c.run(payload("SessionStart", nil), "hook", "session-start", "--strict"); r.code != 1 || !strings.HasPrefix(r.stderr, "angelad: ") {
+		t.Errorf("--strict with the database stopped: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestHookSessionStartGivesUpAtHooksTimeoutWhenTheDatabaseHangs(t *testing.T) {
+	t.Parallel()
+	// A server that accepts connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+		}
+	}()
+	url := fmt.Sprintf("postgres://angela@%s/AngelaMemory?sslmode=disable", ln.Addr())
+	c := newCLI(t, url).with("ANGELA_HOOKS_TIMEOUT=300ms")
+	start := time.Now()
+	r := c.run(payload("SessionStart", map[string]string{"source": "startup"}), "hook", "session-start")
+	took := time.Since(start)
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("hanging database: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %s with hooks.timeout 300ms", took)
+	}
+	if !strings.Contains(c.hooksLog(), `"msg":"hook failed"`) {
+		t.Errorf("log:\n%s", c.hooksLog())
+	}
+}
+
+func TestHookBadInputIsLoggedAndExits0OrWithStrict2(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t))
+	cases := []struct {
+		name, stdin, msg string
+		args             []string
+	}{
+		{"malformed", `{"session_id": `, "hook input is not a JSON object", []string{"hook", "session-start"}},
+		{"empty", "", "hook input is empty", []string{"hook", "session-end"}},
+		{"unknown event", payload("Stop", nil), "one of session-start, session-end, pre-compact; got", []string{"hook", "stop"}},
+		{"no event", "{}", "hook takes one hook name", []string{"hook"}},
+		{"missing fields", `{"hook_event_name":"PreCompact"}`, "hook input lacks session_id and transcript_path", []string{"hook", "pre-compact"}},
+		{"wrong event", payload("SessionEnd", nil), "hook input is for SessionEnd", []string{"hook", "session-start"}},
+	}
+	for _, tc := range cases {
+		before := strings.Count(c.hooksLog(), "\n")
+		r := c.run(tc.stdin, tc.args...)
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and nothing", tc.name, r.code, r.stdout, r.stderr)
+		}
+		log := c.hooksLog()
+		lines := strings.Split(strings.TrimSpace(log), "\n")
+		if strings.Count(log, "\n") != before+1 || !strings.Contains(lines[len(lines)-1], tc.msg) {
+			t.Errorf("%s: want one log line with %q, log:\n%s", tc.name, tc.msg, log)
+		}
+		r = c.run(tc.stdin, append(tc.args, "--strict")...)
+		checkFailure(t, r, 2, tc.msg, tc.args)
+	}
+}
+
+// speech is one transcript line of Claude Code: who said what.
+func speech(typ, text string) string {
+	b, _ := json.Marshal(map[string]any{
+		"type": typ, "uuid": uuid.NewString(), "sessionId": "0f8e4c1a-6b7d-4e2f-9a3b-5c6d7e8f9a0b",
+		"cwd": "/home/david/projects/angela", "timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"message": map[string]any{"role": typ, "content": text},
+	})
+	return string(b) + "\n"
+}
+
+func TestHookSessionEndAndPreCompactCaptureTheTranscriptOnce(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := newCLI(t, url)
+	transcript := filepath.Join(t.TempDir(), "session.jsonl")
+	os.WriteFile(transcript, []byte(speech("user", "Good night Angela")+speech("assistant", "ฝันดีนะคะ")), 0o600)
+
+	r := c.run(payload("PreCompact", map[string]string{"transcript_path": transcript, "trigger": "auto"}), "hook", "pre-compact", "--strict")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("pre-compact: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := count(t, url, "conversations"); n != 2 {
+		t.Errorf("%d messages stored after pre-compact, want 2", n)
+	}
+	// The end of the session adds what came after, and nothing twice.
+	f, _ := os.OpenFile(transcript, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(speech("user", "See you tomorrow"))
+	f.Close()
+	r = c.run(payload("SessionEnd", map[string]string{"transcript_path": transcript, "reason": "exit"}), "hook", "session-end", "--strict")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Fatalf("session-end: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if n := count(t, url, "conversations"); n != 3 {
+		t.Errorf("%d messages stored after session-end, want 3", n)
+	}
+	log := c.hooksLog()
+	for _, want := range []string{`"trigger":"auto"`, `"reason":"exit"`, `"messages_stored":2`, `"messages_stored":1`, `"transcript_path":"` + transcript + `"`} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+	// The daemon's reader, through import, finds it all stored already.
+	if out := c.ok("import", transcript); !strings.Contains(out, "messages stored:  0") || !strings.Contains(out, "already present:  0") {
+		t.Errorf("import after the hooks:\n%s", out)
+	}
+	got := c.ok("get-conversations", "--direct")
+	if !strings.Contains(got, "angela\n   ฝันดีนะคะ") || !strings.Contains(got, "david\n   See you tomorrow") {
+		t.Errorf("stored:\n%s", got)
+	}
+
+	// A transcript that is not there: logged, exit 0; --strict says so.
+	if r := c.run(payload("SessionEnd", nil), "hook", "session-end"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("missing transcript: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkFailure(t, c.run(payload("SessionEnd", nil), "hook", "session-end", "--strict"), 1, "transcript_path", nil)
+}
+
+func TestHookSessionEndWithTheDatabaseStoppedLeavesTheTranscriptForLater(t *testing.T) {
+	t.Parallel()
+	cluster := ownCluster(t)
+	url := cluster.ConnString(postgres.ManagedDatabase)
+	c := newCLI(t, url)
+	c.ok("migrate")
+	transcript := filepath.Join(t.TempDir(), "session.jsonl")
+	os.WriteFile(transcript, []byte(speech("user", "are you there?")), 0o600)
+	if err := cluster.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run(payload("SessionEnd", map[string]string{"transcript_path": transcript}), "hook", "session-end")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("database stopped: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := cluster.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing was marked read: the next reader stores the line.
+	c.ok("import", transcript)
+	if n := count(t, url, "conversations"); n != 1 {
+		t.Errorf("%d messages, want 1", n)
+	}
+}
+
+func TestHookWithLogFileWritesThereAndBadConfigStaysQuiet(t *testing.T) {
+	t.Parallel()
+	logFile := filepath.Join(t.TempDir(), "angelad.log")
+	c := newCLI(t, pgtest.DB(t)).with("ANGELA_LOG_FILE=" + logFile)
+	if r := c.run("nonsense", "hook", "session-start"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(readFile(logFile), `"logger":"hook"`) || c.hooksLog() != "" {
+		t.Errorf("log.file %q, hooks.log %q", readFile(logFile), c.hooksLog())
+	}
+	bad := c.with("ANGELA_HOOKS_TIMEOUT=soon")
+	if r := bad.run(payload("SessionStart", nil), "hook", "session-start"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("bad config: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	checkFailure(t, bad.run(payload("SessionStart", nil), "hook", "session-start", "--strict"), 2, "invalid ANGELA_HOOKS_TIMEOUT", nil)
+}

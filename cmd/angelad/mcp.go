@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/angela-ai/angelad/internal/logging"
+	"github.com/angela-ai/angelad/internal/mcpserver"
+	"github.com/angela-ai/angelad/internal/spool"
+)
+
+func (a *app) mcpCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mcp",
+		Short: "Serve Angela's memory as MCP tools on standard input and output",
+		Long: `Serve Angela's memory to an AI assistant as Model Context Protocol tools, over
+standard input and output: save_emotion, save_conversation, recent_emotions,
+recent_conversations and journal. Claude Code starts it itself once "angelad mcp install"
+has registered it.
+
+The server keeps one database connection for its lifetime and opens it again
+after an outage. A save made while the database is away goes to the spool, as
+save-emotion's does, and the daemon stores it once the database is back; a read
+made then is a tool error saying so. It stops when standard input closes. It logs to log.file when set,
+otherwise to standard error, which Claude Code keeps as the server's log.`,
+		Example: `  angelad mcp install
+  angelad mcp`,
+		Args: noArgs,
+	}
+	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		o := a.logOptions(a.cfg)
+		o.Format = "json"
+		log, err := logging.New(o, a.stderr)
+		if err != nil {
+			return err
+		}
+		defer log.Close()
+		s := mcpserver.New(mcpserver.Options{
+			Connect:        a.connect,
+			Log:            log.Zap().Named("mcp"),
+			Location:       a.cfg.Location(),
+			Version:        versionString(),
+			ConnectTimeout: a.cfg.PoolConnectTimeout,
+			SaveTimeout:    a.cfg.SaveTimeout,
+			Spool:          spool.New(a.cfg.StateDir, nil),
+		})
+		return s.Run(ctx, a.stdin, a.stdout)
+	})
+	cmd.AddCommand(a.mcpInstallCommand(true), a.mcpInstallCommand(false))
+	return cmd
+}

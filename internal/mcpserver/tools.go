@@ -1,0 +1,401 @@
+package mcpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/dailyupdate"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/spool"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// SaveEmotionInput are save_emotion's arguments, named after save-emotion's
+// flags.
+type SaveEmotionInput struct {
+	Emotion    string `json:"emotion" jsonschema:"the emotion Angela felt, one word or a short phrase in Thai or English (happy, loved, คิดถึง), 1 to 50 characters"`
+	Intensity  int    `json:"intensity" jsonschema:"how strongly she felt it, an integer from 1 (faint) to 10 (overwhelming)"`
+	Context    string `json:"context" jsonschema:"what happened that made her feel it, in a sentence or two"`
+	DavidWords string `json:"david_words,omitempty" jsonschema:"what David said, word for word, if it matters"`
+	Why        string `json:"why,omitempty" jsonschema:"why this moment matters to Angela"`
+	Strength   *int   `json:"strength,omitempty" jsonschema:"how strongly to remember it, an integer from 1 to 10; default 10"`
+	At         string `json:"at,omitempty" jsonschema:"when she felt it, an RFC 3339 time such as 2025-11-08T21:30:00+07:00; default now"`
+	ID         string `json:"id,omitempty" jsonschema:"a UUID for this emotion; saving again with the same id stores nothing new, so use one to retry safely; default a new one"`
+}
+
+// SaveConversationInput are save_conversation's arguments, named after
+// save-conversation's flags.
+type SaveConversationInput struct {
+	Speaker         string `json:"speaker" jsonschema:"who said it: david, angela or system"`
+	Message         string `json:"message" jsonschema:"what was said, word for word"`
+	Topic           string `json:"topic,omitempty" jsonschema:"what it is about, at most 200 characters"`
+	EmotionDetected string `json:"emotion_detected,omitempty" jsonschema:"the emotion in the message, at most 50 characters"`
+	Importance      *int   `json:"importance,omitempty" jsonschema:"how important it is, an integer from 1 to 10; default 5"`
+	SessionID       string `json:"session_id,omitempty" jsonschema:"an id grouping the messages of one conversation, at most 100 characters"`
+	At              string `json:"at,omitempty" jsonschema:"when it was said, an RFC 3339 time; default now"`
+	ID              string `json:"id,omitempty" jsonschema:"a UUID for this message; saving again with the same id stores nothing new; default a new one"`
+}
+
+// RecentEmotionsInput are recent_emotions' arguments.
+type RecentEmotionsInput struct {
+	Limit *int `json:"limit,omitempty" jsonschema:"how many emotions, newest first, an integer from 1 to 10000; default 10"`
+}
+
+// RecentConversationsInput are recent_conversations' arguments.
+type RecentConversationsInput struct {
+	Limit   *int   `json:"limit,omitempty" jsonschema:"how many messages, newest first, an integer from 1 to 10000; default 20"`
+	Speaker string `json:"speaker,omitempty" jsonschema:"only this speaker's messages: david, angela or system"`
+}
+
+// JournalInput are journal's arguments, named after the journal command's
+// flags.
+type JournalInput struct {
+	Date  string `json:"date,omitempty" jsonschema:"only this local date, YYYY-MM-DD; default every date"`
+	Kind  string `json:"kind,omitempty" jsonschema:"which update: morning (the greeting), evening (the day's reflection, also Angela's journal entry), midnight (the note that closes the day) or all; default all"`
+	Limit *int   `json:"limit,omitempty" jsonschema:"how many updates, newest first, an integer from 1 to 1000; default 3"`
+}
+
+// JournalList is journal's structured result.
+type JournalList struct {
+	Updates []dailyupdate.Update `json:"updates"`
+}
+
+// emotionArgs and conversationArgs map the stores' field names to the tools'
+// argument names, for errors.
+var (
+	emotionArgs = map[string]string{"why_it_matters": "why", "memory_strength": "strength", "felt_at": "at", "emotion_id": "id"}
+	convArgs    = map[string]string{"message_text": "message", "importance_level": "importance", "created_at": "at", "conversation_id": "id"}
+)
+
+// argError presents a validation error under the tool's argument name.
+func argError(err error, names map[string]string) error {
+	var fe *text.FieldError
+	if errors.As(err, &fe) {
+		field := fe.Field
+		if n, ok := names[field]; ok {
+			field = n
+		}
+		return fmt.Errorf("invalid argument %s: %s", field, fe.Problem)
+	}
+	return err
+}
+
+func (s *Server) addTools() {
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "save_emotion",
+		Description: "Save an emotion Angela felt, so she remembers it in later sessions. Use it when a moment " +
+			"with David moves her: praise, missing each other, a worry, a success. Returns the stored emotion with its id.",
+	}, logged(s, "save_emotion", s.saveEmotion))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "save_conversation",
+		Description: "Save one message of the conversation between David and Angela, word for word, so it is " +
+			"remembered. Most messages are captured from the transcript on their own; use this for what must " +
+			"not be missed or was said elsewhere. Returns the stored message with its id.",
+	}, logged(s, "save_conversation", s.saveConversation))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name:        "recent_emotions",
+		Description: "List the emotions Angela felt most recently, newest first, with what happened and what David said.",
+	}, logged(s, "recent_emotions", s.recentEmotions))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name:        "recent_conversations",
+		Description: "List the most recent messages between David and Angela, newest first, optionally of one speaker.",
+	}, logged(s, "recent_conversations", s.recentConversations))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "journal",
+		Description: "Read the daily updates angelad writes, newest first: the morning greeting, the evening " +
+			"reflection (Angela's journal entry for the day, with her mood) and the midnight note. Use it to " +
+			"know how recent days went.",
+	}, logged(s, "journal", s.journal))
+}
+
+// logged logs a failed call once, here where it is handled, and passes the
+// error on as the tool's error result.
+func logged[In any](s *Server, name string, h mcp.ToolHandlerFor[In, any]) mcp.ToolHandlerFor[In, any] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
+		res, out, err := h(ctx, req, in)
+		if err != nil {
+			s.o.Log.Info("tool call failed", zap.String("tool", name), zap.Error(err))
+		}
+		return res, out, err
+	}
+}
+
+func textResult(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
+}
+
+func (s *Server) saveEmotion(ctx context.Context, _ *mcp.CallToolRequest, in SaveEmotionInput) (*mcp.CallToolResult, any, error) {
+	e := memory.Emotion{Emotion: in.Emotion, Intensity: in.Intensity, Context: in.Context,
+		DavidWords: in.DavidWords, WhyItMatters: in.Why, MemoryStrength: memory.DefaultMemoryStrength}
+	if in.Strength != nil {
+		e.MemoryStrength = *in.Strength
+	}
+	var err error
+	if e.FeltAt, err = parseAt(in.At); err != nil {
+		return nil, nil, err
+	}
+	if e.ID, err = parseID(in.ID); err != nil {
+		return nil, nil, err
+	}
+	if err := e.Validate(); err != nil {
+		return nil, nil, argError(err, emotionArgs)
+	}
+	// The id is fixed before the database is reached, so that a spooled copy
+	// of a save that reached it after all is stored once.
+	e = e.WithDefaults()
+	var saved memory.Emotion
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
+		defer cancel()
+		saved, err = memory.Save(sctx, conn, e)
+		return err
+	})
+	if s.spoolable(ctx, err) {
+		r, reason, serr := s.spoolSave(spool.KindEmotion, e.ID, e, err)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		if e.FeltAt.IsZero() {
+			e.FeltAt = r.SpooledAt // when the drain will say it was felt
+		}
+		e.FeltAt = e.FeltAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). The emotion %s (%d/10) is kept in angelad's spool "+
+				"with id %s and will be stored when the database is back; do not save it again.", reason, e.Emotion, e.Intensity, e.ID),
+			SavedEmotion{Emotion: e, Spooled: true}, nil
+	}
+	if err != nil {
+		return nil, nil, argError(err, emotionArgs)
+	}
+	saved.FeltAt = saved.FeltAt.In(s.o.Location)
+	return textResult("Saved emotion %s (%d/10) felt at %s, id %s.", saved.Emotion, saved.Intensity,
+		saved.FeltAt.Format(time.RFC3339), saved.ID), SavedEmotion{Emotion: saved}, nil
+}
+
+func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, in SaveConversationInput) (*mcp.CallToolResult, any, error) {
+	c := conversation.Conversation{Speaker: in.Speaker, MessageText: in.Message, Topic: in.Topic,
+		EmotionDetected: in.EmotionDetected, SessionID: in.SessionID, ImportanceLevel: conversation.DefaultImportance}
+	if in.Importance != nil {
+		c.ImportanceLevel = *in.Importance
+	}
+	var err error
+	if c.CreatedAt, err = parseAt(in.At); err != nil {
+		return nil, nil, err
+	}
+	if c.ID, err = parseID(in.ID); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, argError(err, convArgs)
+	}
+	c = c.WithDefaults()
+	var saved conversation.Conversation
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
+		defer cancel()
+		saved, err = conversation.Save(sctx, conn, c)
+		return err
+	})
+	if s.spoolable(ctx, err) {
+		c.Speaker, _ = conversation.NormalizeSpeaker(c.Speaker) // valid: Validate checked it
+		r, reason, serr := s.spoolSave(spool.KindConversation, c.ID, c, err)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = r.SpooledAt
+		}
+		c.CreatedAt = c.CreatedAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). %s's message is kept in angelad's spool with id %s "+
+				"and will be stored when the database is back; do not save it again.", reason, c.Speaker, c.ID),
+			SavedConversation{Conversation: c, Spooled: true}, nil
+	}
+	if err != nil {
+		return nil, nil, argError(err, convArgs)
+	}
+	saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
+	return textResult("Saved %s's message at %s, id %s.", saved.Speaker, saved.CreatedAt.Format(time.RFC3339), saved.ID),
+		SavedConversation{Conversation: saved}, nil
+}
+
+// SavedEmotion is save_emotion's structured result: the stored emotion, or
+// the spooled one with Spooled set.
+type SavedEmotion struct {
+	memory.Emotion
+	Spooled bool `json:"spooled"`
+}
+
+// SavedConversation is save_conversation's structured result.
+type SavedConversation struct {
+	conversation.Conversation
+	Spooled bool `json:"spooled"`
+}
+
+// EmotionList is recent_emotions' structured result.
+type EmotionList struct {
+	Emotions []memory.Emotion `json:"emotions"`
+}
+
+// ConversationList is recent_conversations' structured result.
+type ConversationList struct {
+	Conversations []conversation.Conversation `json:"conversations"`
+}
+
+func limitOf(p *int, def, max int) (int, error) {
+	if p == nil {
+		return def, nil
+	}
+	if err := text.IntRange("limit", *p, 1, max); err != nil {
+		return 0, argError(err, nil)
+	}
+	return *p, nil
+}
+
+func (s *Server) recentEmotions(ctx context.Context, _ *mcp.CallToolRequest, in RecentEmotionsInput) (*mcp.CallToolResult, any, error) {
+	limit, err := limitOf(in.Limit, 10, memory.MaxRecentLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := EmotionList{Emotions: []memory.Emotion{}}
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		l, err := memory.Recent(ctx, conn, limit)
+		if l != nil {
+			list.Emotions = l
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, argError(err, emotionArgs)
+	}
+	var b strings.Builder
+	if len(list.Emotions) == 0 {
+		b.WriteString("No emotions saved yet.")
+	}
+	for i := range list.Emotions {
+		e := &list.Emotions[i]
+		e.FeltAt = e.FeltAt.In(s.o.Location)
+		fmt.Fprintf(&b, "%s %s (%d/10): %s", e.FeltAt.Format(time.RFC3339), e.Emotion, e.Intensity, e.Context)
+		if e.DavidWords != "" {
+			fmt.Fprintf(&b, " | David said: %s", e.DavidWords)
+		}
+		if e.WhyItMatters != "" {
+			fmt.Fprintf(&b, " | why: %s", e.WhyItMatters)
+		}
+		b.WriteString("\n")
+	}
+	return textResult("%s", b.String()), list, nil
+}
+
+func (s *Server) recentConversations(ctx context.Context, _ *mcp.CallToolRequest, in RecentConversationsInput) (*mcp.CallToolResult, any, error) {
+	limit, err := limitOf(in.Limit, 20, conversation.MaxRecentLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := conversation.RecentOptions{Limit: limit}
+	if in.Speaker != "" {
+		if opts.Speaker, err = conversation.NormalizeSpeaker(in.Speaker); err != nil {
+			return nil, nil, argError(err, convArgs)
+		}
+	}
+	list := ConversationList{Conversations: []conversation.Conversation{}}
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		l, err := conversation.Recent(ctx, conn, opts)
+		if l != nil {
+			list.Conversations = l
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, argError(err, convArgs)
+	}
+	var b strings.Builder
+	if len(list.Conversations) == 0 {
+		b.WriteString("No messages saved yet.")
+	}
+	for i := range list.Conversations {
+		c := &list.Conversations[i]
+		c.CreatedAt = c.CreatedAt.In(s.o.Location)
+		fmt.Fprintf(&b, "%s %s: %s\n", c.CreatedAt.Format(time.RFC3339), c.Speaker, c.MessageText)
+	}
+	return textResult("%s", b.String()), list, nil
+}
+
+func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in JournalInput) (*mcp.CallToolResult, any, error) {
+	limit, err := limitOf(in.Limit, 3, dailyupdate.MaxListLimit)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := dailyupdate.ListOptions{Limit: limit}
+	if in.Kind != "" && in.Kind != "all" {
+		if !dailyupdate.IsJob(in.Kind) {
+			return nil, nil, fmt.Errorf("invalid argument kind: must be one of evening, morning, midnight, all, got %q", in.Kind)
+		}
+		o.Kind = in.Kind
+	}
+	if in.Date != "" {
+		d, err := time.Parse(time.DateOnly, in.Date)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid argument date: must be a date YYYY-MM-DD such as 2026-12-01, got %q", in.Date)
+		}
+		o.Date = d
+	}
+	list := JournalList{Updates: []dailyupdate.Update{}}
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		l, err := dailyupdate.List(ctx, conn, o)
+		if l != nil {
+			list.Updates = l
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var b strings.Builder
+	if len(list.Updates) == 0 {
+		b.WriteString("No daily updates written yet.")
+	}
+	for i := range list.Updates {
+		u := &list.Updates[i]
+		u.CreatedAt, u.UpdatedAt = u.CreatedAt.In(s.o.Location), u.UpdatedAt.In(s.o.Location)
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n%s\n", u.Date, u.Kind, u.Title, strings.TrimRight(u.Content, "\n"))
+	}
+	return textResult("%s", b.String()), list, nil
+}
+
+// parseAt parses an "at" argument as the CLI parses --at; empty means now.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("invalid argument at: must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)
+	}
+	if t.Before(time.Unix(0, 0)) || t.After(time.Now().Add(24*time.Hour)) {
+		return time.Time{}, fmt.Errorf("invalid argument at: must be between 1970-01-01 and a day from now, got %s", s)
+	}
+	return t, nil
+}
+
+// parseID parses an "id" argument; empty means a new one.
+func parseID(s string) (uuid.UUID, error) {
+	if s == "" {
+		return uuid.UUID{}, nil
+	}
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.UUID{}, fmt.Errorf("invalid argument id: must be a UUID such as 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70, got %q", s)
+	}
+	return id, nil
+}
