@@ -101,9 +101,12 @@ func TestInterruptedQueryIsCanceledOnTheServer(t *testing.T) {
 				t.Errorf("exit code %d, want %d; stderr: %s", code, tt.code, stderr.String())
 			}
 			name := map[syscall.Signal]string{syscall.SIGINT: "SIGINT", syscall.SIGTERM: "SIGTERM"}[tt.sig]
-			want := "angelad: interrupted by " + name + "; the statement was canceled on the server\n"
-			if stderr.String() != want {
-				t.Errorf("stderr = %q, want %q", stderr.String(), want)
+			// The note is there when the server's answer to the cancel
+			// request reached the client before it exited; whether it did
+			// is a race, so the proof of the cancel is pg_stat_activity below.
+			want := "angelad: interrupted by " + name
+			if got := stderr.String(); got != want+"\n" && got != want+"; the statement was canceled on the server\n" {
+				t.Errorf("stderr = %q, want %q, with or without the note", got, want)
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
