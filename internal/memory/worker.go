@@ -32,10 +32,14 @@ type worker struct {
 // Backoff after a failed pass, on the injected clock.
 const (
 	minRetry = 5 * time.Second
-	maxRetry = 5 * time.Minute
-	// failuresForProblem is how many passes in a row must fail before status
-	// shows a problem: one failure is a blip the next try usually fixes.
-	failuresForProblem = 3
+	// maxRetry keeps the worker trying often enough to clear its problem
+	// soon after the database is back.
+	maxRetry = 30 * time.Second
+	// problemAfter is how long passes must keep failing before status shows
+	// a problem: a short outage is the database monitor's to report, and a
+	// problem that outlived it would say the daemon is unhealthy after the
+	// database recovered.
+	problemAfter = 2 * time.Minute
 )
 
 // workerStatus is the worker's detail in status.json.
@@ -59,6 +63,7 @@ type workerStatus struct {
 func (w *worker) Run(ctx context.Context) error {
 	clock, log := w.deps.Clock, w.deps.Log
 	var st workerStatus
+	var failingSince time.Time
 	adopt := true // adopt legacy rows on the first pass after start
 	retry := minRetry
 	for {
@@ -71,10 +76,13 @@ func (w *worker) Run(ctx context.Context) error {
 		case err != nil:
 			st.Failures++
 			st.LastError = err.Error()
+			if failingSince.IsZero() {
+				failingSince = now
+			}
 			wait, retry = retry, min(retry*2, maxRetry)
 			log.Warn("consolidation pass failed", zap.Error(err), zap.Int("failures", st.Failures), zap.Duration("retry_in", wait))
-			if st.Failures >= failuresForProblem {
-				w.deps.Status.Problem("consolidation failing: " + err.Error())
+			if now.Sub(failingSince) >= problemAfter {
+				w.deps.Status.Problem("consolidation failing since " + failingSince.Format(time.RFC3339) + ": " + err.Error())
 			}
 		default:
 			if res.Resumed {
@@ -84,7 +92,7 @@ func (w *worker) Run(ctx context.Context) error {
 			} else {
 				adopt = false
 			}
-			retry = minRetry
+			retry, failingSince = minRetry, time.Time{}
 			st = workerStatus{LastPassAt: &now, LastPassSeconds: res.DurationSeconds,
 				LastPassUpdated: res.Updated, LastPassNewlyForgotten: res.NewlyForgotten, LastPassAdopted: res.Adopted,
 				Conversations: res.Conversations, Emotions: res.Emotions,

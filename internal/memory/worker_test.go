@@ -3,13 +3,18 @@ package memory_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -138,5 +143,78 @@ func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
 	if !detail.LastPassAt.Equal(later) || detail.Conversations != 2 || detail.LastPassNewlyForgotten < 1 ||
 		!detail.NextPassAt.Equal(later.Add(time.Hour)) {
 		t.Fatalf("status detail = %s", st.Workers[0].Detail)
+	}
+}
+
+// stepClock hands every wait of the worker to the test, which moves the time
+// and ends it.
+type stepClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits chan time.Duration
+	fire  chan time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) After(d time.Duration) <-chan time.Time {
+	c.waits <- d
+	return c.fire
+}
+
+// TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway: a short outage is
+// the database monitor's to report; passes failing for 2 minutes are the
+// worker's problem, which clears with the next pass that succeeds.
+func TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway(t *testing.T) {
+	pool, err := postgres.NewPool(context.Background(), "host="+t.TempDir()+" user=nobody dbname=none", pgtest.TimeZone,
+		postgres.PoolOptions{MaxConns: 1, ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	cfg, err := config.Load(config.Options{Env: func(string) (string, bool) { return "", false }, Root: new(bool), Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waits: make(chan time.Duration), fire: make(chan time.Time)}
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	w, err := memory.WorkerFactory(cfg.Memory)(daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After},
+		Log: zap.NewNop(), Status: sup.Reporter("memory")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Add("memory", w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	problem := func() string { return sup.Status()[0].Problem }
+	var failingFor time.Duration
+	var waits []time.Duration
+	for failingFor < 2*time.Minute {
+		d := <-clock.waits // a failed pass, backing off
+		if p := problem(); p != "" {
+			t.Fatalf("a problem after failing for %s: %q", failingFor, p)
+		}
+		waits = append(waits, d)
+		clock.mu.Lock()
+		clock.now = clock.now.Add(d)
+		clock.mu.Unlock()
+		failingFor += d
+		clock.fire <- clock.Now()
+	}
+	<-clock.waits
+	if p := problem(); !strings.HasPrefix(p, "consolidation failing since 2026-01-01T00:00:00Z: ") {
+		t.Errorf("after failing for %s: problem %q", failingFor, p)
+	}
+	if fmt.Sprint(waits) != "[5s 10s 20s 30s 30s 30s]" {
+		t.Errorf("backoff %v, want 5s doubling to 30s", waits)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 }
