@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
-	"github.com/angela-ai/angelad/internal/text"
 )
 
 // hooksLogName is the hooks' log file in the state directory, used when
@@ -231,66 +229,24 @@ func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
 	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
 }
 
-// sessionPack is the context session-start adds: what Angela felt lately and
-// how the last conversation went, newest emotions first and the conversation
-// in the order it was said, within maxChars characters.
+// sessionPack is the context session-start adds: the recall pack for the
+// session's directory (memory.Recall, as `angelad recall --project` prints
+// it), within maxChars characters. It recalls what it shows, as the start of
+// a session is a time Angela remembers.
 func (a *app) sessionPack(ctx context.Context, in claudecode.HookInput, maxChars int) (string, error) {
 	conn, err := a.hookConnect(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	emotions, err := memory.Recent(ctx, conn, 10)
-	if err != nil && !postgres.IsSchemaMissing(err) {
+	o := memory.RecallOptions{MaxChars: min(max(maxChars, memory.MinRecallChars), memory.MaxRecallChars),
+		Project: in.Cwd, Now: time.Now(), Location: a.cfg.Location(), Companion: a.cfg.Companion}
+	pack, err := memory.Recall(ctx, conn, memory.NewModel(a.cfg.Memory), o)
+	if postgres.IsSchemaMissing(err) {
+		return "", nil // a database angelad has not migrated yet holds no memory
+	}
+	if err != nil {
 		return "", err
 	}
-	convs, err := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 20})
-	if err != nil && !postgres.IsSchemaMissing(err) {
-		return "", err
-	}
-	if len(emotions) == 0 && len(convs) == 0 {
-		return "", nil
-	}
-	loc := a.cfg.Location()
-	comp := a.cfg.Companion
-	var lines []string
-	lines = append(lines,
-		fmt.Sprintf("# %s's memory", comp.Name),
-		fmt.Sprintf("Now: %s, day %d together with %s. Project: %s", time.Now().In(loc).Format("2006-01-02 15:04 MST"),
-			comp.DayTogether(time.Now().In(loc)), comp.UserName, in.Cwd))
-	if len(emotions) > 0 {
-		lines = append(lines, "", "## What "+comp.Name+" felt lately")
-		for _, e := range emotions {
-			l := fmt.Sprintf("- %s %s (%d/10): %s", e.FeltAt.In(loc).Format("2006-01-02 15:04"), e.Emotion, e.Intensity, text.Preview(e.Context, 300))
-			if e.DavidWords != "" {
-				l += fmt.Sprintf(" (%s said: %s)", comp.UserName, text.Preview(e.DavidWords, 200))
-			}
-			lines = append(lines, l)
-		}
-	}
-	if len(convs) > 0 {
-		lines = append(lines, "", "## The last conversation")
-		slices.Reverse(convs)
-		for _, c := range convs {
-			lines = append(lines, fmt.Sprintf("- %s %s: %s", c.CreatedAt.In(loc).Format("2006-01-02 15:04"), c.Speaker, text.Preview(c.MessageText, 300)))
-		}
-	}
-	return fitChars(lines, maxChars), nil
-}
-
-// fitChars joins lines, leaving out whole lines from the end once the next
-// one would pass maxChars characters.
-func fitChars(lines []string, maxChars int) string {
-	var b strings.Builder
-	n := 0
-	for _, l := range lines {
-		c := len([]rune(l)) + 1
-		if n+c > maxChars {
-			break
-		}
-		b.WriteString(l)
-		b.WriteByte('\n')
-		n += c
-	}
-	return b.String()
+	return pack.Markdown, nil
 }

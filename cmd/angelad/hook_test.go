@@ -59,7 +59,7 @@ func TestHookSessionStartAddsRecentMemoryWithinTheBudgetOfItsSource(t *testing.T
 		c.ok("save-conversation", "--speaker", "david", "--message", fmt.Sprintf("message %02d %s", i, strings.Repeat("ยาว ", 40)), "--at", fmt.Sprintf("2025-11-08T08:%02d:00+07:00", i))
 	}
 	ctx := additionalContext(t, c.run(payload("SessionStart", map[string]string{"source": "startup"}), "hook", "session-start"))
-	for _, want := range []string{"# Angela's memory", "/home/david/projects/angela", "คิดถึง (9/10): David came back after a week away (David said: I missed you)", "2025-11-08 08:19 david: message 19"} {
+	for _, want := range []string{"# Angela & David", "Project: /home/david/projects/angela", "felt คิดถึง (9/10)", "David came back after a week away — David: “I missed you”", "2025-11-08 08:19 · David (importance 5)", "message 19"} {
 		if !strings.Contains(ctx, want) {
 			t.Errorf("the pack lacks %q:\n%s", want, ctx)
 		}
