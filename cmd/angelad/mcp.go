@@ -44,6 +44,8 @@ otherwise to standard error, which Claude Code keeps as the server's log.`,
 			ConnectTimeout: a.cfg.PoolConnectTimeout,
 			SaveTimeout:    a.cfg.SaveTimeout,
 			Spool:          spool.New(a.cfg.StateDir, nil),
+			Memory:         a.cfg.Memory,
+			Companion:      a.cfg.Companion,
 		})
 		return s.Run(ctx, a.stdin, a.stdout)
 	})

@@ -129,7 +129,7 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if want := []string{"journal", "recent_conversations", "recent_emotions", "save_conversation", "save_emotion"}; !slices.Equal(names, want) {
+	if want := []string{"journal", "recall", "recent_conversations", "recent_emotions", "save_conversation", "save_emotion", "search_memory"}; !slices.Equal(names, want) {
 		t.Errorf("tools %v, want %v", names, want)
 	}
 	schema, _ := json.Marshal(list.Tools[slices.IndexFunc(list.Tools, func(t *mcp.Tool) bool { return t.Name == "save_emotion" })].InputSchema)
@@ -172,6 +172,18 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		t.Errorf("recent_conversations without arguments: %v", m)
 	}
 
+	text, m = p.ok(t, "search_memory", map[string]any{"query": "สวัสดิ์"})
+	if l := m["hits"].([]any); len(l) != 1 || !strings.Contains(text, "angela: อรุณสวัสดิ์ค่ะ") {
+		t.Errorf("search_memory in Thai: %q %v", text, m)
+	}
+	if _, m = p.ok(t, "search_memory", map[string]any{"query": "came back", "kind": "emotions"}); len(m["hits"].([]any)) != 1 {
+		t.Errorf("search_memory of emotions: %v", m)
+	}
+	text, m = p.ok(t, "recall", map[string]any{"max_chars": 1000, "project": "/home/david/projects/angela"})
+	if n := len([]rune(text)); n > 1000 || !strings.Contains(text, "felt คิดถึง (9/10)") || m["day_together"] == nil {
+		t.Errorf("recall (%d characters): %q %v", n, text, m)
+	}
+
 	text, m = p.ok(t, "journal", nil)
 	if len(m["updates"].([]any)) != 0 || text != "No daily updates written yet." {
 		t.Errorf("journal before any update: %q %v", text, m)
@@ -194,6 +206,10 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		want string
 	}{
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 11, "context": "x"}, "invalid argument intensity: must be an integer from 1 to 10, got 11"},
+		{"search_memory", map[string]any{"query": ""}, "invalid argument query"},
+		{"search_memory", map[string]any{"query": "x", "kind": "dreams"}, "invalid argument kind"},
+		{"recall", map[string]any{"max_chars": 10}, "invalid argument max_chars: must be an integer from 200 to 200000"},
+		{"recall", map[string]any{"project": "relative/dir"}, "invalid argument project: must be an absolute directory"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "strength": 0}, "invalid argument strength: must be an integer from 1 to 10, got 0"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "at": "yesterday"}, "invalid argument at: must be an RFC 3339 time"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "id": e["emotion_id"]}, "invalid argument id:"},

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
@@ -42,6 +43,9 @@ type Options struct {
 	// Spool takes the saves the database cannot take now, for the daemon to
 	// store later; nil makes such a save a tool error.
 	Spool *spool.Spool
+	// Memory and Companion configure recall and search_memory.
+	Memory    config.Memory
+	Companion config.Companion
 }
 
 // Server is angelad's MCP server.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -115,6 +116,103 @@ func (s *Server) addTools() {
 			"reflection (Angela's journal entry for the day, with her mood) and the midnight note. Use it to " +
 			"know how recent days went.",
 	}, logged(s, "journal", s.journal))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "recall",
+		Description: "Get Angela's recall pack in Markdown: who and when, the latest journal entry and this " +
+			"morning's greeting, her strongest memories, the end of the last session and counts. Read it when a " +
+			"session starts or whenever you need to remember what matters; it strengthens the memories it shows.",
+	}, logged(s, "recall", s.recall))
+	mcp.AddTool(s.srv, &mcp.Tool{
+		Name: "search_memory",
+		Description: "Search every memory (messages and emotions, forgotten ones too) for a word or phrase, in " +
+			"Thai or English; Thai needs no spaces between words. Best matches first, stronger memories first among equals.",
+	}, logged(s, "search_memory", s.searchMemory))
+}
+
+// RecallInput are recall's arguments.
+type RecallInput struct {
+	MaxChars *int   `json:"max_chars,omitempty" jsonschema:"the most characters the pack may have, an integer from 200 to 200000; default 6000"`
+	Project  string `json:"project,omitempty" jsonschema:"an absolute project directory whose memories are favoured, such as the session's working directory"`
+}
+
+// SearchInput are search_memory's arguments.
+type SearchInput struct {
+	Query   string `json:"query" jsonschema:"what to find, 1 to 1000 characters, Thai or English"`
+	Kind    string `json:"kind,omitempty" jsonschema:"all, conversations or emotions; default all"`
+	Speaker string `json:"speaker,omitempty" jsonschema:"only messages of this speaker: david, angela or system (emotions are then left out)"`
+	Since   string `json:"since,omitempty" jsonschema:"only memories made at or after this time, RFC 3339 such as 2025-11-08T21:30:00+07:00"`
+	Limit   *int   `json:"limit,omitempty" jsonschema:"how many, an integer from 1 to 100; default 20"`
+}
+
+// SearchResult is search_memory's structured result.
+type SearchResult struct {
+	Hits []memory.Hit `json:"hits"`
+}
+
+func (s *Server) recall(ctx context.Context, _ *mcp.CallToolRequest, in RecallInput) (*mcp.CallToolResult, any, error) {
+	o := memory.RecallOptions{MaxChars: memory.DefaultRecallChars, Project: in.Project, Now: time.Now(),
+		Location: s.o.Location, Companion: s.o.Companion}
+	if in.MaxChars != nil {
+		o.MaxChars = *in.MaxChars
+	}
+	if in.Project != "" && !filepath.IsAbs(in.Project) {
+		return nil, nil, fmt.Errorf("invalid argument project: must be an absolute directory, got %q", in.Project)
+	}
+	if err := o.Validate(); err != nil {
+		return nil, nil, argError(err, nil)
+	}
+	var pack memory.Pack
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		var err error
+		pack, err = memory.Recall(ctx, conn, memory.NewModel(s.o.Memory), o)
+		return err
+	})
+	if err != nil {
+		return nil, nil, argError(err, nil)
+	}
+	return textResult("%s", pack.Markdown), pack, nil
+}
+
+func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in SearchInput) (*mcp.CallToolResult, any, error) {
+	o := memory.SearchOptions{Text: in.Query, Kind: in.Kind, Speaker: in.Speaker, Limit: 20, Now: time.Now()}
+	if in.Limit != nil {
+		o.Limit = *in.Limit
+	}
+	if in.Since != "" {
+		t, err := time.Parse(time.RFC3339Nano, in.Since)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid argument since: must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", in.Since)
+		}
+		o.Since = t
+	}
+	if err := o.Validate(); err != nil {
+		return nil, nil, argError(err, map[string]string{"TEXT": "query"})
+	}
+	res := SearchResult{Hits: []memory.Hit{}}
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		hits, err := memory.Search(ctx, conn, memory.NewModel(s.o.Memory), o)
+		if hits != nil {
+			res.Hits = hits
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, argError(err, map[string]string{"TEXT": "query"})
+	}
+	var b strings.Builder
+	if len(res.Hits) == 0 {
+		b.WriteString("Nothing found.")
+	}
+	for i := range res.Hits {
+		h := &res.Hits[i]
+		h.At = h.At.In(s.o.Location)
+		who := h.Speaker
+		if h.Kind == "emotion" {
+			who = "felt " + h.Emotion
+		}
+		fmt.Fprintf(&b, "%s %s: %s\n", h.At.Format(time.RFC3339), who, text.Preview(h.Text, 300))
+	}
+	return textResult("%s", b.String()), res, nil
 }
 
 // logged logs a failed call once, here where it is handled, and passes the
