@@ -141,7 +141,7 @@ type SearchInput struct {
 	Kind    string `json:"kind,omitempty" jsonschema:"all, conversations or emotions; default all"`
 	Speaker string `json:"speaker,omitempty" jsonschema:"only messages of this speaker: david, angela or system (emotions are then left out)"`
 	Since   string `json:"since,omitempty" jsonschema:"only memories made at or after this time, RFC 3339 such as 2025-11-08T21:30:00+07:00"`
-	Limit   *int   `json:"limit,omitempty" jsonschema:"how many, an integer from 1 to 100; default 20"`
+	Limit   *int   `json:"limit,omitempty" jsonschema:"how many, an integer from 1 to 1000; default 20"`
 }
 
 // SearchResult is search_memory's structured result.
