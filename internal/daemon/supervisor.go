@@ -369,11 +369,13 @@ func (s *Supervisor) supervise(ctx context.Context, sw *supervised) {
 			err = errReturnedEarly
 		}
 		if IsPermanent(err) {
+			// Logged before the state changes, so that whoever sees the
+			// worker failed finds the reason in the log already.
+			log.Error("worker failed for good; it is not restarted until the daemon is", failureFields(err, ran)...)
 			s.update(sw, func(st *WorkerStatus) {
 				st.State = WorkerFailed
 				st.LastError, st.LastErrorAt = err.Error(), now
 			})
-			log.Error("worker failed for good; it is not restarted until the daemon is", failureFields(err, ran)...)
 			return
 		}
 
