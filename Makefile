@@ -8,7 +8,7 @@ BIN       := bin/angelad
 STATE_DIR ?= $(CURDIR)/.state
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench benchcapture lint
+.PHONY: help build run test bench benchcapture benchdaily benchmemory lint
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,12 @@ benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, i
 	$(GO) test -run '^$$' -bench 'BenchmarkReadTranscript|BenchmarkStoreRows' -benchtime 3x ./internal/conversation/
 	$(GO) test -run '^$$' -bench BenchmarkLiveLatency -benchtime 1x ./internal/conversation/
 	$(GO) test -run '^$$' -bench BenchmarkIdleDaemonWith1000Transcripts -benchtime 1x ./cmd/angelad/
+
+benchdaily: ## Daily updates: the evening reflection on 1,000,000/100,000 rows, the idle worker's pass
+	$(GO) test -run '^$$' -bench 'BenchmarkEveningReflection|BenchmarkIdlePass' -benchtime 50x -timeout 30m ./internal/dailyupdate/
+
+benchmemory: ## Memory: recall, search, consolidation and writers' wait on 1,000,000 conversations (up to 10 minutes)
+	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 $(GO) test ./internal/memory -run '^$$' -bench 'BenchmarkScale$$' -benchtime 3x -timeout 90m
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
