@@ -221,12 +221,7 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 // never starts the managed cluster or migrates: a hook that would wait for
 // either is better off printing nothing.
 func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
-	db := a.cfg.Database()
-	connString := db.ConnString
-	if db.Managed {
-		connString = postgres.NewCluster(a.clusterOptions()).ConnString(postgres.ManagedDatabase)
-	}
-	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+	return postgres.Connect(ctx, a.connString(), a.cfg.TimeZone)
 }
 
 // sessionPack is the context session-start adds: the recall pack for the

@@ -315,27 +315,19 @@ func (r *Runner) Skip(ctx context.Context, q Querier, s Slot, why string) error 
 
 // Latest returns each job's newest ledger row (by slot), by job name.
 func Latest(ctx context.Context, q Querier) (map[string]Run, error) {
-	rows, err := q.Query(ctx, `select distinct on (job) `+runColumns+`
-from daily_update_runs order by job, slot_at desc, slot_wall desc`)
-	if err != nil {
-		return nil, fmt.Errorf("read the ledger: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) { return scanRun(row) })
-	if err != nil {
-		return nil, fmt.Errorf("read the ledger: %w", err)
-	}
-	out := map[string]Run{}
-	for _, r := range runs {
-		out[r.Job] = r
-	}
-	return out, nil
+	return newestRuns(ctx, q, "")
 }
 
 // LastAttempted returns each job's newest ledger row that was attempted (not
 // skipped), by job name.
 func LastAttempted(ctx context.Context, q Querier) (map[string]Run, error) {
+	return newestRuns(ctx, q, "where status <> 'skipped'")
+}
+
+// newestRuns returns each job's newest ledger row among those where selects.
+func newestRuns(ctx context.Context, q Querier, where string) (map[string]Run, error) {
 	rows, err := q.Query(ctx, `select distinct on (job) `+runColumns+`
-from daily_update_runs where status <> 'skipped' order by job, slot_at desc, slot_wall desc`)
+from daily_update_runs `+where+` order by job, slot_at desc, slot_wall desc`)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
