@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -138,14 +139,20 @@ const conversationColumns = `conversation_id, coalesce(session_id, ''), lower(sp
 // TIMESTAMP column stores as the wall time in the session time zone. Without a
 // time it uses clock_timestamp() rather than now(), so that messages saved one
 // after another in one transaction keep their order. Empty optional texts are
-// stored as NULL, as the original did.
-const insertConversationSQL = `insert into conversations
-	(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
-	 importance_level, created_at)
-values ($1, nullif($2::text, ''), $3, $4, nullif($5::text, ''), nullif($6::text, ''),
-	nullif($7::text, ''), $8, coalesce($9::timestamptz, clock_timestamp()))
-on conflict (conversation_id) do nothing
-returning ` + conversationColumns
+// stored as NULL, as the original did. $10 is the search grams (text.Grams); the
+// state row is written with the message.
+const insertConversationSQL = `with ins as (
+	insert into conversations
+		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
+		 importance_level, created_at, search_grams)
+	values ($1, nullif($2::text, ''), $3, $4, nullif($5::text, ''), nullif($6::text, ''),
+		nullif($7::text, ''), $8, coalesce($9::timestamptz, clock_timestamp()), $10)
+	on conflict (conversation_id) do nothing
+	returning *
+), states as (
+	` + memory.InsertConversationStatesSQL + `
+)
+select ` + conversationColumns + ` from ins`
 
 const selectConversationSQL = `select ` + conversationColumns + `
 from conversations where conversation_id = $1`
@@ -168,7 +175,8 @@ func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation
 		createdAt = c.CreatedAt
 	}
 	saved, err := scanConversation(q.QueryRow(ctx, insertConversationSQL, c.ID, c.SessionID, c.Speaker,
-		c.MessageText, c.MessageType, c.Topic, c.EmotionDetected, c.ImportanceLevel, createdAt))
+		c.MessageText, c.MessageType, c.Topic, c.EmotionDetected, c.ImportanceLevel, createdAt,
+		text.Grams(c.MessageText)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Already stored. This is a second statement, not part of the insert, so
 		// that under READ COMMITTED it sees a row that a concurrent save of the

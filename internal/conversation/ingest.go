@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -257,18 +258,25 @@ func fingerprint(f *os.File, offset int64) ([]byte, error) {
 	return buf, nil
 }
 
-// insertMessagesSQL stores a batch in one statement. A message already
-// stored (the same uuid read from another file, or read before) is skipped.
+// insertMessagesSQL stores a batch in one statement. The rows' search grams
+// (text.Grams) come as one array, $10, each row's its slice lo:hi (1-based,
+// empty when lo > hi): an array parameter must be rectangular. A message already
+// stored (the same uuid read from another file, or read before) is skipped;
+// each new one gets its state row in the same statement.
 // created_at is written as timestamptz, which a legacy TIMESTAMP column stores
 // as the wall time in the session's time zone, as Save does.
 const insertMessagesSQL = `with ins as (
 	insert into conversations
-		(conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, source_file)
-	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7
-	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-		as m(id, session, speaker, txt, at, project)
+		(conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, source_file,
+		 search_grams)
+	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7, ($10::int4[])[lo:hi]
+	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $8::int4[], $9::int4[])
+		as m(id, session, speaker, txt, at, project, lo, hi)
 	on conflict (conversation_id) do nothing
-	returning conversation_id)
+	returning conversation_id, importance_level, created_at
+), states as (
+	` + memory.InsertConversationStatesSQL + `
+)
 select count(*) from ins`
 
 // upsertOffsetSQL records a file's offset. An older pass (a lower generation,
@@ -300,11 +308,18 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		texts := make([]string, len(rows))
 		ats := make([]time.Time, len(rows))
 		projects := make([]string, len(rows))
+		los := make([]int32, len(rows))
+		his := make([]int32, len(rows))
+		var grams []int32
 		for i, m := range rows {
 			ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
 				m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
+			los[i] = int32(len(grams)) + 1
+			grams = append(grams, text.Grams(m.Text)...)
+			his[i] = int32(len(grams))
 		}
-		if err := tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, off.Path).Scan(&stored); err != nil {
+		if err := tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, off.Path,
+			los, his, grams).Scan(&stored); err != nil {
 			return 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 		}
 		last = &rows[len(rows)-1]

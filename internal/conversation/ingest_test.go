@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // ingestEnv is one test's database and capture.
@@ -110,6 +112,14 @@ func (e *ingestEnv) wantTexts(want ...string) {
 	got := e.texts()
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		e.t.Fatalf("stored %q, want %q", got, want)
+	}
+	// Each row came with its own search grams, and the statement gave each
+	// its state row.
+	var bad int
+	if err := e.conn.QueryRow(e.ctx, `select count(*) from conversations c
+		left join conversation_memory m on m.id = c.conversation_id
+		where c.search_grams is distinct from angela_grams(c.message_text) or m.id is null`).Scan(&bad); err != nil || bad != 0 {
+		e.t.Fatalf("%d rows without their grams or state row (%v)", bad, err)
 	}
 }
 
@@ -210,6 +220,11 @@ func TestIngestStoresAMessageInTwoFilesOnce(t *testing.T) {
 		t.Fatalf("second copy: %+v", c)
 	}
 	e.wantTexts("after resume", "before resume", "said once")
+	var grams []int32
+	if err := e.conn.QueryRow(e.ctx, `select search_grams from conversations where message_text = 'before resume'`).Scan(&grams); err != nil ||
+		!slices.Equal(grams, text.Grams("before resume")) {
+		t.Fatalf("grams %v (%v), want %v", grams, err, text.Grams("before resume"))
+	}
 }
 
 func TestIngestSkipsMalformedLinesOnceWithFileAndLine(t *testing.T) {

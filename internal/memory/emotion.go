@@ -110,13 +110,20 @@ const emotionColumns = `emotion_id, felt_at::timestamptz, emotion, coalesce(inte
 // column stores as the wall time in the session time zone. Without a time it
 // uses clock_timestamp() rather than now(), so that emotions saved one after
 // another in one transaction keep their order. Empty optional texts are stored
-// as NULL, as the original did.
-const insertEmotionSQL = `insert into angela_emotions
-	(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength)
-values ($1, coalesce($2::timestamptz, clock_timestamp()), $3, $4, $5,
-	nullif($6::text, ''), nullif($7::text, ''), $8)
-on conflict (emotion_id) do nothing
-returning ` + emotionColumns
+// as NULL, as the original did. $9 is the search grams (text.Grams); the
+// state row is written with the emotion.
+const insertEmotionSQL = `with ins as (
+	insert into angela_emotions
+		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
+		 search_grams)
+	values ($1, coalesce($2::timestamptz, clock_timestamp()), $3, $4, $5,
+		nullif($6::text, ''), nullif($7::text, ''), $8, $9)
+	on conflict (emotion_id) do nothing
+	returning *
+), states as (
+	` + InsertEmotionStatesSQL + `
+)
+select ` + emotionColumns + ` from ins`
 
 const selectEmotionSQL = `select ` + emotionColumns + ` from angela_emotions where emotion_id = $1`
 
@@ -139,7 +146,8 @@ func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 		feltAt = e.FeltAt
 	}
 	saved, err := scanEmotion(q.QueryRow(ctx, insertEmotionSQL, e.ID, feltAt, e.Emotion, e.Intensity,
-		e.Context, e.DavidWords, e.WhyItMatters, e.MemoryStrength))
+		e.Context, e.DavidWords, e.WhyItMatters, e.MemoryStrength,
+		text.Grams(e.Emotion, e.Context, e.DavidWords, e.WhyItMatters)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Already stored. This is a second statement, not part of the insert, so
 		// that under READ COMMITTED it sees a row that a concurrent save of the

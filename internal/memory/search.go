@@ -99,15 +99,15 @@ func normalizeSpeaker(s string) (string, error) {
 
 // The search statements. A row without grams (a legacy row the first pass
 // has not reached) is matched on its text; the partial indexes on rows without
-// grams find those few. $1 is the query's grams and $2 its lower case, both
-// computed by the database (angela_grams, lower) so that they match the stored
-// grams under the database's locale; $3 the limit; $4 the earliest time
+// grams find those few. $1 is the query's grams (text.Grams, as the writers
+// compute the stored ones) and $2 its text, lowered by the database as the
+// stored text is for the exact match; $3 the limit; $4 the earliest time
 // (-infinity for none); $5 the speaker ("" for any).
 const (
 	convHitColumns = `c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text, '' as dw, '' as why, '' as x`
 	convFilter     = `(c.search_grams @> $1 or (c.search_grams is null and ` + convExact + `)) and coalesce(c.created_at::timestamptz, '-infinity') >= $4
 	and ($5 = '' or lower(c.speaker) = $5)`
-	convExact = `strpos(lower(c.message_text), $2) > 0`
+	convExact = `strpos(lower(c.message_text), lower($2)) > 0`
 
 	// searchConvWalkSQL reads the $7 most retained memories off
 	// conversation_memory_retention_idx and keeps the exact matches: a common
@@ -137,7 +137,7 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3
 	emoHitColumns = `e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
 	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), '' as x`
 	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
-	emoExact  = `strpos(lower(` + emoText + `), $2) > 0`
+	emoExact  = `strpos(lower(` + emoText + `), lower($2)) > 0`
 
 	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null, 0::bigint
 from (select id, retention, made_at, forgotten_at from emotion_memory
@@ -192,20 +192,16 @@ func search(ctx context.Context, db Beginner, model Model, o SearchOptions, step
 		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
 			return err
 		}
-		var grams []int32
-		var lower string
-		if err := tx.QueryRow(ctx, `select angela_grams($1), lower($1)`, o.Text).Scan(&grams, &lower); err != nil {
-			return err
-		}
+		grams := text.Grams(o.Text)
 		if o.Kind != KindEmotions {
-			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, lower, o.Limit, since, speaker, steps)
+			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, o.Text, o.Limit, since, speaker, steps)
 			if err != nil {
 				return err
 			}
 			hits = append(hits, h...)
 		}
 		if o.Kind != KindConversations && speaker == "" {
-			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, lower, o.Limit, since, speaker, steps)
+			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, o.Text, o.Limit, since, speaker, steps)
 			if err != nil {
 				return err
 			}
@@ -265,9 +261,9 @@ const (
 // lists of hundreds of thousands of rows. A rare term (fewer than searchCap
 // matches) is answered by the gram index alone. A term in between is tried on
 // a longer walk, and failing that ranked from all its matches.
-func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, lower string, limit int, since any, speaker string, steps searchSteps) ([]Hit, error) {
+func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, query string, limit int, since any, speaker string, steps searchSteps) ([]Hit, error) {
 	args := func(cap int64, walk int) []any {
-		return []any{grams, lower, limit, since, speaker, cap, walk}
+		return []any{grams, query, limit, since, speaker, cap, walk}
 	}
 	hits, _, err := collectHits(ctx, tx, kind, walkSQL, args(1, steps.short)...)
 	if err != nil || len(hits) == limit {
