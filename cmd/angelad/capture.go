@@ -83,8 +83,9 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		if asJSON {
 			err = writeJSON(a.stdout, res)
 		} else {
-			_, err = fmt.Fprintf(a.stdout, "files:            %d\nlines read:       %d\nmessages stored:  %d\nalready present:  %d\nskipped:          %d (malformed %d, too large %d)\n",
-				res.Files, res.Lines, res.Stored, res.Present, res.Malformed+res.TooLarge, res.Malformed, res.TooLarge)
+			_, err = fmt.Fprintf(a.stdout, "files:            %d\nlines read:       %d\nmessages stored:  %d\nalready present:  %d\nskipped:          %d (malformed %d, too large %d, refused by the database %d)\n",
+				res.Files, res.Lines, res.Stored, res.Present, res.Malformed+res.TooLarge+res.Refused,
+				res.Malformed, res.TooLarge, res.Refused)
 		}
 		if err == nil && len(res.Unreadable) > 0 {
 			return silentError{fmt.Errorf("%d transcripts could not be read", len(res.Unreadable))}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -63,6 +64,11 @@ type Counts struct {
 	// Malformed lines are not valid JSON; TooLarge ones exceed MaxLineBytes.
 	Malformed int64 `json:"malformed"`
 	TooLarge  int64 `json:"too_large"`
+	// Refused are speech lines the database refused for good (see
+	// spool.Permanent: a value an adopted database's narrower column or
+	// check does not take, say); they are logged and set aside, so that the
+	// lines after them are stored.
+	Refused int64 `json:"refused"`
 }
 
 // Add adds o to c.
@@ -75,6 +81,7 @@ func (c *Counts) Add(o Counts) {
 	c.Present += o.Present
 	c.Malformed += o.Malformed
 	c.TooLarge += o.TooLarge
+	c.Refused += o.Refused
 }
 
 // FileError is a transcript that could not be read (as opposed to a database
@@ -160,11 +167,12 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 			return &FileError{path, err}
 		}
 		next.Fingerprint = fp
-		stored, last, err := c.commit(ctx, next, batch)
+		stored, refused, last, err := c.commit(ctx, next, batch)
 		if err != nil {
 			return err
 		}
-		delta.Stored, delta.Present = stored, int64(len(batch))-stored
+		delta.Stored, delta.Refused = stored, refused
+		delta.Present = int64(len(batch)) - stored - refused
 		delta.Bytes = next.ReadOffset - batchStart
 		if done != nil {
 			done(delta, last)
@@ -202,6 +210,7 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 				c.Log.Warn("message cut at the size limit", zap.String("file", path), zap.Int64("line", lr.line),
 					zap.Int("bytes", m.CutFrom), zap.Int("limit", text.MaxTextBytes))
 			}
+			m.line = lr.line
 			batch = append(batch, m)
 			textBytes += len(m.Text)
 		}
@@ -293,40 +302,67 @@ where excluded.generation > transcript_offsets.generation
 	or (excluded.generation = transcript_offsets.generation
 		and excluded.read_offset >= transcript_offsets.read_offset)`
 
-// commit stores rows and the offset after them in one transaction.
-func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (stored int64, last *Message, err error) {
+// commit stores rows and the offset after them in one transaction. When the
+// database refuses the batch for good (spool.Permanent), it stores the rows
+// one by one instead, each under a savepoint, and sets aside those refused:
+// each is logged with its file and line and counted, and the offset moves past
+// it with the others, so that one row the database will never take does not
+// hold back the transcript for ever.
+func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (stored, refused int64, last *Message, err error) {
+	stored, last, err = c.commitBatch(ctx, off, rows)
+	if err == nil || len(rows) == 0 || !spool.Permanent(err) || ctx.Err() != nil {
+		return stored, 0, last, err
+	}
+	c.Log.Warn("transcript batch refused by the database: storing its messages one by one",
+		zap.String("file", off.Path), zap.Int("messages", len(rows)), zap.Error(err))
+	tx, err := c.DB.Begin(ctx)
+	if err != nil {
+		return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for i := range rows {
+		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+			n, err := insertMessages(ctx, sp, off.Path, rows[i:i+1])
+			if err == nil && n > 0 {
+				stored += n
+				last = &rows[i]
+			}
+			return err
+		})
+		if err == nil {
+			continue
+		}
+		if !spool.Permanent(err) || ctx.Err() != nil {
+			return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
+		}
+		refused++
+		c.Log.Warn("transcript message refused by the database: set aside", zap.String("file", off.Path),
+			zap.Int64("line", rows[i].line), zap.Stringer("id", rows[i].ID), zap.Error(err))
+	}
+	if err := c.storeOffset(ctx, tx, off); err != nil {
+		return 0, 0, nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
+	}
+	return stored, refused, last, nil
+}
+
+// commitBatch stores rows and the offset after them in one transaction.
+func (c *Capture) commitBatch(ctx context.Context, off Offset, rows []Message) (stored int64, last *Message, err error) {
 	tx, err := c.DB.Begin(ctx)
 	if err != nil {
 		return 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if len(rows) > 0 {
-		// [16]byte encodes directly; uuid.UUID would go through its text form.
-		ids := make([][16]byte, len(rows))
-		sessions := make([]string, len(rows))
-		speakers := make([]string, len(rows))
-		texts := make([]string, len(rows))
-		ats := make([]time.Time, len(rows))
-		projects := make([]string, len(rows))
-		los := make([]int32, len(rows))
-		his := make([]int32, len(rows))
-		var grams []int32
-		for i, m := range rows {
-			ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
-				m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
-			los[i] = int32(len(grams)) + 1
-			grams = append(grams, text.Grams(m.Text)...)
-			his[i] = int32(len(grams))
-		}
-		if err := tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, off.Path,
-			los, his, grams).Scan(&stored); err != nil {
+		if stored, err = insertMessages(ctx, tx, off.Path, rows); err != nil {
 			return 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 		}
 		last = &rows[len(rows)-1]
 	}
-	if _, err := tx.Exec(ctx, upsertOffsetSQL, off.Path, int64(off.Device), int64(off.Inode), off.Size,
-		off.ReadOffset, off.Lines, off.Fingerprint, off.Generation); err != nil {
-		return 0, nil, fmt.Errorf("store transcript offset %s: %w", off.Path, err)
+	if err := c.storeOffset(ctx, tx, off); err != nil {
+		return 0, nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
@@ -335,6 +371,39 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		last = nil
 	}
 	return stored, last, nil
+}
+
+func (c *Capture) storeOffset(ctx context.Context, tx pgx.Tx, off Offset) error {
+	if _, err := tx.Exec(ctx, upsertOffsetSQL, off.Path, int64(off.Device), int64(off.Inode), off.Size,
+		off.ReadOffset, off.Lines, off.Fingerprint, off.Generation); err != nil {
+		return fmt.Errorf("store transcript offset %s: %w", off.Path, err)
+	}
+	return nil
+}
+
+// insertMessages stores rows read from path in one statement and returns how
+// many were new.
+func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message) (stored int64, err error) {
+	// [16]byte encodes directly; uuid.UUID would go through its text form.
+	ids := make([][16]byte, len(rows))
+	sessions := make([]string, len(rows))
+	speakers := make([]string, len(rows))
+	texts := make([]string, len(rows))
+	ats := make([]time.Time, len(rows))
+	projects := make([]string, len(rows))
+	los := make([]int32, len(rows))
+	his := make([]int32, len(rows))
+	var grams []int32
+	for i, m := range rows {
+		ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
+			m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
+		los[i] = int32(len(grams)) + 1
+		grams = append(grams, text.Grams(m.Text)...)
+		his[i] = int32(len(grams))
+	}
+	err = tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, path,
+		los, his, grams).Scan(&stored)
+	return stored, err
 }
 
 const selectOffsetsSQL = `select path, device, inode, size, read_offset, lines, fingerprint, generation

@@ -246,6 +246,32 @@ func TestIngestSkipsMalformedLinesOnceWithFileAndLine(t *testing.T) {
 	}
 }
 
+// TestIngestSetsAsideAMessageTheDatabaseRefuses: a message the database
+// will never take (here a check an adopted database might have) is logged
+// with its file and line, counted and set aside; the messages around it are
+// stored and the offset moves past it, so that it is not tried again.
+func TestIngestSetsAsideAMessageTheDatabaseRefuses(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	if _, err := e.conn.Exec(e.ctx, `alter table conversations add constraint no_refuse check (message_text <> 'refuse me')`); err != nil {
+		t.Fatal(err)
+	}
+	data := e.speechLine("before") + e.speechLine("refuse me") + e.speechLine("after")
+	path := e.write("s.jsonl", data)
+	off, c := e.ingest(path)
+	if c.Refused != 1 || c.Stored != 2 || c.Present != 0 || c.Speech != 3 || off.ReadOffset != int64(len(data)) {
+		t.Fatalf("counts %+v, offset %d of %d", c, off.ReadOffset, len(data))
+	}
+	e.wantTexts("after", "before")
+	logged := e.logs.FilterMessage("transcript message refused by the database: set aside").All()
+	if len(logged) != 1 || logged[0].ContextMap()["file"] != path || logged[0].ContextMap()["line"] != int64(2) {
+		t.Fatalf("logged %+v", logged)
+	}
+	if _, c = e.ingest(path); c.Lines != 0 || c.Refused != 0 {
+		t.Fatalf("second read: %+v", c)
+	}
+}
+
 func TestIngestSkipsALineOver16MiB(t *testing.T) {
 	t.Parallel()
 	e := newIngestEnv(t)

@@ -24,6 +24,8 @@ type Message struct {
 	// CutFrom is the length in bytes of a text that was cut to
 	// text.MaxTextBytes; 0 when the text is whole.
 	CutFrom int `json:"-"`
+	// line is the line's number in its file, for the log.
+	line int64
 }
 
 // userNoisePrefixes are the openings of user texts that Claude Code writes

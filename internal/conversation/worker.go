@@ -122,9 +122,11 @@ type WorkerStatus struct {
 	LastMessage   string    `json:"last_message,omitempty"`
 	LastMessageAt time.Time `json:"last_message_at,omitzero"`
 	LastStoredAt  time.Time `json:"last_stored_at,omitzero"`
-	// MalformedLines and TooLargeLines count the lines skipped since start.
+	// MalformedLines, TooLargeLines and RefusedLines (speech the database
+	// refused for good) count the lines skipped since start.
 	MalformedLines int64     `json:"malformed_lines"`
 	TooLargeLines  int64     `json:"too_large_lines"`
+	RefusedLines   int64     `json:"refused_lines"`
 	LastError      string    `json:"last_error,omitempty"`
 	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
 }
@@ -513,6 +515,7 @@ func (w *Worker) ingest(ctx context.Context, path string, fi os.FileInfo, prog *
 		w.st.MessagesStored += d.Stored
 		w.st.MalformedLines += d.Malformed
 		w.st.TooLargeLines += d.TooLarge
+		w.st.RefusedLines += d.Refused
 		if last != nil {
 			w.st.LastMessage = last.Speaker + ": " + text.Preview(last.Text, 60)
 			w.st.LastMessageAt, w.st.LastStoredAt = last.CreatedAt, w.deps.Clock.Now()
