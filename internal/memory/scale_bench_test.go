@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -271,21 +272,24 @@ func benchScalePass(b *testing.B, s *scale) {
 	}
 }
 
-// BenchmarkScaleInsert is the cost of one message insert with the triggers
-// (grams and state row) and without them, and reports the sizes of the
-// search and state indexes.
+// BenchmarkScaleInsert is the cost of one message insert as angelad's
+// writers make it (conversation.Save: grams computed in Go, the state row in
+// the same statement), as a hand-written INSERT makes it (the trigger computes
+// both), and with neither (triggers off, no grams, no state row: what the
+// search index and the state row cost), and reports the sizes of the search
+// and state indexes.
 func benchScaleInsert(b *testing.B, s *scale) {
 	ctx := context.Background()
 	const msg = `วันนี้พี่คิดถึงน้องมากเลยค่ะ ไปเที่ยวทะเลด้วยกันไหม David talked about the ocean and the memory worker today`
-	for _, triggers := range []bool{true, false} {
-		b.Run(fmt.Sprintf("triggers=%v", triggers), func(b *testing.B) {
+	for _, writer := range []string{"save", "hand-written", "none"} {
+		b.Run("writer="+writer, func(b *testing.B) {
 			conn, err := s.pool.Acquire(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer conn.Release()
 			role := "origin"
-			if !triggers {
+			if writer == "none" {
 				role = "replica"
 			}
 			if _, err := conn.Exec(ctx, "set session_replication_role = "+role); err != nil {
@@ -293,6 +297,12 @@ func benchScaleInsert(b *testing.B, s *scale) {
 			}
 			defer conn.Exec(ctx, "set session_replication_role = origin")
 			for b.Loop() {
+				if writer == "save" {
+					if _, err := conversation.Save(ctx, conn, conversation.Conversation{Speaker: "david", MessageText: msg}); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
 				if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text) values ('david', $1)`, msg); err != nil {
 					b.Fatal(err)
 				}
