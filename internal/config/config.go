@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -245,7 +246,30 @@ func parseList(v string) ([]string, error) {
 	return l, nil
 }
 
-func keys() []key {
+// keys is the key table, built once: every command reads it several times
+// (a flag and a help line per key, then Load), and building it allocates a
+// few closures per key. Callers must not modify it.
+func keys() []key { return keyTable().list }
+
+// keyIndex finds a key by name.
+func keyIndex(name string) (key, bool) {
+	k, ok := keyTable().byName[name]
+	return k, ok
+}
+
+var keyTable = sync.OnceValue(func() (t struct {
+	list   []key
+	byName map[string]key
+}) {
+	t.list = buildKeys()
+	t.byName = make(map[string]key, len(t.list))
+	for _, k := range t.list {
+		t.byName[k.name] = k
+	}
+	return t
+})
+
+func buildKeys() []key {
 	ks := []key{
 		{name: "database_url", help: "an existing database (URL or key=value); empty: the managed local cluster", secret: true,
 			get: func(c *Config) string { return c.DatabaseURL },
@@ -319,7 +343,7 @@ func keys() []key {
 
 // Keys lists the configuration keys in the order `angelad config` shows them.
 func Keys() []string {
-	var names []string
+	names := make([]string, 0, len(keys()))
 	for _, k := range keys() {
 		names = append(names, k.name)
 	}
@@ -328,12 +352,8 @@ func Keys() []string {
 
 // Help returns the one-line description of a key.
 func Help(name string) string {
-	for _, k := range keys() {
-		if k.name == name {
-			return k.help
-		}
-	}
-	return ""
+	k, _ := keyIndex(name)
+	return k.help
 }
 
 // Env is the process environment as Load sees it; tests pass their own.
@@ -374,10 +394,7 @@ func Load(o Options) (*Config, error) {
 	}
 	c := &Config{Sources: map[string]Source{}}
 	ks := keys()
-	byName := map[string]key{}
-	for _, k := range ks {
-		byName[k.name] = k
-	}
+	byName := keyTable().byName
 	for name, v := range defaults(o, ks) {
 		if err := byName[name].set(c, v); err != nil {
 			return nil, fmt.Errorf("default %s: %w", name, err) // a bug, not the user's doing
@@ -637,16 +654,15 @@ func flatten(prefix string, m map[string]any, out map[string]string) error {
 
 // Value returns the effective value of a key, redacted if it is a secret.
 func (c *Config) Value(name string) string {
-	for _, k := range keys() {
-		if k.name == name {
-			v := k.get(c)
-			if k.secret {
-				return Redact(v)
-			}
-			return v
-		}
+	k, ok := keyIndex(name)
+	if !ok {
+		return ""
 	}
-	return ""
+	v := k.get(c)
+	if k.secret {
+		return Redact(v)
+	}
+	return v
 }
 
 // TOMLValue returns the effective value of a key, redacted if it is a
@@ -683,10 +699,8 @@ func (c *Config) TOMLValue(name string) string {
 // RawValue returns the effective value of a key, secrets included: never
 // show it to a person.
 func (c *Config) RawValue(name string) string {
-	for _, k := range keys() {
-		if k.name == name {
-			return k.get(c)
-		}
+	if k, ok := keyIndex(name); ok {
+		return k.get(c)
 	}
 	return ""
 }
