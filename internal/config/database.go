@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Database says which database angelad uses and why.
@@ -114,10 +115,10 @@ func isSecretKey(k string) bool {
 }
 
 // keyword is what a libpq keyword or a server setting can be called.
-var keyword = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+var keyword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`) })
 
 // scheme is the start of anything that looks like a URL.
-var scheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`)
+var scheme = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`) })
 
 // parseConnString reads a connection string as pgx does (libpq's rules for
 // URLs and for keyword/value pairs) and refuses, beyond what pgx refuses,
@@ -135,7 +136,7 @@ func parseConnString(s string) (connString, error) {
 			return parseURL(s, len(prefix))
 		}
 	}
-	if scheme.MatchString(s) {
+	if scheme().MatchString(s) {
 		return connString{}, errors.New("it does not start with postgres:// or postgresql://, and is not keyword=value pairs")
 	}
 	return parseKeywordValue(s)
@@ -167,7 +168,7 @@ func parseKeywordValue(s string) (connString, error) {
 			return cs, errors.New(`it is not keyword=value pairs: a "=" is missing`)
 		}
 		key := strings.Trim(s[i:i+eq], " \t\n\v\f\r")
-		if !keyword.MatchString(key) {
+		if !keyword().MatchString(key) {
 			return cs, errors.New("it is not keyword=value pairs: a keyword is not a name (quote a value that holds spaces)")
 		}
 		i += eq + 1
@@ -275,7 +276,7 @@ func parseURL(s string, p int) (connString, error) {
 			return cs, errors.New(`a URL parameter is not key=value`)
 		}
 		key, err := decode(k)
-		if err != nil || !keyword.MatchString(key) {
+		if err != nil || !keyword().MatchString(key) {
 			return cs, errors.New("a URL parameter's key is not a name")
 		}
 		value, err := decode(v)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -236,13 +237,13 @@ func serverVersion(ctx context.Context, dir string) (string, error) {
 // versionOutput matches what PostgreSQL's programs print for --version, such
 // as "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" or
 // "pg_ctl (PostgreSQL) 17beta1".
-var versionOutput = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
+var versionOutput = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`) })
 
 // majorVersion returns the major version in a program's --version output, in
 // the form PG_VERSION holds it: "15" for 15.18, but "9.6" for 9.6.24, since
 // before PostgreSQL 10 the major version had two parts.
 func majorVersion(out string) (string, bool) {
-	m := versionOutput.FindStringSubmatch(out)
+	m := versionOutput().FindStringSubmatch(out)
 	if m == nil {
 		return "", false
 	}

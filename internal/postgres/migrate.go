@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,7 +36,7 @@ const migrateLock = int64(9628173550095224)
 // transaction, one statement at a time, for the statements PostgreSQL refuses
 // inside one (CREATE INDEX CONCURRENTLY on a big table that must stay
 // writable). It is the line tern used, so such files read the same to both.
-var noTxDirective = regexp.MustCompile(`(?m)^---- tern: disable-tx ----$`)
+var noTxDirective = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^---- tern: disable-tx ----$`) })
 
 // migration is one embedded SQL file: NNN_name.sql, applied as version NNN.
 type migration struct {
@@ -81,7 +82,7 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, migration{version: int32(v), name: name, sql: string(body), noTx: noTxDirective.Match(body)})
+		ms = append(ms, migration{version: int32(v), name: name, sql: string(body), noTx: noTxDirective().Match(body)})
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
 	for i, m := range ms {
