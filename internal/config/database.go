@@ -2,10 +2,8 @@ package config
 
 import (
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // Database says which database angelad uses and why.
@@ -114,11 +112,41 @@ func isSecretKey(k string) bool {
 	return strings.Contains(k, "pass") || strings.Contains(k, "pwd") || strings.Contains(k, "secret")
 }
 
-// keyword is what a libpq keyword or a server setting can be called.
-var keyword = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`) })
+// isKeyword reports whether s is what a libpq keyword or a server setting
+// can be called: ^[A-Za-z_][A-Za-z0-9_.]*$. Every command that reaches the
+// database checks its connection string, so this is a loop, not a regular
+// expression compiled at every start.
+func isKeyword(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z':
+		case i > 0 && (c == '.' || '0' <= c && c <= '9'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
-// scheme is the start of anything that looks like a URL.
-var scheme = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*:`) })
+// hasScheme reports whether s starts like a URL: ^[A-Za-z][A-Za-z0-9+.-]*:.
+func hasScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z':
+		case i > 0 && (c == '+' || c == '.' || c == '-' || '0' <= c && c <= '9'):
+		case i > 0 && c == ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // parseConnString reads a connection string as pgx does (libpq's rules for
 // URLs and for keyword/value pairs) and refuses, beyond what pgx refuses,
@@ -136,7 +164,7 @@ func parseConnString(s string) (connString, error) {
 			return parseURL(s, len(prefix))
 		}
 	}
-	if scheme().MatchString(s) {
+	if hasScheme(s) {
 		return connString{}, errors.New("it does not start with postgres:// or postgresql://, and is not keyword=value pairs")
 	}
 	return parseKeywordValue(s)
@@ -168,7 +196,7 @@ func parseKeywordValue(s string) (connString, error) {
 			return cs, errors.New(`it is not keyword=value pairs: a "=" is missing`)
 		}
 		key := strings.Trim(s[i:i+eq], " \t\n\v\f\r")
-		if !keyword().MatchString(key) {
+		if !isKeyword(key) {
 			return cs, errors.New("it is not keyword=value pairs: a keyword is not a name (quote a value that holds spaces)")
 		}
 		i += eq + 1
@@ -276,7 +304,7 @@ func parseURL(s string, p int) (connString, error) {
 			return cs, errors.New(`a URL parameter is not key=value`)
 		}
 		key, err := decode(k)
-		if err != nil || !keyword().MatchString(key) {
+		if err != nil || !isKeyword(key) {
 			return cs, errors.New("a URL parameter's key is not a name")
 		}
 		value, err := decode(v)
