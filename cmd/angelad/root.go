@@ -10,7 +10,83 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 )
 
+// subcommand is one command under the root, by the name it is called with.
+type subcommand struct {
+	name  string
+	build func() *cobra.Command
+}
+
+// subcommands are the commands under the root, in the order they are added.
+// completion is not among them: it walks the whole tree, so it is added only
+// to the whole tree.
+func (a *app) subcommands() []subcommand {
+	control := func(name, short, example string) subcommand {
+		return subcommand{name, func() *cobra.Command { return a.controlCommand(name, short, example) }}
+	}
+	return []subcommand{
+		{"save-emotion", a.saveEmotionCommand},
+		{"get-emotions", a.getEmotionsCommand},
+		{"save-conversation", a.saveConversationCommand},
+		{"get-conversations", a.getConversationsCommand},
+		{"query", a.queryCommand},
+		{"journal", a.journalCommand},
+		{"run-job", a.runJobCommand},
+		{"jobs", a.jobsCommand},
+		{"import", a.importCommand},
+		{"audit", a.auditCommand},
+		{"spool", a.spoolCommand},
+		{"recall", a.recallCommand},
+		{"search", a.searchCommand},
+		{"migrate", a.migrateCommand},
+		{"run", a.runCommand},
+		{"status", a.statusCommand},
+		{"logs", a.logsCommand},
+		{"hook", a.hookCommand},
+		{"hooks", a.hooksCommand},
+		{"mcp", a.mcpCommand},
+		{"install", a.installCommand},
+		control("uninstall", "Remove the installed service", "  sudo angelad uninstall\n  angelad uninstall --user"),
+		control("start", "Start the installed service", "  sudo angelad start\n  angelad start --user"),
+		control("stop", "Stop the installed service (it stays stopped until started)", "  sudo angelad stop\n  angelad stop --user"),
+		control("restart", "Restart the installed service", "  sudo angelad restart\n  angelad restart --user"),
+		{"config", a.configCommand},
+		{"version", a.versionCommand},
+	}
+}
+
+// rootCommandFor is the command tree that runs args. When args start with
+// the name of a command, the tree holds only that command under the root:
+// cobra finds it the same way and prints the same help and errors for it,
+// and a one-shot command does not build the flags of all the others (about
+// a thousand allocations, a tenth of a save's page faults). Anything else
+// (no command, a flag first, help, completion, a typo that cobra suggests a
+// command for) gets the whole tree.
+func (a *app) rootCommandFor(args []string) *cobra.Command {
+	if len(args) > 0 {
+		for _, sc := range a.subcommands() {
+			if sc.name == args[0] {
+				root := a.bareRoot()
+				root.AddCommand(sc.build())
+				return root
+			}
+		}
+	}
+	return a.rootCommand()
+}
+
+// rootCommand is the whole command tree.
 func (a *app) rootCommand() *cobra.Command {
+	root := a.bareRoot()
+	for _, sc := range a.subcommands() {
+		root.AddCommand(sc.build())
+	}
+	root.AddCommand(a.completionCommand(root))
+	return root
+}
+
+// bareRoot is the root command with its global flags and help command, and
+// no command under it.
+func (a *app) bareRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "angelad",
 		Short: "The long-term memory of Angela",
@@ -36,36 +112,6 @@ configured, angelad uses its managed local PostgreSQL in the state directory.`,
 	}
 	a.flags = pf
 
-	root.AddCommand(
-		a.saveEmotionCommand(),
-		a.getEmotionsCommand(),
-		a.saveConversationCommand(),
-		a.getConversationsCommand(),
-		a.queryCommand(),
-		a.journalCommand(),
-		a.runJobCommand(),
-		a.jobsCommand(),
-		a.importCommand(),
-		a.auditCommand(),
-		a.spoolCommand(),
-		a.recallCommand(),
-		a.searchCommand(),
-		a.migrateCommand(),
-		a.runCommand(),
-		a.statusCommand(),
-		a.logsCommand(),
-		a.hookCommand(),
-		a.hooksCommand(),
-		a.mcpCommand(),
-		a.installCommand(),
-		a.controlCommand("uninstall", "Remove the installed service", "  sudo angelad uninstall\n  angelad uninstall --user"),
-		a.controlCommand("start", "Start the installed service", "  sudo angelad start\n  angelad start --user"),
-		a.controlCommand("stop", "Stop the installed service (it stays stopped until started)", "  sudo angelad stop\n  angelad stop --user"),
-		a.controlCommand("restart", "Restart the installed service", "  sudo angelad restart\n  angelad restart --user"),
-		a.configCommand(),
-		a.versionCommand(),
-		a.completionCommand(root),
-	)
 	root.SetHelpCommand(&cobra.Command{
 		Use:     "help [command]",
 		Short:   "Help about any command",
