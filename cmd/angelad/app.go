@@ -181,7 +181,14 @@ func (a *app) run(body func(ctx context.Context, cmd *cobra.Command, args []stri
 
 // keyFlags maps each configuration key to its global flag.
 func keyFlag(key string) string {
-	return strings.NewReplacer(".", "-", "_", "-").Replace(key)
+	// strings.Map, not a strings.Replacer: this runs twice per key at every
+	// start, and a Replacer is built anew each time.
+	return strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' {
+			return '-'
+		}
+		return r
+	}, key)
 }
 
 func (a *app) loadConfig(cmd *cobra.Command) error {

@@ -298,7 +298,7 @@ func buildKeys() []key {
 				if v == "" || strings.EqualFold(v, "local") {
 					return errors.New(`must be an IANA zone name such as "Asia/Bangkok" or "UTC"`)
 				}
-				if _, err := time.LoadLocation(v); err != nil {
+				if _, err := loadLocation(v); err != nil {
 					return fmt.Errorf(`must be an IANA zone name such as "Asia/Bangkok" or "UTC", got %q`, v)
 				}
 				c.TimeZone = v
@@ -524,14 +524,14 @@ func DefaultStateDir(goos string, root bool, home string, env Env) string {
 func LocalTimeZone(env Env) string {
 	if tz, ok := env("TZ"); ok && tz != "" {
 		tz = strings.TrimPrefix(tz, ":")
-		if _, err := time.LoadLocation(tz); err == nil && !filepath.IsAbs(tz) {
+		if _, err := loadLocation(tz); err == nil && !filepath.IsAbs(tz) {
 			return tz
 		}
 	}
 	if target, err := os.Readlink("/etc/localtime"); err == nil {
 		if i := strings.LastIndex(target, "zoneinfo/"); i >= 0 {
 			name := target[i+len("zoneinfo/"):]
-			if _, err := time.LoadLocation(name); err == nil {
+			if _, err := loadLocation(name); err == nil {
 				return name
 			}
 		}
@@ -707,9 +707,27 @@ func (c *Config) RawValue(name string) string {
 
 // Location is the configured time zone.
 func (c *Config) Location() *time.Location {
-	loc, err := time.LoadLocation(c.TimeZone)
+	loc, err := loadLocation(c.TimeZone)
 	if err != nil {
 		return time.UTC // validated in Load; unreachable
 	}
 	return loc
+}
+
+// locations caches the zones loadLocation found: a command resolves its zone
+// several times (the default, the key's check, Location), and each
+// time.LoadLocation of a named zone reads its zoneinfo file.
+var locations sync.Map // name -> *time.Location
+
+// loadLocation is time.LoadLocation, a zone found once remembered by name
+// for the process.
+func loadLocation(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err == nil {
+		locations.Store(name, loc)
+	}
+	return loc, err
 }
