@@ -33,6 +33,10 @@ const (
 	tailMessages = 12
 	// projectBoost multiplies the rank of a memory from the project asked for.
 	projectBoost = 2
+	// recallProjectWindow bounds the lookups for a project's memories: a
+	// project with fewer messages has all of them ranked, a larger one has its
+	// memories looked for among this many of the strongest.
+	recallProjectWindow = 5000
 )
 
 // Text lengths, in characters, of the parts of a pack before the budget.
@@ -215,12 +219,23 @@ from daily_updates where update_date = $1::date and kind = 'morning'`
 	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), coalesce(c.project_dir = $2, false)
 from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $1) m
 join conversations c on c.conversation_id = m.id`
-	// recallProjectSQL looks for the project's strongest memories among the
-	// 5,000 strongest, so that a project with few messages costs a bounded
-	// walk, looking each up by its key in rank order (see searchConvWalkSQL).
-	recallProjectSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
+	// A project's strongest memories are found one of two ways, each costing
+	// at most recallProjectWindow lookups. projectSizeSQL counts the
+	// project's messages up to that many (off conversations_project_dir_idx).
+	// A project with fewer has all of its messages ranked
+	// (recallProjectFewSQL); a larger one has its strongest memories looked
+	// for among the recallProjectWindow strongest of all, each looked up by its
+	// key in rank order until enough are found (recallProjectWalkSQL, see
+	// searchConvWalkSQL).
+	projectSizeSQL      = `select count(*) from (select from conversations where project_dir = $1 limit $2) p`
+	recallProjectFewSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
 	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
-from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit 5000) m
+from conversations c join conversation_memory m on m.id = c.conversation_id
+where c.project_dir = $2 and m.forgotten_at is null
+order by m.score desc, m.made_at desc limit $1`
+	recallProjectWalkSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
+	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
+from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $3) m
 cross join lateral (select speaker, message_text, importance_level from conversations c
 	where c.conversation_id = m.id and c.project_dir = $2 offset 0) c
 order by m.score desc, m.made_at desc limit $1`
@@ -355,8 +370,18 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candi
 		return nil
 	}
 	if o.Project != "" {
-		if err := scan("conversation", recallProjectSQL, recallCandidates, o.Project); err != nil {
+		var n int
+		if err := tx.QueryRow(ctx, projectSizeSQL, o.Project, recallProjectWindow).Scan(&n); err != nil {
 			return c, fmt.Errorf("memories: %w", err)
+		}
+		sql, args := recallProjectFewSQL, []any{recallCandidates, o.Project}
+		if n >= recallProjectWindow {
+			sql, args = recallProjectWalkSQL, append(args, recallProjectWindow)
+		}
+		if n > 0 {
+			if err := scan("conversation", sql, args...); err != nil {
+				return c, fmt.Errorf("memories: %w", err)
+			}
 		}
 	}
 	if err := scan("conversation", recallConvSQL, recallCandidates, o.Project); err != nil {
