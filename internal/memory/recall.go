@@ -165,12 +165,6 @@ func Recall(ctx context.Context, db Beginner, model Model, o RecallOptions) (Pac
 	}
 	var pack Pack
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		// These are short statements; JIT compiling one that the planner
-		// costs high (a common gram's many index matches) takes longer than
-		// running it.
-		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
-			return err
-		}
 		c, err := gather(ctx, tx, model, o)
 		if err != nil {
 			return err
@@ -251,51 +245,66 @@ from conversations order by created_at desc limit $1`
 	+ (select count(*) from emotion_memory where forgotten_at is not null)`
 )
 
+// gather reads the candidates in three round trips: one batch of what
+// depends on nothing, one of what depends on it, then the counts. A recall
+// is a dozen short statements, and on a busy machine each round trip of its
+// own can wait for the scheduler longer than the statement runs.
 func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candidates, error) {
 	var c candidates
-	var j JournalEntry
-	err := tx.QueryRow(ctx, journalSQL).Scan(&j.Date, &j.Title, &j.Content, &j.Emotion, &j.Mood)
-	switch {
-	case err == nil:
-		c.journal = &j
-	case !errors.Is(err, pgx.ErrNoRows):
-		return c, fmt.Errorf("journal: %w", err)
-	}
-	var hasDaily bool
-	if err := tx.QueryRow(ctx, `select to_regclass('daily_updates') is not null`).Scan(&hasDaily); err != nil {
-		return c, err
-	}
-	if hasDaily {
-		var g Greeting
-		err := tx.QueryRow(ctx, greetingSQL, o.Now.In(o.Location).Format(time.DateOnly)).Scan(&g.Date, &g.Title, &g.Content)
-		switch {
-		case err == nil:
-			c.greeting = &g
-		case !errors.Is(err, pgx.ErrNoRows):
-			return c, fmt.Errorf("morning greeting: %w", err)
-		}
-	}
-
-	// The session tail first, so that its messages are not shown twice.
-	rows, err := tx.Query(ctx, tailSQL, tailWindow)
-	if err != nil {
-		return c, fmt.Errorf("session tail: %w", err)
-	}
 	type tailRow struct {
 		m                SessionMessage
 		session, project string
 	}
-	recent, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tailRow, error) {
-		var t tailRow
-		var at *time.Time
-		err := r.Scan(&t.m.ID, &at, &t.m.Speaker, &t.m.Text, &t.session, &t.project)
-		if at != nil {
-			t.m.At = at.UTC()
+	var (
+		hasDaily    bool
+		projectSize int
+		recent      []tailRow
+	)
+	first := &pgx.Batch{}
+	// These are short statements; JIT compiling one that the planner costs
+	// high (a common gram's many index matches) takes longer than running it.
+	first.Queue("set local jit = off")
+	first.Queue(journalSQL).QueryRow(func(r pgx.Row) error {
+		var j JournalEntry
+		err := r.Scan(&j.Date, &j.Title, &j.Content, &j.Emotion, &j.Mood)
+		switch {
+		case err == nil:
+			c.journal = &j
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("journal: %w", err)
 		}
-		return t, err
+		return nil
 	})
-	if err != nil {
-		return c, fmt.Errorf("session tail: %w", err)
+	first.Queue(`select to_regclass('daily_updates') is not null`).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&hasDaily)
+	})
+	// The session tail first, so that its messages are not shown twice.
+	first.Queue(tailSQL, tailWindow).Query(func(rows pgx.Rows) error {
+		var err error
+		recent, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (tailRow, error) {
+			var t tailRow
+			var at *time.Time
+			err := r.Scan(&t.m.ID, &at, &t.m.Speaker, &t.m.Text, &t.session, &t.project)
+			if at != nil {
+				t.m.At = at.UTC()
+			}
+			return t, err
+		})
+		if err != nil {
+			return fmt.Errorf("session tail: %w", err)
+		}
+		return nil
+	})
+	if o.Project != "" {
+		first.Queue(projectSizeSQL, o.Project, recallProjectWindow).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&projectSize); err != nil {
+				return fmt.Errorf("memories: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, first).Close(); err != nil {
+		return c, err
 	}
 	pick := -1
 	for i, t := range recent {
@@ -318,77 +327,39 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candi
 		c.session = s
 	}
 
-	scan := func(kind string, sql string, args ...any) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecalledMemory, error) {
-			m := RecalledMemory{Kind: kind}
-			var st State
-			var recalled *time.Time
-			var hl, w float64
-			var level int
-			var project bool
-			var words string
-			dest := []any{&m.ID, &st.MadeAt, &recalled, &hl, &w, &m.Speaker, &m.Text, &level}
-			if kind == "conversation" {
-				dest = append(dest, &project)
-			} else {
-				dest = append(dest, &words)
+	second := &pgx.Batch{}
+	if hasDaily {
+		second.Queue(greetingSQL, o.Now.In(o.Location).Format(time.DateOnly)).QueryRow(func(r pgx.Row) error {
+			var g Greeting
+			err := r.Scan(&g.Date, &g.Title, &g.Content)
+			switch {
+			case err == nil:
+				c.greeting = &g
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("morning greeting: %w", err)
 			}
-			if err := r.Scan(dest...); err != nil {
-				return m, err
-			}
-			st.LastRecalledAt, st.HalfLifeDays, st.Weight = recalled, hl, w
-			m.At = st.MadeAt.UTC()
-			m.Weight = st.Weight
-			m.Retention = model.At(st, o.Now)
-			m.Score = m.Retention * m.Weight
-			if kind == "conversation" {
-				m.Importance = level
-				m.InProject = project && o.Project != ""
-				if m.InProject {
-					m.Score *= projectBoost
-				}
-			} else {
-				m.Emotion, m.Speaker = m.Speaker, ""
-				m.Intensity = level
-				m.DavidWords = words
-			}
-			return m, nil
+			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, m := range list {
-			if !shown[m.ID] {
-				shown[m.ID] = true
-				c.memories = append(c.memories, m)
-			}
-		}
-		return nil
 	}
-	if o.Project != "" {
-		var n int
-		if err := tx.QueryRow(ctx, projectSizeSQL, o.Project, recallProjectWindow).Scan(&n); err != nil {
-			return c, fmt.Errorf("memories: %w", err)
-		}
+	scan := func(kind string, sql string, args ...any) {
+		second.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			if err := scanMemories(rows, kind, model, o, shown, &c); err != nil {
+				return fmt.Errorf("memories: %w", err)
+			}
+			return nil
+		})
+	}
+	if projectSize > 0 {
 		sql, args := recallProjectFewSQL, []any{recallCandidates, o.Project}
-		if n >= recallProjectWindow {
+		if projectSize >= recallProjectWindow {
 			sql, args = recallProjectWalkSQL, append(args, recallProjectWindow)
 		}
-		if n > 0 {
-			if err := scan("conversation", sql, args...); err != nil {
-				return c, fmt.Errorf("memories: %w", err)
-			}
-		}
+		scan("conversation", sql, args...)
 	}
-	if err := scan("conversation", recallConvSQL, recallCandidates, o.Project); err != nil {
-		return c, fmt.Errorf("memories: %w", err)
-	}
-	if err := scan("emotion", recallEmoSQL, recallCandidates); err != nil {
-		return c, fmt.Errorf("memories: %w", err)
+	scan("conversation", recallConvSQL, recallCandidates, o.Project)
+	scan("emotion", recallEmoSQL, recallCandidates)
+	if err := tx.SendBatch(ctx, second).Close(); err != nil {
+		return c, err
 	}
 	slices.SortStableFunc(c.memories, func(a, b RecalledMemory) int {
 		if a.Score != b.Score {
@@ -668,4 +639,54 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// scanMemories adds the memories of one candidate statement to c, leaving
+// out those already shown.
+func scanMemories(rows pgx.Rows, kind string, model Model, o RecallOptions, shown map[uuid.UUID]bool, c *candidates) error {
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecalledMemory, error) {
+		m := RecalledMemory{Kind: kind}
+		var st State
+		var recalled *time.Time
+		var hl, w float64
+		var level int
+		var project bool
+		var words string
+		dest := []any{&m.ID, &st.MadeAt, &recalled, &hl, &w, &m.Speaker, &m.Text, &level}
+		if kind == "conversation" {
+			dest = append(dest, &project)
+		} else {
+			dest = append(dest, &words)
+		}
+		if err := r.Scan(dest...); err != nil {
+			return m, err
+		}
+		st.LastRecalledAt, st.HalfLifeDays, st.Weight = recalled, hl, w
+		m.At = st.MadeAt.UTC()
+		m.Weight = st.Weight
+		m.Retention = model.At(st, o.Now)
+		m.Score = m.Retention * m.Weight
+		if kind == "conversation" {
+			m.Importance = level
+			m.InProject = project && o.Project != ""
+			if m.InProject {
+				m.Score *= projectBoost
+			}
+		} else {
+			m.Emotion, m.Speaker = m.Speaker, ""
+			m.Intensity = level
+			m.DavidWords = words
+		}
+		return m, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		if !shown[m.ID] {
+			shown[m.ID] = true
+			c.memories = append(c.memories, m)
+		}
+	}
+	return nil
 }
