@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -28,7 +30,11 @@ func benchRows(b *testing.B) int {
 }
 
 // filledDB is a migrated database holding rows conversations and a thousand
-// emotions, spread over the last year.
+// emotions, spread over the last year, in the state a running daemon keeps
+// it in: vacuumed and analysed (as autovacuum would), after a full
+// consolidation pass (as the daemon's memory worker makes at start and then
+// every hour), so that recall's counts come from the pass rather than from
+// counting the tables.
 func filledDB(b *testing.B, rows int) string {
 	b.Helper()
 	url := pgtest.DB(b)
@@ -44,7 +50,7 @@ func filledDB(b *testing.B, rows int) string {
 		`insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, memory_strength)
 		 select gen_random_uuid(), now() - make_interval(hours => i), 'happy', 1 + i % 10, 'bench ' || i, 10
 		 from generate_series(1, 1000) i`,
-		`analyze`,
+		`vacuum analyze`,
 	} {
 		var err error
 		if strings.Contains(sql, "$1") {
@@ -55,6 +61,15 @@ func filledDB(b *testing.B, rows int) string {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+	root := false
+	cfg, err := config.Load(config.Options{Env: func(string) (string, bool) { return "", false }, Root: &root, Home: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := memory.Consolidate(ctx, conn, memory.NewModel(cfg.Memory), memory.MaxBatch,
+		memory.PassOptions{Now: time.Now(), Adopt: true}, time.Now); err != nil {
+		b.Fatal(err)
 	}
 	return url
 }
@@ -134,6 +149,10 @@ func benchMCP(b *testing.B, tool string, args map[string]any) {
 
 func BenchmarkMCPSaveEmotion(b *testing.B) {
 	benchMCP(b, "save_emotion", map[string]any{"emotion": "happy", "intensity": 8, "context": "a benchmark", "david_words": "again!"})
+}
+
+func BenchmarkMCPRecall(b *testing.B) {
+	benchMCP(b, "recall", map[string]any{"max_chars": 6000, "project": "/home/david/projects/angela"})
 }
 
 func BenchmarkMCPRecentEmotions(b *testing.B) {

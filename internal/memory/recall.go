@@ -33,6 +33,10 @@ const (
 	tailMessages = 12
 	// projectBoost multiplies the rank of a memory from the project asked for.
 	projectBoost = 2
+	// recallProjectWindow bounds the lookups for a project's memories: a
+	// project with fewer messages has all of them ranked, a larger one has its
+	// memories looked for among this many of the strongest.
+	recallProjectWindow = 5000
 )
 
 // Text lengths, in characters, of the parts of a pack before the budget.
@@ -161,12 +165,6 @@ func Recall(ctx context.Context, db Beginner, model Model, o RecallOptions) (Pac
 	}
 	var pack Pack
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		// These are short statements; JIT compiling one that the planner
-		// costs high (a common gram's many index matches) takes longer than
-		// running it.
-		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
-			return err
-		}
 		c, err := gather(ctx, tx, model, o)
 		if err != nil {
 			return err
@@ -215,12 +213,23 @@ from daily_updates where update_date = $1::date and kind = 'morning'`
 	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), coalesce(c.project_dir = $2, false)
 from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $1) m
 join conversations c on c.conversation_id = m.id`
-	// recallProjectSQL looks for the project's strongest memories among the
-	// 5,000 strongest, so that a project with few messages costs a bounded
-	// walk, looking each up by its key in rank order (see searchConvWalkSQL).
-	recallProjectSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
+	// A project's strongest memories are found one of two ways, each costing
+	// at most recallProjectWindow lookups. projectSizeSQL counts the
+	// project's messages up to that many (off conversations_project_dir_idx).
+	// A project with fewer has all of its messages ranked
+	// (recallProjectFewSQL); a larger one has its strongest memories looked
+	// for among the recallProjectWindow strongest of all, each looked up by its
+	// key in rank order until enough are found (recallProjectWalkSQL, see
+	// searchConvWalkSQL).
+	projectSizeSQL      = `select count(*) from (select from conversations where project_dir = $1 limit $2) p`
+	recallProjectFewSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
 	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
-from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit 5000) m
+from conversations c join conversation_memory m on m.id = c.conversation_id
+where c.project_dir = $2 and m.forgotten_at is null
+order by m.score desc, m.made_at desc limit $1`
+	recallProjectWalkSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
+	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
+from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $3) m
 cross join lateral (select speaker, message_text, importance_level from conversations c
 	where c.conversation_id = m.id and c.project_dir = $2 offset 0) c
 order by m.score desc, m.made_at desc limit $1`
@@ -236,51 +245,66 @@ from conversations order by created_at desc limit $1`
 	+ (select count(*) from emotion_memory where forgotten_at is not null)`
 )
 
+// gather reads the candidates in three round trips: one batch of what
+// depends on nothing, one of what depends on it, then the counts. A recall
+// is a dozen short statements, and on a busy machine each round trip of its
+// own can wait for the scheduler longer than the statement runs.
 func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candidates, error) {
 	var c candidates
-	var j JournalEntry
-	err := tx.QueryRow(ctx, journalSQL).Scan(&j.Date, &j.Title, &j.Content, &j.Emotion, &j.Mood)
-	switch {
-	case err == nil:
-		c.journal = &j
-	case !errors.Is(err, pgx.ErrNoRows):
-		return c, fmt.Errorf("journal: %w", err)
-	}
-	var hasDaily bool
-	if err := tx.QueryRow(ctx, `select to_regclass('daily_updates') is not null`).Scan(&hasDaily); err != nil {
-		return c, err
-	}
-	if hasDaily {
-		var g Greeting
-		err := tx.QueryRow(ctx, greetingSQL, o.Now.In(o.Location).Format(time.DateOnly)).Scan(&g.Date, &g.Title, &g.Content)
-		switch {
-		case err == nil:
-			c.greeting = &g
-		case !errors.Is(err, pgx.ErrNoRows):
-			return c, fmt.Errorf("morning greeting: %w", err)
-		}
-	}
-
-	// The session tail first, so that its messages are not shown twice.
-	rows, err := tx.Query(ctx, tailSQL, tailWindow)
-	if err != nil {
-		return c, fmt.Errorf("session tail: %w", err)
-	}
 	type tailRow struct {
 		m                SessionMessage
 		session, project string
 	}
-	recent, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tailRow, error) {
-		var t tailRow
-		var at *time.Time
-		err := r.Scan(&t.m.ID, &at, &t.m.Speaker, &t.m.Text, &t.session, &t.project)
-		if at != nil {
-			t.m.At = at.UTC()
+	var (
+		hasDaily    bool
+		projectSize int
+		recent      []tailRow
+	)
+	first := &pgx.Batch{}
+	// These are short statements; JIT compiling one that the planner costs
+	// high (a common gram's many index matches) takes longer than running it.
+	first.Queue("set local jit = off")
+	first.Queue(journalSQL).QueryRow(func(r pgx.Row) error {
+		var j JournalEntry
+		err := r.Scan(&j.Date, &j.Title, &j.Content, &j.Emotion, &j.Mood)
+		switch {
+		case err == nil:
+			c.journal = &j
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("journal: %w", err)
 		}
-		return t, err
+		return nil
 	})
-	if err != nil {
-		return c, fmt.Errorf("session tail: %w", err)
+	first.Queue(`select to_regclass('daily_updates') is not null`).QueryRow(func(r pgx.Row) error {
+		return r.Scan(&hasDaily)
+	})
+	// The session tail first, so that its messages are not shown twice.
+	first.Queue(tailSQL, tailWindow).Query(func(rows pgx.Rows) error {
+		var err error
+		recent, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (tailRow, error) {
+			var t tailRow
+			var at *time.Time
+			err := r.Scan(&t.m.ID, &at, &t.m.Speaker, &t.m.Text, &t.session, &t.project)
+			if at != nil {
+				t.m.At = at.UTC()
+			}
+			return t, err
+		})
+		if err != nil {
+			return fmt.Errorf("session tail: %w", err)
+		}
+		return nil
+	})
+	if o.Project != "" {
+		first.Queue(projectSizeSQL, o.Project, recallProjectWindow).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&projectSize); err != nil {
+				return fmt.Errorf("memories: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := tx.SendBatch(ctx, first).Close(); err != nil {
+		return c, err
 	}
 	pick := -1
 	for i, t := range recent {
@@ -303,67 +327,39 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candi
 		c.session = s
 	}
 
-	scan := func(kind string, sql string, args ...any) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecalledMemory, error) {
-			m := RecalledMemory{Kind: kind}
-			var st State
-			var recalled *time.Time
-			var hl, w float64
-			var level int
-			var project bool
-			var words string
-			dest := []any{&m.ID, &st.MadeAt, &recalled, &hl, &w, &m.Speaker, &m.Text, &level}
-			if kind == "conversation" {
-				dest = append(dest, &project)
-			} else {
-				dest = append(dest, &words)
+	second := &pgx.Batch{}
+	if hasDaily {
+		second.Queue(greetingSQL, o.Now.In(o.Location).Format(time.DateOnly)).QueryRow(func(r pgx.Row) error {
+			var g Greeting
+			err := r.Scan(&g.Date, &g.Title, &g.Content)
+			switch {
+			case err == nil:
+				c.greeting = &g
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("morning greeting: %w", err)
 			}
-			if err := r.Scan(dest...); err != nil {
-				return m, err
-			}
-			st.LastRecalledAt, st.HalfLifeDays, st.Weight = recalled, hl, w
-			m.At = st.MadeAt.UTC()
-			m.Weight = st.Weight
-			m.Retention = model.At(st, o.Now)
-			m.Score = m.Retention * m.Weight
-			if kind == "conversation" {
-				m.Importance = level
-				m.InProject = project && o.Project != ""
-				if m.InProject {
-					m.Score *= projectBoost
-				}
-			} else {
-				m.Emotion, m.Speaker = m.Speaker, ""
-				m.Intensity = level
-				m.DavidWords = words
-			}
-			return m, nil
+			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, m := range list {
-			if !shown[m.ID] {
-				shown[m.ID] = true
-				c.memories = append(c.memories, m)
+	}
+	scan := func(kind string, sql string, args ...any) {
+		second.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			if err := scanMemories(rows, kind, model, o, shown, &c); err != nil {
+				return fmt.Errorf("memories: %w", err)
 			}
+			return nil
+		})
+	}
+	if projectSize > 0 {
+		sql, args := recallProjectFewSQL, []any{recallCandidates, o.Project}
+		if projectSize >= recallProjectWindow {
+			sql, args = recallProjectWalkSQL, append(args, recallProjectWindow)
 		}
-		return nil
+		scan("conversation", sql, args...)
 	}
-	if o.Project != "" {
-		if err := scan("conversation", recallProjectSQL, recallCandidates, o.Project); err != nil {
-			return c, fmt.Errorf("memories: %w", err)
-		}
-	}
-	if err := scan("conversation", recallConvSQL, recallCandidates, o.Project); err != nil {
-		return c, fmt.Errorf("memories: %w", err)
-	}
-	if err := scan("emotion", recallEmoSQL, recallCandidates); err != nil {
-		return c, fmt.Errorf("memories: %w", err)
+	scan("conversation", recallConvSQL, recallCandidates, o.Project)
+	scan("emotion", recallEmoSQL, recallCandidates)
+	if err := tx.SendBatch(ctx, second).Close(); err != nil {
+		return c, err
 	}
 	slices.SortStableFunc(c.memories, func(a, b RecalledMemory) int {
 		if a.Score != b.Score {
@@ -643,4 +639,54 @@ func thousands(n int64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// scanMemories adds the memories of one candidate statement to c, leaving
+// out those already shown.
+func scanMemories(rows pgx.Rows, kind string, model Model, o RecallOptions, shown map[uuid.UUID]bool, c *candidates) error {
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecalledMemory, error) {
+		m := RecalledMemory{Kind: kind}
+		var st State
+		var recalled *time.Time
+		var hl, w float64
+		var level int
+		var project bool
+		var words string
+		dest := []any{&m.ID, &st.MadeAt, &recalled, &hl, &w, &m.Speaker, &m.Text, &level}
+		if kind == "conversation" {
+			dest = append(dest, &project)
+		} else {
+			dest = append(dest, &words)
+		}
+		if err := r.Scan(dest...); err != nil {
+			return m, err
+		}
+		st.LastRecalledAt, st.HalfLifeDays, st.Weight = recalled, hl, w
+		m.At = st.MadeAt.UTC()
+		m.Weight = st.Weight
+		m.Retention = model.At(st, o.Now)
+		m.Score = m.Retention * m.Weight
+		if kind == "conversation" {
+			m.Importance = level
+			m.InProject = project && o.Project != ""
+			if m.InProject {
+				m.Score *= projectBoost
+			}
+		} else {
+			m.Emotion, m.Speaker = m.Speaker, ""
+			m.Intensity = level
+			m.DavidWords = words
+		}
+		return m, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		if !shown[m.ID] {
+			shown[m.ID] = true
+			c.memories = append(c.memories, m)
+		}
+	}
+	return nil
 }

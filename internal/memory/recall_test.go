@@ -233,6 +233,28 @@ func TestRecallFavoursTheProject(t *testing.T) {
 	}
 }
 
+// TestRecallFindsASmallProjectsWeakerMemory checks that a project with few
+// messages has all of them ranked, not only those among the 5,000 strongest
+// memories of all: the project's weaker message, boosted, ranks first.
+func TestRecallFindsASmallProjectsWeakerMemory(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	now := time.Date(2026, 6, 1, 3, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at)
+		select gen_random_uuid(), 'elsewhere', 'david', 'message ' || i, 5, $1::timestamptz - i * interval '1 second'
+		from generate_series(1, 5000) i`, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	weaker := saveConv(t, ctx, conn, 4, now.Add(-2*time.Hour), "about angelad")
+	if _, err := conn.Exec(ctx, `update conversations set project_dir = '/src/angelad', session_id = 'p' where conversation_id = $1`, weaker); err != nil {
+		t.Fatal(err)
+	}
+	p := recall(t, ctx, conn, memory.RecallOptions{Now: now, Peek: true, Project: "/src/angelad"})
+	if got := memoryIDs(p); len(got) == 0 || got[0] != weaker || !p.Memories[0].InProject {
+		t.Fatalf("memories = %v, want %v first, in the project", got, weaker)
+	}
+}
+
 func TestRecallRejectsABadBudget(t *testing.T) {
 	t.Parallel()
 	ctx, conn := setup(t)
