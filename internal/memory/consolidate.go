@@ -53,6 +53,24 @@ type PassOptions struct {
 	// the only time its configuration can have changed; later rows get their
 	// state from the triggers.
 	Adopt bool
+	// SkipUnchanged, with Adopt, makes the retention phases read only the
+	// memories that are due, as a pass without Adopt does, when the retention
+	// model (its configuration keys, StorePrecision and the way the pass
+	// computes) is the one the last completed full pass used: a full pass
+	// would then give the same result (TestDuePassAgreesWithAFullPass). The
+	// adoption phases run all the same. The worker sets it at start.
+	SkipUnchanged bool
+}
+
+// retentionVersion names the way retentionSQL computes; change it whenever
+// that changes, so that the next start makes a full pass.
+const retentionVersion = 1
+
+// modelFingerprint identifies the retention model of cfg, for SkipUnchanged.
+func modelFingerprint(m Model) string {
+	c := m.cfg
+	return fmt.Sprintf("v%d core %v floor %v half-life %v-%v forget %v precision %v", retentionVersion,
+		c.CoreWeight, c.CoreFloor, c.HalfLifeMinDays, c.HalfLifeMaxDays, c.ForgetBelow, StorePrecision)
 }
 
 // PassResult reports a consolidation pass.
@@ -242,12 +260,12 @@ func nextPhase(phase string) string {
 const progressSQL = `insert into memory_consolidation default values on conflict do nothing;`
 
 const readProgressSQL = `select phase, cursor_id, cursor_tid, cursor_xmax, rows_seen, rows_updated, newly_forgotten,
-	conversations, emotions, forgotten_conversations, forgotten_emotions
+	conversations, emotions, forgotten_conversations, forgotten_emotions, full_config
 from memory_consolidation`
 
 const startPassSQL = `update memory_consolidation set pass_time = $1, started_at = $1, phase = $2,
 	cursor_id = null, cursor_tid = null, cursor_xmax = null, rows_seen = 0, rows_updated = 0, newly_forgotten = 0, conversations = 0,
-	emotions = 0, forgotten_conversations = 0, forgotten_emotions = 0`
+	emotions = 0, forgotten_conversations = 0, forgotten_emotions = 0, pass_config = null`
 
 const batchDoneSQL = `update memory_consolidation set pass_time = $1, phase = $2, cursor_id = $3,
 	rows_seen = $4, rows_updated = $5, newly_forgotten = $6, conversations = $7, emotions = $8,
@@ -259,8 +277,16 @@ const countsSQL = `select (select count(*) from conversation_memory), (select co
 	(select count(*) from conversation_memory where forgotten_at is not null),
 	(select count(*) from emotion_memory where forgotten_at is not null)`
 
+// passDoneSQL records a finished pass. A pass whose full retention phases all
+// ran under the model $3 records it as the model of the last full pass; one
+// that started them under another (resumed after a change) clears it.
 const passDoneSQL = `update memory_consolidation set phase = null, cursor_id = null, cursor_tid = null, cursor_xmax = null,
-	finished_at = $1, last_pass = $2`
+	finished_at = $1, last_pass = $2,
+	full_config = case when pass_config is null then full_config when pass_config = $3 then $3 end, pass_config = null`
+
+// fullPhasesSQL records the model under which a pass starts its full
+// retention phases.
+const fullPhasesSQL = `update memory_consolidation set pass_config = $1`
 
 // asyncCommitSQL makes the transaction it runs in commit without waiting for
 // its WAL flush; see Consolidate.
@@ -296,11 +322,13 @@ func estimateSpan(ctx context.Context, tx pgx.Tx, table string, batch int) (int6
 	return spanFor(batch, perBlock), nil
 }
 
-// spanFor is the number of blocks that hold somewhat fewer than batch rows at
-// perBlock rows a block: a batch should rarely fill up before its range ends,
-// which would take a second, small batch for the rest of the range.
+// spanFor is the number of blocks that hold half as many rows again as a
+// batch at perBlock rows a block: a batch usually fills up before its range
+// ends and the next one goes on from its last row (a cursor inside a block is
+// safe: see retentionSQL), so that the pass takes hardly more batches than
+// there are memories per batch, while each statement sorts a bounded range.
 func spanFor(batch int, perBlock float64) int64 {
-	return int64(max(1, min(float64(batch)*0.9/max(perBlock, 0.01), 1<<20)))
+	return int64(max(1, min(float64(batch)*1.5/max(perBlock, 0.01), 1<<20)))
 }
 
 // adjustSpan is the span for the next batch, after one that read seen rows
@@ -325,18 +353,20 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 	start := clock()
 	var res PassResult
 	var (
-		phase     *string
-		cursor    *uuid.UUID
-		tidCursor pgtype.TID
-		xmax      pgtype.Uint32 // the first transaction of a full retention phase
+		phase      *string
+		cursor     *uuid.UUID
+		tidCursor  pgtype.TID
+		xmax       pgtype.Uint32 // the first transaction of a full retention phase
+		fullConfig *string       // the model of the last full pass
 	)
+	fingerprint := modelFingerprint(model)
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, progressSQL); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, readProgressSQL).Scan(&phase, &cursor, &tidCursor, &xmax, &res.Seen, &res.Updated,
 			&res.NewlyForgotten, &res.Conversations, &res.Emotions,
-			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
+			&res.ForgottenConversations, &res.ForgottenEmotions, &fullConfig); err != nil {
 			return err
 		}
 		if phase != nil {
@@ -386,6 +416,13 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 				nextCursor = last
 				if last == nil {
 					next, nextCursor = nextPhase(p), nil
+				}
+				if next == phaseConversations {
+					if o.SkipUnchanged && fullConfig != nil && *fullConfig == fingerprint {
+						next = phaseDueConversations
+					} else if _, err := tx.Exec(ctx, fullPhasesSQL, fingerprint); err != nil {
+						return err
+					}
 				}
 			default:
 				from, to := pgtype.TID{}, pgtype.TID{}
@@ -462,7 +499,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res)
+		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res, fingerprint)
 		return err
 	})
 	if err != nil {

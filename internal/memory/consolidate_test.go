@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -384,5 +385,49 @@ func TestFullPassReadsEveryMemoryOnce(t *testing.T) {
 	// Nothing is left to change, and a full pass still reads every memory.
 	if res, err := pass(ctx, conn, later); err != nil || res.Seen != n || res.Updated != 0 {
 		t.Fatalf("pass again = %+v, %v; want %d seen, none updated", res, err, n)
+	}
+}
+
+// TestStartPassSkipsUnchangedModel checks SkipUnchanged: a pass at start
+// reads only the memories that are due while the retention model is the one
+// of the last full pass, and every memory again once it changed.
+func TestStartPassSkipsUnchangedModel(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 300
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz from generate_series(1, $2::int) i`, made, n); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultMemory(t)
+	pass := func(cfg config.Memory, at time.Time, skip bool) memory.PassResult {
+		t.Helper()
+		res, err := memory.Consolidate(ctx, conn, memory.NewModel(cfg), 40,
+			memory.PassOptions{Now: at, Adopt: true, SkipUnchanged: skip}, passClock(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// Nothing has been passed yet: the first pass at start is a full one.
+	if res := pass(cfg, made, true); res.Seen != n {
+		t.Fatalf("first pass saw %d, want %d", res.Seen, n)
+	}
+	// A minute on no retention has moved by the precision: nothing is due,
+	// but a full pass reads every memory.
+	if res := pass(cfg, made.Add(time.Minute), false); res.Seen != n || res.Updated != 0 {
+		t.Fatalf("full pass = %+v, want %d seen, none updated", res, n)
+	}
+	if res := pass(cfg, made.Add(2*time.Minute), true); res.Seen != 0 {
+		t.Fatalf("pass at start with the same model saw %d, want 0", res.Seen)
+	}
+	// Another half-life: every memory is read, and the new model recorded.
+	cfg.HalfLifeMinDays = 8
+	if res := pass(cfg, made.Add(3*time.Minute), true); res.Seen != n {
+		t.Fatalf("pass at start with a new model = %+v, want %d seen", res, n)
+	}
+	if res := pass(cfg, made.Add(4*time.Minute), true); res.Seen != 0 {
+		t.Fatalf("pass at start after the new model's full pass saw %d, want 0", res.Seen)
 	}
 }

@@ -7,3 +7,9 @@ alter table memory_consolidation add column if not exists cursor_tid tid;
 -- A full retention phase skips the row versions written since it began, by
 -- transactions from cursor_xmax on (see memory.retentionSQL).
 alter table memory_consolidation add column if not exists cursor_xmax xid;
+-- The retention model of the last full pass, and the one under which the pass
+-- in progress began its full retention phases: at start the worker reads only
+-- the memories that are due when the model has not changed since
+-- (memory.PassOptions.SkipUnchanged).
+alter table memory_consolidation add column if not exists full_config text;
+alter table memory_consolidation add column if not exists pass_config text;
