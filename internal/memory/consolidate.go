@@ -171,9 +171,10 @@ func dueSQL(s, base, h, w, now, coreWeight, floor, forget, p string) string {
 // UPDATE writes a new version, often later in the table than the cursor, and
 // the pass would read the memories it has just brought up to date a second
 // time; a memory written by a writer meanwhile has its state from that
-// writer, and its due_at brings it to the next pass. The statement returns the last tuple id
-// it read (a full pass) or null, the memories read, the memories whose state
-// changed, the newly forgotten ones, and the table's length in blocks.
+// writer, and its due_at brings it to the next pass. The statement returns
+// the last tuple id it read (a full pass) or null, the memories read, the
+// memories whose state changed, the newly forgotten ones, and the table's
+// length in blocks.
 func retentionSQL(due bool, stateTable string) string {
 	from := "where a.ctid > $1::tid and a.ctid < $10::tid and age(a.xmin) > age($11::xid) order by a.ctid"
 	pick := "changed or due is distinct from old_due"
@@ -425,7 +426,8 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 					}
 				}
 			default:
-				from, to := pgtype.TID{}, pgtype.TID{}
+				// A due phase takes no range and no transaction id (nulls).
+				from, to, since := pgtype.TID{}, pgtype.TID{}, pgtype.Uint32{}
 				if !isDue(p) {
 					if span == 0 {
 						var err error
@@ -443,11 +445,12 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 						from = pgtype.TID{Valid: true}
 					}
 					to = pgtype.TID{BlockNumber: uint32(min(int64(from.BlockNumber)+span, maxBlock)), Valid: true}
+					since = xmax
 				}
 				var lastTID pgtype.TID
 				var blocks int64
 				if err := tx.QueryRow(ctx, phaseSQL(p, false), from, batch, o.Now,
-					cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision, to, xmax).
+					cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision, to, since).
 					Scan(&lastTID, &seen, &changed, &newly, &blocks); err != nil {
 					return err
 				}
