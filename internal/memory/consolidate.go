@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/postgres"
 )
@@ -52,6 +53,24 @@ type PassOptions struct {
 	// the only time its configuration can have changed; later rows get their
 	// state from the triggers.
 	Adopt bool
+	// SkipUnchanged, with Adopt, makes the retention phases read only the
+	// memories that are due, as a pass without Adopt does, when the retention
+	// model (its configuration keys, StorePrecision and the way the pass
+	// computes) is the one the last completed full pass used: a full pass
+	// would then give the same result (TestDuePassAgreesWithAFullPass). The
+	// adoption phases run all the same. The worker sets it at start.
+	SkipUnchanged bool
+}
+
+// retentionVersion names the way retentionSQL computes; change it whenever
+// that changes, so that the next start makes a full pass.
+const retentionVersion = 1
+
+// modelFingerprint identifies the retention model of cfg, for SkipUnchanged.
+func modelFingerprint(m Model) string {
+	c := m.cfg
+	return fmt.Sprintf("v%d core %v floor %v half-life %v-%v forget %v precision %v", retentionVersion,
+		c.CoreWeight, c.CoreFloor, c.HalfLifeMinDays, c.HalfLifeMaxDays, c.ForgetBelow, StorePrecision)
 }
 
 // PassResult reports a consolidation pass.
@@ -134,29 +153,39 @@ func dueSQL(s, base, h, w, now, coreWeight, floor, forget, p string) string {
 }
 
 // retentionSQL brings the stored state of a batch of memories up to date for
-// the time $3. A full pass (due false) reads every memory in key order after
-// the cursor $1; a due pass reads the memories whose due_at has come, oldest
-// first, and so skips those that cannot have changed. Only a memory whose
-// retention moved by the precision $9 (StorePrecision) or more, or whose
-// forgotten mark changes, gets a new retention, so that every stored retention
-// stays within it of the exact one; its due_at is renewed with it. The UPDATE
-// finds its rows by key (= ANY of an array) rather than by a join the planner
-// might answer with a scan of the table. $4 and $5 are the core weight and
-// floor, $6 and $7 the half-life bounds, $8 the forgetting threshold.
-func retentionSQL(first, due bool, stateTable string) string {
-	from := "where a.id > $1 order by a.id"
-	switch {
-	case due:
-		from = "where a.due_at <= $3 and $1::uuid is null order by a.due_at"
-	case first:
-		from = "where $1::uuid is null order by a.id"
-	}
+// the time $3. A full pass (due false) reads the memories in physical order:
+// those whose tuple id is after the cursor $1 and before the tuple id $10 (the
+// start of a later block), so that each batch reads a few hundred consecutive
+// heap pages once rather than a random page for every memory, as a walk of
+// the random UUID keys would. A due pass reads the memories whose due_at has
+// come, oldest first, and so skips those that cannot have changed. Only a
+// memory whose retention moved by the precision $9 (StorePrecision) or more,
+// or whose forgotten mark changes, gets a new retention, so that every stored
+// retention stays within it of the exact one; its due_at is renewed with it.
+// The UPDATE finds its rows by key (= ANY of an array) rather than by a join
+// the planner might answer with a scan of the table, and by key rather than
+// by tuple id, so that a row that a reinforcement moved meanwhile is still
+// found. $4 and $5 are the core weight and floor, $6 and $7 the half-life
+// bounds, $8 the forgetting threshold. A full pass skips the row versions
+// written since its phase began (those of a transaction $11 or later): an
+// UPDATE writes a new version, often later in the table than the cursor, and
+// the pass would read the memories it has just brought up to date a second
+// time; a memory written by a writer meanwhile has its state from that
+// writer, and its due_at brings it to the next pass. The statement returns
+// the last tuple id it read (a full pass) or null, the memories read, the
+// memories whose state changed, the newly forgotten ones, and the table's
+// length in blocks.
+func retentionSQL(due bool, stateTable string) string {
+	from := "where a.ctid > $1::tid and a.ctid < $10::tid and age(a.xmin) > age($11::xid) order by a.ctid"
 	pick := "changed or due is distinct from old_due"
+	last := "(select tid from n order by tid desc limit 1)"
 	if due {
+		from = "where a.due_at <= $3 and $1::tid is null and $10::tid is null and $11::xid is null order by a.due_at"
 		pick = "true"
+		last = "null::tid"
 	}
 	return fmt.Sprintf(`with n as materialized (
-	select id, retention as stored, forgotten_at is null as remembered, due_at as old_due, weight,
+	select a.ctid as tid, id, retention as stored, forgotten_at is null as remembered, due_at as old_due, weight,
 		coalesce(last_recalled_at, made_at) as base, h, %[4]s as r
 	from %[1]s a cross join lateral (select %[5]s as h) hl
 	%[2]s limit $2
@@ -174,10 +203,12 @@ func retentionSQL(first, due bool, stateTable string) string {
 	where m.id = ch.id and m.id = any(array(select id from ch))
 	returning ch.changed, ch.remembered and ch.r < $8::float8 as newly
 )
-select (select id from n order by id desc limit 1), (select count(*) from n),
-	(select count(*) from u where changed), (select count(*) from u where newly), 0::bigint`,
+select %[7]s, (select count(*) from n),
+	(select count(*) from u where changed), (select count(*) from u where newly),
+	pg_relation_size('%[1]s') / current_setting('block_size')::int8`,
 		stateTable, from, pick, retentionExprSQL, halfLifeSQL,
-		dueSQL("s", "base", "h", "weight", "$3::timestamptz", "$4::float8", "$5::float8", "$8::float8", "$9::float8"))
+		dueSQL("s", "base", "h", "weight", "$3::timestamptz", "$4::float8", "$5::float8", "$8::float8", "$9::float8"),
+		last)
 }
 
 const (
@@ -196,13 +227,13 @@ func phaseSQL(phase string, first bool) string {
 		return adoptSQL(first, "angela_emotions", "emotion_id", "emotion_memory",
 			emotionWeightSQL, "felt_at::timestamptz", emotionGramsSQL)
 	case phaseConversations:
-		return retentionSQL(first, false, "conversation_memory")
+		return retentionSQL(false, "conversation_memory")
 	case phaseEmotions:
-		return retentionSQL(first, false, "emotion_memory")
+		return retentionSQL(false, "emotion_memory")
 	case phaseDueConversations:
-		return retentionSQL(first, true, "conversation_memory")
+		return retentionSQL(true, "conversation_memory")
 	default:
-		return retentionSQL(first, true, "emotion_memory")
+		return retentionSQL(true, "emotion_memory")
 	}
 }
 
@@ -229,17 +260,17 @@ func nextPhase(phase string) string {
 // progressSQL reads the pass in progress, creating the row on first use.
 const progressSQL = `insert into memory_consolidation default values on conflict do nothing;`
 
-const readProgressSQL = `select phase, cursor_id, rows_seen, rows_updated, newly_forgotten,
-	conversations, emotions, forgotten_conversations, forgotten_emotions
+const readProgressSQL = `select phase, cursor_id, cursor_tid, cursor_xmax, rows_seen, rows_updated, newly_forgotten,
+	conversations, emotions, forgotten_conversations, forgotten_emotions, full_config
 from memory_consolidation`
 
 const startPassSQL = `update memory_consolidation set pass_time = $1, started_at = $1, phase = $2,
-	cursor_id = null, rows_seen = 0, rows_updated = 0, newly_forgotten = 0, conversations = 0,
-	emotions = 0, forgotten_conversations = 0, forgotten_emotions = 0`
+	cursor_id = null, cursor_tid = null, cursor_xmax = null, rows_seen = 0, rows_updated = 0, newly_forgotten = 0, conversations = 0,
+	emotions = 0, forgotten_conversations = 0, forgotten_emotions = 0, pass_config = null`
 
 const batchDoneSQL = `update memory_consolidation set pass_time = $1, phase = $2, cursor_id = $3,
 	rows_seen = $4, rows_updated = $5, newly_forgotten = $6, conversations = $7, emotions = $8,
-	forgotten_conversations = $9, forgotten_emotions = $10`
+	forgotten_conversations = $9, forgotten_emotions = $10, cursor_tid = $11, cursor_xmax = $12`
 
 // countsSQL counts the memories and the forgotten ones (off the partial
 // indexes of forgotten memories).
@@ -247,8 +278,68 @@ const countsSQL = `select (select count(*) from conversation_memory), (select co
 	(select count(*) from conversation_memory where forgotten_at is not null),
 	(select count(*) from emotion_memory where forgotten_at is not null)`
 
-const passDoneSQL = `update memory_consolidation set phase = null, cursor_id = null,
-	finished_at = $1, last_pass = $2`
+// passDoneSQL records a finished pass. A pass whose full retention phases all
+// ran under the model $3 records it as the model of the last full pass; one
+// that started them under another (resumed after a change) clears it.
+const passDoneSQL = `update memory_consolidation set phase = null, cursor_id = null, cursor_tid = null, cursor_xmax = null,
+	finished_at = $1, last_pass = $2,
+	full_config = case when pass_config is null then full_config when pass_config = $3 then $3 end, pass_config = null`
+
+// fullPhasesSQL records the model under which a pass starts its full
+// retention phases.
+const fullPhasesSQL = `update memory_consolidation set pass_config = $1`
+
+// asyncCommitSQL makes the transaction it runs in commit without waiting for
+// its WAL flush; see Consolidate.
+const asyncCommitSQL = `set local synchronous_commit = off`
+
+// phaseXmaxSQL is the first transaction id not yet given out (as an xid, the
+// low 32 bits of its xid8): every transaction from now on has it or a later
+// one.
+const phaseXmaxSQL = `select (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text::xid`
+
+// maxBlock bounds the block numbers of the ranges a full pass reads.
+const maxBlock = 1<<32 - 2
+
+func stateTableOf(phase string) string {
+	if phase == phaseConversations || phase == phaseDueConversations {
+		return "conversation_memory"
+	}
+	return "emotion_memory"
+}
+
+// estimateSpan is how many blocks of table hold about batch rows, by the
+// planner's statistics (40 rows a block where it has none yet).
+func estimateSpan(ctx context.Context, tx pgx.Tx, table string, batch int) (int64, error) {
+	var pages, tuples float64
+	if err := tx.QueryRow(ctx, `select relpages, reltuples from pg_class where oid = $1::regclass`, table).
+		Scan(&pages, &tuples); err != nil {
+		return 0, err
+	}
+	perBlock := 40.0
+	if pages > 0 && tuples > 0 {
+		perBlock = tuples / pages
+	}
+	return spanFor(batch, perBlock), nil
+}
+
+// spanFor is the number of blocks that hold half as many rows again as a
+// batch at perBlock rows a block: a batch usually fills up before its range
+// ends and the next one goes on from its last row (a cursor inside a block is
+// safe: see retentionSQL), so that the pass takes hardly more batches than
+// there are memories per batch, while each statement sorts a bounded range.
+func spanFor(batch int, perBlock float64) int64 {
+	return int64(max(1, min(float64(batch)*1.5/max(perBlock, 0.01), 1<<20)))
+}
+
+// adjustSpan is the span for the next batch, after one that read seen rows
+// from blocks blocks.
+func adjustSpan(span int64, batch int, seen, blocks int64) int64 {
+	if seen == 0 || blocks <= 0 {
+		return min(span*2, 1<<20)
+	}
+	return spanFor(batch, float64(seen)/float64(blocks))
+}
 
 // Consolidate runs one consolidation pass: it brings every memory's stored
 // retention, score and forgotten mark up to date for o.Now, in transactions of
@@ -263,16 +354,20 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 	start := clock()
 	var res PassResult
 	var (
-		phase  *string
-		cursor *uuid.UUID
+		phase      *string
+		cursor     *uuid.UUID
+		tidCursor  pgtype.TID
+		xmax       pgtype.Uint32 // the first transaction of a full retention phase
+		fullConfig *string       // the model of the last full pass
 	)
+	fingerprint := modelFingerprint(model)
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, progressSQL); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, readProgressSQL).Scan(&phase, &cursor, &res.Seen, &res.Updated,
+		if err := tx.QueryRow(ctx, readProgressSQL).Scan(&phase, &cursor, &tidCursor, &xmax, &res.Seen, &res.Updated,
 			&res.NewlyForgotten, &res.Conversations, &res.Emotions,
-			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
+			&res.ForgottenConversations, &res.ForgottenEmotions, &fullConfig); err != nil {
 			return err
 		}
 		if phase != nil {
@@ -284,7 +379,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 			first = phaseAdoptConversations
 		}
 		phase = &first
-		cursor = nil
+		cursor, tidCursor, xmax = nil, pgtype.TID{}, pgtype.Uint32{}
 		res = PassResult{}
 		_, err := tx.Exec(ctx, startPassSQL, o.Now, first)
 		return err
@@ -293,27 +388,88 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 		return PassResult{}, fmt.Errorf("consolidate: start pass: %w", err)
 	}
 	cfg := model.cfg
+	var span int64 // blocks a full retention batch reads; 0: not yet estimated
 	for p := *phase; p != ""; {
-		var (
-			last                         *uuid.UUID
-			seen, changed, newly, forgot int64
-		)
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			args := []any{cursor, batch, o.Now}
-			if !isAdopt(p) {
-				args = append(args, cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision)
-			}
-			if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), args...).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
+			// Every transaction of the pass commits without waiting for its
+			// WAL to reach the disk. That is safe here: a crash can lose only
+			// the last few batches, and each batch writes nothing but state
+			// that the pass recomputes from the memories themselves, with its
+			// own progress row in the same transaction, so the next pass
+			// resumes from the last progress that survived and redoes
+			// whatever was lost. Writers' transactions keep their own
+			// setting; the pass no longer waits for a flush per batch.
+			if _, err := tx.Exec(ctx, asyncCommitSQL); err != nil {
 				return err
 			}
-			next, nextCursor := p, last
-			if isDue(p) {
-				nextCursor = nil
-				if seen < int64(batch) {
-					next = nextPhase(p)
+			var (
+				last                 *uuid.UUID
+				seen, changed, newly int64
+				next, nextPtr        = p, (*string)(nil)
+				nextCursor, nextTID  = cursor, tidCursor
+			)
+			switch {
+			case isAdopt(p):
+				var forgot int64
+				if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), cursor, batch, o.Now).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
+					return err
 				}
-			} else if last == nil {
-				next, nextCursor = nextPhase(p), nil
+				nextCursor = last
+				if last == nil {
+					next, nextCursor = nextPhase(p), nil
+				}
+				if next == phaseConversations {
+					if o.SkipUnchanged && fullConfig != nil && *fullConfig == fingerprint {
+						next = phaseDueConversations
+					} else if _, err := tx.Exec(ctx, fullPhasesSQL, fingerprint); err != nil {
+						return err
+					}
+				}
+			default:
+				// A due phase takes no range and no transaction id (nulls).
+				from, to, since := pgtype.TID{}, pgtype.TID{}, pgtype.Uint32{}
+				if !isDue(p) {
+					if span == 0 {
+						var err error
+						if span, err = estimateSpan(ctx, tx, stateTableOf(p), batch); err != nil {
+							return err
+						}
+					}
+					if !xmax.Valid {
+						if err := tx.QueryRow(ctx, phaseXmaxSQL).Scan(&xmax); err != nil {
+							return err
+						}
+					}
+					from = tidCursor
+					if !from.Valid {
+						from = pgtype.TID{Valid: true}
+					}
+					to = pgtype.TID{BlockNumber: uint32(min(int64(from.BlockNumber)+span, maxBlock)), Valid: true}
+					since = xmax
+				}
+				var lastTID pgtype.TID
+				var blocks int64
+				if err := tx.QueryRow(ctx, phaseSQL(p, false), from, batch, o.Now,
+					cfg.CoreWeight, cfg.CoreFloor, cfg.HalfLifeMinDays, cfg.HalfLifeMaxDays, cfg.ForgetBelow, StorePrecision, to, since).
+					Scan(&lastTID, &seen, &changed, &newly, &blocks); err != nil {
+					return err
+				}
+				switch {
+				case isDue(p):
+					if seen < int64(batch) {
+						next = nextPhase(p)
+					}
+				case seen == int64(batch):
+					// The range holds more: go on after the last row read.
+					nextTID = lastTID
+					span = adjustSpan(span, batch, seen, int64(lastTID.BlockNumber)-int64(from.BlockNumber)+1)
+				case int64(to.BlockNumber) >= blocks:
+					next, nextTID, xmax = nextPhase(p), pgtype.TID{}, pgtype.Uint32{}
+					span = 0
+				default:
+					nextTID = to
+					span = adjustSpan(span, batch, seen, int64(to.BlockNumber)-int64(from.BlockNumber))
+				}
 			}
 			r := res
 			if isAdopt(p) {
@@ -323,16 +479,15 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 				r.Updated += changed
 				r.NewlyForgotten += newly
 			}
-			var nextPtr *string
 			if next != "" {
 				nextPtr = &next
 			}
 			if _, err := tx.Exec(ctx, batchDoneSQL, o.Now, nextPtr, nextCursor, r.Seen, r.Updated,
-				r.NewlyForgotten, r.Conversations, r.Emotions, r.ForgottenConversations, r.ForgottenEmotions); err != nil {
+				r.NewlyForgotten, r.Conversations, r.Emotions, r.ForgottenConversations, r.ForgottenEmotions, nextTID, xmax); err != nil {
 				return err
 			}
 			res = r
-			p, cursor = next, nextCursor
+			p, cursor, tidCursor = next, nextCursor, nextTID
 			return nil
 		})
 		if err != nil {
@@ -347,7 +502,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res)
+		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res, fingerprint)
 		return err
 	})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -177,10 +178,10 @@ func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The resumed pass adopted the remaining 6 rows (2 batches and the empty
-	// end), then the emotions (none), then passed all 10 in 3 batches and the
-	// empty end, and the emotions.
-	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 9 {
-		t.Fatalf("resumed pass = %+v, want 10 seen in 9 more batches", res)
+	// end), then the emotions (none), then passed all 10 in 3 batches (the
+	// short last one reaches the end of the table), and the emotions.
+	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 8 {
+		t.Fatalf("resumed pass = %+v, want 10 seen in 8 more batches", res)
 	}
 	var stale int
 	if err := conn.QueryRow(ctx, `select count(*) from conversation_memory where retention = 1`).Scan(&stale); err != nil || stale != 0 {
@@ -317,5 +318,116 @@ func TestDuePassAgreesWithAFullPass(t *testing.T) {
 			t.Fatalf("%v later a full pass after the due pass changed %d memories (%d newly forgotten)", step, full.Updated, full.NewlyForgotten)
 		}
 		made = at
+	}
+}
+
+// TestFullPassReadsEveryMemoryOnce runs full passes in small batches over a
+// table of many blocks, in which every memory changes, so that the new row
+// versions the pass writes land after its cursor (in the same block or at the
+// end of the table), and cuts one short in its conversations phase: the pass
+// still reads and updates every memory exactly once, and resumes from its
+// tuple-id cursor.
+func TestFullPassReadsEveryMemoryOnce(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2000
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz from generate_series(1, $2::int) i`, made, n); err != nil {
+		t.Fatal(err)
+	}
+	pass := func(ctx context.Context, q memory.Beginner, at time.Time) (memory.PassResult, error) {
+		return memory.Consolidate(ctx, q, model, 37, memory.PassOptions{Now: at, Adopt: true}, passClock(at))
+	}
+	if res, err := pass(ctx, conn, made); err != nil || res.Seen != n {
+		t.Fatalf("first pass = %+v, %v; want %d seen", res, err, n)
+	}
+	// 40 days on every retention has moved. Cut the pass short in its
+	// conversations phase: the adoption takes 55 batches and its empty end,
+	// the emotions' one.
+	later := made.Add(40 * day)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var batches int
+	cfg, err := pgx.ParseConfig(conn.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tracer = &cancelAfter{n: 57 + 20, cancel: cancel, count: &batches}
+	traced, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer traced.Close(ctx)
+	if _, err := pass(cctx, traced, later); err == nil {
+		t.Fatal("an interrupted pass reported no error")
+	}
+	var phase *string
+	var cursorSet bool
+	if err := conn.QueryRow(ctx, `select phase, cursor_tid is not null from memory_consolidation`).Scan(&phase, &cursorSet); err != nil {
+		t.Fatal(err)
+	}
+	if phase == nil || *phase != "conversations" || !cursorSet {
+		t.Fatalf("progress after the interruption: phase %v, cursor set %v; want conversations with a cursor", phase, cursorSet)
+	}
+	res, err := pass(ctx, conn, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || res.Seen != n || res.Updated != n {
+		t.Fatalf("resumed pass = %+v, want %d seen and updated", res, n)
+	}
+	var stale int
+	if err := conn.QueryRow(ctx, `select count(*) from conversation_memory where due_at <= $1`, later).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d memories left due (%v)", stale, err)
+	}
+	// Nothing is left to change, and a full pass still reads every memory.
+	if res, err := pass(ctx, conn, later); err != nil || res.Seen != n || res.Updated != 0 {
+		t.Fatalf("pass again = %+v, %v; want %d seen, none updated", res, err, n)
+	}
+}
+
+// TestStartPassSkipsUnchangedModel checks SkipUnchanged: a pass at start
+// reads only the memories that are due while the retention model is the one
+// of the last full pass, and every memory again once it changed.
+func TestStartPassSkipsUnchangedModel(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 300
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz from generate_series(1, $2::int) i`, made, n); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultMemory(t)
+	pass := func(cfg config.Memory, at time.Time, skip bool) memory.PassResult {
+		t.Helper()
+		res, err := memory.Consolidate(ctx, conn, memory.NewModel(cfg), 40,
+			memory.PassOptions{Now: at, Adopt: true, SkipUnchanged: skip}, passClock(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// Nothing has been passed yet: the first pass at start is a full one.
+	if res := pass(cfg, made, true); res.Seen != n {
+		t.Fatalf("first pass saw %d, want %d", res.Seen, n)
+	}
+	// A minute on no retention has moved by the precision: nothing is due,
+	// but a full pass reads every memory.
+	if res := pass(cfg, made.Add(time.Minute), false); res.Seen != n || res.Updated != 0 {
+		t.Fatalf("full pass = %+v, want %d seen, none updated", res, n)
+	}
+	if res := pass(cfg, made.Add(2*time.Minute), true); res.Seen != 0 {
+		t.Fatalf("pass at start with the same model saw %d, want 0", res.Seen)
+	}
+	// Another half-life: every memory is read, and the new model recorded.
+	cfg.HalfLifeMinDays = 8
+	if res := pass(cfg, made.Add(3*time.Minute), true); res.Seen != n {
+		t.Fatalf("pass at start with a new model = %+v, want %d seen", res, n)
+	}
+	if res := pass(cfg, made.Add(4*time.Minute), true); res.Seen != 0 {
+		t.Fatalf("pass at start after the new model's full pass saw %d, want 0", res.Seen)
 	}
 }

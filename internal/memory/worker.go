@@ -68,7 +68,7 @@ func (w *worker) Run(ctx context.Context) error {
 	retry := minRetry
 	for {
 		now := clock.Now()
-		res, err := Consolidate(ctx, w.deps.Pool, w.model, w.cfg.BatchSize, PassOptions{Now: now, Adopt: adopt}, clock.Now)
+		res, err := Consolidate(ctx, w.deps.Pool, w.model, w.cfg.BatchSize, PassOptions{Now: now, Adopt: adopt, SkipUnchanged: adopt}, clock.Now)
 		wait := w.cfg.ConsolidateEvery
 		switch {
 		case ctx.Err() != nil:
