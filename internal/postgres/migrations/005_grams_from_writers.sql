@@ -14,36 +14,7 @@
 -- trigger as before; its WHEN clause costs the other rows nothing. An UPDATE
 -- that changes the text but not the grams recomputes them, as before.
 
-create or replace function angela_conversation_memory() returns trigger
-language plpgsql as $$
-begin
-    new.search_grams := angela_grams(new.message_text);
-    if tg_op = 'INSERT' then
-        insert into conversation_memory (id, weight, made_at, score)
-        values (new.conversation_id, angela_conversation_weight(new.importance_level),
-                coalesce(new.created_at::timestamptz, now()),
-                angela_conversation_weight(new.importance_level))
-        on conflict (id) do nothing;
-    end if;
-    return new;
-end
-$$;
-
-create or replace function angela_emotion_memory() returns trigger
-language plpgsql as $$
-begin
-    new.search_grams := angela_grams(concat_ws(' ', new.emotion, new.context,
-                                               new.david_words, new.why_it_matters));
-    if tg_op = 'INSERT' then
-        insert into emotion_memory (id, weight, made_at, score)
-        values (new.emotion_id, angela_emotion_weight(new.intensity, new.memory_strength),
-                coalesce(new.felt_at::timestamptz, now()),
-                angela_emotion_weight(new.intensity, new.memory_strength))
-        on conflict (id) do nothing;
-    end if;
-    return new;
-end
-$$;
+-- The trigger functions are 004's, unchanged; only when they run changes.
 
 drop trigger if exists angela_conversation_memory on conversations;
 create trigger angela_conversation_memory
