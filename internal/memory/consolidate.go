@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/postgres"
@@ -16,10 +17,17 @@ import (
 // Querier is the store's database handle; see postgres.Querier.
 type Querier = postgres.Querier
 
-// Beginner opens transactions: *pgx.Conn and *pgxpool.Pool both are one.
+// Beginner opens transactions and runs statements outside them (the pass's
+// VACUUM cannot run in one): *pgx.Conn and *pgxpool.Pool both are one.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
+
+// vacuumSQL is what a pass that rewrote many memories runs after its
+// batches; see Consolidate.
+const vacuumSQL = `vacuum (skip_locked) conversation_memory, emotion_memory`
 
 // MaxBatch is the most memories one transaction of the pass touches.
 const MaxBatch = 5000
@@ -99,31 +107,60 @@ type PassResult struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 
-// adoptSQL gives a batch of parent rows, in primary-key order after the
-// cursor, their state row and search grams where they have none. The grams
-// UPDATE sets only search_grams, so it fires no trigger; it writes a legacy
-// row once.
+// adoptChunk is how many keys one adoption batch looks through, in batches:
+// most of the time it finds nothing to adopt, so that a chunk much larger than
+// a batch makes the phase a few index-only scans.
+const adoptChunk = 20
+
+// adoptSQL gives the memories that have none their state row and search
+// grams, in batches in primary-key order after the cursor $1. A batch looks
+// through the next $4 keys of the table (a chunk; up to the end of the table
+// when fewer remain), finds there the first $2 memories without a state row
+// (a merge anti-join of the two primary keys over the chunk's range:
+// index-only, it reads no memory's row) and the first $2 without grams (off
+// the partial index of those), and adopts the first $2 of both, in key order:
+// only those rows are read and written. It returns the key to resume after:
+// the last one adopted when the batch is full, else the chunk's last key,
+// null when the chunk reached the end of the table. The grams UPDATE sets only
+// search_grams, so it fires no trigger; it writes a legacy row once.
 func adoptSQL(first bool, table, id, stateTable, weight, made, grams string) string {
-	after := "where " + id + " > $1"
+	after, tAfter, stateAfter := id+" > $1", "t."+id+" > $1", "m.id > $1"
 	if first {
-		after = "where $1::uuid is null"
+		after, tAfter, stateAfter = "$1::uuid is null", "$1::uuid is null", "$1::uuid is null"
 	}
-	return fmt.Sprintf(`with b as (
-	select %[2]s as id, %[4]s as weight, %[5]s as made_at, search_grams is null as nograms
-	from %[1]s %[7]s order by %[2]s limit $2
+	return fmt.Sprintf(`with hi as (
+	select %[2]s as id from %[1]s where %[7]s order by %[2]s offset $4 - 1 limit 1
+), lim as (
+	select coalesce((select id from hi), 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as id
+), nostate as materialized (
+	select t.%[2]s as id from %[1]s t
+	where %[9]s and t.%[2]s <= (select id from lim)
+		and not exists (select from %[3]s m where m.id = t.%[2]s and %[8]s and m.id <= (select id from lim))
+	order by 1 limit $2
+), nograms as materialized (
+	select t.%[2]s as id from %[1]s t
+	where t.search_grams is null and %[9]s and t.%[2]s <= (select id from lim)
+	order by 1 limit $2
+), need as materialized (
+	select id, bool_or(nostate) as nostate, bool_or(nograms) as nograms
+	from (select id, true as nostate, false as nograms from nostate
+		union all select id, false, true from nograms) u
+	group by id order by id limit $2
 ), ins as (
 	insert into %[3]s (id, weight, made_at, score)
-	select id, weight, coalesce(made_at, $3), weight from b
+	select t.%[2]s, %[4]s, coalesce(%[5]s, $3), %[4]s from %[1]s t
+	where t.%[2]s = any(array(select id from need where nostate))
 	on conflict (id) do nothing
 	returning 1
 ), upd as (
-	update %[1]s t set search_grams = %[6]s from b
-	where t.%[2]s = b.id and b.nograms
+	update %[1]s t set search_grams = %[6]s
+	where t.%[2]s = any(array(select id from need where nograms)) and t.search_grams is null
 	returning 1
 )
-select (select id from b order by id desc limit 1), (select count(*) from b),
-	(select count(*) from ins) + (select count(*) from upd), 0::bigint, 0::bigint`,
-		table, id, stateTable, weight, made, grams, after)
+select case when (select count(*) from need) = $2 then (select id from need order by id desc limit 1)
+		else (select id from hi) end,
+	0::bigint, (select count(*) from ins) + (select count(*) from upd), 0::bigint, 0::bigint`,
+		table, id, stateTable, weight, made, grams, after, stateAfter, tAfter)
 }
 
 // halfLifeSQL is the half-life of the state row a: the stored one, or the
@@ -411,7 +448,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 			switch {
 			case isAdopt(p):
 				var forgot int64
-				if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), cursor, batch, o.Now).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
+				if err := tx.QueryRow(ctx, phaseSQL(p, cursor == nil), cursor, batch, o.Now, adoptChunk*batch).Scan(&last, &seen, &changed, &newly, &forgot); err != nil {
 					return err
 				}
 				nextCursor = last
@@ -495,17 +532,28 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 		}
 		res.Batches++
 	}
+	if err := db.QueryRow(ctx, countsSQL).Scan(&res.Conversations, &res.Emotions,
+		&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
+		return res, fmt.Errorf("consolidate: finish pass: %w", err)
+	}
+	// A pass that rewrote a fifth of the memories or more (a pass after a
+	// long sleep, or after a change of the model) has left as many dead row
+	// versions in the state tables and cleared their visibility map, and
+	// autovacuum, throttled, takes minutes to catch up: until it does, every
+	// index-only read of them (the adoption's, recall's) visits the heap,
+	// and the next pass at start takes several times as long. The pass
+	// vacuums them itself, at full speed (a second or two for a million;
+	// it takes no lock that a writer waits for, and skips a table that
+	// autovacuum already holds). Its failure fails nothing: autovacuum
+	// remains.
+	if total := res.Conversations + res.Emotions; total > 0 && res.Updated*5 >= total {
+		if _, err := db.Exec(ctx, vacuumSQL); err != nil && ctx.Err() != nil {
+			return res, fmt.Errorf("consolidate: vacuum: %w", err)
+		}
+	}
 	res.Duration = clock().Sub(start)
 	res.DurationSeconds = res.Duration.Seconds()
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, countsSQL).Scan(&res.Conversations, &res.Emotions,
-			&res.ForgottenConversations, &res.ForgottenEmotions); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, passDoneSQL, o.Now, res, fingerprint)
-		return err
-	})
-	if err != nil {
+	if _, err := db.Exec(ctx, passDoneSQL, o.Now, res, fingerprint); err != nil {
 		return res, fmt.Errorf("consolidate: finish pass: %w", err)
 	}
 	return res, nil

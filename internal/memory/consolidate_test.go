@@ -141,8 +141,12 @@ func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
 	ctx, conn := setup(t)
 	model := memory.NewModel(defaultMemory(t))
 	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
-		select 'david', 'm' || i, $1::timestamptz from generate_series(1, 10) i`, made); err != nil {
+	// Written with the triggers off, as a bulk load might: none has a state
+	// row or grams, so that the adoption takes several batches.
+	if _, err := conn.Exec(ctx, `set session_replication_role = replica;
+		insert into conversations (speaker, message_text, created_at)
+		select 'david', 'm' || i, '2026-01-01T00:00:00Z'::timestamptz from generate_series(1, 10) i;
+		set session_replication_role = origin`); err != nil {
 		t.Fatal(err)
 	}
 	now := made.Add(10 * day)
@@ -177,15 +181,120 @@ func TestConsolidateResumesAfterAnInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The resumed pass adopted the remaining 6 rows (2 batches and the empty
-	// end), then the emotions (none), then passed all 10 in 3 batches (the
-	// short last one reaches the end of the table), and the emotions.
-	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 8 {
-		t.Fatalf("resumed pass = %+v, want 10 seen in 8 more batches", res)
+	// The resumed pass adopted the remaining 6 rows (a full batch, then a
+	// short one that reaches the end of the table), then the emotions (none),
+	// then passed all 10 in 3 batches, and the emotions.
+	if !res.Resumed || res.Seen != 10 || res.Conversations != 10 || res.Batches != 7 || res.Adopted != 12 {
+		t.Fatalf("resumed pass = %+v, want 6 states and grams adopted, 10 seen in 7 more batches", res)
 	}
 	var stale int
 	if err := conn.QueryRow(ctx, `select count(*) from conversation_memory where retention = 1`).Scan(&stale); err != nil || stale != 0 {
 		t.Fatalf("%d memories not updated (%v)", stale, err)
+	}
+}
+
+// TestAdoptionFindsScatteredGaps adopts a table whose memories lack a state
+// row, or grams, or both, in scattered places and in a run longer than a
+// batch, over many chunks of keys: every one is adopted exactly once, with the
+// state and grams the writers would have given it, in batches of at most the
+// batch size.
+func TestAdoptionFindsScatteredGaps(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const n = 500
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'ข้อความ m' || i, 1 + i % 10, $1::timestamptz + i * interval '1 minute'
+		from generate_series(1, $2::int) i`, made, n); err != nil {
+		t.Fatal(err)
+	}
+	// What the writers gave every memory, to compare with the adoption's.
+	if _, err := conn.Exec(ctx, `create table want as
+		select c.conversation_id as id, m.weight, m.made_at, c.search_grams,
+			row_number() over (order by c.conversation_id) as k
+		from conversations c join conversation_memory m on m.id = c.conversation_id`); err != nil {
+		t.Fatal(err)
+	}
+	// States gone every 7th key and for a run of 10 keys; grams gone every
+	// 11th key (some of them also without a state).
+	var noState, noGrams int64
+	if err := conn.QueryRow(ctx, `with d as (
+			delete from conversation_memory m using want w
+			where m.id = w.id and (w.k % 7 = 0 or w.k between 201 and 210) returning 1)
+		select count(*) from d`).Scan(&noState); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `set session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `with u as (update conversations c set search_grams = null from want w
+			where c.conversation_id = w.id and w.k % 11 = 0 returning 1)
+		select count(*) from u`).Scan(&noGrams); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `set session_replication_role = origin`); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 3 // a chunk is 60 keys: the 500 take 9
+	res, err := memory.Consolidate(ctx, conn, model, batch, memory.PassOptions{Now: made, Adopt: true}, passClock(made))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Adopted != noState+noGrams {
+		t.Errorf("adopted %d, want %d states and %d grams", res.Adopted, noState, noGrams)
+	}
+	// Each batch adopts at most 3 memories: the 98 that need it take 33
+	// batches, besides the chunks, the emotions and the retention phases.
+	if need := (noState + noGrams - 12) / batch; int64(res.Batches) < need {
+		t.Errorf("%d batches, fewer than the %d that batches of %d take", res.Batches, need, batch)
+	}
+	var wrong int
+	if err := conn.QueryRow(ctx, `select count(*) from want w
+		left join conversation_memory m on m.id = w.id
+		left join conversations c on c.conversation_id = w.id
+		where m.id is null or m.weight <> w.weight or m.made_at <> w.made_at
+			or c.search_grams is distinct from w.search_grams`).Scan(&wrong); err != nil || wrong != 0 {
+		t.Fatalf("%d memories not adopted as the writers would (%v)", wrong, err)
+	}
+	again, err := memory.Consolidate(ctx, conn, model, batch, memory.PassOptions{Now: made, Adopt: true}, passClock(made))
+	if err != nil || again.Adopted != 0 {
+		t.Fatalf("second pass = %+v, %v; want nothing adopted", again, err)
+	}
+}
+
+// TestPassRewritingManyVacuums checks that a pass that rewrote a fifth of the
+// memories or more vacuums the state tables (so that the next pass and recall
+// do not wait for autovacuum), and that one that rewrote few does not.
+func TestPassRewritingManyVacuums(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	model := memory.NewModel(defaultMemory(t))
+	made := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, importance_level, created_at)
+		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz from generate_series(1, 300) i`, made); err != nil {
+		t.Fatal(err)
+	}
+	vacuums := func() (n int64) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `select vacuum_count from pg_stat_user_tables where relname = 'conversation_memory'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	pass := func(at time.Time) memory.PassResult {
+		t.Helper()
+		res, err := memory.Consolidate(ctx, conn, model, 50, memory.PassOptions{Now: at, Adopt: true}, passClock(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := pass(made); res.Updated*5 >= 300 || vacuums() != 0 {
+		t.Fatalf("a pass that updated %d of 300 vacuumed %d times", res.Updated, vacuums())
+	}
+	if res := pass(made.Add(40 * day)); res.Updated != 300 || vacuums() != 1 {
+		t.Fatalf("a pass that updated %d of 300 vacuumed %d times, want once", res.Updated, vacuums())
 	}
 }
 
@@ -231,7 +340,7 @@ func TestConsolidateLetsWritersThrough(t *testing.T) {
 		select 'david', 'm' || i, $1::timestamptz - i * interval '1 minute' from generate_series(1, 3000) i`, made); err != nil {
 		t.Fatal(err)
 	}
-	waits, during := writeDuring(t, ctx, pool, func() {
+	waits, during := writeDuring(t, ctx, pool, 0, func() {
 		now := made.Add(3 * day)
 		if _, err := memory.Consolidate(ctx, pool, memory.NewModel(defaultMemory(t)), 100, memory.PassOptions{Now: now, Adopt: true}, passClock(now)); err != nil {
 			t.Error(err)
@@ -245,9 +354,9 @@ func TestConsolidateLetsWritersThrough(t *testing.T) {
 }
 
 // writeDuring runs pass while a writer saves messages one by one through pool,
-// and returns the duration of every save and how many finished before pass
+// one every every (back to back when it is 0), and returns the duration of every save and how many finished before pass
 // returned.
-func writeDuring(t testing.TB, ctx context.Context, pool *pgxpool.Pool, pass func()) ([]time.Duration, int) {
+func writeDuring(t testing.TB, ctx context.Context, pool *pgxpool.Pool, every time.Duration, pass func()) ([]time.Duration, int) {
 	t.Helper()
 	stop := make(chan struct{})
 	passDone := make(chan struct{})
@@ -255,13 +364,26 @@ func writeDuring(t testing.TB, ctx context.Context, pool *pgxpool.Pool, pass fun
 		waits  []time.Duration
 		during int
 		wg     sync.WaitGroup
+		tick   <-chan time.Time
 	)
+	if every > 0 {
+		ticker := time.NewTicker(every)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
 	wg.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
 			default:
+			}
+			if tick != nil {
+				select {
+				case <-stop:
+					return
+				case <-tick:
+				}
 			}
 			start := time.Now()
 			if _, err := pool.Exec(ctx, `insert into conversations (speaker, message_text) values ('angela', 'ระหว่างทาง')`); err != nil {
@@ -344,8 +466,8 @@ func TestFullPassReadsEveryMemoryOnce(t *testing.T) {
 		t.Fatalf("first pass = %+v, %v; want %d seen", res, err, n)
 	}
 	// 40 days on every retention has moved. Cut the pass short in its
-	// conversations phase: the adoption takes 55 batches and its empty end,
-	// the emotions' one.
+	// conversations phase: the adoption looks through the conversations in
+	// 3 chunks of 20 batches' keys (nothing to adopt), the emotions in one.
 	later := made.Add(40 * day)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -354,7 +476,7 @@ func TestFullPassReadsEveryMemoryOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Tracer = &cancelAfter{n: 57 + 20, cancel: cancel, count: &batches}
+	cfg.Tracer = &cancelAfter{n: 4 + 20, cancel: cancel, count: &batches}
 	traced, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
