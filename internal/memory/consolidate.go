@@ -27,7 +27,9 @@ type Beginner interface {
 
 // vacuumSQL is what a pass that rewrote many memories runs after its
 // batches; see Consolidate.
-const vacuumSQL = `vacuum (skip_locked) conversation_memory, emotion_memory`
+// Without truncate false, a VACUUM that finds empty pages at a table's end
+// takes an exclusive lock, however briefly, to cut them off.
+const vacuumSQL = `vacuum (skip_locked, truncate false) conversation_memory, emotion_memory`
 
 // MaxBatch is the most memories one transaction of the pass touches.
 const MaxBatch = 5000
@@ -124,22 +126,22 @@ const adoptChunk = 20
 // null when the chunk reached the end of the table. The grams UPDATE sets only
 // search_grams, so it fires no trigger; it writes a legacy row once.
 func adoptSQL(first bool, table, id, stateTable, weight, made, grams string) string {
-	after, tAfter, stateAfter := id+" > $1", "t."+id+" > $1", "m.id > $1"
+	after, stateAfter := "t."+id+" > $1", "m.id > $1"
 	if first {
-		after, tAfter, stateAfter = "$1::uuid is null", "$1::uuid is null", "$1::uuid is null"
+		after, stateAfter = "$1::uuid is null", "$1::uuid is null"
 	}
 	return fmt.Sprintf(`with hi as (
-	select %[2]s as id from %[1]s where %[7]s order by %[2]s offset $4 - 1 limit 1
+	select t.%[2]s as id from %[1]s t where %[7]s order by 1 offset $4 - 1 limit 1
 ), lim as (
 	select coalesce((select id from hi), 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid) as id
 ), nostate as materialized (
 	select t.%[2]s as id from %[1]s t
-	where %[9]s and t.%[2]s <= (select id from lim)
+	where %[7]s and t.%[2]s <= (select id from lim)
 		and not exists (select from %[3]s m where m.id = t.%[2]s and %[8]s and m.id <= (select id from lim))
 	order by 1 limit $2
 ), nograms as materialized (
 	select t.%[2]s as id from %[1]s t
-	where t.search_grams is null and %[9]s and t.%[2]s <= (select id from lim)
+	where t.search_grams is null and %[7]s and t.%[2]s <= (select id from lim)
 	order by 1 limit $2
 ), need as materialized (
 	select id, bool_or(nostate) as nostate, bool_or(nograms) as nograms
@@ -160,7 +162,7 @@ func adoptSQL(first bool, table, id, stateTable, weight, made, grams string) str
 select case when (select count(*) from need) = $2 then (select id from need order by id desc limit 1)
 		else (select id from hi) end,
 	0::bigint, (select count(*) from ins) + (select count(*) from upd), 0::bigint, 0::bigint`,
-		table, id, stateTable, weight, made, grams, after, stateAfter, tAfter)
+		table, id, stateTable, weight, made, grams, after, stateAfter)
 }
 
 // halfLifeSQL is the half-life of the state row a: the stored one, or the
