@@ -127,49 +127,88 @@ func cpuTime(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkStoreRows stores a transcript of speech lines only, in batches of
-// one transaction each, into a fresh table per iteration: rows per second.
+// BenchmarkStoreRows stores 50,000 speech lines, in batches of one
+// transaction each, into a fresh database per iteration: rows per second.
+// one_transcript reads them from one file, on one connection; side_by_side
+// from 4 files of 12,500, read as the daemon's backfill reads them (a pool,
+// ingesters of them at once).
 func BenchmarkStoreRows(b *testing.B) {
 	const rows = 50000
-	var sb strings.Builder
-	for i := range rows {
-		line, _ := json.Marshal(map[string]any{"type": "user", "uuid": uuid.NewString(), "sessionId": "s",
-			"cwd": "/home/david/angela", "timestamp": time.Unix(int64(1_700_000_000+i), 0).UTC().Format(time.RFC3339),
-			"message": map[string]any{"role": "user", "content": fmt.Sprintf("message number %d, said with some words around it", i)}})
-		sb.Write(line)
-		sb.WriteByte('\n')
-	}
-	path := filepath.Join(b.TempDir(), "s.jsonl")
-	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	var elapsed, cpu time.Duration
-	for range b.N {
-		b.StopTimer()
-		conn := pgtest.Conn(b, pgtest.DB(b))
-		c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now}
-		var backend int
-		if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+	dir := b.TempDir()
+	writeSpeech := func(name string, from, n int) string {
+		var sb strings.Builder
+		for i := from; i < from+n; i++ {
+			line, _ := json.Marshal(map[string]any{"type": "user", "uuid": uuid.NewString(), "sessionId": "s",
+				"cwd": "/home/david/angela", "timestamp": time.Unix(int64(1_700_000_000+i), 0).UTC().Format(time.RFC3339),
+				"message": map[string]any{"role": "user", "content": fmt.Sprintf("message number %d, said with some words around it", i)}})
+			sb.Write(line)
+			sb.WriteByte('\n')
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 			b.Fatal(err)
 		}
-		server0, client0 := procCPU(backend), cpuTime(b)
-		b.StartTimer()
-		start := time.Now()
-		off, err := c.Ingest(ctx, path, nil, nil)
-		elapsed += time.Since(start)
-		b.StopTimer()
-		cpu += procCPU(backend) - server0 + cpuTime(b) - client0
-		if err != nil || off.Lines != rows {
-			b.Fatal(err, off.Lines)
+		return path
+	}
+	one := writeSpeech("s.jsonl", 0, rows)
+	var four []IngestJob
+	for f := range 4 {
+		four = append(four, IngestJob{Path: writeSpeech(fmt.Sprintf("s%d.jsonl", f), f*rows/4, rows/4)})
+	}
+	ctx := context.Background()
+	b.Run("one_transcript", func(b *testing.B) {
+		var elapsed, cpu time.Duration
+		for range b.N {
+			b.StopTimer()
+			conn := pgtest.Conn(b, pgtest.DB(b))
+			c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now}
+			var backend int
+			if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+				b.Fatal(err)
+			}
+			server0, client0 := procCPU(backend), cpuTime(b)
+			b.StartTimer()
+			start := time.Now()
+			off, err := c.Ingest(ctx, one, nil, nil)
+			elapsed += time.Since(start)
+			b.StopTimer()
+			cpu += procCPU(backend) - server0 + cpuTime(b) - client0
+			if err != nil || off.Lines != rows {
+				b.Fatal(err, off.Lines)
+			}
 		}
-	}
-	b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
-	// Rows per CPU second of this process and its server backend together:
-	// what storing costs, whatever else the machine is doing.
-	if cpu > 0 {
-		b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
-	}
+		b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
+		// Rows per CPU second of this process and its server backend
+		// together: what storing costs, whatever else the machine is doing.
+		if cpu > 0 {
+			b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
+		}
+	})
+	b.Run("side_by_side", func(b *testing.B) {
+		var elapsed time.Duration
+		for range b.N {
+			b.StopTimer()
+			pool, err := postgres.NewPool(ctx, pgtest.DB(b), pgtest.TimeZone, postgres.PoolOptions{MaxConns: 10})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := ingesters(pool)
+			c := &Capture{DB: pool, Log: zap.NewNop(), Now: time.Now}
+			b.StartTimer()
+			start := time.Now()
+			var stored int64
+			err = c.IngestFiles(ctx, four, n, func(_ int, d Counts, _ *Message) { stored += d.Stored },
+				func(_ int, _ Offset, err error) error { return err })
+			elapsed += time.Since(start)
+			b.StopTimer()
+			pool.Close()
+			if err != nil || stored != rows {
+				b.Fatal(err, stored)
+			}
+			b.ReportMetric(float64(n), "ingesters")
+		}
+		b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
+	})
 }
 
 // procCPU is the CPU time of process pid from /proc (0 where there is none).

@@ -3,15 +3,19 @@ package conversation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -348,5 +352,138 @@ func TestIngestIntoALegacyDatabase(t *testing.T) {
 	if err := e.conn.QueryRow(e.ctx, "select session_id from conversations where message_text = 'hello'").Scan(&session); err != nil ||
 		session != long[:100] {
 		t.Fatalf("session %q, %v", session, err)
+	}
+}
+
+// meetingBeginner holds the first transactions until want of them are being
+// begun at once, so that a test sees transcripts stored side by side without
+// timing anything.
+type meetingBeginner struct {
+	Beginner
+	want int
+	mu   sync.Mutex
+	n    int
+	met  chan struct{}
+}
+
+func (m *meetingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
+	m.mu.Lock()
+	m.n++
+	if m.n == m.want {
+		close(m.met)
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.met:
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("no other transcript was stored at the same time")
+	}
+	return m.Beginner.Begin(ctx)
+}
+
+func TestIngestFilesStoresTranscriptsSideBySide(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	e := newIngestEnvOn(t, url)
+	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
+	e.cap.BatchRows = 3
+	var want []string
+	var jobs []IngestJob
+	for f := range 4 {
+		var data strings.Builder
+		for i := range 7 {
+			s := fmt.Sprintf("file %d message %d", f, i)
+			want = append(want, s)
+			data.WriteString(e.speechLine(s))
+			data.WriteString(e.noiseLine())
+		}
+		jobs = append(jobs, IngestJob{Path: e.write(fmt.Sprintf("p%d/s.jsonl", f), data.String())})
+	}
+	jobs = slices.Insert(jobs, 2, IngestJob{Path: e.dir}) // a directory: unreadable
+	var total Counts
+	var unreadable []string
+	err = e.cap.IngestFiles(e.ctx, jobs, 2, func(i int, d Counts, _ *Message) { total.Add(d) },
+		func(i int, off Offset, err error) error {
+			var fe *FileError
+			if errors.As(err, &fe) {
+				unreadable = append(unreadable, jobs[i].Path)
+				return nil
+			}
+			if err == nil && off.Lines != 14 {
+				t.Errorf("%s: offset at line %d, want 14", jobs[i].Path, off.Lines)
+			}
+			return err
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total.Stored != 28 || !slices.Equal(unreadable, []string{e.dir}) {
+		t.Fatalf("stored %d, unreadable %q; want 28 and the directory", total.Stored, unreadable)
+	}
+	slices.Sort(want)
+	got := e.texts()
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("stored %q, want %q", got, want)
+	}
+	for _, j := range slices.Delete(jobs, 2, 3) {
+		if off, err := LoadOffset(e.ctx, e.conn, j.Path); err != nil || off == nil || off.Lines != 14 {
+			t.Fatalf("%s: stored offset %+v %v, want 14 lines", j.Path, off, err)
+		}
+	}
+}
+
+// downBeginner fails every transaction, as a database that is away.
+type downBeginner struct{}
+
+func (downBeginner) Begin(context.Context) (pgx.Tx, error) {
+	return nil, errors.New("connection refused")
+}
+
+func TestIngestFilesStopsAtTheFirstDatabaseError(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	e.cap.DB = downBeginner{}
+	var jobs []IngestJob
+	for f := range 6 {
+		jobs = append(jobs, IngestJob{Path: e.write(fmt.Sprintf("s%d.jsonl", f), e.speechLine("hello"))})
+	}
+	finished := 0
+	err := e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(i int, _ Offset, err error) error {
+		finished++
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("IngestFiles: %v, want the database's error", err)
+	}
+	if finished > 2 {
+		t.Fatalf("%d transcripts tried after the database failed, want at most the 2 already started", finished)
+	}
+}
+
+func TestIngestersLeaveThePoolItsShare(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct{ conns, want int }{
+		{10, min(runtime.NumCPU(), maxIngesters)},
+		{2, 1},
+		{1, 1},
+	} {
+		pool, err := pgxpool.New(ctx, fmt.Sprintf("postgres://angela@127.0.0.1:1/none?pool_max_conns=%d", c.conns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ingesters(pool); got != c.want {
+			t.Errorf("pool of %d: %d ingesters, want %d", c.conns, got, c.want)
+		}
+		pool.Close()
+	}
+	if got := ingesters(nil); got != min(runtime.NumCPU(), maxIngesters) {
+		t.Errorf("no pool: %d ingesters", got)
 	}
 }

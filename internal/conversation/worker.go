@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
@@ -91,6 +92,8 @@ type Worker struct {
 	// watchFiles watches recent transcripts rather than their directories;
 	// see maxFileWatches.
 	watchFiles bool
+	// ingesters is how many changed transcripts a pass reads at once.
+	ingesters int
 }
 
 // tracked is what the worker knows of one transcript.
@@ -160,7 +163,23 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 		watched:    map[string]bool{},
 		st:         WorkerStatus{Capture: "on"},
 		watchFiles: runtime.GOOS != "linux",
+		ingesters:  ingesters(d.Pool),
 	}, nil
+}
+
+// maxIngesters bounds how many transcripts a pass reads at once: storing is
+// CPU-bound in the server, one backend a file, so more than the cores only
+// adds contention on the same index pages.
+const maxIngesters = 4
+
+// ingesters is how many transcripts a pass reads at once: one a core, at most
+// maxIngesters and half the pool, leaving the other workers their share.
+func ingesters(pool *pgxpool.Pool) int {
+	n := min(runtime.NumCPU(), maxIngesters)
+	if pool != nil {
+		n = min(n, int(pool.Config().MaxConns)/2)
+	}
+	return max(n, 1)
 }
 
 // workerDetail is the worker's status detail: the capture's and the spool's.
@@ -469,14 +488,22 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 	if backfill {
 		prog = w.startProgress(changed)
 	}
-	for _, c := range changed {
-		if err := w.ingest(ctx, c.path, c.fi, prog); err != nil {
+	jobs := make([]IngestJob, len(changed))
+	for i, c := range changed {
+		jobs[i] = IngestJob{c.path, w.files[c.path].off}
+	}
+	err := w.capture.IngestFiles(ctx, jobs, w.ingesters,
+		func(i int, d Counts, last *Message) { w.stored(d, last, prog) },
+		func(i int, off Offset, err error) error {
+			err = w.ingested(changed[i].path, changed[i].fi, off, err)
+			if err == nil && prog != nil {
+				prog.files++
+				prog.maybeLog(w)
+			}
 			return err
-		}
-		if prog != nil {
-			prog.files++
-			prog.maybeLog(w)
-		}
+		})
+	if err != nil {
+		return err
 	}
 	if prog != nil {
 		prog.finish(w)
@@ -510,22 +537,32 @@ func (w *Worker) ingestOne(ctx context.Context, name string) error {
 // ingest reads one transcript. A file that cannot be read is logged once and
 // skipped until it changes; only database errors are returned.
 func (w *Worker) ingest(ctx context.Context, path string, fi os.FileInfo, prog *progress) error {
+	off, err := w.capture.Ingest(ctx, path, w.files[path].off, func(d Counts, last *Message) { w.stored(d, last, prog) })
+	return w.ingested(path, fi, off, err)
+}
+
+// stored counts a committed batch of a transcript.
+func (w *Worker) stored(d Counts, last *Message, prog *progress) {
+	w.st.MessagesStored += d.Stored
+	w.st.MalformedLines += d.Malformed
+	w.st.TooLargeLines += d.TooLarge
+	w.st.RefusedLines += d.Refused
+	if last != nil {
+		w.st.LastMessage = last.Speaker + ": " + text.Preview(last.Text, 60)
+		w.st.LastMessageAt, w.st.LastStoredAt = last.CreatedAt, w.deps.Clock.Now()
+	}
+	if prog != nil {
+		prog.bytes += d.Bytes
+		prog.messages += d.Stored
+		prog.maybeLog(w)
+	}
+}
+
+// ingested records what Ingest returned for path, as fi was before it: the
+// offset stored, and a read error logged once. It returns the database
+// errors, for the caller to wait out.
+func (w *Worker) ingested(path string, fi os.FileInfo, off Offset, err error) error {
 	t := w.files[path]
-	off, err := w.capture.Ingest(ctx, path, t.off, func(d Counts, last *Message) {
-		w.st.MessagesStored += d.Stored
-		w.st.MalformedLines += d.Malformed
-		w.st.TooLargeLines += d.TooLarge
-		w.st.RefusedLines += d.Refused
-		if last != nil {
-			w.st.LastMessage = last.Speaker + ": " + text.Preview(last.Text, 60)
-			w.st.LastMessageAt, w.st.LastStoredAt = last.CreatedAt, w.deps.Clock.Now()
-		}
-		if prog != nil {
-			prog.bytes += d.Bytes
-			prog.messages += d.Stored
-			prog.maybeLog(w)
-		}
-	})
 	if off.Path != "" {
 		o := off
 		t.off = &o
