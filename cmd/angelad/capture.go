@@ -17,6 +17,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/logging"
+	"github.com/angela-ai/angelad/internal/postgres"
 )
 
 func (a *app) importCommand() *cobra.Command {
@@ -68,7 +69,9 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		capture := &conversation.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
 		var res conversation.ImportResult
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			res, err = capture.Import(ctx, conn, files, progress)
+			db, n, closeDB := a.importWriter(ctx, conn, len(files))
+			defer closeDB()
+			res, err = capture.Import(ctx, db, n, files, progress)
 			return err
 		})
 		if bar != nil {
@@ -93,6 +96,24 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		return err
 	})
 	return cmd
+}
+
+// importWriter returns what import writes through, and how many transcripts
+// it reads at once: a small pool, one connection a file read side by side
+// (see conversation.Ingesters), when there are several files; conn otherwise.
+func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db interface {
+	conversation.Beginner
+	postgres.Querier
+}, n int, closeDB func()) {
+	n = min(conversation.Ingesters(nil), files)
+	if n <= 1 {
+		return conn, 1, func() {}
+	}
+	pool, err := postgres.NewPool(ctx, a.connString(), a.cfg.TimeZone, postgres.PoolOptions{MaxConns: int32(n)})
+	if err != nil {
+		return conn, 1, func() {} // conn works: read one file at a time
+	}
+	return pool, n, pool.Close
 }
 
 func isTerminal(w io.Writer) bool {

@@ -202,10 +202,10 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	capture := &conversation.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
-	res, err := capture.Import(ctx, conn, files, nil)
+	res, err := capture.Import(ctx, conn, 1, files, nil)
 	if postgres.IsSchemaMissing(err) {
 		if _, err = postgres.Migrate(ctx, conn); err == nil {
-			res, err = capture.Import(ctx, conn, files, nil)
+			res, err = capture.Import(ctx, conn, 1, files, nil)
 		}
 	}
 	if err == nil && len(res.Unreadable) > 0 {

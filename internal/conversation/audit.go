@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,40 +119,54 @@ type ImportResult struct {
 }
 
 // Import reads the transcripts from their stored offsets, as the daemon does,
-// so a file or part of one already read by either adds nothing. progress,
-// when set, gets the bytes read of each committed batch, and the bytes a file
-// had that were already read before.
-func (c *Capture) Import(ctx context.Context, conn interface {
+// so a file or part of one already read by either adds nothing. It reads
+// up to parallel of them at once (see IngestFiles), so db must be a pool when
+// parallel is above 1. progress, when set, gets the bytes read of each
+// committed batch, and the bytes a file had that were already read before;
+// it may be called from several goroutines, one at a time.
+func (c *Capture) Import(ctx context.Context, db interface {
 	Beginner
 	postgres.Querier
-}, files []Transcript, progress func(bytes int64)) (ImportResult, error) {
-	c.DB = conn
-	var res ImportResult
-	for _, f := range files {
-		prev, err := LoadOffset(ctx, conn, f.Path)
-		if err != nil {
-			return res, err
-		}
-		if progress != nil && prev != nil {
-			progress(min(prev.ReadOffset, f.Size))
-		}
-		res.Files++
-		_, err = c.Ingest(ctx, f.Path, prev, func(d Counts, _ *Message) {
-			res.Add(d)
-			if progress != nil {
-				progress(d.Bytes)
-			}
-		})
-		var fe *FileError
-		if errors.As(err, &fe) {
-			res.Unreadable = append(res.Unreadable, text.OneLine(err.Error()))
-			continue
-		}
-		if err != nil {
-			return res, err
+}, parallel int, files []Transcript, progress func(bytes int64)) (ImportResult, error) {
+	c.DB = db
+	var (
+		res ImportResult
+		mu  sync.Mutex // progress's
+	)
+	report := func(n int64) {
+		if progress != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(n)
 		}
 	}
-	return res, nil
+	jobs := make([]IngestJob, len(files))
+	for i, f := range files {
+		jobs[i] = IngestJob{Path: f.Path, Load: func(ctx context.Context) (*Offset, error) {
+			// Read just before the file, as the daemon may have read on.
+			prev, err := LoadOffset(ctx, db, f.Path)
+			if prev != nil {
+				report(min(prev.ReadOffset, f.Size))
+			}
+			return prev, err
+		}}
+	}
+	err := c.IngestFiles(ctx, jobs, parallel,
+		func(_ int, d Counts, _ *Message) {
+			res.Add(d)
+			report(d.Bytes)
+		},
+		func(_ int, _ Offset, err error) error {
+			res.Files++
+			var fe *FileError
+			if errors.As(err, &fe) {
+				res.Unreadable = append(res.Unreadable, text.OneLine(err.Error()))
+				return nil
+			}
+			return err
+		})
+	slices.Sort(res.Unreadable) // in the order they failed, when side by side
+	return res, err
 }
 
 // Missing is a speech line of a transcript that is not in the database.

@@ -192,7 +192,7 @@ func BenchmarkStoreRows(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			n := ingesters(pool)
+			n := Ingesters(pool)
 			c := &Capture{DB: pool, Log: zap.NewNop(), Now: time.Now}
 			b.StartTimer()
 			start := time.Now()

@@ -236,6 +236,9 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 type IngestJob struct {
 	Path string
 	Prev *Offset
+	// Load, when set, gives Prev just before the file is read, for a reader
+	// that does not keep the offsets itself while another one may move them.
+	Load func(context.Context) (*Offset, error)
 }
 
 // IngestFiles ingests the jobs, starting them in order, up to parallel of
@@ -246,8 +249,8 @@ type IngestJob struct {
 // committed with its own rows, so the files stay independent: a crash at any
 // point leaves each one resumable exactly where its last batch ended.
 //
-// done gets every committed batch of job i, and finished what Ingest returned
-// for it; they are called one at a time, never concurrently. An error from
+// done gets every committed batch of job i, and finished what Ingest (or the
+// job's Load) returned for it; they are called one at a time, never concurrently. An error from
 // finished stops the jobs not started, cancels those running (which keep
 // what they committed) and is returned.
 func (c *Capture) IngestFiles(ctx context.Context, jobs []IngestJob, parallel int,
@@ -263,11 +266,18 @@ func (c *Capture) IngestFiles(ctx context.Context, jobs []IngestJob, parallel in
 			if gctx.Err() != nil {
 				return nil // stopped while it waited for its turn
 			}
-			off, err := c.Ingest(gctx, j.Path, j.Prev, func(d Counts, last *Message) {
-				mu.Lock()
-				defer mu.Unlock()
-				done(i, d, last)
-			})
+			prev, err := j.Prev, error(nil)
+			if j.Load != nil {
+				prev, err = j.Load(gctx)
+			}
+			var off Offset
+			if err == nil {
+				off, err = c.Ingest(gctx, j.Path, prev, func(d Counts, last *Message) {
+					mu.Lock()
+					defer mu.Unlock()
+					done(i, d, last)
+				})
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			return finished(i, off, err)

@@ -478,12 +478,12 @@ func TestIngestersLeaveThePoolItsShare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ingesters(pool); got != c.want {
+		if got := Ingesters(pool); got != c.want {
 			t.Errorf("pool of %d: %d ingesters, want %d", c.conns, got, c.want)
 		}
 		pool.Close()
 	}
-	if got := ingesters(nil); got != min(runtime.NumCPU(), maxIngesters) {
+	if got := Ingesters(nil); got != min(runtime.NumCPU(), maxIngesters) {
 		t.Errorf("no pool: %d ingesters", got)
 	}
 }

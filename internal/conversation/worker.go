@@ -163,7 +163,7 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 		watched:    map[string]bool{},
 		st:         WorkerStatus{Capture: "on"},
 		watchFiles: runtime.GOOS != "linux",
-		ingesters:  ingesters(d.Pool),
+		ingesters:  Ingesters(d.Pool),
 	}, nil
 }
 
@@ -172,9 +172,10 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 // adds contention on the same index pages.
 const maxIngesters = 4
 
-// ingesters is how many transcripts a pass reads at once: one a core, at most
-// maxIngesters and half the pool, leaving the other workers their share.
-func ingesters(pool *pgxpool.Pool) int {
+// Ingesters is how many transcripts are read at once: one a core, at most
+// maxIngesters and, with a pool (the daemon's), half of it, leaving the other
+// workers their share.
+func Ingesters(pool *pgxpool.Pool) int {
 	n := min(runtime.NumCPU(), maxIngesters)
 	if pool != nil {
 		n = min(n, int(pool.Config().MaxConns)/2)
@@ -490,7 +491,7 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 	}
 	jobs := make([]IngestJob, len(changed))
 	for i, c := range changed {
-		jobs[i] = IngestJob{c.path, w.files[c.path].off}
+		jobs[i] = IngestJob{Path: c.path, Prev: w.files[c.path].off}
 	}
 	err := w.capture.IngestFiles(ctx, jobs, w.ingesters,
 		func(i int, d Counts, last *Message) { w.stored(d, last, prog) },
