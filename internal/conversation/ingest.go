@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -443,8 +444,12 @@ func (c *Capture) storeOffset(ctx context.Context, tx pgx.Tx, off Offset) error 
 }
 
 // insertMessages stores rows read from path in one statement and returns how
-// many were new.
+// many were new. The rows go in the order of their ids: two transactions
+// storing some of the same messages (two copies of a history, read at once by
+// the backfill, or by the daemon and import) then take their keys in the same
+// order, and the second waits for the first instead of deadlocking with it.
 func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message) (stored int64, err error) {
+	rows = slices.SortedFunc(slices.Values(rows), func(a, b Message) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	// [16]byte encodes directly; uuid.UUID would go through its text form.
 	ids := make([][16]byte, len(rows))
 	sessions := make([]string, len(rows))

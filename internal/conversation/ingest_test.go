@@ -487,3 +487,35 @@ func TestIngestersLeaveThePoolItsShare(t *testing.T) {
 		t.Errorf("no pool: %d ingesters", got)
 	}
 }
+
+func TestIngestFilesOfTheSameMessagesInAnotherOrderDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	e := newIngestEnvOn(t, url)
+	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Two transcripts holding the same messages, one in reverse order, read
+	// at once: each batch would take the other's keys in the opposite order.
+	const n = 3000
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = e.speechLine(fmt.Sprintf("message %d", i))
+	}
+	a := e.write("a.jsonl", strings.Join(lines, ""))
+	slices.Reverse(lines)
+	b := e.write("b.jsonl", strings.Join(lines, ""))
+	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
+	var stored int64
+	err = e.cap.IngestFiles(e.ctx, []IngestJob{{Path: a}, {Path: b}}, 2,
+		func(_ int, d Counts, _ *Message) { stored += d.Stored },
+		func(_ int, _ Offset, err error) error { return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored != n || len(e.texts()) != n {
+		t.Fatalf("stored %d, %d rows; want %d", stored, len(e.texts()), n)
+	}
+}
