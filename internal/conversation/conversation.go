@@ -7,9 +7,11 @@
 package conversation
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,6 +192,68 @@ func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation
 		return Conversation{}, fmt.Errorf("save conversation: %w", err)
 	}
 	return saved, nil
+}
+
+// insertConversationsSQL is insertConversationSQL for many messages in one
+// statement, from arrays. The grams come as one array, $9, each message's its
+// slice lo:hi (see text.GramRuns); a NULL time asks the server for it.
+const insertConversationsSQL = `with ins as (
+	insert into conversations
+		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
+		 importance_level, created_at, search_grams)
+	select id, nullif(session, ''), speaker, txt, nullif(mtype, ''), nullif(topic, ''), nullif(emotion, ''),
+		importance, coalesce(at, clock_timestamp()), ($9::int4[])[lo:hi]
+	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+		$8::int4[], $10::timestamptz[], $11::int4[], $12::int4[])
+		as m(id, session, speaker, txt, mtype, topic, emotion, importance, at, lo, hi)
+	on conflict (conversation_id) do nothing
+	returning conversation_id, importance_level, created_at
+), states as (
+	` + memory.InsertConversationStatesSQL + `
+)
+select conversation_id from ins`
+
+// SaveNew stores, in one statement, those of cs that are not stored yet, and
+// returns their ids. It is Save for many messages at once (a drain of the
+// spool), except that a message whose id is already stored is left as it is
+// and not compared: the caller gives those to Save, which tells a replay from
+// a reused id. An invalid message returns a *text.FieldError and writes
+// nothing.
+func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uuid.UUID]bool, error) {
+	stored := map[uuid.UUID]bool{}
+	if len(cs) == 0 {
+		return stored, nil
+	}
+	// In the order of their ids, as insertMessages does.
+	cs = slices.SortedFunc(slices.Values(cs), func(a, b Conversation) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	n := len(cs)
+	ids, ats, importances := make([][16]byte, n), make([]*time.Time, n), make([]int32, n)
+	sessions, speakers, texts := make([]string, n), make([]string, n), make([]string, n)
+	types, topics, emotions := make([]string, n), make([]string, n), make([]string, n)
+	for i := range cs {
+		c := cs[i].WithDefaults()
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("save conversation %s: %w", c.ID, err)
+		}
+		c.Speaker, _ = NormalizeSpeaker(c.Speaker) // valid: Validate checked it
+		cs[i] = c
+		ids[i], sessions[i], speakers[i], texts[i] = c.ID, c.SessionID, c.Speaker, c.MessageText
+		types[i], topics[i], emotions[i], importances[i] = c.MessageType, c.Topic, c.EmotionDetected, int32(c.ImportanceLevel)
+		if !c.CreatedAt.IsZero() {
+			ats[i] = &cs[i].CreatedAt
+		}
+	}
+	grams, lo, hi := text.GramRuns(n, func(i int) []string { return texts[i : i+1] })
+	rows, err := q.Query(ctx, insertConversationsSQL, ids, sessions, speakers, texts, types, topics, emotions,
+		importances, grams, ats, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("save conversations: %w", err)
+	}
+	var id uuid.UUID
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { stored[id] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("save conversations: %w", err)
+	}
+	return stored, nil
 }
 
 // RecentOptions selects the conversations Recent returns.

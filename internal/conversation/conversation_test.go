@@ -444,3 +444,35 @@ func TestLegacyDatabaseIsAdoptedAndReadInItsTimeZone(t *testing.T) {
 		t.Fatalf("%d rows, want 3", n)
 	}
 }
+
+func TestSaveNewStoresOnlyTheNewOnesAndRejectsInvalidInputWhole(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	stored, err := conversation.Save(ctx, conn, valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := stored
+	again.MessageText = "changed" // the same id: left as it is, not compared
+	fresh := valid().WithDefaults()
+	untimed := valid().WithDefaults()
+	untimed.MessageText = "no time"
+	got, err := conversation.SaveNew(ctx, conn, []conversation.Conversation{again, fresh, untimed})
+	if err != nil || len(got) != 2 || !got[fresh.ID] || !got[untimed.ID] {
+		t.Fatalf("SaveNew = %v, %v; want the two new ids", got, err)
+	}
+	if n := count(t, ctx, conn); n != 3 {
+		t.Fatalf("%d rows, want 3", n)
+	}
+	if list, _ := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 10}); list[0].MessageText != "no time" && list[1].MessageText != "no time" {
+		t.Errorf("the untimed message is not among the newest: %+v", list)
+	}
+	bad := valid()
+	bad.Speaker = "someone"
+	if _, err := conversation.SaveNew(ctx, conn, []conversation.Conversation{valid(), bad}); err == nil || !strings.Contains(err.Error(), "speaker") {
+		t.Fatalf("SaveNew with an invalid message: %v", err)
+	}
+	if n := count(t, ctx, conn); n != 3 {
+		t.Fatalf("%d rows after an invalid batch, want 3", n)
+	}
+}

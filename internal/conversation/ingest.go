@@ -457,16 +457,11 @@ func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message)
 	texts := make([]string, len(rows))
 	ats := make([]time.Time, len(rows))
 	projects := make([]string, len(rows))
-	los := make([]int32, len(rows))
-	his := make([]int32, len(rows))
-	var grams []int32
 	for i, m := range rows {
 		ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
 			m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
-		los[i] = int32(len(grams)) + 1
-		grams = append(grams, text.Grams(m.Text)...)
-		his[i] = int32(len(grams))
 	}
+	grams, los, his := text.GramRuns(len(rows), func(i int) []string { return texts[i : i+1] })
 	err = tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, path,
 		los, his, grams).Scan(&stored)
 	return stored, err

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/daemon"
@@ -82,9 +83,72 @@ func isIDTaken(err error, field string) bool {
 	return errors.As(err, &fe) && fe.Field == field
 }
 
-// DrainSpool makes one pass over sp on db with ApplySpooled, as `angelad
-// spool drain` does and as the daemon's drainer does on each of its passes.
+// ApplySpooledBatch stores the records of a drain transaction that are new
+// with one statement of each kind (memory.SaveNew, SaveNew), as ApplySpooled
+// would store them one by one, and leaves the others to ApplySpooled: those
+// already stored, which it compares, and those it cannot read, which it
+// refuses with the reason. It is the spool.BatchApplyFunc of DrainSpool.
+func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Record) (left []spool.Record, err error) {
+	var (
+		emotions []memory.Emotion
+		convs    []Conversation
+		byID     = map[uuid.UUID]spool.Record{}
+	)
+	for _, r := range recs {
+		switch r.Kind {
+		case spool.KindEmotion:
+			var e memory.Emotion
+			if json.Unmarshal(r.Data, &e) != nil || e.ID != r.ID || byID[r.ID].Name != "" {
+				break
+			}
+			if e.FeltAt.IsZero() {
+				e.FeltAt = r.SpooledAt // as ApplySpooled
+			}
+			if e.WithDefaults().Validate() == nil {
+				emotions, byID[r.ID] = append(emotions, e), r
+				continue
+			}
+		case spool.KindConversation:
+			var c Conversation
+			if json.Unmarshal(r.Data, &c) != nil || c.ID != r.ID || byID[r.ID].Name != "" {
+				break
+			}
+			if c.CreatedAt.IsZero() {
+				c.CreatedAt = r.SpooledAt
+			}
+			if c.WithDefaults().Validate() == nil {
+				convs, byID[r.ID] = append(convs, c), r
+				continue
+			}
+		}
+		left = append(left, r)
+	}
+	storedEmotions, err := memory.SaveNew(ctx, q, emotions)
+	if err != nil {
+		return nil, err
+	}
+	storedConvs, err := SaveNew(ctx, q, convs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range emotions {
+		if !storedEmotions[e.ID] {
+			left = append(left, byID[e.ID])
+		}
+	}
+	for _, c := range convs {
+		if !storedConvs[c.ID] {
+			left = append(left, byID[c.ID])
+		}
+	}
+	return left, nil
+}
+
+// DrainSpool makes one pass over sp on db with ApplySpooledBatch and
+// ApplySpooled, as `angelad spool drain` does and as the daemon's drainer
+// does on each of its passes.
 func DrainSpool(ctx context.Context, db spool.Beginner, sp *spool.Spool, o spool.DrainOptions) (spool.Result, error) {
+	o.Batch = ApplySpooledBatch
 	return sp.Drain(ctx, db, ApplySpooled, o)
 }
 
@@ -101,9 +165,10 @@ const (
 	// wait while the database is reachable.
 	SpoolProblemAfter = 5 * time.Minute
 	// SpoolDrainWorkers is how many of the pool's connections a drain uses
-	// at once, at most half the pool: the file work and round trips of one
-	// batch overlap those of the others, which makes a long backlog (after an
-	// outage) drain two to three times as fast as with one.
+	// at once, at most half the pool: the file work of one batch (most of a
+	// drain's cost, since a batch is a few statements) overlaps the others',
+	// which makes a long backlog (after an outage) drain about 1.6 times as
+	// fast as with one on 2 cores (BenchmarkDrain10k).
 	SpoolDrainWorkers = 4
 )
 

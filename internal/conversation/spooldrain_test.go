@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -420,5 +421,115 @@ func TestSpoolDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDrainInBatchesStoresWhatOneByOneStores drains the same records one
+// statement a record (ApplySpooled alone) and in batches (DrainSpool), on a
+// new database and on an adopted one, and finds the same rows and states.
+func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
+	t.Parallel()
+	for name, newDB := range map[string]func(testing.TB) string{"new": pgtest.DB, "legacy": pgtest.LegacyDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			spooledAt := time.Date(2026, 11, 30, 22, 15, 0, 123456000, time.UTC)
+			at := time.Date(2025, 11, 8, 8, 0, 0, 0, time.UTC)
+			dirs := [2]string{t.TempDir(), t.TempDir()}
+			var sps [2]*spool.Spool
+			for i := range sps {
+				sps[i] = spool.New(dirs[i], func() time.Time { return spooledAt })
+			}
+			add := func(kind spool.Kind, id uuid.UUID, v any) {
+				for _, sp := range sps {
+					if _, err := sp.Add(kind, id, v, "test"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// Stored before the drain, on both databases, by the saves that
+			// then spooled them anyway: a timed and an untimed replay.
+			replayed := valid().WithDefaults()
+			replayed.CreatedAt = at
+			untimed := spooledEmotion().WithDefaults()
+			add(spool.KindConversation, replayed.ID, replayed)
+			add(spool.KindEmotion, untimed.ID, untimed)
+			for i := range 30 {
+				e := memory.Emotion{Emotion: fmt.Sprint("feeling ", i), Intensity: 1 + i%10, Context: "ที่รัก context " + fmt.Sprint(i),
+					MemoryStrength: 1 + i%10}
+				if i%3 == 0 {
+					e.DavidWords, e.WhyItMatters = "words", "why"
+				}
+				if i%2 == 0 {
+					e.FeltAt = at.Add(time.Duration(i) * time.Minute)
+				}
+				e = e.WithDefaults()
+				add(spool.KindEmotion, e.ID, e)
+				c := conversation.Conversation{Speaker: []string{"David", "angela"}[i%2], MessageText: fmt.Sprint("คิดถึง message ", i),
+					ImportanceLevel: 1 + i%10}
+				if i%3 == 0 {
+					c.SessionID, c.MessageType, c.Topic, c.EmotionDetected = "s1", "question", "topic", "warm"
+				}
+				if i%2 == 1 {
+					c.CreatedAt = at.Add(time.Duration(i) * time.Second)
+				}
+				c = c.WithDefaults()
+				add(spool.KindConversation, c.ID, c)
+			}
+			dump := func(conn *pgx.Conn, sql string) string {
+				var s string
+				if err := conn.QueryRow(ctx, `select coalesce(json_agg(t)::text, '') from (`+sql+`) t`).Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			var got [2][4]string
+			for i := range 2 {
+				conn := pgtest.Conn(t, newDB(t))
+				if _, err := postgres.Migrate(ctx, conn); err != nil {
+					t.Fatal(err)
+				}
+				total := func() int {
+					var n int
+					if err := conn.QueryRow(ctx, `select (select count(*) from conversations) + (select count(*) from angela_emotions)
+						+ (select count(*) from conversation_memory) + (select count(*) from emotion_memory)`).Scan(&n); err != nil {
+						t.Fatal(err)
+					}
+					return n
+				}
+				before := total() // an adopted database's rows
+				if _, err := conversation.Save(ctx, conn, replayed); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := memory.Save(ctx, conn, untimed); err != nil { // the server's time
+					t.Fatal(err)
+				}
+				var res spool.Result
+				var err error
+				if i == 0 {
+					res, err = sps[i].Drain(ctx, conn, conversation.ApplySpooled, spool.DrainOptions{})
+				} else {
+					res, err = conversation.DrainSpool(ctx, conn, sps[i], spool.DrainOptions{})
+				}
+				if err != nil || res.Applied != 62 || res.Left != 0 || res.Rejected != 0 {
+					t.Fatalf("drain %d: %+v, %v", i, res, err)
+				}
+				got[i] = [4]string{
+					dump(conn, `select * from conversations where conversation_id <> '`+replayed.ID.String()+`' order by conversation_id`),
+					dump(conn, `select * from angela_emotions where emotion_id <> '`+untimed.ID.String()+`' order by emotion_id`),
+					dump(conn, `select * from conversation_memory where id <> '`+replayed.ID.String()+`' order by id`),
+					dump(conn, `select * from emotion_memory where id <> '`+untimed.ID.String()+`' order by id`),
+				}
+				if n := total() - before; n != 4*31 {
+					t.Fatalf("drain %d: %d rows and states added, want %d", i, n, 4*31)
+				}
+			}
+			for k, table := range []string{"conversations", "angela_emotions", "conversation_memory", "emotion_memory"} {
+				if got[0][k] != got[1][k] {
+					t.Errorf("%s: one by one stored\n%s\nin batches\n%s", table, got[0][k], got[1][k])
+				}
+			}
+		})
 	}
 }

@@ -7,9 +7,11 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -161,6 +163,70 @@ func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 		return Emotion{}, fmt.Errorf("save emotion: %w", err)
 	}
 	return saved, nil
+}
+
+// insertEmotionsSQL is insertEmotionSQL for many emotions in one statement,
+// from arrays. The grams come as one array, $9, each emotion's its slice
+// lo:hi (see text.GramRuns); a NULL time asks the server for it.
+const insertEmotionsSQL = `with ins as (
+	insert into angela_emotions
+		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
+		 search_grams)
+	select id, coalesce(at, clock_timestamp()), emotion, intensity, context,
+		nullif(words, ''), nullif(why, ''), strength, ($9::int4[])[lo:hi]
+	from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[],
+		$8::int4[], $10::int4[], $11::int4[])
+		as e(id, at, emotion, intensity, context, words, why, strength, lo, hi)
+	on conflict (emotion_id) do nothing
+	returning emotion_id, intensity, memory_strength, felt_at
+), states as (
+	` + InsertEmotionStatesSQL + `
+)
+select emotion_id from ins`
+
+// SaveNew stores, in one statement, those of es that are not stored yet, and
+// returns their ids. It is Save for many emotions at once (a drain of the
+// spool), except that an emotion whose id is already stored is left as it is
+// and not compared: the caller gives those to Save, which tells a replay from
+// a reused id. An invalid emotion returns a *text.FieldError and writes
+// nothing.
+func SaveNew(ctx context.Context, q postgres.Querier, es []Emotion) (map[uuid.UUID]bool, error) {
+	stored := map[uuid.UUID]bool{}
+	if len(es) == 0 {
+		return stored, nil
+	}
+	// In the order of their ids, so that two transactions storing some of
+	// the same ones wait for each other rather than deadlock.
+	es = slices.SortedFunc(slices.Values(es), func(a, b Emotion) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	n := len(es)
+	ids, ats := make([][16]byte, n), make([]*time.Time, n)
+	names, contexts, words, whys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	intensities, strengths := make([]int32, n), make([]int32, n)
+	for i := range es {
+		e := es[i].WithDefaults()
+		if err := e.Validate(); err != nil {
+			return nil, fmt.Errorf("save emotion %s: %w", e.ID, err)
+		}
+		es[i] = e
+		ids[i], names[i], contexts[i], words[i], whys[i] = e.ID, e.Emotion, e.Context, e.DavidWords, e.WhyItMatters
+		intensities[i], strengths[i] = int32(e.Intensity), int32(e.MemoryStrength)
+		if !e.FeltAt.IsZero() {
+			ats[i] = &es[i].FeltAt
+		}
+	}
+	grams, lo, hi := text.GramRuns(n, func(i int) []string {
+		return []string{names[i], contexts[i], words[i], whys[i]}
+	})
+	rows, err := q.Query(ctx, insertEmotionsSQL, ids, ats, names, intensities, contexts, words, whys, strengths,
+		grams, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("save emotions: %w", err)
+	}
+	var id uuid.UUID
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { stored[id] = true; return nil }); err != nil {
+		return nil, fmt.Errorf("save emotions: %w", err)
+	}
+	return stored, nil
 }
 
 // recentEmotionsSQL orders by felt_at desc alone, matching the index

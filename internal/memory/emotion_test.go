@@ -447,3 +447,37 @@ func TestLegacyDatabaseIsAdoptedAndReadInItsTimeZone(t *testing.T) {
 		t.Fatalf("%d rows, want 4", n)
 	}
 }
+
+func TestSaveNewStoresOnlyTheNewEmotionsAndRejectsInvalidInputWhole(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	stored, err := memory.Save(ctx, conn, valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := stored
+	again.Context = "changed" // the same id: left as it is, not compared
+	fresh := valid().WithDefaults()
+	fresh.FeltAt = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	got, err := memory.SaveNew(ctx, conn, []memory.Emotion{again, fresh})
+	if err != nil || len(got) != 1 || !got[fresh.ID] {
+		t.Fatalf("SaveNew = %v, %v; want the new id only", got, err)
+	}
+	list, err := memory.Recent(ctx, conn, 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("Recent = %v, %v", list, err)
+	}
+	for _, e := range list {
+		if e.ID == stored.ID && e != stored || e.ID == fresh.ID && e != fresh {
+			t.Errorf("stored %+v", e)
+		}
+	}
+	bad := valid()
+	bad.Intensity = 11
+	if _, err := memory.SaveNew(ctx, conn, []memory.Emotion{valid(), bad}); err == nil || !strings.Contains(err.Error(), "intensity") {
+		t.Fatalf("SaveNew with an invalid emotion: %v", err)
+	}
+	if n := count(t, ctx, conn); n != 2 {
+		t.Fatalf("%d rows after an invalid batch, want 2", n)
+	}
+}

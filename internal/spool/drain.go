@@ -27,6 +27,13 @@ import (
 // between its commit and the removal of its file.
 type ApplyFunc func(ctx context.Context, q postgres.Querier, r Record) error
 
+// BatchApplyFunc stores records on q, the drain's transaction, in one go as
+// far as it can, and returns those it left to the ApplyFunc, one by one:
+// the ones it cannot store as new (already stored, so the ApplyFunc compares
+// them; not well formed, so the ApplyFunc says why). Like an ApplyFunc it
+// must be idempotent by the records' ids.
+type BatchApplyFunc func(ctx context.Context, q postgres.Querier, recs []Record) (left []Record, err error)
+
 // Beginner starts a transaction; *pgx.Conn and *pgxpool.Pool both do.
 type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
@@ -64,6 +71,10 @@ type DrainOptions struct {
 	// own; more than one needs a db that is safe for concurrent use, such as a
 	// pool. 0 means one.
 	Workers int
+	// Batch, when set, stores each transaction's records before the
+	// ApplyFunc sees those it left: a few statements a batch instead of one
+	// a record.
+	Batch BatchApplyFunc
 }
 
 // Drain makes one pass over the spool, oldest record first (with several
@@ -92,7 +103,7 @@ func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, o Drain
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d := &drain{s: s, db: db, apply: apply, log: log, res: &res, list: list}
+	d := &drain{s: s, db: db, apply: apply, batch: o.Batch, log: log, res: &res, list: list}
 	var wg sync.WaitGroup
 	for range max(o.Workers, 1) {
 		wg.Go(func() {
@@ -178,6 +189,7 @@ type drain struct {
 	s     *Spool
 	db    Beginner
 	apply ApplyFunc
+	batch BatchApplyFunc
 	log   *zap.Logger
 
 	mu   sync.Mutex
@@ -228,9 +240,23 @@ func (d *drain) store(ctx context.Context, batch []*claim) (err error) {
 			tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	for _, c := range batch {
-		if err := d.apply(ctx, tx, c.rec); err != nil {
-			return fmt.Errorf("apply spooled %s %s: %w", c.rec.Kind, c.rec.ID, err)
+	recs := make([]Record, len(batch))
+	for i, c := range batch {
+		recs[i] = c.rec
+	}
+	if d.batch != nil {
+		left, err := d.batch(ctx, tx, recs)
+		if err != nil && len(recs) == 1 {
+			return fmt.Errorf("apply spooled %s %s: %w", recs[0].Kind, recs[0].ID, err)
+		}
+		if err != nil {
+			return fmt.Errorf("apply %d spooled records: %w", len(recs), err)
+		}
+		recs = left
+	}
+	for _, r := range recs {
+		if err := d.apply(ctx, tx, r); err != nil {
+			return fmt.Errorf("apply spooled %s %s: %w", r.Kind, r.ID, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -63,3 +63,18 @@ func isGramSpace(r rune) bool {
 	}
 	return r >= 8192 && r <= 8202
 }
+
+// GramRuns returns the grams of n items (Grams of texts(i) for item i) as one
+// array, with item i's 1-based bounds lo[i]:hi[i] in it (empty when lo > hi),
+// for a statement that stores many rows from arrays: an array parameter must
+// be rectangular, so the rows' gram arrays travel as one and are sliced back.
+func GramRuns(n int, texts func(i int) []string) (grams, lo, hi []int32) {
+	lo, hi = make([]int32, n), make([]int32, n)
+	grams = []int32{}
+	for i := range n {
+		lo[i] = int32(len(grams)) + 1
+		grams = append(grams, Grams(texts(i)...)...)
+		hi[i] = int32(len(grams))
+	}
+	return grams, lo, hi
+}
