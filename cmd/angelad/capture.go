@@ -111,7 +111,9 @@ func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db i
 	}
 	pool, err := postgres.NewPool(ctx, a.connString(), a.cfg.TimeZone, postgres.PoolOptions{MaxConns: int32(n)})
 	if err != nil {
-		return conn, 1, func() {} // conn works: read one file at a time
+		// The pool connects lazily, so this is only a connection string it
+		// cannot use: read one file at a time on conn, which connected.
+		return conn, 1, func() {}
 	}
 	return pool, n, pool.Close
 }

@@ -165,7 +165,7 @@ func (c *Capture) Import(ctx context.Context, db interface {
 			}
 			return err
 		})
-	slices.Sort(res.Unreadable) // in the order they failed, when side by side
+	slices.Sort(res.Unreadable) // by path: side by side, they fail in no set order
 	return res, err
 }
 

@@ -225,7 +225,8 @@ func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uu
 		return stored, nil
 	}
 	// In the order of their ids, as insertMessages does.
-	cs = slices.SortedFunc(slices.Values(cs), func(a, b Conversation) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	cs = slices.Clone(cs)
+	slices.SortStableFunc(cs, func(a, b Conversation) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	n := len(cs)
 	ids, ats, importances := make([][16]byte, n), make([]*time.Time, n), make([]int32, n)
 	sessions, speakers, texts := make([]string, n), make([]string, n), make([]string, n)

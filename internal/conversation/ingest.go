@@ -382,12 +382,16 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	for i := range rows {
+	// In the order of their ids, as insertMessages stores a batch; last is
+	// still the last in the file of those stored.
+	for _, i := range idOrder(rows) {
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
 			n, err := insertMessages(ctx, sp, off.Path, rows[i:i+1])
 			if err == nil && n > 0 {
 				stored += n
-				last = &rows[i]
+				if last == nil || rows[i].line > last.line {
+					last = &rows[i]
+				}
 			}
 			return err
 		})
@@ -443,13 +447,29 @@ func (c *Capture) storeOffset(ctx context.Context, tx pgx.Tx, off Offset) error 
 	return nil
 }
 
+// idOrder returns the indexes of rows in the order of their ids, those of the
+// same id in the order of the file, so that the first of them is the one
+// stored.
+func idOrder(rows []Message) []int {
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return bytes.Compare(rows[a].ID[:], rows[b].ID[:]) })
+	return order
+}
+
 // insertMessages stores rows read from path in one statement and returns how
 // many were new. The rows go in the order of their ids: two transactions
 // storing some of the same messages (two copies of a history, read at once by
 // the backfill, or by the daemon and import) then take their keys in the same
 // order, and the second waits for the first instead of deadlocking with it.
 func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message) (stored int64, err error) {
-	rows = slices.SortedFunc(slices.Values(rows), func(a, b Message) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	sorted := make([]Message, len(rows))
+	for k, i := range idOrder(rows) {
+		sorted[k] = rows[i]
+	}
+	rows = sorted
 	// [16]byte encodes directly; uuid.UUID would go through its text form.
 	ids := make([][16]byte, len(rows))
 	sessions := make([]string, len(rows))

@@ -95,10 +95,14 @@ func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Rec
 		byID     = map[uuid.UUID]spool.Record{}
 	)
 	for _, r := range recs {
-		switch r.Kind {
-		case spool.KindEmotion:
+		_, seen := byID[r.ID]
+		switch {
+		case r.ID == uuid.Nil || seen:
+			// No id (SaveNew would give it one, and ApplySpooled another),
+			// or a second record of the same id in the batch: one by one.
+		case r.Kind == spool.KindEmotion:
 			var e memory.Emotion
-			if json.Unmarshal(r.Data, &e) != nil || e.ID != r.ID || byID[r.ID].Name != "" {
+			if json.Unmarshal(r.Data, &e) != nil || e.ID != r.ID {
 				break
 			}
 			if e.FeltAt.IsZero() {
@@ -108,9 +112,9 @@ func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Rec
 				emotions, byID[r.ID] = append(emotions, e), r
 				continue
 			}
-		case spool.KindConversation:
+		case r.Kind == spool.KindConversation:
 			var c Conversation
-			if json.Unmarshal(r.Data, &c) != nil || c.ID != r.ID || byID[r.ID].Name != "" {
+			if json.Unmarshal(r.Data, &c) != nil || c.ID != r.ID {
 				break
 			}
 			if c.CreatedAt.IsZero() {
@@ -172,6 +176,11 @@ const (
 	SpoolDrainWorkers = 4
 )
 
+// spoolDrainWorkers is how many connections of a pool of conns the daemon's
+// drainer uses: SpoolDrainWorkers, at most half the pool, leaving the other
+// workers their share of a small one.
+func spoolDrainWorkers(conns int) int { return max(1, min(SpoolDrainWorkers, conns/2)) }
+
 // SpoolDrainer drains the spool of one-shot saves in the daemon: at start,
 // then whenever records wait, backing off on the daemon's clock while the
 // database cannot take them. It never returns on such trouble; Run returns
@@ -230,8 +239,7 @@ func NewSpoolDrainer(d daemon.Deps) *SpoolDrainer {
 	}
 	workers := SpoolDrainWorkers
 	if d.Pool != nil {
-		// Leave the other workers their share of a small pool.
-		workers = max(1, min(workers, int(d.Pool.Config().MaxConns)/2))
+		workers = spoolDrainWorkers(int(d.Pool.Config().MaxConns))
 	}
 	return &SpoolDrainer{
 		db: d.Pool, spool: spool.New(d.StateDir, clock.Now), log: log.Named("spool"),

@@ -2,11 +2,13 @@ package conversation_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -531,5 +533,75 @@ func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestApplySpooledBatchLeavesWhatItCannotStoreAsNewToApplySpooled(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	spooledAt := time.Date(2026, 11, 30, 22, 15, 0, 0, time.UTC)
+	rec := func(kind spool.Kind, id uuid.UUID, v any) spool.Record {
+		data, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spool.Record{Format: spool.Format, Kind: kind, ID: id, SpooledAt: spooledAt, Data: data, Name: id.String() + ".json"}
+	}
+	fresh := valid().WithDefaults()
+	twice := valid().WithDefaults()
+	other := twice
+	other.MessageText = "another message under the same id"
+	noID := valid()
+	invalid := valid().WithDefaults()
+	invalid.Speaker = "someone"
+	e := spooledEmotion().WithDefaults()
+	recs := []spool.Record{
+		rec(spool.KindConversation, fresh.ID, fresh),
+		rec(spool.KindConversation, twice.ID, twice),
+		rec(spool.KindConversation, twice.ID, twice),
+		rec(spool.KindConversation, twice.ID, other),
+		rec(spool.KindConversation, uuid.Nil, noID),
+		rec(spool.KindConversation, invalid.ID, invalid),
+		rec(spool.KindEmotion, e.ID, e),
+		rec(spool.KindEmotion, uuid.New(), e), // holds another id
+		{Kind: spool.KindEmotion, ID: uuid.New(), Data: json.RawMessage(`{"emotion":`)},
+	}
+	left, err := conversation.ApplySpooledBatch(ctx, conn, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(r spool.Record) string { return r.ID.String() + string(r.Data) }
+	var got, want []string
+	for _, l := range left {
+		got = append(got, key(l))
+	}
+	leftIdx := []int{2, 3, 4, 5, 7, 8} // the repeats, the one without an id, the invalid and the unreadable ones
+	for _, i := range leftIdx {
+		want = append(want, key(recs[i]))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("left records\n%q\nwant 2 to 5, 7 and 8:\n%q", got, want)
+	}
+	// The new ones are stored, each once, at the time they were spooled.
+	convs, err := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 10})
+	if err != nil || len(convs) != 2 || convs[0].CreatedAt != spooledAt || convs[1].CreatedAt != spooledAt {
+		t.Fatalf("stored %+v, %v; want fresh and twice, at %v", convs, err, spooledAt)
+	}
+	emotions, err := memory.Recent(ctx, conn, 10)
+	if err != nil || len(emotions) != 1 || emotions[0].ID != e.ID {
+		t.Fatalf("stored emotions %+v, %v", emotions, err)
+	}
+	// What it left, ApplySpooled stores or refuses as before: the repeat is
+	// already there, the reuse of its id and the invalid one are refused.
+	for _, i := range leftIdx {
+		err := conversation.ApplySpooled(ctx, conn, recs[i])
+		if refused := i != 2 && i != 4; refused != spool.Permanent(err) {
+			t.Errorf("record %d: ApplySpooled = %v", i, err)
+		}
+	}
+	if n := count(t, ctx, conn); n != 3 {
+		t.Fatalf("%d conversations, want 3 (fresh, twice, and the one without an id)", n)
 	}
 }

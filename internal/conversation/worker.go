@@ -173,12 +173,14 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 const maxIngesters = 4
 
 // Ingesters is how many transcripts are read at once: one a core, at most
-// maxIngesters and, with a pool (the daemon's), half of it, leaving the other
-// workers their share.
+// maxIngesters and, with a pool (the daemon's), half of what the spool's
+// drainer leaves of it, so that the other workers and the health checks
+// always find a connection.
 func Ingesters(pool *pgxpool.Pool) int {
 	n := min(runtime.NumCPU(), maxIngesters)
 	if pool != nil {
-		n = min(n, int(pool.Config().MaxConns)/2)
+		conns := int(pool.Config().MaxConns)
+		n = min(n, (conns-spoolDrainWorkers(conns))/2)
 	}
 	return max(n, 1)
 }

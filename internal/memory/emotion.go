@@ -197,7 +197,8 @@ func SaveNew(ctx context.Context, q postgres.Querier, es []Emotion) (map[uuid.UU
 	}
 	// In the order of their ids, so that two transactions storing some of
 	// the same ones wait for each other rather than deadlock.
-	es = slices.SortedFunc(slices.Values(es), func(a, b Emotion) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	es = slices.Clone(es)
+	slices.SortStableFunc(es, func(a, b Emotion) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	n := len(es)
 	ids, ats := make([][16]byte, n), make([]*time.Time, n)
 	names, contexts, words, whys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
