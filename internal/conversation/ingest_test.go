@@ -542,3 +542,83 @@ func TestIngestStoresTheFirstOfTwoLinesWithOneUUID(t *testing.T) {
 		}
 	}
 }
+
+// breakingBeginner fails every transaction from the failAt-th on; it is safe
+// for concurrent use.
+type breakingBeginner struct {
+	Beginner
+	mu            sync.Mutex
+	calls, failAt int
+}
+
+func (b *breakingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
+	b.mu.Lock()
+	b.calls++
+	fail := b.calls >= b.failAt
+	b.mu.Unlock()
+	if fail {
+		return nil, errors.New("the database went away")
+	}
+	return b.Beginner.Begin(ctx)
+}
+
+func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	e := newIngestEnvOn(t, url)
+	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var jobs []IngestJob
+	for f := range 3 {
+		var data strings.Builder
+		for i := range 60 {
+			data.WriteString(e.speechLine(fmt.Sprintf("file %d message %02d", f, i)))
+		}
+		jobs = append(jobs, IngestJob{Path: e.write(fmt.Sprintf("s%d.jsonl", f), data.String())})
+	}
+	e.cap.BatchRows = 7
+	e.cap.DB = &breakingBeginner{Beginner: pool, failAt: 6}
+	var errs []error
+	err = e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(_ int, _ Offset, err error) error {
+		errs = append(errs, err)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "the database went away") {
+		t.Fatalf("IngestFiles: %v (files ended with %v), want the database's error", err, errs)
+	}
+	// Each file's rows are exactly the speech lines before its offset.
+	for _, j := range jobs {
+		off, err := LoadOffset(e.ctx, e.conn, j.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows int64
+		if err := e.conn.QueryRow(e.ctx, "select count(*) from conversations where source_file = $1", j.Path).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		var lines int64 // every line is speech
+		if off != nil {
+			lines = off.Lines
+		}
+		if lines != rows {
+			t.Errorf("%s: %d rows stored, offset after %d lines", j.Path, rows, lines)
+		}
+	}
+	e.cap.DB = pool
+	offs, err := LoadOffsets(e.ctx, e.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range jobs {
+		jobs[i].Prev = offs[jobs[i].Path]
+	}
+	if err := e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(_ int, _ Offset, err error) error { return err }); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.texts()); n != 180 {
+		t.Fatalf("%d rows after resuming, want 180", n)
+	}
+}
