@@ -251,9 +251,9 @@ type IngestJob struct {
 // point leaves each one resumable exactly where its last batch ended.
 //
 // done gets every committed batch of job i, and finished what Ingest (or the
-// job's Load) returned for it; they are called one at a time, never concurrently. An error from
-// finished stops the jobs not started, cancels those running (which keep
-// what they committed) and is returned.
+// job's Load) returned for it; they are called one at a time, never
+// concurrently. An error from finished stops the jobs not started, cancels
+// those running (which keep what they committed) and is returned.
 func (c *Capture) IngestFiles(ctx context.Context, jobs []IngestJob, parallel int,
 	done func(i int, delta Counts, last *Message), finished func(i int, off Offset, err error) error) error {
 	g, gctx := errgroup.WithContext(ctx)

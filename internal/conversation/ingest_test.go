@@ -49,6 +49,20 @@ func newIngestEnvOn(t *testing.T, url string) *ingestEnv {
 		cap: &Capture{DB: conn, Log: zap.New(core), Now: nowFixed}}
 }
 
+// newPooledIngestEnv is newIngestEnv with a pool on the same database too, for
+// reading several transcripts at once.
+func newPooledIngestEnv(t *testing.T) (*ingestEnv, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.DB(t)
+	e := newIngestEnvOn(t, url)
+	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return e, pool
+}
+
 // speechLine is a user line saying s, with its own uuid, ending in a newline.
 func (e *ingestEnv) speechLine(s string) string {
 	return string(tline(e.t, "user", s, nil)) + "\n"
@@ -383,13 +397,7 @@ func (m *meetingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
 
 func TestIngestFilesStoresTranscriptsSideBySide(t *testing.T) {
 	t.Parallel()
-	url := pgtest.DB(t)
-	e := newIngestEnvOn(t, url)
-	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	e, pool := newPooledIngestEnv(t)
 	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
 	e.cap.BatchRows = 3
 	var want []string
@@ -407,7 +415,7 @@ func TestIngestFilesStoresTranscriptsSideBySide(t *testing.T) {
 	jobs = slices.Insert(jobs, 2, IngestJob{Path: e.dir}) // a directory: unreadable
 	var total Counts
 	var unreadable []string
-	err = e.cap.IngestFiles(e.ctx, jobs, 2, func(i int, d Counts, _ *Message) { total.Add(d) },
+	err := e.cap.IngestFiles(e.ctx, jobs, 2, func(i int, d Counts, _ *Message) { total.Add(d) },
 		func(i int, off Offset, err error) error {
 			var fe *FileError
 			if errors.As(err, &fe) {
@@ -491,13 +499,7 @@ func TestIngestersLeaveThePoolItsShare(t *testing.T) {
 
 func TestIngestFilesOfTheSameMessagesInAnotherOrderDoNotDeadlock(t *testing.T) {
 	t.Parallel()
-	url := pgtest.DB(t)
-	e := newIngestEnvOn(t, url)
-	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	e, pool := newPooledIngestEnv(t)
 	// Two transcripts holding the same messages, one in reverse order, read
 	// at once: each batch would take the other's keys in the opposite order.
 	const n = 3000
@@ -510,7 +512,7 @@ func TestIngestFilesOfTheSameMessagesInAnotherOrderDoNotDeadlock(t *testing.T) {
 	b := e.write("b.jsonl", strings.Join(lines, ""))
 	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
 	var stored int64
-	err = e.cap.IngestFiles(e.ctx, []IngestJob{{Path: a}, {Path: b}}, 2,
+	err := e.cap.IngestFiles(e.ctx, []IngestJob{{Path: a}, {Path: b}}, 2,
 		func(_ int, d Counts, _ *Message) { stored += d.Stored },
 		func(_ int, _ Offset, err error) error { return err })
 	if err != nil {
@@ -564,13 +566,7 @@ func (b *breakingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
 
 func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
 	t.Parallel()
-	url := pgtest.DB(t)
-	e := newIngestEnvOn(t, url)
-	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	e, pool := newPooledIngestEnv(t)
 	var jobs []IngestJob
 	for f := range 3 {
 		var data strings.Builder
@@ -582,7 +578,7 @@ func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
 	e.cap.BatchRows = 7
 	e.cap.DB = &breakingBeginner{Beginner: pool, failAt: 6}
 	var errs []error
-	err = e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(_ int, _ Offset, err error) error {
+	err := e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(_ int, _ Offset, err error) error {
 		errs = append(errs, err)
 		return err
 	})

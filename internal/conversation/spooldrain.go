@@ -30,36 +30,22 @@ import (
 func ApplySpooled(ctx context.Context, q postgres.Querier, r spool.Record) error {
 	switch r.Kind {
 	case spool.KindEmotion:
-		var e memory.Emotion
-		if err := decodeSpooled(r, &e); err != nil {
+		e, untimed, err := decodeSpooledEmotion(r)
+		if err != nil {
 			return err
 		}
-		if e.ID != r.ID {
-			return &spool.DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
-		}
-		untimed := e.FeltAt.IsZero()
-		if untimed {
-			e.FeltAt = r.SpooledAt
-		}
-		_, err := memory.Save(ctx, q, e)
+		_, err = memory.Save(ctx, q, e)
 		if untimed && isIDTaken(err, "emotion_id") {
 			e.FeltAt = time.Time{}
 			_, err = memory.Save(ctx, q, e)
 		}
 		return err
 	case spool.KindConversation:
-		var c Conversation
-		if err := decodeSpooled(r, &c); err != nil {
+		c, untimed, err := decodeSpooledConversation(r)
+		if err != nil {
 			return err
 		}
-		if c.ID != r.ID {
-			return &spool.DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
-		}
-		untimed := c.CreatedAt.IsZero()
-		if untimed {
-			c.CreatedAt = r.SpooledAt
-		}
-		_, err := Save(ctx, q, c)
+		_, err = Save(ctx, q, c)
 		if untimed && isIDTaken(err, "conversation_id") {
 			c.CreatedAt = time.Time{}
 			_, err = Save(ctx, q, c)
@@ -67,6 +53,36 @@ func ApplySpooled(ctx context.Context, q postgres.Querier, r spool.Record) error
 		return err
 	}
 	return &spool.DecodeError{File: r.Name, Err: fmt.Errorf("unknown kind %q", r.Kind)}
+}
+
+// decodeSpooledEmotion reads an emotion record as it is stored: an emotion
+// saved without a time (untimed) gets the time it was spooled.
+func decodeSpooledEmotion(r spool.Record) (e memory.Emotion, untimed bool, err error) {
+	if err := decodeSpooled(r, &e); err != nil {
+		return e, false, err
+	}
+	if e.ID != r.ID {
+		return e, false, &spool.DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
+	}
+	if untimed = e.FeltAt.IsZero(); untimed {
+		e.FeltAt = r.SpooledAt
+	}
+	return e, untimed, nil
+}
+
+// decodeSpooledConversation reads a conversation record as it is stored: a
+// message saved without a time (untimed) gets the time it was spooled.
+func decodeSpooledConversation(r spool.Record) (c Conversation, untimed bool, err error) {
+	if err := decodeSpooled(r, &c); err != nil {
+		return c, false, err
+	}
+	if c.ID != r.ID {
+		return c, false, &spool.DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
+	}
+	if untimed = c.CreatedAt.IsZero(); untimed {
+		c.CreatedAt = r.SpooledAt
+	}
+	return c, untimed, nil
 }
 
 func decodeSpooled(r spool.Record, v any) error {
@@ -101,26 +117,12 @@ func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Rec
 			// No id (SaveNew would give it one, and ApplySpooled another),
 			// or a second record of the same id in the batch: one by one.
 		case r.Kind == spool.KindEmotion:
-			var e memory.Emotion
-			if json.Unmarshal(r.Data, &e) != nil || e.ID != r.ID {
-				break
-			}
-			if e.FeltAt.IsZero() {
-				e.FeltAt = r.SpooledAt // as ApplySpooled
-			}
-			if e.WithDefaults().Validate() == nil {
+			if e, _, err := decodeSpooledEmotion(r); err == nil && e.WithDefaults().Validate() == nil {
 				emotions, byID[r.ID] = append(emotions, e), r
 				continue
 			}
 		case r.Kind == spool.KindConversation:
-			var c Conversation
-			if json.Unmarshal(r.Data, &c) != nil || c.ID != r.ID {
-				break
-			}
-			if c.CreatedAt.IsZero() {
-				c.CreatedAt = r.SpooledAt
-			}
-			if c.WithDefaults().Validate() == nil {
+			if c, _, err := decodeSpooledConversation(r); err == nil && c.WithDefaults().Validate() == nil {
 				convs, byID[r.ID] = append(convs, c), r
 				continue
 			}
