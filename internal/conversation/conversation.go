@@ -1,5 +1,9 @@
 // Package conversation owns conversations: the Conversation type, its
-// validation and its store (later also the ingestion worker).
+// validation, its reads, and every statement that writes the conversations
+// table: Save (a message saved by a command, the socket or the MCP server, one
+// at a time), SaveNew (a drain of the spool, many at once) and SaveCaptured
+// (the speech lines of a transcript, for the capture package). Each of them
+// writes the new message's memory state in the same statement.
 //
 // The store functions take a postgres.Querier, so a one-shot command with one
 // *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all
@@ -18,7 +22,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -129,6 +132,20 @@ func (c Conversation) Validate() error {
 	return text.IntRange("importance_level", c.ImportanceLevel, MinImportance, MaxImportance)
 }
 
+// insertStatesSQL is the second part of every data-modifying WITH that
+// stores conversations, whose first part, ins, is the INSERT of the messages
+// with RETURNING their rows (or at least the columns named here): a writer
+// that gives a new message its search grams (text.Grams) writes its state row
+// in conversation_memory in the same statement, since the database's trigger
+// does both only for a row that arrives without grams (migration 005). A
+// message already stored returns no row from ins, so its state is left as it
+// is.
+const insertStatesSQL = `insert into conversation_memory (id, weight, made_at, score)
+	select conversation_id, angela_conversation_weight(importance_level),
+		coalesce(created_at::timestamptz, now()), angela_conversation_weight(importance_level)
+	from ins
+	on conflict (id) do nothing`
+
 // conversationColumns reads a row so that legacy rows scan too:
 // created_at::timestamptz reads a legacy TIMESTAMP (a wall time without zone) in
 // the session time zone, a capitalised legacy speaker reads lowercase, and the
@@ -152,7 +169,7 @@ const insertConversationSQL = `with ins as (
 	on conflict (conversation_id) do nothing
 	returning *
 ), states as (
-	` + memory.InsertConversationStatesSQL + `
+	` + insertStatesSQL + `
 )
 select ` + conversationColumns + ` from ins`
 
@@ -209,7 +226,7 @@ const insertConversationsSQL = `with ins as (
 	on conflict (conversation_id) do nothing
 	returning conversation_id, importance_level, created_at
 ), states as (
-	` + memory.InsertConversationStatesSQL + `
+	` + insertStatesSQL + `
 )
 select conversation_id from ins`
 
@@ -224,7 +241,7 @@ func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uu
 	if len(cs) == 0 {
 		return stored, nil
 	}
-	// In the order of their ids, as insertMessages does.
+	// In the order of their ids, as SaveCaptured does.
 	cs = slices.Clone(cs)
 	slices.SortStableFunc(cs, func(a, b Conversation) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	n := len(cs)
@@ -255,6 +272,67 @@ func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uu
 		return nil, fmt.Errorf("save conversations: %w", err)
 	}
 	return stored, nil
+}
+
+// Captured is one speech line of a transcript, as SaveCaptured stores it.
+type Captured struct {
+	// ID is the message's id (the capture derives it from the line).
+	ID        uuid.UUID
+	SessionID string
+	// Speaker is david or angela, lowercase.
+	Speaker   string
+	Text      string
+	CreatedAt time.Time
+	// ProjectDir is the project the session ran in, if known.
+	ProjectDir string
+}
+
+// insertCapturedSQL stores a batch of captured messages in one statement. The
+// rows' search grams (text.Grams) come as one array, $10, each row's its slice
+// lo:hi (1-based, empty when lo > hi): an array parameter must be rectangular.
+// A message already stored (the same uuid read from another file, or read
+// before) is skipped; each new one gets its state row in the same statement.
+// created_at is written as timestamptz, which a legacy TIMESTAMP column stores
+// as the wall time in the session's time zone, as Save does.
+const insertCapturedSQL = `with ins as (
+	insert into conversations
+		(conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, source_file,
+		 search_grams)
+	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7, ($10::int4[])[lo:hi]
+	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $8::int4[], $9::int4[])
+		as m(id, session, speaker, txt, at, project, lo, hi)
+	on conflict (conversation_id) do nothing
+	returning conversation_id, importance_level, created_at
+), states as (
+	` + insertStatesSQL + `
+)
+select count(*) from ins`
+
+// SaveCaptured stores msgs, read from the transcript sourceFile, in one
+// statement and returns how many were new; those already stored are left as
+// they are. Of several messages with one id, the first in msgs is the one
+// stored. The capture has checked them (a speaker it knows, a text cut to
+// text.MaxTextBytes), so they are stored as given, with the default importance.
+//
+// The rows go in the order of their ids: two transactions storing some of the
+// same messages (two copies of a history, read at once by the backfill, or by
+// the daemon and an import) then take their keys in the same order, and the
+// second waits for the first instead of deadlocking with it.
+func SaveCaptured(ctx context.Context, q postgres.Querier, sourceFile string, msgs []Captured) (stored int64, err error) {
+	msgs = slices.Clone(msgs)
+	slices.SortStableFunc(msgs, func(a, b Captured) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	// [16]byte encodes directly; uuid.UUID would go through its text form.
+	n := len(msgs)
+	ids, ats := make([][16]byte, n), make([]time.Time, n)
+	sessions, speakers, texts, projects := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, m := range msgs {
+		ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
+			m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
+	}
+	grams, los, his := text.GramRuns(n, func(i int) []string { return texts[i : i+1] })
+	err = q.QueryRow(ctx, insertCapturedSQL, ids, sessions, speakers, texts, ats, projects, sourceFile,
+		los, his, grams).Scan(&stored)
+	return stored, err
 }
 
 // RecentOptions selects the conversations Recent returns.

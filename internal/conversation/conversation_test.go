@@ -476,3 +476,34 @@ func TestSaveNewStoresOnlyTheNewOnesAndRejectsInvalidInputWhole(t *testing.T) {
 		t.Fatalf("%d rows after an invalid batch, want 3", n)
 	}
 }
+
+func TestSaveCapturedStoresTheFirstOfEachIDOnceWithItsState(t *testing.T) {
+	t.Parallel()
+	ctx, conn := setup(t)
+	at := time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+	first := conversation.Captured{ID: uuid.New(), SessionID: "s1", Speaker: "david", Text: "สวัสดีค่ะ", CreatedAt: at,
+		ProjectDir: "/home/david/angela"}
+	repeat := first
+	repeat.Text = "the same id later in the file"
+	other := conversation.Captured{ID: uuid.New(), Speaker: "angela", Text: "hi", CreatedAt: at.Add(time.Second)}
+	n, err := conversation.SaveCaptured(ctx, conn, "/t/s1.jsonl", []conversation.Captured{first, repeat, other})
+	if err != nil || n != 2 {
+		t.Fatalf("SaveCaptured = %d, %v; want 2", n, err)
+	}
+	if n, err := conversation.SaveCaptured(ctx, conn, "/t/copy.jsonl", []conversation.Captured{other}); err != nil || n != 0 {
+		t.Fatalf("SaveCaptured again = %d, %v; want 0", n, err)
+	}
+	var txt, project, source string
+	var importance, states int
+	if err := conn.QueryRow(ctx, `select message_text, project_dir, source_file, importance_level,
+		(select count(*) from conversation_memory m join conversations c on c.conversation_id = m.id)
+		from conversations where conversation_id = $1`, first.ID).Scan(&txt, &project, &source, &importance, &states); err != nil {
+		t.Fatal(err)
+	}
+	if txt != first.Text || project != first.ProjectDir || source != "/t/s1.jsonl" || importance != conversation.DefaultImportance || states != 2 {
+		t.Errorf("stored %q %q %q importance %d, %d states", txt, project, source, importance, states)
+	}
+	if list, err := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 10}); err != nil || len(list) != 2 || list[0].SessionID != "" || !list[1].CreatedAt.Equal(at) {
+		t.Errorf("Recent = %+v, %v", list, err)
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
@@ -329,27 +328,6 @@ func fingerprint(f *os.File, offset int64) ([]byte, error) {
 	return buf, nil
 }
 
-// insertMessagesSQL stores a batch in one statement. The rows' search grams
-// (text.Grams) come as one array, $10, each row's its slice lo:hi (1-based,
-// empty when lo > hi): an array parameter must be rectangular. A message already
-// stored (the same uuid read from another file, or read before) is skipped;
-// each new one gets its state row in the same statement.
-// created_at is written as timestamptz, which a legacy TIMESTAMP column stores
-// as the wall time in the session's time zone, as Save does.
-const insertMessagesSQL = `with ins as (
-	insert into conversations
-		(conversation_id, session_id, speaker, message_text, importance_level, created_at, project_dir, source_file,
-		 search_grams)
-	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7, ($10::int4[])[lo:hi]
-	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $8::int4[], $9::int4[])
-		as m(id, session, speaker, txt, at, project, lo, hi)
-	on conflict (conversation_id) do nothing
-	returning conversation_id, importance_level, created_at
-), states as (
-	` + memory.InsertConversationStatesSQL + `
-)
-select count(*) from ins`
-
 // upsertOffsetSQL records a file's offset. An older pass (a lower generation,
 // or a smaller offset of the same generation, from a concurrent reader) never
 // moves it back.
@@ -382,7 +360,7 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	// In the order of their ids, as insertMessages stores a batch; last is
+	// In the order of their ids, as SaveCaptured stores a batch; last is
 	// still the last in the file of those stored.
 	for _, i := range idOrder(rows) {
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
@@ -460,31 +438,14 @@ func idOrder(rows []Message) []int {
 }
 
 // insertMessages stores rows read from path in one statement and returns how
-// many were new. The rows go in the order of their ids: two transactions
-// storing some of the same messages (two copies of a history, read at once by
-// the backfill, or by the daemon and import) then take their keys in the same
-// order, and the second waits for the first instead of deadlocking with it.
+// many were new (see SaveCaptured).
 func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message) (stored int64, err error) {
-	sorted := make([]Message, len(rows))
-	for k, i := range idOrder(rows) {
-		sorted[k] = rows[i]
-	}
-	rows = sorted
-	// [16]byte encodes directly; uuid.UUID would go through its text form.
-	ids := make([][16]byte, len(rows))
-	sessions := make([]string, len(rows))
-	speakers := make([]string, len(rows))
-	texts := make([]string, len(rows))
-	ats := make([]time.Time, len(rows))
-	projects := make([]string, len(rows))
+	msgs := make([]Captured, len(rows))
 	for i, m := range rows {
-		ids[i], sessions[i], speakers[i], texts[i], ats[i], projects[i] =
-			m.ID, m.SessionID, m.Speaker, m.Text, m.CreatedAt, m.ProjectDir
+		msgs[i] = Captured{ID: m.ID, SessionID: m.SessionID, Speaker: m.Speaker, Text: m.Text,
+			CreatedAt: m.CreatedAt, ProjectDir: m.ProjectDir}
 	}
-	grams, los, his := text.GramRuns(len(rows), func(i int) []string { return texts[i : i+1] })
-	err = tx.QueryRow(ctx, insertMessagesSQL, ids, sessions, speakers, texts, ats, projects, path,
-		los, his, grams).Scan(&stored)
-	return stored, err
+	return SaveCaptured(ctx, tx, path, msgs)
 }
 
 const selectOffsetsSQL = `select path, device, inode, size, read_offset, lines, fingerprint, generation

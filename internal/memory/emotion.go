@@ -123,7 +123,7 @@ const insertEmotionSQL = `with ins as (
 	on conflict (emotion_id) do nothing
 	returning *
 ), states as (
-	` + InsertEmotionStatesSQL + `
+	` + insertEmotionStatesSQL + `
 )
 select ` + emotionColumns + ` from ins`
 
@@ -180,7 +180,7 @@ const insertEmotionsSQL = `with ins as (
 	on conflict (emotion_id) do nothing
 	returning emotion_id, intensity, memory_strength, felt_at
 ), states as (
-	` + InsertEmotionStatesSQL + `
+	` + insertEmotionStatesSQL + `
 )
 select emotion_id from ins`
 
