@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/capture"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/postgres"
 )
@@ -40,9 +40,9 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		if len(args) == 0 {
 			return usagef("import needs at least one PATH, a transcript file or a directory (see 'angelad import --help')")
 		}
-		files, err := conversation.FindTranscripts(args)
+		files, err := capture.FindTranscripts(args)
 		if err != nil {
-			var pe *conversation.PathError
+			var pe *capture.PathError
 			if errors.As(err, &pe) {
 				return usageError{err}
 			}
@@ -66,12 +66,12 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 			return err
 		}
 		defer log.Close()
-		capture := &conversation.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
-		var res conversation.ImportResult
+		c := &capture.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+		var res capture.ImportResult
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
 			db, n, closeDB := a.importWriter(ctx, conn, len(files))
 			defer closeDB()
-			res, err = capture.Import(ctx, db, n, files, progress)
+			res, err = c.Import(ctx, db, n, files, progress)
 			return err
 		})
 		if bar != nil {
@@ -100,12 +100,12 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 
 // importWriter returns what import writes through, and how many transcripts
 // it reads at once: a small pool, one connection a file read side by side
-// (see conversation.Ingesters), when there are several files; conn otherwise.
+// (see capture.Ingesters), when there are several files; conn otherwise.
 func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db interface {
-	conversation.Beginner
+	capture.Beginner
 	postgres.Querier
 }, n int, closeDB func()) {
-	n = min(conversation.Ingesters(nil), files)
+	n = min(capture.Ingesters(nil), files)
 	if n <= 1 {
 		return conn, 1, func() {}
 	}
@@ -148,10 +148,10 @@ A transcript last written before the window is not read.`,
 		if err != nil {
 			return err
 		}
-		var files []conversation.Transcript
+		var files []capture.Transcript
 		if len(args) > 0 {
-			files, err = conversation.FindTranscripts(args)
-			var pe *conversation.PathError
+			files, err = capture.FindTranscripts(args)
+			var pe *capture.PathError
 			if errors.As(err, &pe) {
 				return usageError{err}
 			}
@@ -159,16 +159,16 @@ A transcript last written before the window is not read.`,
 				return err
 			}
 		} else {
-			patterns, err := conversation.ExpandPatterns(a.cfg.Conversation.Transcripts)
+			patterns, err := capture.ExpandPatterns(a.cfg.Conversation.Transcripts)
 			if err != nil {
 				return usageError{err}
 			}
-			files = conversation.GlobTranscripts(patterns)
+			files = capture.GlobTranscripts(patterns)
 		}
 		now := time.Now()
-		var rep conversation.AuditReport
+		var rep capture.AuditReport
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			rep, err = conversation.Audit(ctx, conn, files, now.Add(-window), a.cfg.Conversation.IncludeSidechains, time.Now)
+			rep, err = capture.Audit(ctx, conn, files, now.Add(-window), a.cfg.Conversation.IncludeSidechains, time.Now)
 			return err
 		})
 		if err != nil {
@@ -218,7 +218,7 @@ func parseWindow(s string) (time.Duration, error) {
 	return d, nil
 }
 
-func writeAudit(w io.Writer, rep conversation.AuditReport, since string) error {
+func writeAudit(w io.Writer, rep capture.AuditReport, since string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d transcripts since %s (%s): %d speech lines, %d stored, %d missing\n",
 		rep.Transcripts, formatTime(rep.Since), since, rep.Speech, rep.Stored, len(rep.Missing))

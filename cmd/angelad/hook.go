@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/capture"
 	"github.com/angela-ai/angelad/internal/claudecode"
 	"github.com/angela-ai/angelad/internal/config"
-	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
@@ -191,21 +191,21 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 // stored, and the next reader goes on from there. Unlike session-start it
 // migrates a database that lacks angelad's schema, since what it holds would
 // otherwise wait for the daemon.
-func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logger) (conversation.ImportResult, error) {
-	files, err := conversation.FindTranscripts([]string{path})
+func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logger) (capture.ImportResult, error) {
+	files, err := capture.FindTranscripts([]string{path})
 	if err != nil {
-		return conversation.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
+		return capture.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
 	}
 	conn, err := a.hookConnect(ctx)
 	if err != nil {
-		return conversation.ImportResult{}, err
+		return capture.ImportResult{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	capture := &conversation.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
-	res, err := capture.Import(ctx, conn, 1, files, nil)
+	c := &capture.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+	res, err := c.Import(ctx, conn, 1, files, nil)
 	if postgres.IsSchemaMissing(err) {
 		if _, err = postgres.Migrate(ctx, conn); err == nil {
-			res, err = capture.Import(ctx, conn, 1, files, nil)
+			res, err = c.Import(ctx, conn, 1, files, nil)
 		}
 	}
 	if err == nil && len(res.Unreadable) > 0 {

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/capture"
 	"github.com/angela-ai/angelad/internal/config"
-	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/logging"
@@ -72,7 +72,7 @@ readable format on a terminal, JSON lines otherwise.`,
 			o.Watchdog = d
 		}
 		d := daemon.New(o)
-		d.Register("conversation", conversation.WorkerFactory(a.cfg.Conversation))
+		d.Register("conversation", capture.WorkerFactory(a.cfg.Conversation))
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
 		d.Register("socket", socket.WorkerFactory())
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))

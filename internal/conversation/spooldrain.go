@@ -178,10 +178,10 @@ const (
 	SpoolDrainWorkers = 4
 )
 
-// spoolDrainWorkers is how many connections of a pool of conns the daemon's
+// SpoolDrainConns is how many connections of a pool of conns the daemon's
 // drainer uses: SpoolDrainWorkers, at most half the pool, leaving the other
 // workers their share of a small one.
-func spoolDrainWorkers(conns int) int { return max(1, min(SpoolDrainWorkers, conns/2)) }
+func SpoolDrainConns(conns int) int { return max(1, min(SpoolDrainWorkers, conns/2)) }
 
 // SpoolDrainer drains the spool of one-shot saves in the daemon: at start,
 // then whenever records wait, backing off on the daemon's clock while the
@@ -241,7 +241,7 @@ func NewSpoolDrainer(d daemon.Deps) *SpoolDrainer {
 	}
 	workers := SpoolDrainWorkers
 	if d.Pool != nil {
-		workers = spoolDrainWorkers(int(d.Pool.Config().MaxConns))
+		workers = SpoolDrainConns(int(d.Pool.Config().MaxConns))
 	}
 	return &SpoolDrainer{
 		db: d.Pool, spool: spool.New(d.StateDir, clock.Now), log: log.Named("spool"),

@@ -1,4 +1,4 @@
-package conversation
+package capture
 
 import (
 	"strings"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -98,9 +99,9 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bo
 	var m Message
 	switch string(l.typ) {
 	case `"user"`:
-		m.Speaker = SpeakerDavid
+		m.Speaker = conversation.SpeakerDavid
 	case `"assistant"`:
-		m.Speaker = SpeakerAngela
+		m.Speaker = conversation.SpeakerAngela
 	default:
 		return Message{}, false, nil
 	}
@@ -117,7 +118,7 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bo
 	if strings.TrimSpace(m.Text) == "" {
 		return Message{}, false, nil
 	}
-	if m.Speaker == SpeakerDavid && isUserNoise(m.Text) {
+	if m.Speaker == conversation.SpeakerDavid && isUserNoise(m.Text) {
 		return Message{}, false, nil
 	}
 	m.SessionID, _ = decodeString(l.session)
@@ -134,7 +135,7 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bo
 		m.CutFrom = len(m.Text)
 		m.Text = cutText(m.Text, text.MaxTextBytes)
 	}
-	m.SessionID = cutChars(storable(m.SessionID), MaxSessionIDChars)
+	m.SessionID = cutChars(storable(m.SessionID), conversation.MaxSessionIDChars)
 	m.ProjectDir = storable(m.ProjectDir)
 	return m, true, nil
 }

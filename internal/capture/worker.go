@@ -1,4 +1,4 @@
-package conversation
+package capture
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -70,7 +71,7 @@ type Worker struct {
 	capture *Capture
 	// drainer stores what one-shot saves spooled while the database was
 	// away; it runs beside the capture, in a goroutine of Run.
-	drainer  *SpoolDrainer
+	drainer  *conversation.SpoolDrainer
 	deps     daemon.Deps
 	log      *zap.Logger
 	patterns []string
@@ -146,10 +147,10 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
-	var drainer *SpoolDrainer
+	var drainer *conversation.SpoolDrainer
 	if d.StateDir != "" {
 		// The spool lives in the state directory; without one there is none.
-		drainer = NewSpoolDrainer(d)
+		drainer = conversation.NewSpoolDrainer(d)
 	}
 	return &Worker{
 		capture:    &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
@@ -180,7 +181,7 @@ func Ingesters(pool *pgxpool.Pool) int {
 	n := min(runtime.NumCPU(), maxIngesters)
 	if pool != nil {
 		conns := int(pool.Config().MaxConns)
-		n = min(n, (conns-spoolDrainWorkers(conns))/2)
+		n = min(n, (conns-conversation.SpoolDrainConns(conns))/2)
 	}
 	return max(n, 1)
 }
@@ -188,7 +189,7 @@ func Ingesters(pool *pgxpool.Pool) int {
 // workerDetail is the worker's status detail: the capture's and the spool's.
 type workerDetail struct {
 	WorkerStatus
-	Spool SpoolStatus `json:"spool"`
+	Spool conversation.SpoolStatus `json:"spool"`
 }
 
 // publish shows the capture's and the drainer's state, and their problems.

@@ -1,4 +1,4 @@
-package conversation
+package capture
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -78,11 +79,11 @@ func wantNoSpeech(t *testing.T, b []byte) {
 }
 
 func TestSpeechUserLineIsDavid(t *testing.T) {
-	wantSpeech(t, tline(t, "user", "Good morning Angela", nil), SpeakerDavid, "Good morning Angela")
+	wantSpeech(t, tline(t, "user", "Good morning Angela", nil), conversation.SpeakerDavid, "Good morning Angela")
 }
 
 func TestSpeechAssistantLineIsAngela(t *testing.T) {
-	wantSpeech(t, tline(t, "assistant", []any{textBlock("อรุณสวัสดิ์ค่ะ")}, nil), SpeakerAngela, "อรุณสวัสดิ์ค่ะ")
+	wantSpeech(t, tline(t, "assistant", []any{textBlock("อรุณสวัสดิ์ค่ะ")}, nil), conversation.SpeakerAngela, "อรุณสวัสดิ์ค่ะ")
 }
 
 func TestSpeechOtherTypesAreNot(t *testing.T) {
@@ -102,7 +103,7 @@ func TestSpeechSidechainOnlyWhenIncluded(t *testing.T) {
 
 func TestSpeechMetaIsNot(t *testing.T) {
 	wantNoSpeech(t, tline(t, "user", "Caveat: the messages below...", map[string]any{"isMeta": true}))
-	wantSpeech(t, tline(t, "user", "hi", map[string]any{"isMeta": false}), SpeakerDavid, "hi")
+	wantSpeech(t, tline(t, "user", "hi", map[string]any{"isMeta": false}), conversation.SpeakerDavid, "hi")
 }
 
 func TestSpeechCompactSummaryIsNot(t *testing.T) {
@@ -112,12 +113,12 @@ func TestSpeechCompactSummaryIsNot(t *testing.T) {
 
 func TestSpeechUserStringIsStoredExactly(t *testing.T) {
 	const s = "  two lines\nwith trailing space  \n"
-	wantSpeech(t, tline(t, "user", s, nil), SpeakerDavid, s)
+	wantSpeech(t, tline(t, "user", s, nil), conversation.SpeakerDavid, s)
 }
 
 func TestSpeechUserTextBlocksJoinedByBlankLineWithoutBlankOnes(t *testing.T) {
 	b := tline(t, "user", []any{textBlock("first"), textBlock("  \n"), textBlock(" second ")}, nil)
-	wantSpeech(t, b, SpeakerDavid, "first\n\n second ")
+	wantSpeech(t, b, conversation.SpeakerDavid, "first\n\n second ")
 }
 
 func TestSpeechToolResultAndImageBlocksAreNot(t *testing.T) {
@@ -125,7 +126,7 @@ func TestSpeechToolResultAndImageBlocksAreNot(t *testing.T) {
 	image := map[string]any{"type": "image", "source": map[string]any{"type": "base64", "data": "iVBORw0"}}
 	wantNoSpeech(t, tline(t, "user", []any{toolResult}, nil))
 	wantNoSpeech(t, tline(t, "user", []any{image}, nil))
-	wantSpeech(t, tline(t, "user", []any{image, textBlock("look at this")}, nil), SpeakerDavid, "look at this")
+	wantSpeech(t, tline(t, "user", []any{image, textBlock("look at this")}, nil), conversation.SpeakerDavid, "look at this")
 }
 
 func TestSpeechUserCommandAndReminderTextsAreNot(t *testing.T) {
@@ -136,14 +137,14 @@ func TestSpeechUserCommandAndReminderTextsAreNot(t *testing.T) {
 	}
 	wantNoSpeech(t, tline(t, "user", "[Request interrupted by user for tool use]", nil))
 	// Only at the start.
-	wantSpeech(t, tline(t, "user", "what does <command-name> mean?", nil), SpeakerDavid, "what does <command-name> mean?")
+	wantSpeech(t, tline(t, "user", "what does <command-name> mean?", nil), conversation.SpeakerDavid, "what does <command-name> mean?")
 }
 
 func TestSpeechAssistantTextBlocksWithoutThinkingOrToolUse(t *testing.T) {
 	thinking := map[string]any{"type": "thinking", "thinking": "let me think", "signature": "x"}
 	toolUse := map[string]any{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": map[string]any{"command": "ls"}}
 	b := tline(t, "assistant", []any{thinking, textBlock("Here it is."), toolUse, textBlock(""), textBlock("Done.")}, nil)
-	wantSpeech(t, b, SpeakerAngela, "Here it is.\n\nDone.")
+	wantSpeech(t, b, conversation.SpeakerAngela, "Here it is.\n\nDone.")
 }
 
 func TestSpeechAssistantWithoutTextIsNot(t *testing.T) {
@@ -157,8 +158,8 @@ func TestSpeechStreamedReplyIsOneRowPerLine(t *testing.T) {
 	msg := func(s string) map[string]any {
 		return map[string]any{"id": "msg_01", "role": "assistant", "content": []any{textBlock(s)}}
 	}
-	a := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part one")}), SpeakerAngela, "part one")
-	b := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part two")}), SpeakerAngela, "part two")
+	a := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part one")}), conversation.SpeakerAngela, "part one")
+	b := wantSpeech(t, tline(t, "assistant", nil, map[string]any{"message": msg("part two")}), conversation.SpeakerAngela, "part two")
 	if a.ID == b.ID {
 		t.Fatal("two lines of one streamed reply got one id")
 	}
@@ -167,12 +168,12 @@ func TestSpeechStreamedReplyIsOneRowPerLine(t *testing.T) {
 func TestSpeechKeepsTimeSessionAndProject(t *testing.T) {
 	id := uuid.New()
 	m := wantSpeech(t, tline(t, "user", "hi", map[string]any{"uuid": id.String(), "sessionId": "s-1",
-		"cwd": "/work/proj", "timestamp": "2026-03-01T10:20:30.123456Z"}), SpeakerDavid, "hi")
+		"cwd": "/work/proj", "timestamp": "2026-03-01T10:20:30.123456Z"}), conversation.SpeakerDavid, "hi")
 	if m.ID != id || m.SessionID != "s-1" || m.ProjectDir != "/work/proj" ||
 		!m.CreatedAt.Equal(time.Date(2026, 3, 1, 10, 20, 30, 123456000, time.UTC)) {
 		t.Fatalf("got %+v", m)
 	}
-	m = wantSpeech(t, tline(t, "user", "hi", map[string]any{"timestamp": nil}), SpeakerDavid, "hi")
+	m = wantSpeech(t, tline(t, "user", "hi", map[string]any{"timestamp": nil}), conversation.SpeakerDavid, "hi")
 	if !m.CreatedAt.Equal(fixedNow) {
 		t.Fatalf("no timestamp: created_at %v, want the read time %v", m.CreatedAt, fixedNow)
 	}
@@ -209,12 +210,12 @@ func TestSpeechLongTextIsCutOnACharacterBoundary(t *testing.T) {
 }
 
 func TestSpeechNULIsStoredAsReplacementCharacter(t *testing.T) {
-	wantSpeech(t, tline(t, "user", "a\x00b", nil), SpeakerDavid, "a\uFFFDb")
+	wantSpeech(t, tline(t, "user", "a\x00b", nil), conversation.SpeakerDavid, "a\uFFFDb")
 }
 
 func TestSpeechEscapesAreDecoded(t *testing.T) {
 	b := []byte(`{"type":"user","message":{"role":"user","content":"say \"hi\"\n\u0e01 \\ done"},"uuid":"x"}`)
-	wantSpeech(t, b, SpeakerDavid, "say \"hi\"\n\u0e01 \\ done")
+	wantSpeech(t, b, conversation.SpeakerDavid, "say \"hi\"\n\u0e01 \\ done")
 }
 
 func TestInvalidJSONIsAnError(t *testing.T) {

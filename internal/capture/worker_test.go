@@ -1,4 +1,4 @@
-package conversation
+package capture
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
@@ -352,7 +353,7 @@ func TestWorkerDrainsTheSpoolBesideTheCapture(t *testing.T) {
 				}
 				sp := spool.New(w.deps.StateDir, time.Now)
 				em := memory.Emotion{Emotion: "คิดถึง", Intensity: 8, Context: "spooled while the database was away"}.WithDefaults()
-				c := Conversation{Speaker: SpeakerDavid, MessageText: "spooled too"}.WithDefaults()
+				c := conversation.Conversation{Speaker: conversation.SpeakerDavid, MessageText: "spooled too"}.WithDefaults()
 				for kind, rec := range map[spool.Kind]any{spool.KindEmotion: em, spool.KindConversation: c} {
 					if _, err := sp.Add(kind, map[spool.Kind]uuid.UUID{spool.KindEmotion: em.ID, spool.KindConversation: c.ID}[kind], rec, "test"); err != nil {
 						t.Fatal(err)

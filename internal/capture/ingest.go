@@ -1,4 +1,15 @@
-package conversation
+// Package capture owns the capture of conversations from the assistant's
+// transcript files (Claude Code's JSONL): the line reader and JSON scanner,
+// the rules that tell a speech line from the rest, the ingest that stores each
+// speech line exactly once with the file's offset (transcript_offsets), the
+// import and audit commands' reading of whole files, and the daemon's capture
+// worker that tails the transcripts.
+//
+// It reads formats it does not own: what it cannot read is skipped, counted
+// and logged, never stored half. The rows themselves are written by the
+// conversation package (conversation.SaveCaptured), which owns every write to
+// the conversations table.
+package capture
 
 import (
 	"bytes"
@@ -15,6 +26,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
@@ -360,7 +372,7 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	// In the order of their ids, as SaveCaptured stores a batch; last is
+	// In the order of their ids, as conversation.SaveCaptured stores a batch; last is
 	// still the last in the file of those stored.
 	for _, i := range idOrder(rows) {
 		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
@@ -438,14 +450,14 @@ func idOrder(rows []Message) []int {
 }
 
 // insertMessages stores rows read from path in one statement and returns how
-// many were new (see SaveCaptured).
+// many were new (see conversation.SaveCaptured).
 func insertMessages(ctx context.Context, tx pgx.Tx, path string, rows []Message) (stored int64, err error) {
-	msgs := make([]Captured, len(rows))
+	msgs := make([]conversation.Captured, len(rows))
 	for i, m := range rows {
-		msgs[i] = Captured{ID: m.ID, SessionID: m.SessionID, Speaker: m.Speaker, Text: m.Text,
+		msgs[i] = conversation.Captured{ID: m.ID, SessionID: m.SessionID, Speaker: m.Speaker, Text: m.Text,
 			CreatedAt: m.CreatedAt, ProjectDir: m.ProjectDir}
 	}
-	return SaveCaptured(ctx, tx, path, msgs)
+	return conversation.SaveCaptured(ctx, tx, path, msgs)
 }
 
 const selectOffsetsSQL = `select path, device, inode, size, read_offset, lines, fingerprint, generation
