@@ -35,7 +35,7 @@ bench: ## Print the performance report (a throwaway cluster, one run)
 
 benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, spool, idle daemon (about 4 minutes)
 	$(GO) test -run '^$$' -bench 'BenchmarkReadTranscript|BenchmarkStoreRows' -benchtime 3x ./internal/capture/
-	$(GO) test -run '^$$' -bench 'BenchmarkSpooledSave|BenchmarkDrain10k' -benchtime 3x ./internal/conversation/
+	$(GO) test -run '^$$' -bench 'BenchmarkSpooledSave|BenchmarkDrain10k' -benchtime 3x ./internal/spool/
 	$(GO) test -run '^$$' -bench BenchmarkLiveLatency -benchtime 1x ./internal/capture/
 	$(GO) test -run '^$$' -bench BenchmarkIdleDaemonWith1000Transcripts -benchtime 1x ./cmd/angelad/
 

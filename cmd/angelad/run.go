@@ -18,6 +18,7 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/service"
 	"github.com/angela-ai/angelad/internal/socket"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -76,6 +77,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
 		d.Register("socket", socket.WorkerFactory())
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
+		d.Register("spool", spool.WorkerFactory())
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

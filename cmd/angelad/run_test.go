@@ -112,7 +112,7 @@ func TestLogsStatusAndLogFileOfARunningDaemon(t *testing.T) {
 	})
 
 	out = c.ok("status")
-	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "worker:    conversation running", "capture: off", "worker:    dailyupdate running", "worker:    socket running", "worker:    memory running", "healthy"} {
+	for _, want := range []string{"daemon:    running, pid", "database:  reachable", "PostgreSQL 15", "worker:    conversation running", "capture: off", "worker:    dailyupdate running", "worker:    socket running", "worker:    memory running", "worker:    spool running", "healthy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
-	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
@@ -179,7 +178,7 @@ func (a *app) drainSpool(ctx context.Context, sp *spool.Spool) (spool.Result, er
 	if _, err := postgres.Migrate(ctx, conn); err != nil {
 		return spool.Result{}, err
 	}
-	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{Log: log.Zap().Named("spool")})
+	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{Log: log.Zap().Named("spool")})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return res, err

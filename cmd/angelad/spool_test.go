@@ -368,9 +368,10 @@ func TestTheDaemonDrainsTheSpool(t *testing.T) {
 	if n := count(t, url, "angela_emotions where emotion_id = '"+eid+"'") + count(t, url, "conversations where conversation_id = '"+cid+"'"); n != 2 {
 		t.Errorf("%d of the 2 spooled records stored", n)
 	}
-	poll(t, "status to show the drain", func() bool {
+	poll(t, "status to show the drain in the spool worker's lines", func() bool {
 		out := up.run("", "status").stdout
-		return strings.Contains(out, "spool.drained: 2") && strings.Contains(out, "spool.backlog: 0")
+		i := strings.Index(out, "worker:    spool running")
+		return i >= 0 && strings.Contains(out[i:], "\n           drained: 2\n") && strings.Contains(out[i:], "\n           backlog: 0\n")
 	})
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("daemon exit %d:\n%s", code, d.log())

@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
-	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -68,10 +68,7 @@ func ExpandPatterns(globs []string) ([]string, error) {
 // their speech lines. File events make it react at once; the poll finds new
 // files and makes up for events that were lost.
 type Worker struct {
-	capture *Capture
-	// drainer stores what one-shot saves spooled while the database was
-	// away; it runs beside the capture, in a goroutine of Run.
-	drainer  *conversation.SpoolDrainer
+	capture  *Capture
 	deps     daemon.Deps
 	log      *zap.Logger
 	patterns []string
@@ -84,9 +81,8 @@ type Worker struct {
 
 	troubleSince time.Time
 	backoff      time.Duration
-	// captureProblem is the capture's own problem; the drainer's is added
-	// to it when the status is published.
-	captureProblem string
+	// problemText is the problem last published; "" for none.
+	problemText string
 	// noEvents makes the worker poll only, as on a file system without
 	// events; tests set it to check the poll alone.
 	noEvents bool
@@ -147,14 +143,8 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
-	var drainer *conversation.SpoolDrainer
-	if d.StateDir != "" {
-		// The spool lives in the state directory; without one there is none.
-		drainer = conversation.NewSpoolDrainer(d)
-	}
 	return &Worker{
 		capture:    &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
-		drainer:    drainer,
 		deps:       d,
 		log:        d.Log,
 		patterns:   patterns,
@@ -181,81 +171,33 @@ func Ingesters(pool *pgxpool.Pool) int {
 	n := min(runtime.NumCPU(), maxIngesters)
 	if pool != nil {
 		conns := int(pool.Config().MaxConns)
-		n = min(n, (conns-conversation.SpoolDrainConns(conns))/2)
+		n = min(n, (conns-spool.DrainConns(conns))/2)
 	}
 	return max(n, 1)
 }
 
-// workerDetail is the worker's status detail: the capture's and the spool's.
-type workerDetail struct {
-	WorkerStatus
-	Spool conversation.SpoolStatus `json:"spool"`
-}
-
-// publish shows the capture's and the drainer's state, and their problems.
+// publish shows the capture's state and problem.
 func (w *Worker) publish() {
 	if w.deps.Status == nil {
 		return
 	}
-	if w.drainer == nil {
-		w.deps.Status.Detail(w.st)
-		w.deps.Status.Problem(w.captureProblem)
-		return
-	}
-	w.deps.Status.Detail(workerDetail{w.st, w.drainer.Status()})
-	problems := []string{}
-	for _, p := range []string{w.captureProblem, w.drainer.Problem()} {
-		if p != "" {
-			problems = append(problems, p)
-		}
-	}
-	w.deps.Status.Problem(strings.Join(problems, "; "))
-}
-
-// drained gets a value when the drainer's status may have changed; nil (it
-// never does) without a drainer.
-func (w *Worker) drained() <-chan struct{} {
-	if w.drainer == nil {
-		return nil
-	}
-	return w.drainer.Changed()
+	w.deps.Status.Detail(w.st)
+	w.deps.Status.Problem(w.problemText)
 }
 
 func (w *Worker) problem(p string) {
-	w.captureProblem = p
+	w.problemText = p
 	w.publish()
 }
 
-// Run captures and drains the spool until ctx is done. Database trouble is
-// waited out here, with backoff; Run returns only on shutdown, after the
-// drainer has returned too.
+// Run captures until ctx is done. Database trouble is waited out here, with
+// backoff; Run returns only on shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	if w.drainer == nil {
-		return w.runCapture(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.drainer.Run(ctx) }()
-	err := w.runCapture(ctx)
-	cancel()
-	if derr := <-done; err == nil {
-		err = derr
-	}
-	return err
-}
-
-func (w *Worker) runCapture(ctx context.Context) error {
 	if len(w.patterns) == 0 {
 		w.st.Capture = "off (conversation.transcripts is empty)"
-		// Nothing to capture: the status still shows the spool as it drains.
-		for {
-			w.publish()
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-w.drained():
-			}
-		}
+		w.publish()
+		<-ctx.Done()
+		return nil
 	}
 	watcher, err := fsnotify.NewWatcher()
 	if w.noEvents && err == nil {
@@ -311,8 +253,6 @@ func (w *Worker) runCapture(ctx context.Context) error {
 				return nil
 			case <-pollC:
 				break events
-			case <-w.drained():
-				w.publish()
 			case ev := <-events:
 				switch w.classify(ev) {
 				case ignoreEvent:

@@ -10,18 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/angela-ai/angelad/internal/config"
-	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
-	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
-	"github.com/angela-ai/angelad/internal/spool"
 )
 
 // manualClock is a clock whose waits end when the test says so.
@@ -340,43 +336,5 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v, want nil: database trouble is waited out", err)
-	}
-}
-
-func TestWorkerDrainsTheSpoolBesideTheCapture(t *testing.T) {
-	for _, capture := range []bool{true, false} {
-		t.Run(map[bool]string{true: "capture on", false: "capture off"}[capture], func(t *testing.T) {
-			var ids []uuid.UUID
-			e := startWorker(t, "", "*.jsonl", realClock(), func(w *Worker) {
-				if !capture {
-					w.patterns = nil
-				}
-				sp := spool.New(w.deps.StateDir, time.Now)
-				em := memory.Emotion{Emotion: "คิดถึง", Intensity: 8, Context: "spooled while the database was away"}.WithDefaults()
-				c := conversation.Conversation{Speaker: conversation.SpeakerDavid, MessageText: "spooled too"}.WithDefaults()
-				for kind, rec := range map[spool.Kind]any{spool.KindEmotion: em, spool.KindConversation: c} {
-					if _, err := sp.Add(kind, map[spool.Kind]uuid.UUID{spool.KindEmotion: em.ID, spool.KindConversation: c.ID}[kind], rec, "test"); err != nil {
-						t.Fatal(err)
-					}
-				}
-				ids = []uuid.UUID{em.ID, c.ID}
-			})
-			eventually(t, "both spooled records stored", func() bool {
-				var n int
-				err := e.pool.QueryRow(e.ctx, `select (select count(*) from angela_emotions where emotion_id = $1)
-					+ (select count(*) from conversations where conversation_id = $2)`, ids[0], ids[1]).Scan(&n)
-				return err == nil && n == 2
-			})
-			eventually(t, "the drain in the worker's status", func() bool {
-				for _, s := range e.sup.Status() {
-					var d workerDetail
-					if s.Name == "conversation" && json.Unmarshal(s.Detail, &d) == nil {
-						return d.Spool.Drained == 2 && d.Spool.Backlog == 0 && s.Problem == ""
-					}
-				}
-				return false
-			})
-			e.stop()
-		})
 	}
 }

@@ -66,7 +66,9 @@ type SpoolBacklog struct {
 
 // SpoolMaxWait is how long a spooled record may wait while the database is
 // reachable before the daemon counts as unhealthy: the drainer looks every few
-// seconds, so a record older than that is one it cannot store.
+// seconds, so a record older than that is one it cannot store. It is also how
+// long the spool worker's drain may keep failing, records waiting, before the
+// worker reports a problem of its own.
 const SpoolMaxWait = 5 * time.Minute
 
 // Verdict is the one place that decides whether a daemon is healthy. It

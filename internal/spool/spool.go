@@ -24,6 +24,11 @@
 // client-generated id and every insert is idempotent by that id, so a drainer
 // killed between the commit and the removal applies the record again on the
 // next pass and stores nothing twice.
+//
+// The spool also owns the drain of both kinds into their stores (ApplyRecord,
+// ApplyBatch, DrainStores: memory's for emotions, conversation's for
+// conversations), which `angelad spool drain` runs once, and the daemon's
+// spool worker (Drainer), which runs it whenever records wait.
 package spool
 
 import (

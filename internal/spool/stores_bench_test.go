@@ -1,4 +1,4 @@
-package conversation_test
+package spool_test
 
 import (
 	"context"
@@ -43,10 +43,10 @@ func BenchmarkSpooledSave(b *testing.B) {
 
 // BenchmarkDrain10k measures one drain of 10,000 spooled records (half
 // emotions, half conversations) into a real database on a pool, with one
-// worker (as `angelad spool drain`) and with the daemon's SpoolDrainWorkers.
+// worker (as `angelad spool drain`) and with the daemon's DrainWorkers.
 // Writing the records is not timed.
 func BenchmarkDrain10k(b *testing.B) {
-	for _, workers := range []int{1, conversation.SpoolDrainWorkers} {
+	for _, workers := range []int{1, spool.DrainWorkers} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchDrain(b, workers) })
 	}
 }
@@ -85,9 +85,9 @@ func benchDrain(b *testing.B, workers int) {
 		wg.Wait()
 		clientBefore, serverBefore := clientCPU(), serverCPU(b, pool)
 		b.StartTimer()
-		res, err := conversation.DrainSpool(ctx, pool, sp, spool.DrainOptions{Workers: workers})
+		res, err := spool.DrainStores(ctx, pool, sp, spool.DrainOptions{Workers: workers})
 		if err != nil || res.Applied != n || res.Left != 0 {
-			b.Fatalf("DrainSpool = %+v, %v", res, err)
+			b.Fatalf("DrainStores = %+v, %v", res, err)
 		}
 		b.StopTimer()
 		cpuClient += clientCPU() - clientBefore

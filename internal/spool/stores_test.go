@@ -1,34 +1,56 @@
-package conversation_test
+package spool_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/angela-ai/angelad/internal/conversation"
-	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 	"github.com/angela-ai/angelad/internal/spool"
 )
+
+// setup returns a connection to a fresh migrated database of this test's own.
+func setup(t *testing.T) (context.Context, *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx, pgtest.Conn(t, pgtest.DB(t))
+}
+
+// count is how many conversations q holds.
+func count(t *testing.T, ctx context.Context, q postgres.Querier) int {
+	t.Helper()
+	var n int
+	if err := q.QueryRow(ctx, "select count(*) from conversations").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// valid is a conversation every store takes.
+func valid() conversation.Conversation {
+	return conversation.Conversation{
+		Speaker:         "david",
+		MessageText:     "Good morning Angela!",
+		Topic:           "greeting",
+		EmotionDetected: "happy",
+		ImportanceLevel: 5,
+	}
+}
 
 func spoolEmotion(t *testing.T, sp *spool.Spool, e memory.Emotion) memory.Emotion {
 	t.Helper()
@@ -52,7 +74,7 @@ func spooledEmotion() memory.Emotion {
 	return memory.Emotion{Emotion: "คิดถึง", Intensity: 9, Context: "David was away", DavidWords: "miss you"}
 }
 
-func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
+func TestApplyRecordStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	t.Parallel()
 	ctx, conn := setup(t)
 	spooledAt := time.Date(2026, 11, 30, 22, 15, 0, 123456000, time.UTC)
@@ -64,9 +86,9 @@ func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	timed.CreatedAt = at
 	timed = spoolConversation(t, sp, timed)
 
-	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{})
+	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{})
 	if err != nil || res.Applied != 3 || res.Left != 0 {
-		t.Fatalf("DrainSpool = %+v, %v", res, err)
+		t.Fatalf("DrainStores = %+v, %v", res, err)
 	}
 	list, err := memory.Recent(ctx, conn, 10)
 	if err != nil || len(list) != 1 {
@@ -92,18 +114,18 @@ func TestApplySpooledStoresEachKindAtTheTimeItWasSpooled(t *testing.T) {
 	// Spooled again (a writer that spooled it twice): stored once, not refused.
 	spoolEmotion(t, sp, e)
 	spoolConversation(t, sp, c)
-	if res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{}); err != nil || res.Applied != 2 || res.Rejected != 0 {
-		t.Fatalf("second DrainSpool = %+v, %v", res, err)
+	if res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{}); err != nil || res.Applied != 2 || res.Rejected != 0 {
+		t.Fatalf("second DrainStores = %+v, %v", res, err)
 	}
 	if n := count(t, ctx, conn); n != 2 {
 		t.Errorf("%d conversations after the replay, want 2", n)
 	}
 }
 
-// TestApplySpooledAcceptsARecordTheFailedSaveStoredAfterAll covers a save
+// TestApplyRecordAcceptsARecordTheFailedSaveStoredAfterAll covers a save
 // whose commit reached the database while its reply was lost: the command
 // spooled it, and the stored row (timed by the server) is that record.
-func TestApplySpooledAcceptsARecordTheFailedSaveStoredAfterAll(t *testing.T) {
+func TestApplyRecordAcceptsARecordTheFailedSaveStoredAfterAll(t *testing.T) {
 	t.Parallel()
 	ctx, conn := setup(t)
 	sp := spool.New(t.TempDir(), func() time.Time { return time.Now().Add(-time.Hour) })
@@ -117,9 +139,9 @@ func TestApplySpooledAcceptsARecordTheFailedSaveStoredAfterAll(t *testing.T) {
 	}
 	spoolEmotion(t, sp, e)
 	spoolConversation(t, sp, c)
-	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{})
+	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{})
 	if err != nil || res.Applied != 2 || res.Rejected != 0 {
-		t.Fatalf("DrainSpool = %+v, %v", res, err)
+		t.Fatalf("DrainStores = %+v, %v", res, err)
 	}
 	if n := count(t, ctx, conn); n != 1 {
 		t.Errorf("%d conversations, want 1", n)
@@ -148,9 +170,9 @@ func TestSpooledRecordsTheDatabaseRefusesLandInRejected(t *testing.T) {
 	fine := spoolConversation(t, sp, valid())
 
 	core, logs := observer.New(zapcore.InfoLevel)
-	res, err := conversation.DrainSpool(ctx, conn, sp, spool.DrainOptions{Log: zap.New(core)})
+	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{Log: zap.New(core)})
 	if err != nil || res.Applied != 1 || res.Rejected != 2 || res.Left != 0 {
-		t.Fatalf("DrainSpool = %+v, %v", res, err)
+		t.Fatalf("DrainStores = %+v, %v", res, err)
 	}
 	convs, _ := conversation.Recent(ctx, conn, conversation.RecentOptions{Limit: 10})
 	if len(convs) != 1 || convs[0].ID != fine.ID {
@@ -175,259 +197,8 @@ func TestSpooledRecordsTheDatabaseRefusesLandInRejected(t *testing.T) {
 	}
 }
 
-// spoolProxy forwards TCP connections to the test database, so that a test can take
-// the database away (connection refused) and bring it back.
-type spoolProxy struct {
-	t              *testing.T
-	network, addr  string // the database's
-	listen         string // the spoolProxy's address, fixed after the first up
-	mu             sync.Mutex
-	ln             net.Listener
-	conns          []net.Conn
-	wg             sync.WaitGroup
-	user, database string
-}
-
-func newSpoolProxy(t *testing.T, url string) *spoolProxy {
-	t.Helper()
-	cfg, err := pgconn.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &spoolProxy{t: t, network: "tcp", addr: net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), user: cfg.User, database: cfg.Database}
-	if strings.HasPrefix(cfg.Host, "/") {
-		p.network, p.addr = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
-	}
-	if cfg.Password != "" {
-		t.Skip("the spoolProxy test needs a database without a password")
-	}
-	p.up()
-	t.Cleanup(func() { p.down(); p.wg.Wait() })
-	return p
-}
-
-func (p *spoolProxy) url() string {
-	host, port, _ := net.SplitHostPort(p.listen)
-	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable connect_timeout=5", host, port, p.user, p.database)
-}
-
-func (p *spoolProxy) up() {
-	p.t.Helper()
-	addr := p.listen
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.listen = ln, ln.Addr().String()
-	p.mu.Unlock()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial(p.network, p.addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			p.wg.Go(func() { io.Copy(s, c); s.Close() })
-			p.wg.Go(func() { io.Copy(c, s); c.Close() })
-		}
-	})
-}
-
-// down closes the listener and every connection through it.
-func (p *spoolProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// spoolClock is a clock whose waits the test releases one at a time.
-type spoolClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan spoolWait
-}
-
-type spoolWait struct {
-	d    time.Duration
-	fire chan time.Time
-}
-
-func newSpoolClock() *spoolClock {
-	return &spoolClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), waits: make(chan spoolWait, 1)}
-}
-
-func (c *spoolClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *spoolClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.waits <- spoolWait{d, ch}
-	return ch
-}
-
-// next waits for the drainer to ask for a wait, checks how long, moves time
-// by it and releases it.
-func (c *spoolClock) next(t *testing.T, want time.Duration) {
-	t.Helper()
-	w := c.wait(t)
-	if w.d != want {
-		t.Errorf("the drainer waits %v, want %v", w.d, want)
-	}
-	c.release(w)
-}
-
-// release moves time by w's duration and fires it.
-func (c *spoolClock) release(w spoolWait) {
-	c.mu.Lock()
-	c.now = c.now.Add(w.d)
-	now := c.now
-	c.mu.Unlock()
-	w.fire <- now
-}
-
-// wait returns the drainer's next wait without releasing it.
-func (c *spoolClock) wait(t *testing.T) spoolWait {
-	t.Helper()
-	select {
-	case w := <-c.waits:
-		return w
-	case <-time.After(time.Minute):
-		t.Fatal("the drainer did not wait within a minute")
-	}
-	return spoolWait{}
-}
-
-func TestSpoolDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.T) {
-	t.Parallel()
-	url := pgtest.DB(t)
-	p := newSpoolProxy(t, url)
-	p.down()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pool, err := postgres.NewPool(ctx, p.url(), pgtest.TimeZone, postgres.PoolOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	state := t.TempDir()
-	clock := newSpoolClock()
-	sp := spool.New(state, clock.Now)
-	var want []uuid.UUID
-	for range 3 {
-		want = append(want, spoolConversation(t, sp, valid()).ID)
-	}
-	core, logs := observer.New(zapcore.InfoLevel)
-	d := conversation.NewSpoolDrainer(daemon.Deps{
-		Pool: pool, Log: zap.New(core), StateDir: state,
-		Clock: daemon.Clock{Now: clock.Now, After: clock.After},
-	})
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-
-	// Down: the drainer backs off, doubling, and keeps every record.
-	w := clock.wait(t)
-	if w.d != time.Second {
-		t.Errorf("first backoff %v, want 1s", w.d)
-	}
-	if st := d.Status(); st.Backlog != 3 || st.LastError == "" || !st.Oldest.Equal(clock.Now()) {
-		t.Errorf("status while down = %+v", st)
-	}
-	if d.Problem() != "" {
-		t.Errorf("a problem after one failed pass: %q", d.Problem())
-	}
-	clock.release(w)
-	for _, b := range []time.Duration{2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30} {
-		clock.next(t, b*time.Second) // 331s in all
-	}
-	// More than five minutes of failing with records waiting is a problem.
-	w = clock.wait(t)
-	if w.d != 30*time.Second {
-		t.Errorf("backoff %v, want the 30s cap", w.d)
-	}
-	if pr := d.Problem(); !strings.Contains(pr, "cannot drain the spool (3 waiting)") {
-		t.Errorf("Problem() = %q after five minutes of failing", pr)
-	}
-	if n := logs.FilterMessageSnippet("cannot drain").Len(); n != 1 {
-		t.Errorf("logged %d failure lines, want 1 for the whole outage", n)
-	}
-
-	// Back: the next pass stores every record once and clears the problem.
-	p.up()
-	clock.release(w)
-	clock.next(t, conversation.SpoolPollInterval)
-	st := d.Status()
-	if st.Backlog != 0 || st.Drained != 3 || st.LastError != "" || d.Problem() != "" {
-		t.Errorf("status after the outage = %+v, problem %q", st, d.Problem())
-	}
-	var n int
-	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = any($1)", want).Scan(&n); err != nil || n != 3 {
-		t.Errorf("stored %d of the 3 spooled messages (%v)", n, err)
-	}
-	if logs.FilterMessageSnippet("draining the spool again").Len() != 1 || logs.FilterMessageSnippet("drained the spool").Len() != 1 {
-		t.Errorf("logs = %v", logs.All())
-	}
-
-	// A record spooled while it runs is stored on the next look.
-	late := spoolConversation(t, sp, valid())
-	clock.next(t, conversation.SpoolPollInterval)
-	clock.wait(t) // the pass after that one has run
-	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = $1", late.ID).Scan(&n); err != nil || n != 1 {
-		t.Errorf("the late record stored %d times (%v)", n, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run = %v, want nil on a clean stop", err)
-	}
-}
-
-func TestSpoolDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A pool that cannot connect: an empty spool never asks it anything.
-	pool, err := pgxpool.New(ctx, "postgres://angela@127.0.0.1:1/none?connect_timeout=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	clock := newSpoolClock()
-	d := conversation.NewSpoolDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}})
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	clock.next(t, conversation.SpoolPollInterval)
-	clock.next(t, conversation.SpoolPollInterval)
-	if st := d.Status(); st != (conversation.SpoolStatus{}) {
-		t.Errorf("status = %+v", st)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Error(err)
-	}
-}
-
 // TestDrainInBatchesStoresWhatOneByOneStores drains the same records one
-// statement a record (ApplySpooled alone) and in batches (DrainSpool), on a
+// statement a record (ApplyRecord alone) and in batches (DrainStores), on a
 // new database and on an adopted one, and finds the same rows and states.
 func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
 	t.Parallel()
@@ -510,9 +281,9 @@ func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
 				var res spool.Result
 				var err error
 				if i == 0 {
-					res, err = sps[i].Drain(ctx, conn, conversation.ApplySpooled, spool.DrainOptions{})
+					res, err = sps[i].Drain(ctx, conn, spool.ApplyRecord, spool.DrainOptions{})
 				} else {
-					res, err = conversation.DrainSpool(ctx, conn, sps[i], spool.DrainOptions{})
+					res, err = spool.DrainStores(ctx, conn, sps[i], spool.DrainOptions{})
 				}
 				if err != nil || res.Applied != 62 || res.Left != 0 || res.Rejected != 0 {
 					t.Fatalf("drain %d: %+v, %v", i, res, err)
@@ -536,7 +307,7 @@ func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
 	}
 }
 
-func TestApplySpooledBatchLeavesWhatItCannotStoreAsNewToApplySpooled(t *testing.T) {
+func TestApplyBatchLeavesWhatItCannotStoreAsNewToApplyRecord(t *testing.T) {
 	t.Parallel()
 	ctx, conn := setup(t)
 	spooledAt := time.Date(2026, 11, 30, 22, 15, 0, 0, time.UTC)
@@ -566,7 +337,7 @@ func TestApplySpooledBatchLeavesWhatItCannotStoreAsNewToApplySpooled(t *testing.
 		rec(spool.KindEmotion, uuid.New(), e), // holds another id
 		{Kind: spool.KindEmotion, ID: uuid.New(), Data: json.RawMessage(`{"emotion":`)},
 	}
-	left, err := conversation.ApplySpooledBatch(ctx, conn, recs)
+	left, err := spool.ApplyBatch(ctx, conn, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -593,12 +364,12 @@ func TestApplySpooledBatchLeavesWhatItCannotStoreAsNewToApplySpooled(t *testing.
 	if err != nil || len(emotions) != 1 || emotions[0].ID != e.ID {
 		t.Fatalf("stored emotions %+v, %v", emotions, err)
 	}
-	// What it left, ApplySpooled stores or refuses as before: the repeat is
+	// What it left, ApplyRecord stores or refuses as before: the repeat is
 	// already there, the reuse of its id and the invalid one are refused.
 	for _, i := range leftIdx {
-		err := conversation.ApplySpooled(ctx, conn, recs[i])
+		err := spool.ApplyRecord(ctx, conn, recs[i])
 		if refused := i != 2 && i != 4; refused != spool.Permanent(err) {
-			t.Errorf("record %d: ApplySpooled = %v", i, err)
+			t.Errorf("record %d: ApplyRecord = %v", i, err)
 		}
 	}
 	if n := count(t, ctx, conn); n != 3 {

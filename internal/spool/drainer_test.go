@@ -1,0 +1,365 @@
+package spool_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/spool"
+)
+
+// spoolProxy forwards TCP connections to the test database, so that a test can take
+// the database away (connection refused) and bring it back.
+type spoolProxy struct {
+	t              *testing.T
+	network, addr  string // the database's
+	listen         string // the spoolProxy's address, fixed after the first up
+	mu             sync.Mutex
+	ln             net.Listener
+	conns          []net.Conn
+	wg             sync.WaitGroup
+	user, database string
+}
+
+func newSpoolProxy(t *testing.T, url string) *spoolProxy {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &spoolProxy{t: t, network: "tcp", addr: net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)), user: cfg.User, database: cfg.Database}
+	if strings.HasPrefix(cfg.Host, "/") {
+		p.network, p.addr = "unix", filepath.Join(cfg.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.Port))
+	}
+	if cfg.Password != "" {
+		t.Skip("the spoolProxy test needs a database without a password")
+	}
+	p.up()
+	t.Cleanup(func() { p.down(); p.wg.Wait() })
+	return p
+}
+
+func (p *spoolProxy) url() string {
+	host, port, _ := net.SplitHostPort(p.listen)
+	return fmt.Sprintf("host=%s port=%s user=%s dbname=%s sslmode=disable connect_timeout=5", host, port, p.user, p.database)
+}
+
+func (p *spoolProxy) up() {
+	p.t.Helper()
+	addr := p.listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.listen = ln, ln.Addr().String()
+	p.mu.Unlock()
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial(p.network, p.addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			p.wg.Go(func() { io.Copy(s, c); s.Close() })
+			p.wg.Go(func() { io.Copy(c, s); c.Close() })
+		}
+	})
+}
+
+// down closes the listener and every connection through it.
+func (p *spoolProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// spoolClock is a clock whose waits the test releases one at a time.
+type spoolClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits chan spoolWait
+}
+
+type spoolWait struct {
+	d    time.Duration
+	fire chan time.Time
+}
+
+func newSpoolClock() *spoolClock {
+	return &spoolClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), waits: make(chan spoolWait, 1)}
+}
+
+func (c *spoolClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *spoolClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.waits <- spoolWait{d, ch}
+	return ch
+}
+
+// next waits for the drainer to ask for a wait, checks how long, moves time
+// by it and releases it.
+func (c *spoolClock) next(t *testing.T, want time.Duration) {
+	t.Helper()
+	w := c.wait(t)
+	if w.d != want {
+		t.Errorf("the drainer waits %v, want %v", w.d, want)
+	}
+	c.release(w)
+}
+
+// release moves time by w's duration and fires it.
+func (c *spoolClock) release(w spoolWait) {
+	c.mu.Lock()
+	c.now = c.now.Add(w.d)
+	now := c.now
+	c.mu.Unlock()
+	w.fire <- now
+}
+
+// wait returns the drainer's next wait without releasing it.
+func (c *spoolClock) wait(t *testing.T) spoolWait {
+	t.Helper()
+	select {
+	case w := <-c.waits:
+		return w
+	case <-time.After(time.Minute):
+		t.Fatal("the drainer did not wait within a minute")
+	}
+	return spoolWait{}
+}
+
+func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	p := newSpoolProxy(t, url)
+	p.down()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := postgres.NewPool(ctx, p.url(), pgtest.TimeZone, postgres.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	state := t.TempDir()
+	clock := newSpoolClock()
+	sp := spool.New(state, clock.Now)
+	var want []uuid.UUID
+	for range 3 {
+		want = append(want, spoolConversation(t, sp, valid()).ID)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	d := spool.NewDrainer(daemon.Deps{
+		Pool: pool, Log: zap.New(core), StateDir: state,
+		Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("spool"),
+	})
+	sup.Add("spool", d)
+	published := func() (spool.DrainerStatus, string) {
+		var st spool.DrainerStatus
+		for _, s := range sup.Status() {
+			if s.Name == "spool" && json.Unmarshal(s.Detail, &st) != nil {
+				t.Fatalf("detail %s", s.Detail)
+			}
+			if s.Name == "spool" {
+				return st, s.Problem
+			}
+		}
+		return st, ""
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	// Down: the drainer backs off, doubling, and keeps every record.
+	w := clock.wait(t)
+	if w.d != time.Second {
+		t.Errorf("first backoff %v, want 1s", w.d)
+	}
+	if st := d.Status(); st.Backlog != 3 || st.LastError == "" || !st.Oldest.Equal(clock.Now()) {
+		t.Errorf("status while down = %+v", st)
+	}
+	if d.Problem() != "" {
+		t.Errorf("a problem after one failed pass: %q", d.Problem())
+	}
+	clock.release(w)
+	for _, b := range []time.Duration{2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30} {
+		clock.next(t, b*time.Second) // 331s in all
+	}
+	// More than five minutes of failing with records waiting is a problem.
+	w = clock.wait(t)
+	if w.d != 30*time.Second {
+		t.Errorf("backoff %v, want the 30s cap", w.d)
+	}
+	if pr := d.Problem(); !strings.Contains(pr, "cannot drain the spool (3 waiting)") {
+		t.Errorf("Problem() = %q after five minutes of failing", pr)
+	}
+	if st, pr := published(); st.Backlog != 3 || pr != d.Problem() {
+		t.Errorf("published %+v, problem %q; want the backlog and %q", st, pr, d.Problem())
+	}
+	if n := logs.FilterMessageSnippet("cannot drain").Len(); n != 1 {
+		t.Errorf("logged %d failure lines, want 1 for the whole outage", n)
+	}
+
+	// Back: the next pass stores every record once and clears the problem.
+	p.up()
+	clock.release(w)
+	clock.next(t, spool.PollInterval)
+	st := d.Status()
+	if st.Backlog != 0 || st.Drained != 3 || st.LastError != "" || d.Problem() != "" {
+		t.Errorf("status after the outage = %+v, problem %q", st, d.Problem())
+	}
+	if pst, pr := published(); pst.Drained != 3 || pst.Backlog != 0 || !pst.LastDrainAt.Equal(st.LastDrainAt) || pr != "" {
+		t.Errorf("published %+v, problem %q after the outage", pst, pr)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = any($1)", want).Scan(&n); err != nil || n != 3 {
+		t.Errorf("stored %d of the 3 spooled messages (%v)", n, err)
+	}
+	if logs.FilterMessageSnippet("draining the spool again").Len() != 1 || logs.FilterMessageSnippet("drained the spool").Len() != 1 {
+		t.Errorf("logs = %v", logs.All())
+	}
+
+	// A record spooled while it runs is stored on the next look.
+	late := spoolConversation(t, sp, valid())
+	clock.next(t, spool.PollInterval)
+	clock.wait(t) // the pass after that one has run
+	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = $1", late.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the late record stored %d times (%v)", n, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil on a clean stop", err)
+	}
+}
+
+func TestDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A pool that cannot connect: an empty spool never asks it anything.
+	pool, err := pgxpool.New(ctx, "postgres://angela@127.0.0.1:1/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	clock := newSpoolClock()
+	d := spool.NewDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}})
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	clock.next(t, spool.PollInterval)
+	clock.next(t, spool.PollInterval)
+	if st := d.Status(); st != (spool.DrainerStatus{}) {
+		t.Errorf("status = %+v", st)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn runs the spool
+// worker as the daemon does, built by its factory and run by a supervisor,
+// and finds what was spooled stored and the drain in the worker's own status.
+func TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	url := pgtest.DB(t)
+	pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	state := t.TempDir()
+	sp := spool.New(state, time.Now)
+	e := spoolEmotion(t, sp, spooledEmotion())
+	c := spoolConversation(t, sp, valid())
+
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	w, err := spool.WorkerFactory()(daemon.Deps{Pool: pool, Log: zap.NewNop(), StateDir: state,
+		Clock: daemon.Clock{Now: time.Now, After: time.After}, Status: sup.Reporter("spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Add("spool", w)
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+
+	eventually(t, "the spool worker's status to show the drain", func() bool {
+		for _, s := range sup.Status() {
+			var d spool.DrainerStatus
+			if s.Name == "spool" && json.Unmarshal(s.Detail, &d) == nil {
+				return s.State == daemon.WorkerRunning && d.Drained == 2 && d.Backlog == 0 && s.Problem == ""
+			}
+		}
+		return false
+	})
+	var n int
+	if err := pool.QueryRow(ctx, `select (select count(*) from angela_emotions where emotion_id = $1)
+		+ (select count(*) from conversations where conversation_id = $2)`, e.ID, c.ID).Scan(&n); err != nil || n != 2 {
+		t.Errorf("%d of the 2 spooled records stored (%v)", n, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("the supervisor returned %v, want nil on a clean stop", err)
+	}
+}
+
+func TestSpoolWorkerNeedsAStateDirectory(t *testing.T) {
+	if _, err := spool.WorkerFactory()(daemon.Deps{}); err == nil || !strings.Contains(err.Error(), "state_dir") {
+		t.Fatalf("factory without a state directory: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}

@@ -1,0 +1,157 @@
+package spool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// ApplyRecord stores one spooled record on q with the store of its kind
+// (memory.Save for an emotion, conversation.Save for a conversation),
+// idempotently by its id. It is the ApplyFunc of the daemon's drainer and of
+// `angelad spool drain`.
+//
+// A record saved without a time gets the time it was spooled, not the time it
+// is drained: that is when it was felt or said. If its id is already stored
+// (the save that spooled it reached the database after all, and the server
+// chose the time), the stored row is the record, whatever its time.
+func ApplyRecord(ctx context.Context, q postgres.Querier, r Record) error {
+	switch r.Kind {
+	case KindEmotion:
+		e, untimed, err := decodeSpooledEmotion(r)
+		if err != nil {
+			return err
+		}
+		_, err = memory.Save(ctx, q, e)
+		if untimed && isIDTaken(err, "emotion_id") {
+			e.FeltAt = time.Time{}
+			_, err = memory.Save(ctx, q, e)
+		}
+		return err
+	case KindConversation:
+		c, untimed, err := decodeSpooledConversation(r)
+		if err != nil {
+			return err
+		}
+		_, err = conversation.Save(ctx, q, c)
+		if untimed && isIDTaken(err, "conversation_id") {
+			c.CreatedAt = time.Time{}
+			_, err = conversation.Save(ctx, q, c)
+		}
+		return err
+	}
+	return &DecodeError{File: r.Name, Err: fmt.Errorf("unknown kind %q", r.Kind)}
+}
+
+// decodeSpooledEmotion reads an emotion record as it is stored: an emotion
+// saved without a time (untimed) gets the time it was spooled.
+func decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) {
+	if err := decodeSpooled(r, &e); err != nil {
+		return e, false, err
+	}
+	if e.ID != r.ID {
+		return e, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
+	}
+	if untimed = e.FeltAt.IsZero(); untimed {
+		e.FeltAt = r.SpooledAt
+	}
+	return e, untimed, nil
+}
+
+// decodeSpooledConversation reads a conversation record as it is stored: a
+// message saved without a time (untimed) gets the time it was spooled.
+func decodeSpooledConversation(r Record) (c conversation.Conversation, untimed bool, err error) {
+	if err := decodeSpooled(r, &c); err != nil {
+		return c, false, err
+	}
+	if c.ID != r.ID {
+		return c, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
+	}
+	if untimed = c.CreatedAt.IsZero(); untimed {
+		c.CreatedAt = r.SpooledAt
+	}
+	return c, untimed, nil
+}
+
+func decodeSpooled(r Record, v any) error {
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		return &DecodeError{File: r.Name, Err: err}
+	}
+	return nil
+}
+
+// isIDTaken reports whether err is Save's refusal of an id already stored for
+// a record that differs from the one saved.
+func isIDTaken(err error, field string) bool {
+	var fe *text.FieldError
+	return errors.As(err, &fe) && fe.Field == field
+}
+
+// ApplyBatch stores the records of a drain transaction that are new with one
+// statement of each kind (memory.SaveNew, conversation.SaveNew), as
+// ApplyRecord would store them one by one, and leaves the others to
+// ApplyRecord: those already stored, which it compares, and those it cannot
+// read, which it refuses with the reason. It is the BatchApplyFunc of
+// DrainStores.
+func ApplyBatch(ctx context.Context, q postgres.Querier, recs []Record) (left []Record, err error) {
+	var (
+		emotions []memory.Emotion
+		convs    []conversation.Conversation
+		byID     = map[uuid.UUID]Record{}
+	)
+	for _, r := range recs {
+		_, seen := byID[r.ID]
+		switch {
+		case r.ID == uuid.Nil || seen:
+			// No id (SaveNew would give it one, and ApplyRecord another),
+			// or a second record of the same id in the batch: one by one.
+		case r.Kind == KindEmotion:
+			if e, _, err := decodeSpooledEmotion(r); err == nil && e.WithDefaults().Validate() == nil {
+				emotions, byID[r.ID] = append(emotions, e), r
+				continue
+			}
+		case r.Kind == KindConversation:
+			if c, _, err := decodeSpooledConversation(r); err == nil && c.WithDefaults().Validate() == nil {
+				convs, byID[r.ID] = append(convs, c), r
+				continue
+			}
+		}
+		left = append(left, r)
+	}
+	storedEmotions, err := memory.SaveNew(ctx, q, emotions)
+	if err != nil {
+		return nil, err
+	}
+	storedConvs, err := conversation.SaveNew(ctx, q, convs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range emotions {
+		if !storedEmotions[e.ID] {
+			left = append(left, byID[e.ID])
+		}
+	}
+	for _, c := range convs {
+		if !storedConvs[c.ID] {
+			left = append(left, byID[c.ID])
+		}
+	}
+	return left, nil
+}
+
+// DrainStores makes one pass over sp on db, storing each record in the store
+// of its kind with ApplyBatch and ApplyRecord, as `angelad spool drain` does
+// and as the daemon's drainer does on each of its passes.
+func DrainStores(ctx context.Context, db Beginner, sp *Spool, o DrainOptions) (Result, error) {
+	o.Batch = ApplyBatch
+	return sp.Drain(ctx, db, ApplyRecord, o)
+}
