@@ -48,3 +48,7 @@ benchmemory: ## Memory: recall, search, consolidation and writers' wait on 1,000
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+.PHONY: plugin
+plugin: ## Write the Claude Code plugin's files (claude-plugin/, .claude-plugin/) from internal/claudecode
+	$(GO) test ./internal/claudecode -run '^TestPluginFilesAreThoseTheGeneratorWrites$$' -count=1 -update

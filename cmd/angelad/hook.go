@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,6 +72,8 @@ type hookResult struct {
 	out    []byte
 	fields []zap.Field
 	err    error
+	// quiet logs the run at debug level: it did nothing worth a line.
+	quiet bool
 }
 
 func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
@@ -116,7 +119,11 @@ func (a *app) runHook(cmd *cobra.Command, args []string, strict bool) error {
 	if _, err := a.stdout.Write(r.out); err != nil {
 		return fail(fmt.Errorf("write the hook output: %w", err), r.fields...)
 	}
-	log.Info("hook done", append([]zap.Field{zap.String("hook", name), zap.Duration("took", time.Since(start))}, r.fields...)...)
+	logDone := log.Info
+	if r.quiet {
+		logDone = log.Debug
+	}
+	logDone("hook done", append([]zap.Field{zap.String("hook", name), zap.Duration("took", time.Since(start))}, r.fields...)...)
 	return nil
 }
 
@@ -176,6 +183,12 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 		}
 		if in.Trigger != "" {
 			fields = append(fields, zap.String("trigger", in.Trigger))
+		}
+		if _, err := os.Stat(in.TranscriptPath); name == "session-end" && errors.Is(err, fs.ErrNotExist) {
+			// `claude mcp list`, `claude doctor` and a session that ends
+			// before anything was said end with a transcript that was never
+			// written: there is nothing to store.
+			return hookResult{fields: append(fields, zap.Bool("transcript_missing", true)), quiet: true}
 		}
 		res, err := a.captureTranscript(ctx, in.TranscriptPath, log)
 		fields = append(fields, zap.Int64("lines_read", res.Lines), zap.Int64("messages_stored", res.Stored),

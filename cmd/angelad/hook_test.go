@@ -223,11 +223,34 @@ func TestHookSessionEndAndPreCompactCaptureTheTranscriptOnce(t *testing.T) {
 		t.Errorf("stored:\n%s", got)
 	}
 
-	// A transcript that is not there: logged, exit 0; --strict says so.
-	if r := c.run(payload("SessionEnd", nil), "hook", "session-end"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+	// Before a compaction the transcript is there: one that is not is
+	// logged, exit 0; --strict says so.
+	if r := c.run(payload("PreCompact", nil), "hook", "pre-compact"); r.code != 0 || r.stdout != "" || r.stderr != "" {
 		t.Errorf("missing transcript: exit %d, %q %q", r.code, r.stdout, r.stderr)
 	}
-	checkFailure(t, c.run(payload("SessionEnd", nil), "hook", "session-end", "--strict"), 1, "transcript_path", nil)
+	checkFailure(t, c.run(payload("PreCompact", nil), "hook", "pre-compact", "--strict"), 1, "transcript_path", nil)
+}
+
+func TestHookSessionEndOfATranscriptNeverWrittenIsAQuietNoOp(t *testing.T) {
+	t.Parallel()
+	// `claude mcp list` and `claude doctor` end a session whose transcript
+	// was never written. No database is even configured: nothing is tried.
+	c := newCLI(t, "")
+	never := filepath.Join(t.TempDir(), "projects", "-home-david", "6a1f.jsonl")
+	in := payload("SessionEnd", map[string]string{"transcript_path": never, "reason": "other"})
+	for _, args := range [][]string{{"hook", "session-end"}, {"hook", "session-end", "--strict"}} {
+		if r := c.run(in, args...); r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 0 and nothing", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if log := c.hooksLog(); strings.Contains(log, "hook failed") || strings.Contains(log, `"level":"warn"`) || strings.Contains(log, `"level":"info"`) {
+		t.Errorf("a session end with nothing to store was logged:\n%s", log)
+	}
+	// At debug level it says what it did not do.
+	c.with("ANGELA_LOG_LEVEL=debug").run(in, "hook", "session-end")
+	if log := c.hooksLog(); !strings.Contains(log, `"msg":"hook done"`) || !strings.Contains(log, `"transcript_missing":true`) {
+		t.Errorf("debug log:\n%s", log)
+	}
 }
 
 func TestHookSessionEndWithTheDatabaseStoppedLeavesTheTranscriptForLater(t *testing.T) {

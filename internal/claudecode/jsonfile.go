@@ -1,6 +1,7 @@
 // Package claudecode owns angelad's side of Claude Code: the entries it merges
-// into Claude Code's settings files (hooks) and MCP configuration, and the JSON
-// a hook reads on standard input and prints on standard output.
+// into Claude Code's settings files (hooks) and MCP configuration, the files
+// of the Claude Code plugin made from the same entries, and the JSON a hook
+// reads on standard input and prints on standard output.
 //
 // The files are edited as JSON objects whose keys keep their order and whose
 // values angelad does not own are kept byte for byte (only re-indented), so an

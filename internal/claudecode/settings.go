@@ -4,16 +4,41 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Events maps angelad's hook names (`angelad hook NAME`) to the Claude Code
-// events they are installed for.
+// events they are installed for. It is the one list that `hooks install` and
+// the plugin (PluginFiles) are made from: a new hook is one line here, then
+// `make plugin` to write the plugin's files again.
 var Events = []struct{ Name, ClaudeEvent string }{
 	{"session-start", "SessionStart"},
 	{"session-end", "SessionEnd"},
 	{"pre-compact", "PreCompact"},
+	// {"user-prompt-submit", "UserPromptSubmit"}, once `angelad hook user-prompt-submit` exists.
+}
+
+// ClaudeTimeout is the time limit angelad gives Claude Code for one of its
+// hooks, in whole seconds: a backstop 5 seconds above hookTimeout
+// (hooks.timeout), after which the hook has already given up by itself.
+func ClaudeTimeout(hookTimeout time.Duration) int {
+	return int(math.Ceil(hookTimeout.Seconds())) + 5
+}
+
+// HookEntries are angelad's hooks, one per event of Events, each running
+// command(name) with Claude Code's time limit timeout (seconds); an entry
+// already installed keeps the limit it has when that is above keepAbove
+// seconds (see HookEntry.KeepAbove).
+func HookEntries(command func(name string) string, timeout, keepAbove int) []HookEntry {
+	entries := make([]HookEntry, 0, len(Events))
+	for _, e := range Events {
+		entries = append(entries, HookEntry{Event: e.ClaudeEvent, Command: command(e.Name), Timeout: timeout, KeepAbove: keepAbove})
+	}
+	return entries
 }
 
 // HookCommand is the shell command Claude Code runs for one hook: the
@@ -111,6 +136,12 @@ type HookEntry struct {
 	Event   string
 	Command string
 	Timeout int
+	// KeepAbove makes an install keep the time limit of angelad's entry
+	// already in the file (one its user edited) when that limit is longer
+	// than KeepAbove seconds, the hook's own (hooks.timeout): a shorter one
+	// would let Claude Code kill the hook before it gives up by itself, so
+	// it is replaced by Timeout. Zero keeps any positive limit.
+	KeepAbove int
 }
 
 // hookGroup and commandHook are a matcher group as Claude Code's settings
@@ -121,9 +152,9 @@ type hookGroup struct {
 }
 
 type commandHook struct {
-	Type    string `json:"type"`
-	Command string `json:"command"`
-	Timeout int    `json:"timeout"`
+	Type    string      `json:"type"`
+	Command string      `json:"command"`
+	Timeout json.Number `json:"timeout"`
 }
 
 // InstallHooks adds entries to the settings' "hooks", one matcher group per
@@ -136,11 +167,15 @@ func (f *File) InstallHooks(entries []HookEntry) error {
 		return err
 	}
 	for _, e := range entries {
-		want, err := marshal(hookGroup{Hooks: []commandHook{{Type: "command", Command: e.Command, Timeout: e.Timeout}}})
+		groups, err := eventGroups(f.Path, hooks, e.Event)
 		if err != nil {
 			return err
 		}
-		groups, err := eventGroups(f.Path, hooks, e.Event)
+		timeout := json.Number(fmt.Sprint(e.Timeout))
+		if kept, ok := installedTimeout(groups); ok && kept > float64(e.KeepAbove) {
+			timeout = json.Number(strconv.FormatFloat(kept, 'f', -1, 64))
+		}
+		want, err := marshal(hookGroup{Hooks: []commandHook{{Type: "command", Command: e.Command, Timeout: timeout}}})
 		if err != nil {
 			return err
 		}
@@ -260,7 +295,29 @@ type groupHooks struct {
 }
 
 type hookCommand struct {
-	Command string `json:"command"`
+	Command string   `json:"command"`
+	Timeout *float64 `json:"timeout"`
+}
+
+// installedTimeout is the time limit of angelad's first hook among groups,
+// when it has a positive one.
+func installedTimeout(groups []json.RawMessage) (float64, bool) {
+	for _, group := range groups {
+		var g groupHooks
+		if json.Unmarshal(group, &g) != nil {
+			continue
+		}
+		for _, h := range g.Hooks {
+			var c hookCommand
+			if json.Unmarshal(h, &c) == nil && IsAngeladHook(c.Command) {
+				if c.Timeout != nil && *c.Timeout > 0 {
+					return *c.Timeout, true
+				}
+				return 0, false
+			}
+		}
+	}
+	return 0, false
 }
 
 func countAngelad(group json.RawMessage) int {
@@ -334,7 +391,24 @@ type MCPServer struct {
 // InstallMCP sets mcpServers[name] to s, keeping every other server and key.
 // A server already registered under name is replaced.
 func (f *File) InstallMCP(name string, s MCPServer) error {
-	servers, err := f.mcpServers()
+	return f.InstallProjectMCP("", name, s)
+}
+
+// UninstallMCP removes mcpServers[name] and reports whether it was there.
+func (f *File) UninstallMCP(name string) (bool, error) {
+	return f.UninstallProjectMCP("", name)
+}
+
+// InstallProjectMCP sets projects[project].mcpServers[name] to s: in
+// ~/.claude.json, the server of one project that only its user sees, where
+// `claude mcp add --scope local` writes. project "" is the top level
+// (InstallMCP). Every other project, server and key is kept.
+func (f *File) InstallProjectMCP(project, name string, s MCPServer) error {
+	holder, save, err := f.mcpHolder(project)
+	if err != nil {
+		return err
+	}
+	servers, err := f.mcpServers(holder, project)
 	if err != nil {
 		return err
 	}
@@ -356,13 +430,20 @@ func (f *File) InstallMCP(name string, s MCPServer) error {
 	if err != nil {
 		return err
 	}
-	f.obj.set("mcpServers", b)
-	return nil
+	holder.set("mcpServers", b)
+	return save(false)
 }
 
-// UninstallMCP removes mcpServers[name] and reports whether it was there.
-func (f *File) UninstallMCP(name string) (bool, error) {
-	servers, err := f.mcpServers()
+// UninstallProjectMCP removes projects[project].mcpServers[name] and reports
+// whether it was there. A project entry left holding nothing but an empty
+// "mcpServers" goes too, so an install followed by an uninstall gives back
+// the file as it was.
+func (f *File) UninstallProjectMCP(project, name string) (bool, error) {
+	holder, save, err := f.mcpHolder(project)
+	if err != nil {
+		return false, err
+	}
+	servers, err := f.mcpServers(holder, project)
 	if err != nil {
 		return false, err
 	}
@@ -374,18 +455,61 @@ func (f *File) UninstallMCP(name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f.obj.set("mcpServers", b)
-	return true, nil
+	holder.set("mcpServers", b)
+	return true, save(servers.len() == 0 && holder.len() == 1)
 }
 
-func (f *File) mcpServers() (*object, error) {
-	raw, ok := f.obj.get("mcpServers")
+// mcpHolder is the object that holds "mcpServers": the file's top level, or
+// projects[project]. save writes a project's object back into the file, or
+// removes it when drop is set.
+func (f *File) mcpHolder(project string) (holder *object, save func(drop bool) error, err error) {
+	if project == "" {
+		return f.obj, func(bool) error { return nil }, nil
+	}
+	projects := newObject()
+	if raw, ok := f.obj.get("projects"); ok && string(bytes.TrimSpace(raw)) != "null" {
+		if projects, err = parseObject(raw); err != nil {
+			return nil, nil, fmt.Errorf("%s: \"projects\" is not a JSON object; angelad left the file untouched", f.Path)
+		}
+	}
+	holder = newObject()
+	if raw, ok := projects.get(project); ok && string(bytes.TrimSpace(raw)) != "null" {
+		if holder, err = parseObject(raw); err != nil {
+			return nil, nil, fmt.Errorf("%s: projects[%q] is not a JSON object; angelad left the file untouched", f.Path, project)
+		}
+	}
+	save = func(drop bool) error {
+		if drop {
+			projects.del(project)
+		} else {
+			b, err := holder.MarshalJSON()
+			if err != nil {
+				return err
+			}
+			projects.set(project, b)
+		}
+		b, err := projects.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		f.obj.set("projects", b)
+		return nil
+	}
+	return holder, save, nil
+}
+
+func (f *File) mcpServers(holder *object, project string) (*object, error) {
+	raw, ok := holder.get("mcpServers")
 	if !ok || string(bytes.TrimSpace(raw)) == "null" {
 		return newObject(), nil
 	}
 	o, err := parseObject(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: \"mcpServers\" is not a JSON object; angelad left the file untouched", f.Path)
+		where := `"mcpServers"`
+		if project != "" {
+			where = fmt.Sprintf("projects[%q].mcpServers", project)
+		}
+		return nil, fmt.Errorf("%s: %s is not a JSON object; angelad left the file untouched", f.Path, where)
 	}
 	return o, nil
 }

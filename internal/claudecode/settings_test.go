@@ -280,3 +280,172 @@ func readString(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+func TestReinstallKeepsATimeoutItsUserGaveAngeladsHook(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "settings.json")
+	install := func(bin string, timeout, keepAbove int) map[string]any {
+		t.Helper()
+		f, err := ReadFile(path, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.InstallHooks(HookEntries(func(name string) string { return HookCommand(bin, nil, name) }, timeout, keepAbove)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(); err != nil {
+			t.Fatal(err)
+		}
+		return decode(t, []byte(readString(t, path)))
+	}
+	hookOf := func(s map[string]any, event string) map[string]any {
+		groups := s["hooks"].(map[string]any)[event].([]any)
+		return groups[len(groups)-1].(map[string]any)["hooks"].([]any)[0].(map[string]any)
+	}
+	s := install("/a/angelad", 7, 2)
+	// The user raises SessionStart's limit to 30 and lowers PreCompact's to 1,
+	// below the hook's own 2 seconds, and adds a hook of theirs with 4.
+	hookOf(s, "SessionStart")["timeout"] = 30
+	hookOf(s, "PreCompact")["timeout"] = 1
+	hooks := s["hooks"].(map[string]any)
+	hooks["SessionEnd"] = append([]any{map[string]any{"hooks": []any{
+		map[string]any{"type": "command", "command": "notify-send bye", "timeout": 4}}}}, hooks["SessionEnd"].([]any)...)
+	b, _ := json.Marshal(s)
+	write(t, path, string(b), 0o644)
+
+	// A new install (the binary moved) keeps 30, replaces 1, and leaves the
+	// user's own hook alone.
+	s = install("/b/angelad", 7, 2)
+	for event, want := range map[string]float64{"SessionStart": 30, "SessionEnd": 7, "PreCompact": 7} {
+		if h := hookOf(s, event); h["command"] != "/b/angelad hook "+hookName(event) || h["timeout"] != want {
+			t.Errorf("%s after reinstall: %v, want /b/angelad with timeout %v", event, h, want)
+		}
+	}
+	if u := s["hooks"].(map[string]any)["SessionEnd"].([]any)[0].(map[string]any)["hooks"].([]any)[0].(map[string]any); u["timeout"] != 4.0 {
+		t.Errorf("the user's own hook changed: %v", u)
+	}
+	// Installing once more changes nothing.
+	f, _ := ReadFile(path, 0o644)
+	f.InstallHooks(HookEntries(func(name string) string { return HookCommand("/b/angelad", nil, name) }, 7, 2))
+	if changed, _ := f.Changed(); changed {
+		t.Error("a second install changed the file")
+	}
+	// A hooks.timeout raised to 40s makes a kept 30 too short: replaced.
+	s = install("/b/angelad", 45, 40)
+	for _, e := range Events {
+		if h := hookOf(s, e.ClaudeEvent); h["timeout"] != 45.0 {
+			t.Errorf("%s: %v, want 45", e.ClaudeEvent, h)
+		}
+	}
+}
+
+func TestLocalScopeMCPIsFiledUnderTheProjectAndUninstallGivesTheFileBack(t *testing.T) {
+	const before = `{"numStartups": 4, "mcpServers": {"github": {"type": "stdio", "command": "gh-mcp", "args": []}},
+"projects": {"/home/david/other": {"allowedTools": [], "mcpServers": {"x": {"command": "x"}}},
+ "/home/david/angela": {"allowedTools": ["Bash(ls)"], "hasTrustDialogAccepted": true}}}`
+	path := filepath.Join(t.TempDir(), ".claude.json")
+	write(t, path, before, 0o600)
+	s := MCPServer{Type: "stdio", Command: "/x/angelad", Args: []string{"mcp"}, Env: map[string]string{"ANGELA_STATE_DIR": "/s"}}
+	for _, project := range []string{"/home/david/angela", "/home/david/new"} {
+		f, _ := ReadFile(path, 0o600)
+		if err := f.InstallProjectMCP(project, "angela", s); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := f.Content()
+		got := decode(t, c)
+		if _, ok := got["mcpServers"].(map[string]any)["angela"]; ok {
+			t.Errorf("%s: the server went to the top level", project)
+		}
+		projects := got["projects"].(map[string]any)
+		a := projects[project].(map[string]any)["mcpServers"].(map[string]any)["angela"].(map[string]any)
+		if a["command"] != "/x/angelad" || a["env"].(map[string]any)["ANGELA_STATE_DIR"] != "/s" {
+			t.Errorf("%s: server %v", project, a)
+		}
+		if projects["/home/david/other"].(map[string]any)["mcpServers"].(map[string]any)["x"] == nil ||
+			projects["/home/david/angela"].(map[string]any)["hasTrustDialogAccepted"] != true || got["numStartups"] != 4.0 {
+			t.Errorf("%s: other keys lost:\n%s", project, c)
+		}
+		f.Write()
+		f, _ = ReadFile(path, 0o600)
+		f.InstallProjectMCP(project, "angela", s)
+		if changed, _ := f.Changed(); changed {
+			t.Errorf("%s: a second install changed the file", project)
+		}
+		ok, err := f.UninstallProjectMCP(project, "angela")
+		if !ok || err != nil {
+			t.Fatalf("%s: uninstall %v %v", project, ok, err)
+		}
+		f.Write()
+		// The project that was not there is gone again; the other keeps an
+		// empty mcpServers, as `claude mcp remove` leaves it.
+		got = decode(t, []byte(readString(t, path)))
+		want := decode(t, []byte(before))
+		if project == "/home/david/angela" {
+			want["projects"].(map[string]any)[project].(map[string]any)["mcpServers"] = map[string]any{}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: after uninstall\n%s", project, readString(t, path))
+		}
+		write(t, path, before, 0o600)
+	}
+	f, _ := ReadFile(path, 0o600)
+	if ok, err := f.UninstallProjectMCP("/nowhere", "angela"); ok || err != nil {
+		t.Errorf("uninstall from a project never seen: %v %v", ok, err)
+	}
+	write(t, path, `{"projects": []}`, 0o600)
+	f, _ = ReadFile(path, 0o600)
+	if err := f.InstallProjectMCP("/p", "angela", s); err == nil || !strings.Contains(err.Error(), `"projects" is not a JSON object`) {
+		t.Errorf("projects as an array: %v", err)
+	}
+}
+
+func TestProjectKeyIsTheDirectoryClaudeCodeFilesLocalSettingsUnder(t *testing.T) {
+	root, _ := filepath.EvalSymlinks(t.TempDir())
+	mkdir := func(p string) string {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plain := mkdir(filepath.Join(root, "plain", "sub"))
+	link := filepath.Join(root, "link")
+	os.Symlink(filepath.Join(root, "plain"), link)
+	repo := mkdir(filepath.Join(root, "repo"))
+	mkdir(filepath.Join(repo, ".git", "worktrees", "wt"))
+	deep := mkdir(filepath.Join(repo, "a", "b"))
+	// A linked worktree, as `git worktree add` lays it out.
+	wt := mkdir(filepath.Join(root, "wt"))
+	write(t, filepath.Join(wt, ".git"), "gitdir: "+filepath.Join(repo, ".git", "worktrees", "wt")+"\n", 0o644)
+	write(t, filepath.Join(repo, ".git", "worktrees", "wt", "commondir"), "../..\n", 0o644)
+	wtSub := mkdir(filepath.Join(wt, "src"))
+	// A submodule: its .git names a directory without commondir.
+	mkdir(filepath.Join(repo, ".git", "modules", "lib"))
+	sub := mkdir(filepath.Join(repo, "lib"))
+	write(t, filepath.Join(sub, ".git"), "gitdir: ../.git/modules/lib\n", 0o644)
+
+	for dir, want := range map[string]string{
+		plain:                         plain,
+		filepath.Join(link, "sub"):    plain,
+		repo:                          repo,
+		deep:                          repo,
+		wt:                            repo,
+		wtSub:                         repo,
+		sub:                           sub,
+		filepath.Join(link, "sub/.."): filepath.Join(root, "plain"),
+	} {
+		got, err := ProjectKey(dir)
+		if err != nil || got != want {
+			t.Errorf("ProjectKey(%s) = %q, %v; want %q", dir, got, err, want)
+		}
+	}
+}
+
+// hookName is angelad's hook name of a Claude Code event.
+func hookName(event string) string {
+	for _, e := range Events {
+		if e.ClaudeEvent == event {
+			return e.Name
+		}
+	}
+	return ""
+}

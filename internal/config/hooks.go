@@ -15,9 +15,13 @@ type Hooks struct {
 	CompactMaxChars int
 }
 
+// DefaultHooksTimeout is hooks.timeout when nothing sets it; the Claude Code
+// plugin's hooks are given their time limit from it.
+const DefaultHooksTimeout = 2 * time.Second
+
 func hooksKeys() []key {
 	return []key{
-		durKey("hooks.timeout", "how long one hook may take before it gives up and exits 0", 2*time.Second,
+		durKey("hooks.timeout", "how long one hook may take before it gives up and exits 0", DefaultHooksTimeout,
 			func(c *Config) *time.Duration { return &c.Hooks.Timeout }),
 		intKey("hooks.max_chars", "characters of memory session-start adds to a new or resumed session", 8000, 200, 200000,
 			func(c *Config) *int { return &c.Hooks.MaxChars }),
