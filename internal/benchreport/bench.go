@@ -257,7 +257,7 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 		return res, err
 	}
 	b.logf("timing angelad get-emotions --limit 10 end to end (%d runs)", runsE2E)
-	recent := func(ctx context.Context, q postgres.Querier) error {
+	recent := func(ctx context.Context, q postgres.DB) error {
 		list, err := memory.Recent(ctx, q, 10)
 		if err == nil && len(list) != 10 {
 			err = fmt.Errorf("read %d emotions, want 10", len(list))

@@ -1,7 +1,7 @@
 // Package conversation owns conversations: the Conversation type, its
 // validation and its store (later also the ingestion worker).
 //
-// The store functions take a postgres.Querier, so a one-shot command with one
+// The store functions take a postgres.DB, so a one-shot command with one
 // *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all
 // run the same SQL.
 package conversation
@@ -166,7 +166,7 @@ from conversations where conversation_id = $1`
 // The ID is the idempotency key: when a message with c's ID is already stored,
 // Save writes nothing and returns the stored message, so a retry or a replay
 // never duplicates one.
-func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation, error) {
+func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return Conversation{}, fmt.Errorf("save conversation: %w", err)
@@ -219,7 +219,7 @@ select conversation_id from ins`
 // and not compared: the caller gives those to Save, which tells a replay from
 // a reused id. An invalid message returns a *text.FieldError and writes
 // nothing.
-func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uuid.UUID]bool, error) {
+func SaveNew(ctx context.Context, q postgres.DB, cs []Conversation) (map[uuid.UUID]bool, error) {
 	stored := map[uuid.UUID]bool{}
 	if len(cs) == 0 {
 		return stored, nil
@@ -279,7 +279,7 @@ from conversations where lower(speaker) = $2 order by created_at desc limit $1`
 
 // Recent returns up to o.Limit conversations, newest first, only o.Speaker's
 // when that is set. An invalid limit or speaker returns a *text.FieldError.
-func Recent(ctx context.Context, q postgres.Querier, o RecentOptions) ([]Conversation, error) {
+func Recent(ctx context.Context, q postgres.DB, o RecentOptions) ([]Conversation, error) {
 	if err := text.IntRange("limit", o.Limit, 1, MaxRecentLimit); err != nil {
 		return nil, fmt.Errorf("recent conversations: %w", err)
 	}

@@ -21,11 +21,6 @@ import (
 	"github.com/angela-ai/angelad/internal/text"
 )
 
-// Beginner starts transactions: *pgx.Conn and *pgxpool.Pool both do.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // Offset is how far one transcript file has been read; it is a row of
 // transcript_offsets.
 type Offset struct {
@@ -101,7 +96,7 @@ func (e *FileError) Unwrap() error { return e.Err }
 // from where the last reader of each file stopped. The daemon's worker, import
 // and audit share it, and so share the offsets.
 type Capture struct {
-	DB  Beginner
+	DB  postgres.DB
 	Log *zap.Logger
 	// IncludeSidechains stores the lines of subagent conversations too.
 	IncludeSidechains bool
@@ -491,12 +486,12 @@ const selectOffsetsSQL = `select path, device, inode, size, read_offset, lines, 
 from transcript_offsets`
 
 // LoadOffsets returns every stored offset by path.
-func LoadOffsets(ctx context.Context, q postgres.Querier) (map[string]*Offset, error) {
+func LoadOffsets(ctx context.Context, q postgres.DB) (map[string]*Offset, error) {
 	return loadOffsets(ctx, q, selectOffsetsSQL)
 }
 
 // LoadOffset returns the stored offset of path, nil when it has none.
-func LoadOffset(ctx context.Context, q postgres.Querier, path string) (*Offset, error) {
+func LoadOffset(ctx context.Context, q postgres.DB, path string) (*Offset, error) {
 	m, err := loadOffsets(ctx, q, selectOffsetsSQL+` where path = $1`, path)
 	if err != nil {
 		return nil, err
@@ -504,7 +499,7 @@ func LoadOffset(ctx context.Context, q postgres.Querier, path string) (*Offset, 
 	return m[path], nil
 }
 
-func loadOffsets(ctx context.Context, q postgres.Querier, sql string, args ...any) (map[string]*Offset, error) {
+func loadOffsets(ctx context.Context, q postgres.DB, sql string, args ...any) (map[string]*Offset, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load transcript offsets: %w", err)
@@ -527,7 +522,7 @@ func loadOffsets(ctx context.Context, q postgres.Querier, sql string, args ...an
 }
 
 // ForgetOffset deletes the offset of a transcript that no longer exists.
-func ForgetOffset(ctx context.Context, q postgres.Querier, path string) error {
+func ForgetOffset(ctx context.Context, q postgres.DB, path string) error {
 	if _, err := q.Exec(ctx, `delete from transcript_offsets where path = $1`, path); err != nil {
 		return fmt.Errorf("forget transcript offset %s: %w", path, err)
 	}

@@ -27,7 +27,7 @@ import (
 // is drained: that is when it was felt or said. If its id is already stored
 // (the save that spooled it reached the database after all, and the server
 // chose the time), the stored row is the record, whatever its time.
-func ApplySpooled(ctx context.Context, q postgres.Querier, r spool.Record) error {
+func ApplySpooled(ctx context.Context, q postgres.DB, r spool.Record) error {
 	switch r.Kind {
 	case spool.KindEmotion:
 		e, untimed, err := decodeSpooledEmotion(r)
@@ -104,7 +104,7 @@ func isIDTaken(err error, field string) bool {
 // would store them one by one, and leaves the others to ApplySpooled: those
 // already stored, which it compares, and those it cannot read, which it
 // refuses with the reason. It is the spool.BatchApplyFunc of DrainSpool.
-func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Record) (left []spool.Record, err error) {
+func ApplySpooledBatch(ctx context.Context, q postgres.DB, recs []spool.Record) (left []spool.Record, err error) {
 	var (
 		emotions []memory.Emotion
 		convs    []Conversation
@@ -153,7 +153,7 @@ func ApplySpooledBatch(ctx context.Context, q postgres.Querier, recs []spool.Rec
 // DrainSpool makes one pass over sp on db with ApplySpooledBatch and
 // ApplySpooled, as `angelad spool drain` does and as the daemon's drainer
 // does on each of its passes.
-func DrainSpool(ctx context.Context, db spool.Beginner, sp *spool.Spool, o spool.DrainOptions) (spool.Result, error) {
+func DrainSpool(ctx context.Context, db postgres.DB, sp *spool.Spool, o spool.DrainOptions) (spool.Result, error) {
 	o.Batch = ApplySpooledBatch
 	return sp.Drain(ctx, db, ApplySpooled, o)
 }
@@ -193,7 +193,7 @@ func spoolDrainWorkers(conns int) int { return max(1, min(SpoolDrainWorkers, con
 // Status into its own detail and Problem into its own problem, so that the two
 // never overwrite each other's status.
 type SpoolDrainer struct {
-	db       spool.Beginner
+	db       postgres.DB
 	spool    *spool.Spool
 	log      *zap.Logger
 	clock    daemon.Clock

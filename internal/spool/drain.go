@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
@@ -25,19 +24,14 @@ import (
 // ApplyFunc stores one record on q, the drain's transaction. It must be
 // idempotent by the record's id: a record may be applied again after a crash
 // between its commit and the removal of its file.
-type ApplyFunc func(ctx context.Context, q postgres.Querier, r Record) error
+type ApplyFunc func(ctx context.Context, q postgres.DB, r Record) error
 
 // BatchApplyFunc stores records on q, the drain's transaction, in one go as
 // far as it can, and returns those it left to the ApplyFunc, one by one:
 // the ones it cannot store as new (already stored, so the ApplyFunc compares
 // them; not well formed, so the ApplyFunc says why). Like an ApplyFunc it
 // must be idempotent by the records' ids.
-type BatchApplyFunc func(ctx context.Context, q postgres.Querier, recs []Record) (left []Record, err error)
-
-// Beginner starts a transaction; *pgx.Conn and *pgxpool.Pool both do.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+type BatchApplyFunc func(ctx context.Context, q postgres.DB, recs []Record) (left []Record, err error)
 
 // BatchSize is how many records one drain transaction stores at most. Fewer
 // commits make a long backlog drain fast; a record the database refuses makes
@@ -85,7 +79,7 @@ type DrainOptions struct {
 // any other error Drain stops and returns it, leaving that record and the ones
 // not yet stored in the spool: the database is away, or the trouble is not the
 // record's.
-func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, o DrainOptions) (res Result, err error) {
+func (s *Spool) Drain(ctx context.Context, db postgres.DB, apply ApplyFunc, o DrainOptions) (res Result, err error) {
 	log := o.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -187,7 +181,7 @@ func releaseAll(batch []*claim) {
 
 type drain struct {
 	s     *Spool
-	db    Beginner
+	db    postgres.DB
 	apply ApplyFunc
 	batch BatchApplyFunc
 	log   *zap.Logger

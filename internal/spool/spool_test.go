@@ -50,7 +50,7 @@ type note struct {
 // by id, and a check constraint that refuses a body of "refuse".
 const notesSQL = `create table notes (id uuid primary key, body text not null check (body <> 'refuse'))`
 
-func applyNote(ctx context.Context, q postgres.Querier, r spool.Record) error {
+func applyNote(ctx context.Context, q postgres.DB, r spool.Record) error {
 	var n note
 	if err := json.Unmarshal(r.Data, &n); err != nil {
 		return &spool.DecodeError{File: r.Name, Err: err}
@@ -188,7 +188,7 @@ func TestDrainStoresOldestFirstAndRemovesFiles(t *testing.T) {
 		ids = append(ids, addNote(t, sp, fmt.Sprint("note ", i)))
 	}
 	var order []uuid.UUID
-	apply := func(ctx context.Context, q postgres.Querier, r spool.Record) error {
+	apply := func(ctx context.Context, q postgres.DB, r spool.Record) error {
 		order = append(order, r.ID)
 		return applyNote(ctx, q, r)
 	}
@@ -354,7 +354,7 @@ func TestConcurrentWritersAndDrainersApplyEachRecordOnce(t *testing.T) {
 	if _, err := pool.Exec(ctx, `create table applications (id uuid not null)`); err != nil {
 		t.Fatal(err)
 	}
-	apply := func(ctx context.Context, q postgres.Querier, r spool.Record) error {
+	apply := func(ctx context.Context, q postgres.DB, r spool.Record) error {
 		if _, err := q.Exec(ctx, `insert into applications values ($1)`, r.ID); err != nil {
 			return err
 		}
