@@ -1,6 +1,7 @@
 // Package postgres owns angelad's access to PostgreSQL: connections and the shared
-// pool, the embedded schema migrations and the managed local cluster that is the
-// embedded default database.
+// pool, the one database-handle interface (DB) every store takes, and the
+// embedded schema migrations. The managed local cluster that is the default
+// database lives in the sub-package managed.
 package postgres
 
 import (

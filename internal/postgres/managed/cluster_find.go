@@ -1,4 +1,4 @@
-package postgres
+package managed
 
 import (
 	"context"

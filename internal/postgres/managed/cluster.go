@@ -1,4 +1,12 @@
-package postgres
+// Package managed owns the managed local PostgreSQL: the cluster angelad
+// creates on first use in its state directory and starts, stops and watches
+// over. It finds the server programs, picks the OS account the
+// server runs as, runs initdb, writes the server's configuration, starts and
+// stops the server under a lock that several processes share, and reads the
+// server's log to say why a start failed. It makes no connection beyond those
+// it needs to tell that the server is up and has its database; connections and
+// the pool are package postgres's.
+package managed
 
 import (
 	"bufio"
@@ -21,13 +29,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ManagedDatabase is the database angelad keeps its memory in on the managed
+// Database is the database angelad keeps its memory in on the managed
 // cluster.
-const ManagedDatabase = "angela"
+const Database = "angela"
 
-// ManagedUser is the superuser initdb creates in the managed cluster; every
+// User is the superuser initdb creates in the managed cluster; every
 // connection over the cluster's socket uses it.
-const ManagedUser = "angela"
+const User = "angela"
 
 // ErrNoServerBinaries is returned, wrapped, when no PostgreSQL server programs
 // can be found for the managed cluster.
@@ -99,8 +107,8 @@ const (
 	killDelay     = 10 * time.Second // between SIGTERM and SIGKILL when a program overruns
 )
 
-// ClusterOptions configures a managed cluster.
-type ClusterOptions struct {
+// Options configures a managed cluster.
+type Options struct {
 	// StateDir holds the cluster: its data in StateDir/postgres, its Unix socket
 	// in StateDir/run (mode 0700), its startup log in StateDir/postgres.log and
 	// the lock file StateDir/cluster.lock.
@@ -127,14 +135,14 @@ type ClusterOptions struct {
 // first use in its state directory and that listens only on a Unix socket.
 // Its methods are safe for concurrent use, also by several processes at once.
 type Cluster struct {
-	opts     ClusterOptions
+	opts     Options
 	stateDir string     // absolute
 	search   *binSearch // where to look for the programs; nil: where FindBinDir looks
 }
 
-// NewCluster returns the cluster that lives in opts.StateDir. It does not touch
+// New returns the cluster that lives in opts.StateDir. It does not touch
 // the disk; Start creates what is missing.
-func NewCluster(opts ClusterOptions) *Cluster {
+func New(opts Options) *Cluster {
 	dir := opts.StateDir
 	if dir != "" {
 		// The socket directory goes into connection strings, where only an
@@ -168,7 +176,7 @@ func (c *Cluster) StartLogFile() string { return filepath.Join(c.stateDir, start
 func (c *Cluster) ConnString(database string) string {
 	return "host=" + connValue(c.SocketDir()) +
 		" port=" + strconv.Itoa(managedPort) +
-		" user=" + connValue(ManagedUser) +
+		" user=" + connValue(User) +
 		" dbname=" + connValue(database)
 }
 
@@ -310,7 +318,7 @@ func (c *Cluster) probe(ctx context.Context, database string) error {
 }
 
 // Start makes sure the cluster exists and runs: on first use it runs initdb and
-// creates the database ManagedDatabase. started reports whether this call
+// creates the database named by Database. started reports whether this call
 // started the server; it is false when the server was already running, and
 // false whenever err is not nil (a server this call started is stopped again
 // when a later step fails).
@@ -676,7 +684,7 @@ func (s *session) initdb(ctx context.Context, locale string) (dir, out string, e
 		"-D", dir,
 		"-E", "UTF8",
 		"--locale=" + locale,
-		"-U", ManagedUser,
+		"-U", User,
 		// Only the socket is reachable, and only by this user (and root): its
 		// directory is 0700. TCP is never listened on; reject it anyway.
 		"--auth-local=trust",
@@ -1008,27 +1016,27 @@ func connectCause(err error) error {
 	return err
 }
 
-// ensureDatabase creates ManagedDatabase if it is missing. It runs under the
+// ensureDatabase creates Database if it is missing. It runs under the
 // lock, so only one process ever creates it.
 func (c *Cluster) ensureDatabase(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, c.ConnString("postgres"))
 	if err != nil {
-		return fmt.Errorf("create database %s: connect: %w", ManagedDatabase, connectCause(err))
+		return fmt.Errorf("create database %s: connect: %w", Database, connectCause(err))
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var exists bool
-	if err := conn.QueryRow(ctx, "select exists (select 1 from pg_database where datname = $1)", ManagedDatabase).Scan(&exists); err != nil {
-		return fmt.Errorf("create database %s: %w", ManagedDatabase, err)
+	if err := conn.QueryRow(ctx, "select exists (select 1 from pg_database where datname = $1)", Database).Scan(&exists); err != nil {
+		return fmt.Errorf("create database %s: %w", Database, err)
 	}
 	if exists {
 		return nil
 	}
 	// template0 so that the encoding may be given; the locale is the cluster's.
-	sql := "create database " + pgx.Identifier{ManagedDatabase}.Sanitize() + " template template0 encoding 'UTF8'"
+	sql := "create database " + pgx.Identifier{Database}.Sanitize() + " template template0 encoding 'UTF8'"
 	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("create database %s: %w", ManagedDatabase, err)
+		return fmt.Errorf("create database %s: %w", Database, err)
 	}
 	return nil
 }
