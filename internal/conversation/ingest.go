@@ -17,7 +17,6 @@ import (
 
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
-	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -63,7 +62,7 @@ type Counts struct {
 	Malformed int64 `json:"malformed"`
 	TooLarge  int64 `json:"too_large"`
 	// Refused are speech lines the database refused for good (see
-	// spool.Permanent: a value an adopted database's narrower column or
+	// postgres.RowRejected: a value an adopted database's narrower column or
 	// check does not take, say); they are logged and set aside, so that the
 	// lines after them are stored.
 	Refused int64 `json:"refused"`
@@ -360,14 +359,14 @@ where excluded.generation > transcript_offsets.generation
 		and excluded.read_offset >= transcript_offsets.read_offset)`
 
 // commit stores rows and the offset after them in one transaction. When the
-// database refuses the batch for good (spool.Permanent), it stores the rows
+// database refuses the batch for good (postgres.RowRejected), it stores the rows
 // one by one instead, each under a savepoint, and sets aside those refused:
 // each is logged with its file and line and counted, and the offset moves past
 // it with the others, so that one row the database will never take does not
 // hold back the transcript for ever.
 func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (stored, refused int64, last *Message, err error) {
 	stored, last, err = c.commitBatch(ctx, off, rows)
-	if err == nil || len(rows) == 0 || !spool.Permanent(err) || ctx.Err() != nil {
+	if err == nil || len(rows) == 0 || !postgres.RowRejected(err) || ctx.Err() != nil {
 		return stored, 0, last, err
 	}
 	c.Log.Warn("transcript batch refused by the database: storing its messages one by one",
@@ -393,7 +392,7 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		if err == nil {
 			continue
 		}
-		if !spool.Permanent(err) || ctx.Err() != nil {
+		if !postgres.RowRejected(err) || ctx.Err() != nil {
 			return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 		}
 		refused++

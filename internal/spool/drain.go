@@ -75,7 +75,7 @@ type DrainOptions struct {
 // workers, batches start oldest first): it stores each record with apply, in
 // transactions of up to BatchSize records, and removes each file after its
 // transaction committed. A record the database refuses for good (see
-// Permanent) moves to rejected/ with its error beside it, and is logged. On
+// postgres.RowRejected) moves to rejected/ with its error beside it, and is logged. On
 // any other error Drain stops and returns it, leaving that record and the ones
 // not yet stored in the spool: the database is away, or the trouble is not the
 // record's.
@@ -203,8 +203,8 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 	if err == nil {
 		return d.done(batch)
 	}
-	if !Permanent(err) || len(batch) == 1 {
-		if Permanent(err) {
+	if !recordRejected(err) || len(batch) == 1 {
+		if recordRejected(err) {
 			return d.reject(batch[0], err)
 		}
 		return err
@@ -214,7 +214,7 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 		switch {
 		case err == nil:
 			err = d.done([]*claim{c})
-		case Permanent(err):
+		case recordRejected(err):
 			err = d.reject(c, err)
 		}
 		if err != nil {
@@ -406,49 +406,19 @@ func (s *Spool) removeStale(dir string, log *zap.Logger) {
 	}
 }
 
-// Permanent reports whether err, from applying a record, says that the
-// database refused this record for good, so that it belongs in rejected/ and
-// retrying it cannot help. Everything else is transient: the record stays in
-// the spool and the drain is retried later.
-//
-// Permanent, because they are about the record:
-//   - a *DecodeError: the file is not a record this version can read;
-//   - a *text.FieldError: the record is invalid, or its id is already stored
-//     for a different record;
-//   - SQLSTATE class 22 (data exception: a value too long for a narrower
-//     column of an adopted database, a character its encoding lacks, a number
-//     out of range), class 23 (integrity constraint violation: a check, not
-//     null, foreign key or unique constraint of an adopted database) and class
-//     54 (program limit exceeded: a value too large for an index).
-//
-// Transient, because they are about the database or its configuration and
-// apply to every record alike: no connection or a lost one, timeouts (class 08,
-// context deadlines), the server starting, shutting down or in recovery (57),
-// out of resources such as disk or connections (53), serialization failures
-// and deadlocks (40), a read-only standby (25), missing privileges, tables or
-// columns (42, 28, 3D), system and internal errors (58, XX), and any class not
-// named above. A record held back by these waits, and `angelad status` turns
-// unhealthy once it has waited too long while the database is reachable.
-func Permanent(err error) bool {
-	if err == nil || errors.As(err, new(transientError)) ||
-		errors.As(err, new(*pgconn.ConnectError)) || errors.As(err, new(*postgres.ConnectError)) {
-		// Whatever the server said while a connection was being made is about
-		// the connection (a bad setting, a refused login), never the record.
+// recordRejected reports whether err, from applying a record, says that the
+// record belongs in rejected/, since retrying it cannot help: the file is not
+// a record this version can read (a *DecodeError), or the database refused the
+// record for good (postgres.RowRejected). Everything else is transient: the
+// record stays in the spool and the drain is retried later. A record held
+// back waits, and `angelad status` turns unhealthy once it has waited too long
+// while the database is reachable.
+func recordRejected(err error) bool {
+	if err == nil || errors.As(err, new(transientError)) {
 		return false
 	}
 	var de *DecodeError
-	var fe *text.FieldError
-	if errors.As(err, &de) || errors.As(err, &fe) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
-		switch pgErr.Code[:2] {
-		case "22", "23", "54":
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &de) || postgres.RowRejected(err)
 }
 
 // transientError marks an error that is never the record's fault.
