@@ -312,7 +312,7 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *managed.Cluster, own
 	if cluster != nil {
 		started, err := cluster.Start(ctx)
 		if err != nil {
-			return "", !managed.IsPermanent(err), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
+			return "", !managed.IsSetupError(err), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
 		}
 		if started {
 			owns.Store(true)

@@ -39,14 +39,14 @@ func (c *Cluster) account() (account, error) {
 	// whatever the default would pick today.
 	if uid, gid, err := fileOwner(c.DataDir()); err == nil {
 		if uid == 0 {
-			return account{}, permanent(fmt.Errorf("data directory %s is owned by root, and PostgreSQL refuses to run as root: chown -R it to an unprivileged user", c.DataDir()))
+			return account{}, setupFault(fmt.Errorf("data directory %s is owned by root, and PostgreSQL refuses to run as root: chown -R it to an unprivileged user", c.DataDir()))
 		}
 		acct, err := accountByID(uid, gid)
 		if err != nil {
 			return account{}, err
 		}
 		if c.opts.RunAs != "" && c.opts.RunAs != acct.name {
-			return account{}, permanent(fmt.Errorf("data directory %s belongs to %s, not to the configured user %s: chown -R it to %s, or run as %s", c.DataDir(), acct.name, c.opts.RunAs, c.opts.RunAs, acct.name))
+			return account{}, setupFault(fmt.Errorf("data directory %s belongs to %s, not to the configured user %s: chown -R it to %s, or run as %s", c.DataDir(), acct.name, c.opts.RunAs, c.opts.RunAs, acct.name))
 		}
 		return acct, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -64,7 +64,7 @@ func (c *Cluster) account() (account, error) {
 		return account{}, err
 	}
 	if acct.uid == 0 {
-		return account{}, permanent(fmt.Errorf("user %s is root, and PostgreSQL refuses to run as root: choose an unprivileged user", name))
+		return account{}, setupFault(fmt.Errorf("user %s is root, and PostgreSQL refuses to run as root: choose an unprivileged user", name))
 	}
 	return acct, nil
 }

@@ -34,10 +34,10 @@ const User = "angela"
 // can be found for the managed cluster.
 var ErrNoServerBinaries = errors.New("no PostgreSQL server programs (initdb, pg_ctl) found: install the PostgreSQL server packages, or set ANGELA_DATABASE_URL to an existing database")
 
-// IsPermanent reports whether err, from Start or Stop, is one that trying
-// again cannot cure: only a person changing the system or the configuration
-// can. A caller that retries failed starts should give up on these and say
-// why. They are:
+// IsSetupError reports whether err, from Start or Stop, says that the system
+// or the configuration is set up so that the cluster cannot run: trying again
+// cannot cure it, only a person changing the setup can. A caller that retries
+// failed starts should give up on these and say why. They are:
 //
 //   - ErrNoServerBinaries: no server programs, or postgres.bin_dir lacks them;
 //   - an existing cluster whose major version (PG_VERSION) no server programs
@@ -50,19 +50,19 @@ var ErrNoServerBinaries = errors.New("no PostgreSQL server programs (initdb, pg_
 //
 // Everything else may pass: a server still recovering, a lock held by another
 // process, a timeout, an interrupted program.
-func IsPermanent(err error) bool {
-	var p permanentError
-	return errors.Is(err, ErrNoServerBinaries) || errors.As(err, &p)
+func IsSetupError(err error) bool {
+	var se setupError
+	return errors.Is(err, ErrNoServerBinaries) || errors.As(err, &se)
 }
 
-// permanentError marks an error for IsPermanent.
-type permanentError struct{ err error }
+// setupError marks an error for IsSetupError.
+type setupError struct{ err error }
 
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+func (e setupError) Error() string { return e.err.Error() }
+func (e setupError) Unwrap() error { return e.err }
 
-// permanent marks err for IsPermanent.
-func permanent(err error) error { return permanentError{err} }
+// setupFault marks err for IsSetupError.
+func setupFault(err error) error { return setupError{err} }
 
 // The layout of a state directory. Everything the cluster owns lives under it,
 // so two commands given the same state directory always share one cluster.
@@ -286,7 +286,7 @@ func (c *Cluster) setup(ctx context.Context, create bool) (*session, error) {
 	// A Unix socket path has at most 103 bytes on macOS (107 on Linux); say so
 	// instead of letting the server fail with a less obvious message.
 	if sock := filepath.Join(c.SocketDir(), fmt.Sprintf(".s.PGSQL.%d", managedPort)); len(sock) > 103 {
-		return nil, permanent(fmt.Errorf("state directory %s is too long: the socket path %s would have %d bytes, and Unix sockets allow 103: choose a shorter state directory", c.stateDir, sock, len(sock)))
+		return nil, setupFault(fmt.Errorf("state directory %s is too long: the socket path %s would have %d bytes, and Unix sockets allow 103: choose a shorter state directory", c.stateDir, sock, len(sock)))
 	}
 	search := defaultSearch()
 	if c.search != nil {

@@ -507,8 +507,8 @@ func TestStartWithoutServerBinaries(t *testing.T) {
 	if !errors.Is(err, managed.ErrNoServerBinaries) {
 		t.Errorf("error %q does not wrap ErrNoServerBinaries", err)
 	}
-	if !managed.IsPermanent(err) {
-		t.Errorf("IsPermanent(%q) = false", err)
+	if !managed.IsSetupError(err) {
+		t.Errorf("IsSetupError(%q) = false", err)
 	}
 	if started {
 		t.Error("started = true")
@@ -545,8 +545,8 @@ func TestStartNamesAStateDirTheServerCannotReach(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
-	if !managed.IsPermanent(err) {
-		t.Errorf("IsPermanent(%q) = false", err)
+	if !managed.IsSetupError(err) {
+		t.Errorf("IsSetupError(%q) = false", err)
 	}
 }
 
@@ -731,15 +731,15 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 	path := func(dirs ...string) string { return strings.Join(dirs, string(os.PathListSeparator)) }
 
 	tests := []struct {
-		name      string
-		override  string
-		data      string
-		path      string
-		patterns  []string
-		want      string   // the directory found, when there is no error
-		wantErr   []string // what the error says
-		notErr    []string // what the error does not say
-		permanent bool
+		name       string
+		override   string
+		data       string
+		path       string
+		patterns   []string
+		want       string   // the directory found, when there is no error
+		wantErr    []string // what the error says
+		notErr     []string // what the error does not say
+		setupError bool
 	}{
 		{name: "no cluster: the newest", data: noCluster, patterns: []string{both}, want: both16},
 		{name: "no cluster: the override, whatever its version", data: noCluster, override: both15, patterns: []string{both}, want: both15},
@@ -755,31 +755,31 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 				"the managed cluster in " + cluster15 + " is PostgreSQL 15 but only PostgreSQL 16 server binaries were found",
 				"postgresql-15", "postgres.bin_dir", "to move the data to 16 use pg_upgrade",
 			},
-			permanent: true,
+			setupError: true,
 		},
 		{
 			name: "several newer versions", data: cluster15, path: path16, patterns: []string{newer},
-			wantErr:   []string{"only PostgreSQL 16 and 17 server binaries were found", "to move the data to 17 use pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"only PostgreSQL 16 and 17 server binaries were found", "to move the data to 17 use pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "only an older version", data: cluster17, patterns: []string{only16},
-			wantErr:   []string{"is PostgreSQL 17 but only PostgreSQL 16 server binaries", "postgresql-17"},
-			notErr:    []string{"pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 17 but only PostgreSQL 16 server binaries", "postgresql-17"},
+			notErr:     []string{"pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "the override of another version", data: cluster15, override: both16, patterns: []string{both},
-			wantErr:   []string{"is PostgreSQL 15 but postgres.bin_dir " + both16 + " holds PostgreSQL 16", "to move the data to 16 use pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 15 but postgres.bin_dir " + both16 + " holds PostgreSQL 16", "to move the data to 16 use pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "nothing at all", data: cluster15,
-			wantErr:   []string{"is PostgreSQL 15", managed.ErrNoServerBinaries.Error()},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 15", managed.ErrNoServerBinaries.Error()},
+			setupError: true,
 		},
 		{
-			// The one that cannot say its version may be mended: not permanent.
+			// The one that cannot say its version may be mended: not a setup error.
 			name: "a version that cannot be read", data: cluster15, patterns: []string{broken, only16},
 			wantErr: []string{"only PostgreSQL 16 server binaries were found", filepath.Join(at("broken/15/bin"), "postgres") + " --version"},
 		},
@@ -812,8 +812,8 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 					t.Errorf("error says %q", not)
 				}
 			}
-			if got := managed.IsPermanent(err); got != tt.permanent {
-				t.Errorf("IsPermanent = %t, want %t", got, tt.permanent)
+			if got := managed.IsSetupError(err); got != tt.setupError {
+				t.Errorf("IsSetupError = %t, want %t", got, tt.setupError)
 			}
 		})
 	}
@@ -862,8 +862,8 @@ func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
 					t.Errorf("error does not say %q", want)
 				}
 			}
-			if !managed.IsPermanent(err) {
-				t.Error("IsPermanent = false")
+			if !managed.IsSetupError(err) {
+				t.Error("IsSetupError = false")
 			}
 			// Nothing was touched: no lock file, socket directory or log.
 			entries, err := os.ReadDir(state)
@@ -877,7 +877,7 @@ func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
 	}
 }
 
-func TestIsPermanent(t *testing.T) {
+func TestIsSetupError(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 0)
 	defer cancel()
@@ -894,8 +894,8 @@ func TestIsPermanent(t *testing.T) {
 		{"anything else", errors.New("pg_ctl start: could not start server"), false},
 	}
 	for _, tt := range tests {
-		if got := managed.IsPermanent(tt.err); got != tt.want {
-			t.Errorf("%s: IsPermanent(%v) = %t, want %t", tt.name, tt.err, got, tt.want)
+		if got := managed.IsSetupError(tt.err); got != tt.want {
+			t.Errorf("%s: IsSetupError(%v) = %t, want %t", tt.name, tt.err, got, tt.want)
 		}
 	}
 }

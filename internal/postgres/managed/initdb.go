@@ -24,7 +24,7 @@ func (s *session) initialise(ctx context.Context) error {
 	}
 	if entries, err := os.ReadDir(data); err == nil {
 		if len(entries) > 0 {
-			return permanent(fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away", data))
+			return setupFault(fmt.Errorf("%s is not empty but holds no PostgreSQL cluster (no PG_VERSION): move it away", data))
 		}
 		if err := os.Remove(data); err != nil {
 			return fmt.Errorf("remove empty %s: %w", data, err)
