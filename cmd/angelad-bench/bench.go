@@ -154,7 +154,7 @@ func (b *bench) Close() {
 }
 
 // moduleRoot is the directory of the go.mod that the current directory belongs
-// to, so that `go run ./internal/benchreport` works from anywhere in the tree.
+// to, so that `go run ./cmd/angelad-bench` works from anywhere in the tree.
 func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, goCommand(), "env", "GOMOD").Output()
 	if err != nil {
