@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 )
 
@@ -25,8 +26,9 @@ type Options struct {
 	// CatchUp is how far back missed slots are still run.
 	CatchUp time.Duration
 	// Dir, when set, also receives every update as <date>-<kind>.md.
-	Dir       string
-	Companion Companion
+	Dir string
+	// Companion is who the updates speak for and to, and since when.
+	Companion config.Companion
 	Location  *time.Location
 	// Instance names this process in the ledger.
 	Instance string
