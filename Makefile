@@ -31,7 +31,7 @@ benchassistant: ## Claude Code: hook session-start (1,000,000 conversations, and
 	$(GO) test -run '^$$' -bench 'BenchmarkHookSessionStartDatabaseDown|BenchmarkMCP' -benchtime 200x ./cmd/angelad/
 
 bench: ## Print the performance report (a throwaway cluster, one run)
-	$(GO) run ./internal/benchreport
+	$(GO) run ./cmd/angelad-bench
 
 benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, spool, idle daemon (about 4 minutes)
 	$(GO) test -run '^$$' -bench 'BenchmarkReadTranscript|BenchmarkStoreRows' -benchtime 3x ./internal/capture/

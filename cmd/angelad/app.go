@@ -19,6 +19,7 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/query"
 	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
@@ -218,8 +219,8 @@ func (a *app) readConfig(cmd *cobra.Command) (*config.Config, error) {
 	return config.Load(o)
 }
 
-func (a *app) clusterOptions() postgres.ClusterOptions {
-	return postgres.ClusterOptions{
+func (a *app) clusterOptions() managed.Options {
+	return managed.Options{
 		StateDir: a.cfg.StateDir,
 		BinDir:   a.cfg.PostgresBinDir,
 		RunAs:    a.cfg.PostgresRunAs,
@@ -242,7 +243,7 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 		}
 		return conn, err
 	}
-	cluster := postgres.NewCluster(a.clusterOptions())
+	cluster := managed.New(a.clusterOptions())
 	connString := a.connString()
 	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone)
 	if err == nil {
@@ -315,7 +316,7 @@ func (a *app) connString() string {
 	if db := a.cfg.Database(); !db.Managed {
 		return db.ConnString
 	}
-	return postgres.NewCluster(a.clusterOptions()).ConnString(postgres.ManagedDatabase)
+	return managed.New(a.clusterOptions()).ConnString(managed.Database)
 }
 
 // withConn runs fn on a fresh connection. If fn finds angelad's schema missing

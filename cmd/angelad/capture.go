@@ -101,10 +101,7 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 // importWriter returns what import writes through, and how many transcripts
 // it reads at once: a small pool, one connection a file read side by side
 // (see capture.Ingesters), when there are several files; conn otherwise.
-func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db interface {
-	capture.Beginner
-	postgres.Querier
-}, n int, closeDB func()) {
+func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db postgres.DB, n int, closeDB func()) {
 	n = min(capture.Ingesters(nil), files)
 	if n <= 1 {
 		return conn, 1, func() {}

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -319,7 +319,7 @@ func TestKill9MidBackfillThenRestartStoresEveryLineOnce(t *testing.T) {
 func TestDatabaseOutageDuringIngestionLosesAndDuplicatesNothing(t *testing.T) {
 	t.Parallel()
 	cluster := ownCluster(t)
-	url := cluster.ConnString(postgres.ManagedDatabase)
+	url := cluster.ConnString(managed.Database)
 	c := captureCLI(t, url).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=100ms", "ANGELA_POOL_CONNECT_TIMEOUT=2s")
 	tr := newTranscripts(t, c)
 	s := tr.write("p/s.jsonl", tr.say("user", "before"))

@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
 // ownCluster gives a test a cluster of its own that it can stop and start
 // under a daemon that sees it as an external database.
-func ownCluster(t *testing.T) *postgres.Cluster {
+func ownCluster(t *testing.T) *managed.Cluster {
 	t.Helper()
-	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: pgtest.StateDir(t), Fast: true})
+	cluster := managed.New(managed.Options{StateDir: pgtest.StateDir(t), Fast: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := cluster.Start(ctx); err != nil {
@@ -39,7 +39,7 @@ func TestDaemonWaitsForADatabaseThatIsNotUpYetAndSurvivesAnOutage(t *testing.T) 
 	}
 	// Each check may take half the period: long enough that a loaded machine
 	// does not fail a check of a database that is up.
-	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase)).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=1s", "ANGELA_POOL_CONNECT_TIMEOUT=2s")
+	c := newCLI(t, cluster.ConnString(managed.Database)).with("ANGELA_POOL_HEALTH_CHECK_PERIOD=1s", "ANGELA_POOL_CONNECT_TIMEOUT=2s")
 	d := startDaemon(t, c)
 	d.waitFor(t, `"msg":"database not ready, retrying"`)
 	if _, err := cluster.Start(ctx); err != nil {

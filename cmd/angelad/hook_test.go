@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/claudecode"
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -82,7 +82,7 @@ func TestHookSessionStartAddsRecentMemoryWithinTheBudgetOfItsSource(t *testing.T
 func TestHookSessionStartWithTheDatabaseStoppedExits0Quietly(t *testing.T) {
 	t.Parallel()
 	cluster := ownCluster(t)
-	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase))
+	c := newCLI(t, cluster.ConnString(managed.Database))
 	c.ok("save-emotion", "--emotion", "happy", "--intensity", "5", "--context", "x")
 	if err := cluster.Stop(t.Context()); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestHookSessionEndOfATranscriptNeverWrittenIsAQuietNoOp(t *testing.T) {
 func TestHookSessionEndWithTheDatabaseStoppedLeavesTheTranscriptForLater(t *testing.T) {
 	t.Parallel()
 	cluster := ownCluster(t)
-	url := cluster.ConnString(postgres.ManagedDatabase)
+	url := cluster.ConnString(managed.Database)
 	c := newCLI(t, url)
 	c.ok("migrate")
 	transcript := filepath.Join(t.TempDir(), "session.jsonl")

@@ -14,16 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
 // managedCLI runs the binary on the managed cluster of a fresh state directory,
 // and stops that cluster when the test ends.
-func managedCLI(t *testing.T) (*cli, *postgres.Cluster) {
+func managedCLI(t *testing.T) (*cli, *managed.Cluster) {
 	t.Helper()
 	dir := pgtest.StateDir(t)
-	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	cluster := managed.New(managed.Options{StateDir: dir})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -60,7 +60,7 @@ func TestOneShotCreatesStartsAndLeavesTheManagedClusterRunning(t *testing.T) {
 }
 
 // postmasterPID reads the pid of the cluster's postmaster from postmaster.pid.
-func postmasterPID(t *testing.T, cluster *postgres.Cluster) int {
+func postmasterPID(t *testing.T, cluster *managed.Cluster) int {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(cluster.DataDir(), "postmaster.pid"))
 	if err != nil {
@@ -321,7 +321,7 @@ func TestRunCreatesAStateDirThatDoesNotExistYet(t *testing.T) {
 	// As root (as CI runs) this is the case where the daemon, not the
 	// cluster, creates the directory the unprivileged cluster user must enter.
 	dir := filepath.Join(pgtest.StateDir(t), "new", "state")
-	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	cluster := managed.New(managed.Options{StateDir: dir})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -13,7 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -249,7 +249,7 @@ func mustZone(t *testing.T) *time.Location {
 func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {
 	t.Parallel()
 	cluster := ownCluster(t)
-	c := newCLI(t, cluster.ConnString(postgres.ManagedDatabase)).with("ANGELA_POOL_CONNECT_TIMEOUT=2s")
+	c := newCLI(t, cluster.ConnString(managed.Database)).with("ANGELA_POOL_CONNECT_TIMEOUT=2s")
 	p := startMCP(t, c.env)
 	p.ok(t, "save_emotion", map[string]any{"emotion": "calm", "intensity": 3, "context": "before the outage"})
 
@@ -293,7 +293,7 @@ func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {
 	if n := len(m["emotions"].([]any)); n != 3 {
 		t.Errorf("%d emotions after the outage and the drain, want 3", n)
 	}
-	if n := count(t, cluster.ConnString(postgres.ManagedDatabase), "conversations"); n != 1 {
+	if n := count(t, cluster.ConnString(managed.Database), "conversations"); n != 1 {
 		t.Errorf("%d conversations after the drain, want the spooled one", n)
 	}
 	if code := p.close(t); code != 0 {

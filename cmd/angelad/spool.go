@@ -24,10 +24,10 @@ const noSpoolUsage = "when the database cannot be reached, fail (exit 1) instead
 // pass (unreachable, refusing connections, starting, shutting down, timing
 // out, the managed cluster failing to start). Not spooled: invalid input and
 // configuration (exit 2), a refusal of this record that would be rejected
-// again when drained (see spool.Permanent), and an interrupted command.
+// again when drained (see postgres.RowRejected), and an interrupted command.
 func spoolable(ctx context.Context, err error) bool {
 	switch {
-	case err == nil, ctx.Err() != nil, isUsage(err), spool.Permanent(err):
+	case err == nil, ctx.Err() != nil, isUsage(err), postgres.RowRejected(err):
 		return false
 	}
 	return true

@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/memory"
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -210,7 +210,7 @@ func TestRefusedByTheDatabaseIsNotSpooled(t *testing.T) {
 func TestManagedClusterThatCannotStartSpools(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(pgtest.StateDir(t), "state")
-	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	cluster := managed.New(managed.Options{StateDir: dir})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

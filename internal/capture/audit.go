@@ -124,10 +124,7 @@ type ImportResult struct {
 // parallel is above 1. progress, when set, gets the bytes read of each
 // committed batch, and the bytes a file had that were already read before;
 // it may be called from several goroutines, one at a time.
-func (c *Capture) Import(ctx context.Context, db interface {
-	Beginner
-	postgres.Querier
-}, parallel int, files []Transcript, progress func(bytes int64)) (ImportResult, error) {
+func (c *Capture) Import(ctx context.Context, db postgres.DB, parallel int, files []Transcript, progress func(bytes int64)) (ImportResult, error) {
 	c.DB = db
 	var (
 		res ImportResult
@@ -208,7 +205,7 @@ const auditChunk = 10000
 // Audit reads the transcripts whole, ignoring the offsets, and reports every
 // speech line said since since that is not in the database. A message found
 // in several files counts once, at its first place.
-func Audit(ctx context.Context, q postgres.Querier, files []Transcript, since time.Time, includeSidechains bool, now func() time.Time) (AuditReport, error) {
+func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Time, includeSidechains bool, now func() time.Time) (AuditReport, error) {
 	rep := AuditReport{Since: since, Missing: []Missing{}, Sessions: []SessionAudit{}}
 	var found []Missing // every speech line in the window, by first place
 	seen := map[uuid.UUID]bool{}

@@ -28,14 +28,8 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/postgres"
-	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
-
-// Beginner starts transactions: *pgx.Conn and *pgxpool.Pool both do.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
 
 // Offset is how far one transcript file has been read; it is a row of
 // transcript_offsets.
@@ -79,7 +73,7 @@ type Counts struct {
 	Malformed int64 `json:"malformed"`
 	TooLarge  int64 `json:"too_large"`
 	// Refused are speech lines the database refused for good (see
-	// spool.Permanent: a value an adopted database's narrower column or
+	// postgres.RowRejected: a value an adopted database's narrower column or
 	// check does not take, say); they are logged and set aside, so that the
 	// lines after them are stored.
 	Refused int64 `json:"refused"`
@@ -112,7 +106,7 @@ func (e *FileError) Unwrap() error { return e.Err }
 // from where the last reader of each file stopped. The daemon's worker, import
 // and audit share it, and so share the offsets.
 type Capture struct {
-	DB  Beginner
+	DB  postgres.DB
 	Log *zap.Logger
 	// IncludeSidechains stores the lines of subagent conversations too.
 	IncludeSidechains bool
@@ -355,14 +349,14 @@ where excluded.generation > transcript_offsets.generation
 		and excluded.read_offset >= transcript_offsets.read_offset)`
 
 // commit stores rows and the offset after them in one transaction. When the
-// database refuses the batch for good (spool.Permanent), it stores the rows
+// database refuses the batch for good (postgres.RowRejected), it stores the rows
 // one by one instead, each under a savepoint, and sets aside those refused:
 // each is logged with its file and line and counted, and the offset moves past
 // it with the others, so that one row the database will never take does not
 // hold back the transcript for ever.
 func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (stored, refused int64, last *Message, err error) {
 	stored, last, err = c.commitBatch(ctx, off, rows)
-	if err == nil || len(rows) == 0 || !spool.Permanent(err) || ctx.Err() != nil {
+	if err == nil || len(rows) == 0 || !postgres.RowRejected(err) || ctx.Err() != nil {
 		return stored, 0, last, err
 	}
 	c.Log.Warn("transcript batch refused by the database: storing its messages one by one",
@@ -388,7 +382,7 @@ func (c *Capture) commit(ctx context.Context, off Offset, rows []Message) (store
 		if err == nil {
 			continue
 		}
-		if !spool.Permanent(err) || ctx.Err() != nil {
+		if !postgres.RowRejected(err) || ctx.Err() != nil {
 			return 0, 0, nil, fmt.Errorf("store transcript %s: %w", off.Path, err)
 		}
 		refused++
@@ -464,12 +458,12 @@ const selectOffsetsSQL = `select path, device, inode, size, read_offset, lines, 
 from transcript_offsets`
 
 // LoadOffsets returns every stored offset by path.
-func LoadOffsets(ctx context.Context, q postgres.Querier) (map[string]*Offset, error) {
+func LoadOffsets(ctx context.Context, q postgres.DB) (map[string]*Offset, error) {
 	return loadOffsets(ctx, q, selectOffsetsSQL)
 }
 
 // LoadOffset returns the stored offset of path, nil when it has none.
-func LoadOffset(ctx context.Context, q postgres.Querier, path string) (*Offset, error) {
+func LoadOffset(ctx context.Context, q postgres.DB, path string) (*Offset, error) {
 	m, err := loadOffsets(ctx, q, selectOffsetsSQL+` where path = $1`, path)
 	if err != nil {
 		return nil, err
@@ -477,7 +471,7 @@ func LoadOffset(ctx context.Context, q postgres.Querier, path string) (*Offset, 
 	return m[path], nil
 }
 
-func loadOffsets(ctx context.Context, q postgres.Querier, sql string, args ...any) (map[string]*Offset, error) {
+func loadOffsets(ctx context.Context, q postgres.DB, sql string, args ...any) (map[string]*Offset, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load transcript offsets: %w", err)
@@ -500,7 +494,7 @@ func loadOffsets(ctx context.Context, q postgres.Querier, sql string, args ...an
 }
 
 // ForgetOffset deletes the offset of a transcript that no longer exists.
-func ForgetOffset(ctx context.Context, q postgres.Querier, path string) error {
+func ForgetOffset(ctx context.Context, q postgres.DB, path string) error {
 	if _, err := q.Exec(ctx, `delete from transcript_offsets where path = $1`, path); err != nil {
 		return fmt.Errorf("forget transcript offset %s: %w", path, err)
 	}

@@ -307,7 +307,7 @@ func TestIngestSkipsALineOver16MiB(t *testing.T) {
 // failingBeginner fails every transaction from the failAt-th on, as a
 // database that went away mid-read would.
 type failingBeginner struct {
-	Beginner
+	postgres.DB
 	calls, failAt int
 }
 
@@ -316,7 +316,7 @@ func (f *failingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
 	if f.calls >= f.failAt {
 		return nil, errors.New("connection refused")
 	}
-	return f.Beginner.Begin(ctx)
+	return f.DB.Begin(ctx)
 }
 
 func TestIngestCommitsRowsWithTheirOffsetSoAnInterruptedReadResumesExactly(t *testing.T) {
@@ -329,7 +329,7 @@ func TestIngestCommitsRowsWithTheirOffsetSoAnInterruptedReadResumesExactly(t *te
 	}
 	path := e.write("s.jsonl", data.String())
 	e.cap.BatchRows = 10
-	e.cap.DB = &failingBeginner{Beginner: e.conn, failAt: 3} // the third batch fails
+	e.cap.DB = &failingBeginner{DB: e.conn, failAt: 3} // the third batch fails
 	if _, err := e.cap.Ingest(e.ctx, path, nil, nil); err == nil {
 		t.Fatal("no error from a failing database")
 	}
@@ -373,7 +373,7 @@ func TestIngestIntoALegacyDatabase(t *testing.T) {
 // begun at once, so that a test sees transcripts stored side by side without
 // timing anything.
 type meetingBeginner struct {
-	Beginner
+	postgres.DB
 	want int
 	mu   sync.Mutex
 	n    int
@@ -392,13 +392,13 @@ func (m *meetingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
 	case <-time.After(30 * time.Second):
 		return nil, errors.New("no other transcript was stored at the same time")
 	}
-	return m.Beginner.Begin(ctx)
+	return m.DB.Begin(ctx)
 }
 
 func TestIngestFilesStoresTranscriptsSideBySide(t *testing.T) {
 	t.Parallel()
 	e, pool := newPooledIngestEnv(t)
-	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
+	e.cap.DB = &meetingBeginner{DB: pool, want: 2, met: make(chan struct{})}
 	e.cap.BatchRows = 3
 	var want []string
 	var jobs []IngestJob
@@ -447,7 +447,7 @@ func TestIngestFilesStoresTranscriptsSideBySide(t *testing.T) {
 }
 
 // downBeginner fails every transaction, as a database that is away.
-type downBeginner struct{}
+type downBeginner struct{ postgres.DB }
 
 func (downBeginner) Begin(context.Context) (pgx.Tx, error) {
 	return nil, errors.New("connection refused")
@@ -510,7 +510,7 @@ func TestIngestFilesOfTheSameMessagesInAnotherOrderDoNotDeadlock(t *testing.T) {
 	a := e.write("a.jsonl", strings.Join(lines, ""))
 	slices.Reverse(lines)
 	b := e.write("b.jsonl", strings.Join(lines, ""))
-	e.cap.DB = &meetingBeginner{Beginner: pool, want: 2, met: make(chan struct{})}
+	e.cap.DB = &meetingBeginner{DB: pool, want: 2, met: make(chan struct{})}
 	var stored int64
 	err := e.cap.IngestFiles(e.ctx, []IngestJob{{Path: a}, {Path: b}}, 2,
 		func(_ int, d Counts, _ *Message) { stored += d.Stored },
@@ -548,7 +548,7 @@ func TestIngestStoresTheFirstOfTwoLinesWithOneUUID(t *testing.T) {
 // breakingBeginner fails every transaction from the failAt-th on; it is safe
 // for concurrent use.
 type breakingBeginner struct {
-	Beginner
+	postgres.DB
 	mu            sync.Mutex
 	calls, failAt int
 }
@@ -561,7 +561,7 @@ func (b *breakingBeginner) Begin(ctx context.Context) (pgx.Tx, error) {
 	if fail {
 		return nil, errors.New("the database went away")
 	}
-	return b.Beginner.Begin(ctx)
+	return b.DB.Begin(ctx)
 }
 
 func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
@@ -576,7 +576,7 @@ func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
 		jobs = append(jobs, IngestJob{Path: e.write(fmt.Sprintf("s%d.jsonl", f), data.String())})
 	}
 	e.cap.BatchRows = 7
-	e.cap.DB = &breakingBeginner{Beginner: pool, failAt: 6}
+	e.cap.DB = &breakingBeginner{DB: pool, failAt: 6}
 	var errs []error
 	err := e.cap.IngestFiles(e.ctx, jobs, 2, func(int, Counts, *Message) {}, func(_ int, _ Offset, err error) error {
 		errs = append(errs, err)

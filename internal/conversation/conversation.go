@@ -5,7 +5,7 @@
 // (the speech lines of a transcript, for the capture package). Each of them
 // writes the new message's memory state in the same statement.
 //
-// The store functions take a postgres.Querier, so a one-shot command with one
+// The store functions take a postgres.DB, so a one-shot command with one
 // *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all
 // run the same SQL.
 package conversation
@@ -183,7 +183,7 @@ from conversations where conversation_id = $1`
 // The ID is the idempotency key: when a message with c's ID is already stored,
 // Save writes nothing and returns the stored message, so a retry or a replay
 // never duplicates one.
-func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation, error) {
+func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
 		return Conversation{}, fmt.Errorf("save conversation: %w", err)
@@ -236,7 +236,7 @@ select conversation_id from ins`
 // and not compared: the caller gives those to Save, which tells a replay from
 // a reused id. An invalid message returns a *text.FieldError and writes
 // nothing.
-func SaveNew(ctx context.Context, q postgres.Querier, cs []Conversation) (map[uuid.UUID]bool, error) {
+func SaveNew(ctx context.Context, q postgres.DB, cs []Conversation) (map[uuid.UUID]bool, error) {
 	stored := map[uuid.UUID]bool{}
 	if len(cs) == 0 {
 		return stored, nil
@@ -318,7 +318,7 @@ select count(*) from ins`
 // same messages (two copies of a history, read at once by the backfill, or by
 // the daemon and an import) then take their keys in the same order, and the
 // second waits for the first instead of deadlocking with it.
-func SaveCaptured(ctx context.Context, q postgres.Querier, sourceFile string, msgs []Captured) (stored int64, err error) {
+func SaveCaptured(ctx context.Context, q postgres.DB, sourceFile string, msgs []Captured) (stored int64, err error) {
 	msgs = slices.Clone(msgs)
 	slices.SortStableFunc(msgs, func(a, b Captured) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	// [16]byte encodes directly; uuid.UUID would go through its text form.
@@ -357,7 +357,7 @@ from conversations where lower(speaker) = $2 order by created_at desc limit $1`
 
 // Recent returns up to o.Limit conversations, newest first, only o.Speaker's
 // when that is set. An invalid limit or speaker returns a *text.FieldError.
-func Recent(ctx context.Context, q postgres.Querier, o RecentOptions) ([]Conversation, error) {
+func Recent(ctx context.Context, q postgres.DB, o RecentOptions) ([]Conversation, error) {
 	if err := text.IntRange("limit", o.Limit, 1, MaxRecentLimit); err != nil {
 		return nil, fmt.Errorf("recent conversations: %w", err)
 	}

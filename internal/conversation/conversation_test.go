@@ -27,7 +27,7 @@ func setup(t *testing.T) (context.Context, *pgx.Conn) {
 	return ctx, pgtest.Conn(t, pgtest.DB(t))
 }
 
-func count(t *testing.T, ctx context.Context, q postgres.Querier) int {
+func count(t *testing.T, ctx context.Context, q postgres.DB) int {
 	t.Helper()
 	var n int
 	if err := q.QueryRow(ctx, "select count(*) from conversations").Scan(&n); err != nil {
@@ -335,7 +335,7 @@ func TestStoreWorksInsideATransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var q postgres.Querier = tx
+	var q postgres.DB = tx
 	var saved []conversation.Conversation
 	for _, msg := range []string{"first", "second"} {
 		c := valid()

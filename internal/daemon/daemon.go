@@ -18,6 +18,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 )
 
 // Options configure a Daemon.
@@ -119,9 +120,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		zap.String("database", describeDatabase(db, cfg.StateDir)),
 		zap.Int("pool_max_conns", cfg.PoolMaxConns))
 
-	var cluster *postgres.Cluster
+	var cluster *managed.Cluster
 	if db.Managed {
-		cluster = postgres.NewCluster(postgres.ClusterOptions{
+		cluster = managed.New(managed.Options{
 			StateDir: cfg.StateDir, BinDir: cfg.PostgresBinDir, RunAs: cfg.PostgresRunAs,
 		})
 	}
@@ -285,7 +286,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 // up yet, so failures that can pass are retried with capped exponential
 // backoff, one log line per attempt, instead of exiting and being restarted in
 // a loop. It returns the connection string.
-func (d *Daemon) waitForDatabase(ctx context.Context, cluster *postgres.Cluster, owns *atomic.Bool, publish func(func(*Status))) (string, error) {
+func (d *Daemon) waitForDatabase(ctx context.Context, cluster *managed.Cluster, owns *atomic.Bool, publish func(func(*Status))) (string, error) {
 	backoff := dbMinBackoff
 	for attempt := 1; ; attempt++ {
 		connString, retry, err := d.openDatabase(ctx, cluster, owns)
@@ -305,13 +306,13 @@ func (d *Daemon) waitForDatabase(ctx context.Context, cluster *postgres.Cluster,
 }
 
 // openDatabase makes one attempt; retry says whether another may succeed.
-func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, owns *atomic.Bool) (connString string, retry bool, err error) {
+func (d *Daemon) openDatabase(ctx context.Context, cluster *managed.Cluster, owns *atomic.Bool) (connString string, retry bool, err error) {
 	cfg := d.cfg
 	connString = cfg.Database().ConnString
 	if cluster != nil {
 		started, err := cluster.Start(ctx)
 		if err != nil {
-			return "", !postgres.IsPermanent(err), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
+			return "", !managed.IsSetupError(err), fmt.Errorf("managed database in %s: %w", cfg.StateDir, err)
 		}
 		if started {
 			owns.Store(true)
@@ -319,7 +320,7 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *postgres.Cluster, ow
 		} else {
 			d.log.Info("using the managed PostgreSQL already running", zap.String("data_dir", cluster.DataDir()))
 		}
-		connString = cluster.ConnString(postgres.ManagedDatabase)
+		connString = cluster.ConnString(managed.Database)
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.PoolConnectTimeout)
 	conn, err := postgres.Connect(cctx, connString, cfg.TimeZone)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 )
 
 // maxCheckTimeout caps the time one health check may take.
@@ -32,7 +33,7 @@ const clusterRestartTimeout = 3 * time.Minute
 // reconnects by itself; the monitor only watches and reports.
 type dbMonitor struct {
 	pool     *pgxpool.Pool
-	cluster  *postgres.Cluster // nil unless the database is the managed cluster
+	cluster  *managed.Cluster // nil unless the database is the managed cluster
 	log      *zap.Logger
 	interval time.Duration
 	now      func() time.Time

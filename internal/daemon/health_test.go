@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -28,7 +28,7 @@ func testPool(t *testing.T, connString string) *pgxpool.Pool {
 
 // testMonitor returns a monitor of pool that logs to an observer and
 // publishes into st.
-func testMonitor(t *testing.T, pool *pgxpool.Pool, cluster *postgres.Cluster, st *DatabaseStatus) (*dbMonitor, *observer.ObservedLogs) {
+func testMonitor(t *testing.T, pool *pgxpool.Pool, cluster *managed.Cluster, st *DatabaseStatus) (*dbMonitor, *observer.ObservedLogs) {
 	core, logs := observer.New(zap.InfoLevel)
 	return &dbMonitor{
 		pool: pool, cluster: cluster, log: zap.New(core), interval: 10 * time.Second,
@@ -44,7 +44,7 @@ func TestMonitorLogsAFailedClusterRestartOncePerOutage(t *testing.T) {
 	live := testPool(t, pgtest.DB(t))
 	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
 	// A managed cluster that cannot start: no server programs where it looks.
-	cluster := postgres.NewCluster(postgres.ClusterOptions{StateDir: pgtest.StateDir(t), BinDir: t.TempDir()})
+	cluster := managed.New(managed.Options{StateDir: pgtest.StateDir(t), BinDir: t.TempDir()})
 	var st DatabaseStatus
 	m, logs := testMonitor(t, dead, cluster, &st)
 

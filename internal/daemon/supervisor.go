@@ -37,7 +37,7 @@ const (
 	WorkerRunning    WorkerState = "running"
 	WorkerBackingOff WorkerState = "backing_off"
 	WorkerStopped    WorkerState = "stopped"
-	// WorkerFailed is a worker that returned a Permanent error: it is not
+	// WorkerFailed is a worker that returned an Unrestartable error: it is not
 	// restarted until the daemon is.
 	WorkerFailed WorkerState = "failed"
 )
@@ -368,7 +368,7 @@ func (s *Supervisor) supervise(ctx context.Context, sw *supervised) {
 		if err == nil {
 			err = errReturnedEarly
 		}
-		if IsPermanent(err) {
+		if IsUnrestartable(err) {
 			// Logged before the state changes, so that whoever sees the
 			// worker failed finds the reason in the log already.
 			log.Error("worker failed for good; it is not restarted until the daemon is", failureFields(err, ran)...)

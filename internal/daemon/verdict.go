@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 )
 
 // Observation is what `angelad status` sees of a daemon without asking it.
@@ -49,7 +49,7 @@ func Observe(stateDir string, now time.Time) (Observation, error) {
 	}
 	o.Published = &st
 	if o.Running && st.Database.Managed {
-		c := postgres.NewCluster(postgres.ClusterOptions{StateDir: stateDir})
+		c := managed.New(managed.Options{StateDir: stateDir})
 		if running, known := c.ServerRunning(); known && !running {
 			o.ClusterDown = c.DataDir()
 		}

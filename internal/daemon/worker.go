@@ -51,25 +51,27 @@ func (e *FactoryError) Error() string { return fmt.Sprintf("worker %s: %v", e.Wo
 // Unwrap returns the factory's error.
 func (e *FactoryError) Unwrap() error { return e.Err }
 
-// permanentError marks an error that no restart can fix.
-type permanentError struct{ err error }
+// unrestartableError marks an error that no restart can fix.
+type unrestartableError struct{ err error }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+func (e *unrestartableError) Error() string { return e.err.Error() }
+func (e *unrestartableError) Unwrap() error { return e.err }
 
-// Permanent marks err as one that no restart can fix: the supervisor shows the
-// worker as failed and does not restart it. Permanent(nil) is nil.
-func Permanent(err error) error {
+// Unrestartable marks err, returned by a worker, as one that no restart can
+// fix (a malformed setting, say): the supervisor shows the worker as failed
+// and does not restart it until the daemon restarts. Unrestartable(nil) is nil.
+func Unrestartable(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &permanentError{err}
+	return &unrestartableError{err}
 }
 
-// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
-func IsPermanent(err error) bool {
-	var pe *permanentError
-	return errors.As(err, &pe)
+// IsUnrestartable reports whether err, or an error it wraps, was marked
+// Unrestartable.
+func IsUnrestartable(err error) bool {
+	var ue *unrestartableError
+	return errors.As(err, &ue)
 }
 
 // Reporter publishes one worker's status: a detail of the worker's own shape

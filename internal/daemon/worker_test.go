@@ -16,7 +16,7 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
-func TestSupervisorDoesNotRestartAPermanentFailure(t *testing.T) {
+func TestSupervisorDoesNotRestartAnUnrestartableFailure(t *testing.T) {
 	h := setup(t, SupervisorConfig{})
 	broken, healthy := newScriptedWorker(), newScriptedWorker()
 	h.sup.Add("broken", broken)
@@ -25,17 +25,17 @@ func TestSupervisorDoesNotRestartAPermanentFailure(t *testing.T) {
 	broken.started(t)
 	healthy.started(t)
 
-	broken.do(t, fail(fmt.Errorf("open transcripts: %w", Permanent(errors.New("glob is malformed")))))
+	broken.do(t, fail(fmt.Errorf("open transcripts: %w", Unrestartable(errors.New("glob is malformed")))))
 	h.awaitState(t, "broken", WorkerFailed)
 	st := h.status(t, "broken")
 	if st.LastError != "open transcripts: glob is malformed" || st.Restarts != 0 || !st.NextStartAt.IsZero() {
 		t.Errorf("failed worker status = %+v", st)
 	}
 	if n := h.count("worker failed for good; it is not restarted until the daemon is"); n != 1 {
-		t.Errorf("%d lines for the permanent failure, want 1: %v", n, h.logs.All())
+		t.Errorf("%d lines for the unrestartable failure, want 1: %v", n, h.logs.All())
 	}
 	if n := h.count("worker failed") + h.count("restarting worker"); n != 0 {
-		t.Errorf("a permanent failure was treated as a restartable one: %v", h.logs.All())
+		t.Errorf("an unrestartable failure was treated as a restartable one: %v", h.logs.All())
 	}
 	if err := h.stop(t); err != nil {
 		t.Fatal(err)
@@ -52,17 +52,17 @@ func TestSupervisorDoesNotRestartAPermanentFailure(t *testing.T) {
 	}
 }
 
-func TestPermanentMarksOnlyWhatItWraps(t *testing.T) {
-	if Permanent(nil) != nil {
-		t.Error("Permanent(nil) is not nil")
+func TestUnrestartableMarksOnlyWhatItWraps(t *testing.T) {
+	if Unrestartable(nil) != nil {
+		t.Error("Unrestartable(nil) is not nil")
 	}
 	base := errors.New("bad")
-	p := Permanent(base)
-	if !IsPermanent(p) || !IsPermanent(fmt.Errorf("x: %w", p)) || !errors.Is(p, base) || p.Error() != "bad" {
-		t.Errorf("Permanent(%v) = %v: not marked, not unwrappable or renamed", base, p)
+	p := Unrestartable(base)
+	if !IsUnrestartable(p) || !IsUnrestartable(fmt.Errorf("x: %w", p)) || !errors.Is(p, base) || p.Error() != "bad" {
+		t.Errorf("Unrestartable(%v) = %v: not marked, not unwrappable or renamed", base, p)
 	}
-	if IsPermanent(base) || IsPermanent(nil) {
-		t.Error("an unmarked error counts as permanent")
+	if IsUnrestartable(base) || IsUnrestartable(nil) {
+		t.Error("an unmarked error counts as unrestartable")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -50,7 +51,7 @@ insert into angela_emotions (emotion, intensity, context, felt_at)
 	clock := newFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, loc))
 	log, _ := observed()
 	o := Options{Jobs: map[string]JobConfig{}, MaxAttempts: 3, CatchUp: 36 * time.Hour, Location: loc, Log: log,
-		Companion: Companion{Language: "th", UserName: "David", Name: "Angela", Since: testSince},
+		Companion: config.Companion{Language: "th", UserName: "David", Name: "Angela", Since: testSince},
 		Instance:  "bench", Now: clock.Now}
 	r := NewRunner(o)
 	wall := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
@@ -93,7 +94,7 @@ func idleWorker(tb testing.TB) (*Worker, *fakeClock) {
 		jobs[name] = JobConfig{Schedule: s, Enabled: true}
 	}
 	o := Options{Jobs: jobs, MaxAttempts: 3, CatchUp: 36 * time.Hour, Location: loc, Log: log,
-		Companion: Companion{Language: "th", UserName: "David", Name: "Angela", Since: testSince},
+		Companion: config.Companion{Language: "th", UserName: "David", Name: "Angela", Since: testSince},
 		Instance:  "idle", Now: clock.Now}
 	w := NewWorker(WorkerOptions{Options: o, Pool: pool, After: clock.After})
 	if _, err := w.pass(context.Background(), clock.Now()); err != nil {

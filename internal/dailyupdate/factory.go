@@ -27,11 +27,6 @@ func JobsFromConfig(cfg config.DailyUpdate) (map[string]JobConfig, error) {
 	return jobs, nil
 }
 
-// CompanionFrom converts the companion section.
-func CompanionFrom(c config.Companion) Companion {
-	return Companion{Language: c.Language, UserName: c.UserName, Name: c.Name, Since: c.Since}
-}
-
 // NewInstance names this process in the ledger: host, pid and a random part,
 // so that a restarted daemon with a reused pid is a different instance.
 func NewInstance() string {
@@ -46,7 +41,7 @@ func RunnerOptions(cfg config.DailyUpdate, companion config.Companion, loc *time
 		return Options{}, err
 	}
 	return Options{Jobs: jobs, MaxAttempts: cfg.MaxAttempts, CatchUp: cfg.CatchUp, Dir: cfg.Dir,
-		Companion: CompanionFrom(companion), Location: loc, Instance: NewInstance(), Now: time.Now}, nil
+		Companion: companion, Location: loc, Instance: NewInstance(), Now: time.Now}, nil
 }
 
 // WorkerFactory builds the dailyupdate worker for the daemon.

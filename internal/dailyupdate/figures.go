@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -120,7 +121,7 @@ func DayNumber(d, since time.Time) int {
 
 // ComputeDay computes the figures of the local date d (a date in UTC, read in
 // loc) in one round trip.
-func ComputeDay(ctx context.Context, q Querier, d time.Time, loc *time.Location, since time.Time) (DayFigures, error) {
+func ComputeDay(ctx context.Context, q postgres.DB, d time.Time, loc *time.Location, since time.Time) (DayFigures, error) {
 	start, end := dayBounds(d, loc)
 	f := DayFigures{Date: d.Format(time.DateOnly), DayNumber: DayNumber(d, since),
 		TopTopics: []TopicCount{}, Important: []Moment{}}

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/postgres"
 )
 
 // JobConfig is one job's schedule.
@@ -23,8 +26,9 @@ type Options struct {
 	// CatchUp is how far back missed slots are still run.
 	CatchUp time.Duration
 	// Dir, when set, also receives every update as <date>-<kind>.md.
-	Dir       string
-	Companion Companion
+	Dir string
+	// Companion is who the updates speak for and to, and since when.
+	Companion config.Companion
 	Location  *time.Location
 	// Instance names this process in the ledger.
 	Instance string
@@ -53,7 +57,7 @@ func updateDate(s Slot) time.Time {
 
 // produce computes and writes the update of slot through q (a transaction in
 // the ledger's run), then the Markdown file when a directory is configured.
-func produce(ctx context.Context, q Querier, o *Options, s Slot) (Result, error) {
+func produce(ctx context.Context, q postgres.DB, o *Options, s Slot) (Result, error) {
 	date := updateDate(s)
 	res := Result{Date: date, Kind: s.Job}
 	var content string
@@ -98,7 +102,7 @@ func produce(ctx context.Context, q Querier, o *Options, s Slot) (Result, error)
 	return res, nil
 }
 
-func morningFigures(ctx context.Context, q Querier, o *Options, date time.Time) (MorningFigures, error) {
+func morningFigures(ctx context.Context, q postgres.DB, o *Options, date time.Time) (MorningFigures, error) {
 	yesterday := date.AddDate(0, 0, -1)
 	f := MorningFigures{Date: date.Format(time.DateOnly), DayNumber: DayNumber(date, o.Companion.Since),
 		Yesterday: YesterdayRecap{Date: yesterday.Format(time.DateOnly)}}

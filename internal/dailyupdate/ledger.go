@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/postgres"
 )
 
 // The statuses of a slot in the ledger.
@@ -21,10 +23,14 @@ const (
 )
 
 // LockConn is one database session: the ledger holds a session advisory lock
-// on it for the whole run of a slot. *pgx.Conn and *pgxpool.Conn are one.
+// on it for the whole run of a slot, so the lock, the work and the unlock must
+// all run on the same server session. *pgx.Conn and *pgxpool.Conn are one; a
+// *pgxpool.Pool has the same methods but is not, since each call may take
+// another connection (the unlock would miss the lock, which stays held). The
+// name is kept apart from postgres.DB, whose methods it has, for that promise,
+// which no method set can state.
 type LockConn interface {
-	Querier
-	Begin(ctx context.Context) (pgx.Tx, error)
+	postgres.DB
 }
 
 // Outcome says what Runner.Run did with a slot.
@@ -306,7 +312,7 @@ func (r *Runner) Ahead(ctx context.Context, conn LockConn, s Slot) (Result, erro
 }
 
 // Skip records s as skipped unless the ledger already has it.
-func (r *Runner) Skip(ctx context.Context, q Querier, s Slot, why string) error {
+func (r *Runner) Skip(ctx context.Context, q postgres.DB, s Slot, why string) error {
 	if _, err := q.Exec(ctx, skipSQL, s.Job, s.Wall, s.At, r.o.Location.String(), r.o.Now(), why); err != nil {
 		return fmt.Errorf("skip slot %s: %w", s.Key(), err)
 	}
@@ -314,18 +320,18 @@ func (r *Runner) Skip(ctx context.Context, q Querier, s Slot, why string) error 
 }
 
 // Latest returns each job's newest ledger row (by slot), by job name.
-func Latest(ctx context.Context, q Querier) (map[string]Run, error) {
+func Latest(ctx context.Context, q postgres.DB) (map[string]Run, error) {
 	return newestRuns(ctx, q, "")
 }
 
 // LastAttempted returns each job's newest ledger row that was attempted (not
 // skipped), by job name.
-func LastAttempted(ctx context.Context, q Querier) (map[string]Run, error) {
+func LastAttempted(ctx context.Context, q postgres.DB) (map[string]Run, error) {
 	return newestRuns(ctx, q, "where status <> 'skipped'")
 }
 
 // newestRuns returns each job's newest ledger row among those where selects.
-func newestRuns(ctx context.Context, q Querier, where string) (map[string]Run, error) {
+func newestRuns(ctx context.Context, q postgres.DB, where string) (map[string]Run, error) {
 	rows, err := q.Query(ctx, `select distinct on (job) `+runColumns+`
 from daily_update_runs `+where+` order by job, slot_at desc, slot_wall desc`)
 	if err != nil {

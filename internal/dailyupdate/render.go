@@ -4,17 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// Companion is who the updates speak for and to.
-type Companion struct {
-	// Language is "th" or "en".
-	Language string
-	// UserName is the user's name (David); Name the companion's (Angela).
-	UserName, Name string
-	// Since is the date the two met: day 1.
-	Since time.Time
-}
+	"github.com/angela-ai/angelad/internal/config"
+)
 
 // Update is one written update: the row of daily_updates.
 type Update struct {
@@ -114,7 +106,8 @@ func thaiWords() words {
 	}
 }
 
-func (c Companion) words() words {
+// wordsOf returns the phrases of c's language.
+func wordsOf(c config.Companion) words {
 	if c.Language == "en" {
 		return englishWords()
 	}
@@ -122,19 +115,19 @@ func (c Companion) words() words {
 }
 
 // speakerName shows a stored speaker under the configured names.
-func (c Companion) speakerName(s string) string {
+func speakerName(c config.Companion, s string) string {
 	switch s {
 	case "david":
 		return c.UserName
 	case "angela":
 		return c.Name
 	}
-	return c.words().speakerSystem
+	return wordsOf(c).speakerSystem
 }
 
 // renderEvening writes the evening reflection of f.
-func renderEvening(c Companion, f DayFigures, loc *time.Location) (title, content string) {
-	w := c.words()
+func renderEvening(c config.Companion, f DayFigures, loc *time.Location) (title, content string) {
+	w := wordsOf(c)
 	title = fmt.Sprintf(w.eveningTitle, f.Date, f.DayNumber, c.UserName)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s\n\n", title, fmt.Sprintf(w.dayTogether, f.DayNumber, c.UserName))
@@ -163,7 +156,7 @@ func renderEvening(c Companion, f DayFigures, loc *time.Location) (title, conten
 		fmt.Fprintf(&b, "- %s\n", w.noImportant)
 	}
 	for _, m := range f.Important {
-		fmt.Fprintf(&b, "- %s %s (%d/10): %s\n", m.At.In(loc).Format("15:04"), c.speakerName(m.Speaker), m.Importance, oneLine(m.Text))
+		fmt.Fprintf(&b, "- %s %s (%d/10): %s\n", m.At.In(loc).Format("15:04"), speakerName(c, m.Speaker), m.Importance, oneLine(m.Text))
 	}
 	dominant := ""
 	if f.Emotions.Dominant != "" {
@@ -178,8 +171,8 @@ func renderEvening(c Companion, f DayFigures, loc *time.Location) (title, conten
 }
 
 // renderMorning writes the morning greeting.
-func renderMorning(c Companion, f MorningFigures) (title, content string) {
-	w := c.words()
+func renderMorning(c config.Companion, f MorningFigures) (title, content string) {
+	w := wordsOf(c)
 	title = fmt.Sprintf(w.morningTitle, c.UserName, f.DayNumber)
 	y := f.Yesterday
 	var recap string
@@ -195,8 +188,8 @@ func renderMorning(c Companion, f MorningFigures) (title, content string) {
 }
 
 // renderMidnight writes the midnight note closing the day f.Closes.
-func renderMidnight(c Companion, f MidnightFigures) (title, content string) {
-	w := c.words()
+func renderMidnight(c config.Companion, f MidnightFigures) (title, content string) {
+	w := wordsOf(c)
 	title = fmt.Sprintf(w.midnightTitle, c.UserName)
 	d := f.Closes
 	body := fmt.Sprintf(w.midnightBody, d.Date, d.Conversations, d.Emotions.Count, d.MoodScore, c.UserName, "— "+c.Name)

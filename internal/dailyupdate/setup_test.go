@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
@@ -140,7 +141,7 @@ func testOptions(t *testing.T, loc *time.Location, clock *fakeClock, log *zap.Lo
 		jobs[name] = JobConfig{Schedule: mustSchedule(t, spec), Enabled: ok}
 	}
 	return Options{Jobs: jobs, MaxAttempts: 3, CatchUp: 36 * time.Hour, Location: loc, Log: log,
-		Companion: Companion{Language: "en", UserName: "David", Name: "Angela", Since: testSince},
+		Companion: config.Companion{Language: "en", UserName: "David", Name: "Angela", Since: testSince},
 		Instance:  fmt.Sprintf("test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()), Now: clock.Now}
 }
 

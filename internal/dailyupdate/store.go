@@ -15,13 +15,6 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres"
 )
 
-// Querier is postgres.Querier with batches, which *pgx.Conn, *pgxpool.Pool and
-// pgx.Tx all send.
-type Querier interface {
-	postgres.Querier
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
-}
-
 // JournalWriter marks the angela_journal entries the evening reflection wrote.
 const JournalWriter = "angelad"
 
@@ -44,7 +37,7 @@ set title = excluded.title, content = excluded.content, emotion = excluded.emoti
 	mood_score = excluded.mood_score, written_by = excluded.written_by`
 
 // saveUpdate writes u's row and, for the evening, the day's journal entry.
-func saveUpdate(ctx context.Context, q postgres.Querier, date time.Time, kind, title, content string, figures any) error {
+func saveUpdate(ctx context.Context, q postgres.DB, date time.Time, kind, title, content string, figures any) error {
 	js, err := json.Marshal(figures)
 	if err != nil {
 		return fmt.Errorf("save %s update: %w", kind, err)
@@ -55,7 +48,7 @@ func saveUpdate(ctx context.Context, q postgres.Querier, date time.Time, kind, t
 	return nil
 }
 
-func saveJournal(ctx context.Context, q postgres.Querier, date time.Time, title, content string, f DayFigures) error {
+func saveJournal(ctx context.Context, q postgres.DB, date time.Time, title, content string, f DayFigures) error {
 	if _, err := q.Exec(ctx, upsertJournalSQL, date, title, content, truncate(f.Emotions.Dominant, 50), f.MoodScore, JournalWriter); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
@@ -76,7 +69,7 @@ func truncate(s string, n int) string {
 
 // journalOf returns the day's journal entry: the reflection angelad wrote if
 // any, otherwise the newest entry for the date (a legacy one).
-func journalOf(ctx context.Context, q postgres.Querier, date time.Time) (title string, mood int, emotion string, ok bool, err error) {
+func journalOf(ctx context.Context, q postgres.DB, date time.Time) (title string, mood int, emotion string, ok bool, err error) {
 	err = q.QueryRow(ctx, `select coalesce(title, ''), coalesce(mood_score, 0), coalesce(emotion, '')
 from angela_journal where entry_date = $1
 order by (written_by is not null) desc, created_at desc nulls last limit 1`, date).Scan(&title, &mood, &emotion)
@@ -112,7 +105,7 @@ order by update_date desc,
 limit $3`
 
 // List returns the updates, newest first.
-func List(ctx context.Context, q postgres.Querier, o ListOptions) ([]Update, error) {
+func List(ctx context.Context, q postgres.DB, o ListOptions) ([]Update, error) {
 	var date any
 	if !o.Date.IsZero() {
 		date = o.Date

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
@@ -320,7 +321,7 @@ func runChild() {
 	jobs := map[string]JobConfig{JobEvening: {Schedule: s, Enabled: true}}
 	log, _ := zap.NewDevelopment()
 	o := Options{Jobs: jobs, MaxAttempts: 3, CatchUp: time.Minute, Location: loc, Log: log,
-		Companion: Companion{Language: "en", UserName: "David", Name: "Angela", Since: testSince},
+		Companion: config.Companion{Language: "en", UserName: "David", Name: "Angela", Since: testSince},
 		Instance:  "child", Now: func() time.Time { return now }}
 	NewWorker(WorkerOptions{Options: o, Pool: pool, After: time.After}).Run(ctx)
 	select {}

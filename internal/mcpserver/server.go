@@ -122,7 +122,7 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // cancelled call are not spooled.
 func (s *Server) spoolable(ctx context.Context, err error) bool {
 	var fe *text.FieldError
-	return s.o.Spool != nil && err != nil && ctx.Err() == nil && !errors.As(err, &fe) && !spool.Permanent(err)
+	return s.o.Spool != nil && err != nil && ctx.Err() == nil && !errors.As(err, &fe) && !postgres.RowRejected(err)
 }
 
 // spoolSave writes a record the database could not take to the spool.

@@ -8,22 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/postgres"
 )
-
-// Querier is the store's database handle; see postgres.Querier.
-type Querier = postgres.Querier
-
-// Beginner opens transactions and runs statements outside them (the pass's
-// VACUUM cannot run in one): *pgx.Conn and *pgxpool.Pool both are one.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // vacuumSQL is what a pass that rewrote many memories runs after its
 // batches; see Consolidate.
@@ -386,7 +374,7 @@ func adjustSpan(span int64, batch int, seen, blocks int64) int64 {
 // every batch. It takes no table lock: a batch locks only the state rows it
 // updates, which no writer of new memories waits for. A pass cut short (a
 // cancelled ctx, a crash) is resumed by the next call from where it stopped.
-func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o PassOptions, clock func() time.Time) (PassResult, error) {
+func Consolidate(ctx context.Context, db postgres.DB, model Model, batch int, o PassOptions, clock func() time.Time) (PassResult, error) {
 	if batch < 1 || batch > MaxBatch {
 		return PassResult{}, fmt.Errorf("consolidate: batch size must be 1 to %d, got %d", MaxBatch, batch)
 	}
@@ -563,7 +551,7 @@ func Consolidate(ctx context.Context, db Beginner, model Model, batch int, o Pas
 
 // LastPass returns the last finished pass and when it finished; ok is false
 // when no pass has finished yet.
-func LastPass(ctx context.Context, q Querier) (res PassResult, at time.Time, ok bool, err error) {
+func LastPass(ctx context.Context, q postgres.DB) (res PassResult, at time.Time, ok bool, err error) {
 	var last *PassResult
 	var finished *time.Time
 	err = q.QueryRow(ctx, `select last_pass, finished_at from memory_consolidation`).Scan(&last, &finished)

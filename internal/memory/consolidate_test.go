@@ -30,7 +30,7 @@ type stored struct {
 	halfLife         *float64
 }
 
-func stateOf(t *testing.T, ctx context.Context, q postgres.Querier, table string, id uuid.UUID) stored {
+func stateOf(t *testing.T, ctx context.Context, q postgres.DB, table string, id uuid.UUID) stored {
 	t.Helper()
 	var s stored
 	var hl *float64
@@ -45,7 +45,7 @@ func stateOf(t *testing.T, ctx context.Context, q postgres.Querier, table string
 	return s
 }
 
-func saveConv(t *testing.T, ctx context.Context, q postgres.Querier, importance int, at time.Time, text string) uuid.UUID {
+func saveConv(t *testing.T, ctx context.Context, q postgres.DB, importance int, at time.Time, text string) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
 	if _, err := q.Exec(ctx, `insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at)
@@ -55,7 +55,7 @@ func saveConv(t *testing.T, ctx context.Context, q postgres.Querier, importance 
 	return id
 }
 
-func saveEmo(t *testing.T, ctx context.Context, q postgres.Querier, intensity, strength int, at time.Time, context string) uuid.UUID {
+func saveEmo(t *testing.T, ctx context.Context, q postgres.DB, intensity, strength int, at time.Time, context string) uuid.UUID {
 	t.Helper()
 	id := uuid.New()
 	if _, err := q.Exec(ctx, `insert into angela_emotions (emotion_id, emotion, intensity, memory_strength, context, felt_at)
@@ -459,7 +459,7 @@ func TestFullPassReadsEveryMemoryOnce(t *testing.T) {
 		select 'david', 'm' || i, 1 + i % 10, $1::timestamptz from generate_series(1, $2::int) i`, made, n); err != nil {
 		t.Fatal(err)
 	}
-	pass := func(ctx context.Context, q memory.Beginner, at time.Time) (memory.PassResult, error) {
+	pass := func(ctx context.Context, q postgres.DB, at time.Time) (memory.PassResult, error) {
 		return memory.Consolidate(ctx, q, model, 37, memory.PassOptions{Now: at, Adopt: true}, passClock(at))
 	}
 	if res, err := pass(ctx, conn, made); err != nil || res.Seen != n {

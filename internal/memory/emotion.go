@@ -1,7 +1,7 @@
 // Package memory owns Angela's emotions: the Emotion type, its validation and
 // its store (later also the consolidation worker and recall).
 //
-// The store functions take a postgres.Querier, so a one-shot command with one
+// The store functions take a postgres.DB, so a one-shot command with one
 // *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all
 // run the same SQL.
 package memory
@@ -138,7 +138,7 @@ const selectEmotionSQL = `select ` + emotionColumns + ` from angela_emotions whe
 // never duplicates one. If the stored emotion differs from e, the key was
 // reused by mistake: Save returns a *text.FieldError for "emotion_id" rather
 // than report a save that did not happen.
-func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
+func Save(ctx context.Context, q postgres.DB, e Emotion) (Emotion, error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
 		return Emotion{}, fmt.Errorf("save emotion: %w", err)
@@ -190,7 +190,7 @@ select emotion_id from ins`
 // and not compared: the caller gives those to Save, which tells a replay from
 // a reused id. An invalid emotion returns a *text.FieldError and writes
 // nothing.
-func SaveNew(ctx context.Context, q postgres.Querier, es []Emotion) (map[uuid.UUID]bool, error) {
+func SaveNew(ctx context.Context, q postgres.DB, es []Emotion) (map[uuid.UUID]bool, error) {
 	stored := map[uuid.UUID]bool{}
 	if len(es) == 0 {
 		return stored, nil
@@ -238,7 +238,7 @@ from angela_emotions order by felt_at desc limit $1`
 
 // Recent returns up to limit emotions, newest first. limit must be 1 to
 // MaxRecentLimit; otherwise Recent returns a *text.FieldError for "limit".
-func Recent(ctx context.Context, q postgres.Querier, limit int) ([]Emotion, error) {
+func Recent(ctx context.Context, q postgres.DB, limit int) ([]Emotion, error) {
 	if err := text.IntRange("limit", limit, 1, MaxRecentLimit); err != nil {
 		return nil, fmt.Errorf("recent emotions: %w", err)
 	}

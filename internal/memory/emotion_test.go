@@ -28,7 +28,7 @@ func setup(t *testing.T) (context.Context, *pgx.Conn) {
 	return ctx, pgtest.Conn(t, pgtest.DB(t))
 }
 
-func count(t *testing.T, ctx context.Context, q postgres.Querier) int {
+func count(t *testing.T, ctx context.Context, q postgres.DB) int {
 	t.Helper()
 	var n int
 	if err := q.QueryRow(ctx, "select count(*) from angela_emotions").Scan(&n); err != nil {
@@ -346,7 +346,7 @@ func TestStoreWorksInsideATransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var q postgres.Querier = tx
+	var q postgres.DB = tx
 	saved, err := memory.Save(ctx, q, valid())
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -156,7 +157,7 @@ type Counts struct {
 // Recall builds the pack (see Pack) and, unless o.Peek, recalls every memory
 // it shows: their retention is renewed and their half-life grows. Invalid
 // options return a *text.FieldError.
-func Recall(ctx context.Context, db Beginner, model Model, o RecallOptions) (Pack, error) {
+func Recall(ctx context.Context, db postgres.DB, model Model, o RecallOptions) (Pack, error) {
 	if err := o.Validate(); err != nil {
 		return Pack{}, fmt.Errorf("recall: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -161,7 +162,7 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 // then newest first. It finds a Thai word inside unsegmented Thai text under
 // any database locale. With o.Reinforce it recalls what it returns. Invalid
 // options return a *text.FieldError.
-func Search(ctx context.Context, db Beginner, model Model, o SearchOptions) ([]Hit, error) {
+func Search(ctx context.Context, db postgres.DB, model Model, o SearchOptions) ([]Hit, error) {
 	return search(ctx, db, model, o, searchSteps{cap: searchCap, short: walkShort, long: walkLong})
 }
 
@@ -172,7 +173,7 @@ type searchSteps struct {
 }
 
 // search is Search with the given step sizes.
-func search(ctx context.Context, db Beginner, model Model, o SearchOptions, steps searchSteps) ([]Hit, error) {
+func search(ctx context.Context, db postgres.DB, model Model, o SearchOptions, steps searchSteps) ([]Hit, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -335,7 +336,7 @@ select emotion_id, angela_emotion_weight(intensity, memory_strength), coalesce(f
 from angela_emotions where emotion_id = any($1) on conflict (id) do nothing`
 )
 
-func reinforce(ctx context.Context, q Querier, model Model, now time.Time, convs, emos []uuid.UUID) error {
+func reinforce(ctx context.Context, q postgres.DB, model Model, now time.Time, convs, emos []uuid.UUID) error {
 	cfg := model.cfg
 	for _, k := range []struct {
 		ids          []uuid.UUID

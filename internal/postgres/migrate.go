@@ -279,7 +279,7 @@ func onlyComments(s string) bool {
 
 // SchemaVersion returns the schema version of the database, 0 when angelad has
 // never migrated it.
-func SchemaVersion(ctx context.Context, q Querier) (int32, error) {
+func SchemaVersion(ctx context.Context, q DB) (int32, error) {
 	var v int32
 	err := q.QueryRow(ctx, "select version from "+VersionTable).Scan(&v)
 	if IsSchemaMissing(err) {
@@ -299,7 +299,7 @@ func IsSchemaMissing(err error) bool {
 // zone, as in a database the Python original created ("table.column"). Their
 // values are read and written in the session time zone, so that zone must not
 // drift: the callers warn when it is only the machine's default.
-func ZonelessColumns(ctx context.Context, q Querier) ([]string, error) {
+func ZonelessColumns(ctx context.Context, q DB) ([]string, error) {
 	rows, err := q.Query(ctx, `
 select table_name || '.' || column_name
 from information_schema.columns

@@ -1,6 +1,7 @@
 // Package postgres owns angelad's access to PostgreSQL: connections and the shared
-// pool, the embedded schema migrations and the managed local cluster that is the
-// embedded default database.
+// pool, the one database-handle interface (DB) every store takes, and the
+// embedded schema migrations. The managed local cluster that is the default
+// database lives in the sub-package managed.
 package postgres
 
 import (
@@ -19,19 +20,25 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 )
 
-// Querier is the part of a database handle that the stores use. *pgx.Conn,
-// *pgxpool.Pool and pgx.Tx all satisfy it, so a one-shot command and the daemon
-// run the same SQL.
-type Querier interface {
+// DB is the database handle the whole program writes and reads through. A
+// one-shot command's *pgx.Conn, the daemon's *pgxpool.Pool, one of its
+// *pgxpool.Conn and a pgx.Tx of any of them (whose Begin opens a savepoint) all
+// satisfy it, so a command and the daemon run the same SQL, alone or inside a
+// caller's transaction. It is the one such interface: a consumer that needs
+// fewer methods still takes a DB, since every handle has them all.
+type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 var (
-	_ Querier = (*pgx.Conn)(nil)
-	_ Querier = (*pgxpool.Pool)(nil)
-	_ Querier = (pgx.Tx)(nil)
+	_ DB = (*pgx.Conn)(nil)
+	_ DB = (*pgxpool.Pool)(nil)
+	_ DB = (*pgxpool.Conn)(nil)
+	_ DB = (pgx.Tx)(nil)
 )
 
 // ApplicationName is reported to the server in pg_stat_activity.

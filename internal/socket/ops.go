@@ -32,7 +32,7 @@ type GetEmotionsArgs struct {
 }
 
 // Handlers returns the operations served on q, the daemon's pool.
-func Handlers(q postgres.Querier) map[string]Handler {
+func Handlers(q postgres.DB) map[string]Handler {
 	return map[string]Handler{
 		OpSaveEmotion: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var e memory.Emotion

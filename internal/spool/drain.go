@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.uber.org/zap"
 
@@ -25,19 +24,14 @@ import (
 // ApplyFunc stores one record on q, the drain's transaction. It must be
 // idempotent by the record's id: a record may be applied again after a crash
 // between its commit and the removal of its file.
-type ApplyFunc func(ctx context.Context, q postgres.Querier, r Record) error
+type ApplyFunc func(ctx context.Context, q postgres.DB, r Record) error
 
 // BatchApplyFunc stores records on q, the drain's transaction, in one go as
 // far as it can, and returns those it left to the ApplyFunc, one by one:
 // the ones it cannot store as new (already stored, so the ApplyFunc compares
 // them; not well formed, so the ApplyFunc says why). Like an ApplyFunc it
 // must be idempotent by the records' ids.
-type BatchApplyFunc func(ctx context.Context, q postgres.Querier, recs []Record) (left []Record, err error)
-
-// Beginner starts a transaction; *pgx.Conn and *pgxpool.Pool both do.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
+type BatchApplyFunc func(ctx context.Context, q postgres.DB, recs []Record) (left []Record, err error)
 
 // BatchSize is how many records one drain transaction stores at most. Fewer
 // commits make a long backlog drain fast; a record the database refuses makes
@@ -81,11 +75,11 @@ type DrainOptions struct {
 // workers, batches start oldest first): it stores each record with apply, in
 // transactions of up to BatchSize records, and removes each file after its
 // transaction committed. A record the database refuses for good (see
-// Permanent) moves to rejected/ with its error beside it, and is logged. On
+// postgres.RowRejected) moves to rejected/ with its error beside it, and is logged. On
 // any other error Drain stops and returns it, leaving that record and the ones
 // not yet stored in the spool: the database is away, or the trouble is not the
 // record's.
-func (s *Spool) Drain(ctx context.Context, db Beginner, apply ApplyFunc, o DrainOptions) (res Result, err error) {
+func (s *Spool) Drain(ctx context.Context, db postgres.DB, apply ApplyFunc, o DrainOptions) (res Result, err error) {
 	log := o.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -187,7 +181,7 @@ func releaseAll(batch []*claim) {
 
 type drain struct {
 	s     *Spool
-	db    Beginner
+	db    postgres.DB
 	apply ApplyFunc
 	batch BatchApplyFunc
 	log   *zap.Logger
@@ -209,8 +203,8 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 	if err == nil {
 		return d.done(batch)
 	}
-	if !Permanent(err) || len(batch) == 1 {
-		if Permanent(err) {
+	if !recordRejected(err) || len(batch) == 1 {
+		if recordRejected(err) {
 			return d.reject(batch[0], err)
 		}
 		return err
@@ -220,7 +214,7 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 		switch {
 		case err == nil:
 			err = d.done([]*claim{c})
-		case Permanent(err):
+		case recordRejected(err):
 			err = d.reject(c, err)
 		}
 		if err != nil {
@@ -412,49 +406,19 @@ func (s *Spool) removeStale(dir string, log *zap.Logger) {
 	}
 }
 
-// Permanent reports whether err, from applying a record, says that the
-// database refused this record for good, so that it belongs in rejected/ and
-// retrying it cannot help. Everything else is transient: the record stays in
-// the spool and the drain is retried later.
-//
-// Permanent, because they are about the record:
-//   - a *DecodeError: the file is not a record this version can read;
-//   - a *text.FieldError: the record is invalid, or its id is already stored
-//     for a different record;
-//   - SQLSTATE class 22 (data exception: a value too long for a narrower
-//     column of an adopted database, a character its encoding lacks, a number
-//     out of range), class 23 (integrity constraint violation: a check, not
-//     null, foreign key or unique constraint of an adopted database) and class
-//     54 (program limit exceeded: a value too large for an index).
-//
-// Transient, because they are about the database or its configuration and
-// apply to every record alike: no connection or a lost one, timeouts (class 08,
-// context deadlines), the server starting, shutting down or in recovery (57),
-// out of resources such as disk or connections (53), serialization failures
-// and deadlocks (40), a read-only standby (25), missing privileges, tables or
-// columns (42, 28, 3D), system and internal errors (58, XX), and any class not
-// named above. A record held back by these waits, and `angelad status` turns
-// unhealthy once it has waited too long while the database is reachable.
-func Permanent(err error) bool {
-	if err == nil || errors.As(err, new(transientError)) ||
-		errors.As(err, new(*pgconn.ConnectError)) || errors.As(err, new(*postgres.ConnectError)) {
-		// Whatever the server said while a connection was being made is about
-		// the connection (a bad setting, a refused login), never the record.
+// recordRejected reports whether err, from applying a record, says that the
+// record belongs in rejected/, since retrying it cannot help: the file is not
+// a record this version can read (a *DecodeError), or the database refused the
+// record for good (postgres.RowRejected). Everything else is transient: the
+// record stays in the spool and the drain is retried later. A record held
+// back waits, and `angelad status` turns unhealthy once it has waited too long
+// while the database is reachable.
+func recordRejected(err error) bool {
+	if err == nil || errors.As(err, new(transientError)) {
 		return false
 	}
 	var de *DecodeError
-	var fe *text.FieldError
-	if errors.As(err, &de) || errors.As(err, &fe) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && len(pgErr.Code) == 5 {
-		switch pgErr.Code[:2] {
-		case "22", "23", "54":
-			return true
-		}
-	}
-	return false
+	return errors.As(err, &de) || postgres.RowRejected(err)
 }
 
 // transientError marks an error that is never the record's fault.

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -51,7 +52,7 @@ func WorkerFactory() daemon.Factory {
 // Problem after every pass. It never returns on such trouble; Run returns
 // nil when its context ends.
 type Drainer struct {
-	db       Beginner
+	db       postgres.DB
 	spool    *Spool
 	log      *zap.Logger
 	clock    daemon.Clock

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -26,7 +25,6 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 	"github.com/angela-ai/angelad/internal/spool"
-	"github.com/angela-ai/angelad/internal/text"
 )
 
 // helperEnv makes the test binary a writer or drainer process that the
@@ -50,7 +48,7 @@ type note struct {
 // by id, and a check constraint that refuses a body of "refuse".
 const notesSQL = `create table notes (id uuid primary key, body text not null check (body <> 'refuse'))`
 
-func applyNote(ctx context.Context, q postgres.Querier, r spool.Record) error {
+func applyNote(ctx context.Context, q postgres.DB, r spool.Record) error {
 	var n note
 	if err := json.Unmarshal(r.Data, &n); err != nil {
 		return &spool.DecodeError{File: r.Name, Err: err}
@@ -188,7 +186,7 @@ func TestDrainStoresOldestFirstAndRemovesFiles(t *testing.T) {
 		ids = append(ids, addNote(t, sp, fmt.Sprint("note ", i)))
 	}
 	var order []uuid.UUID
-	apply := func(ctx context.Context, q postgres.Querier, r spool.Record) error {
+	apply := func(ctx context.Context, q postgres.DB, r spool.Record) error {
 		order = append(order, r.ID)
 		return applyNote(ctx, q, r)
 	}
@@ -312,35 +310,11 @@ func TestUnreachableDatabaseKeepsEveryRecord(t *testing.T) {
 	}
 	defer pool.Close()
 	res, err := sp.Drain(context.Background(), pool, applyNote, spool.DrainOptions{})
-	if err == nil || spool.Permanent(err) {
-		t.Fatalf("Drain on an unreachable database: %v (permanent %v), want a transient error", err, spool.Permanent(err))
+	if err == nil || postgres.RowRejected(err) {
+		t.Fatalf("Drain on an unreachable database: %v (row rejected %v), want a transient error", err, postgres.RowRejected(err))
 	}
 	if res.Applied != 0 || res.Rejected != 0 || res.Left != 3 {
 		t.Errorf("Drain = %+v, want all 3 left", res)
-	}
-}
-
-func TestPermanentClassifiesErrorsByWhoseFaultTheyAre(t *testing.T) {
-	t.Parallel()
-	pg := func(code string) error { return fmt.Errorf("apply: %w", &pgconn.PgError{Code: code}) }
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{pg("23505"), true}, {pg("23514"), true}, {pg("23502"), true}, {pg("22001"), true},
-		{pg("22P05"), true}, {pg("54000"), true},
-		{&text.FieldError{Field: "emotion_id", Problem: "taken"}, true},
-		{&spool.DecodeError{File: "x", Err: errors.New("bad")}, true},
-		{pg("08006"), false}, {pg("57P01"), false}, {pg("57P03"), false}, {pg("53100"), false},
-		{pg("40001"), false}, {pg("25006"), false}, {pg("42501"), false}, {pg("42P01"), false},
-		{pg("28P01"), false}, {pg("3D000"), false}, {pg("58030"), false}, {pg("XX000"), false},
-		{context.DeadlineExceeded, false}, {errors.New("unexpected EOF"), false},
-		{&postgres.ConnectError{Where: "x", Err: &pgconn.PgError{Code: "22023"}}, false},
-		{nil, false},
-	} {
-		if got := spool.Permanent(tc.err); got != tc.want {
-			t.Errorf("Permanent(%v) = %v, want %v", tc.err, got, tc.want)
-		}
 	}
 }
 
@@ -354,7 +328,7 @@ func TestConcurrentWritersAndDrainersApplyEachRecordOnce(t *testing.T) {
 	if _, err := pool.Exec(ctx, `create table applications (id uuid not null)`); err != nil {
 		t.Fatal(err)
 	}
-	apply := func(ctx context.Context, q postgres.Querier, r spool.Record) error {
+	apply := func(ctx context.Context, q postgres.DB, r spool.Record) error {
 		if _, err := q.Exec(ctx, `insert into applications values ($1)`, r.ID); err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ import (
 // is drained: that is when it was felt or said. If its id is already stored
 // (the save that spooled it reached the database after all, and the server
 // chose the time), the stored row is the record, whatever its time.
-func ApplyRecord(ctx context.Context, q postgres.Querier, r Record) error {
+func ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
 	switch r.Kind {
 	case KindEmotion:
 		e, untimed, err := decodeSpooledEmotion(r)
@@ -102,7 +102,7 @@ func isIDTaken(err error, field string) bool {
 // ApplyRecord: those already stored, which it compares, and those it cannot
 // read, which it refuses with the reason. It is the BatchApplyFunc of
 // DrainStores.
-func ApplyBatch(ctx context.Context, q postgres.Querier, recs []Record) (left []Record, err error) {
+func ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (left []Record, err error) {
 	var (
 		emotions []memory.Emotion
 		convs    []conversation.Conversation
@@ -151,7 +151,7 @@ func ApplyBatch(ctx context.Context, q postgres.Querier, recs []Record) (left []
 // DrainStores makes one pass over sp on db, storing each record in the store
 // of its kind with ApplyBatch and ApplyRecord, as `angelad spool drain` does
 // and as the daemon's drainer does on each of its passes.
-func DrainStores(ctx context.Context, db Beginner, sp *Spool, o DrainOptions) (Result, error) {
+func DrainStores(ctx context.Context, db postgres.DB, sp *Spool, o DrainOptions) (Result, error) {
 	o.Batch = ApplyBatch
 	return sp.Drain(ctx, db, ApplyRecord, o)
 }

@@ -3,6 +3,7 @@ package spool_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -32,7 +33,7 @@ func setup(t *testing.T) (context.Context, *pgx.Conn) {
 }
 
 // count is how many conversations q holds.
-func count(t *testing.T, ctx context.Context, q postgres.Querier) int {
+func count(t *testing.T, ctx context.Context, q postgres.DB) int {
 	t.Helper()
 	var n int
 	if err := q.QueryRow(ctx, "select count(*) from conversations").Scan(&n); err != nil {
@@ -368,7 +369,7 @@ func TestApplyBatchLeavesWhatItCannotStoreAsNewToApplyRecord(t *testing.T) {
 	// already there, the reuse of its id and the invalid one are refused.
 	for _, i := range leftIdx {
 		err := spool.ApplyRecord(ctx, conn, recs[i])
-		if refused := i != 2 && i != 4; refused != spool.Permanent(err) {
+		if refused := i != 2 && i != 4; refused != (errors.As(err, new(*spool.DecodeError)) || postgres.RowRejected(err)) {
 			t.Errorf("record %d: ApplyRecord = %v", i, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 )
 
 // EnvURL names an existing server for the tests; its user needs CREATEDB.
@@ -28,7 +29,7 @@ const TimeZone = "Asia/Bangkok"
 
 var (
 	adminURL string // a connection string to the maintenance database
-	cluster  *postgres.Cluster
+	cluster  *managed.Cluster
 	stateDir string
 
 	templateOnce sync.Once
@@ -39,7 +40,7 @@ var (
 	// CLocaleDB starts on first use and Run stops.
 	cOnce    sync.Once
 	cErr     error
-	cCluster *postgres.Cluster
+	cCluster *managed.Cluster
 	cDir     string
 	cAdmin   string
 )
@@ -65,7 +66,7 @@ func Run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	stateDir = dir
-	cluster = postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, Fast: true})
+	cluster = managed.New(managed.Options{StateDir: dir, Fast: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	_, err = cluster.Start(ctx)
 	cancel()
@@ -139,7 +140,7 @@ func startCLocale() error {
 		return err
 	}
 	cDir = dir
-	cCluster = postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, Fast: true, Locale: "C"})
+	cCluster = managed.New(managed.Options{StateDir: dir, Fast: true, Locale: "C"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := cCluster.Start(ctx); err != nil {
@@ -163,7 +164,7 @@ func stopCLocale() {
 
 // Cluster returns the throwaway managed cluster Main started, or nil when the
 // tests run against ANGELA_TEST_DATABASE_URL.
-func Cluster() *postgres.Cluster { return cluster }
+func Cluster() *managed.Cluster { return cluster }
 
 // ClusterStateDir returns the state directory of the throwaway cluster ("" when
 // the tests run against ANGELA_TEST_DATABASE_URL).

@@ -1,6 +1,6 @@
 //go:build linux
 
-package postgres_test
+package managed_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -51,7 +51,7 @@ func reap(pid int) {
 // were the service.
 func TestServerIgnoresTheServiceManager(t *testing.T) {
 	t.Parallel()
-	c := newTestCluster(t, "angelad-notify-", postgres.ClusterOptions{Fast: true})
+	c := newTestCluster(t, "angelad-notify-", managed.Options{Fast: true})
 
 	sockDir, err := pgtest.TempStateDir("angelad-notify-sock-")
 	if err != nil {
@@ -112,7 +112,7 @@ func TestServerIgnoresTheServiceManager(t *testing.T) {
 
 // fakePostmaster writes a postmaster.pid into c's data directory naming pid,
 // as a server that is ready would.
-func fakePostmaster(t *testing.T, c *postgres.Cluster, pid int) {
+func fakePostmaster(t *testing.T, c *managed.Cluster, pid int) {
 	t.Helper()
 	if err := os.MkdirAll(c.DataDir(), 0o700); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestRunningIsFalseForAZombieOrAForeignPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir})
+	c := managed.New(managed.Options{StateDir: dir})
 	ctx := context.Background()
 
 	// A live process working in the data directory passes for the server.
@@ -216,7 +216,7 @@ func TestRunningIsFalseForAZombieOrAForeignPID(t *testing.T) {
 func TestStartWhenThePIDFileNamesAnotherProcess(t *testing.T) {
 	t.Parallel()
 	ctx := clusterContext(t)
-	c := newTestCluster(t, "angelad-reused-", postgres.ClusterOptions{Fast: true})
+	c := newTestCluster(t, "angelad-reused-", managed.Options{Fast: true})
 	mustStart(t, ctx, c, true)
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-// Package main owns the `make bench` performance report: in one run it starts a
+// Angelad-bench prints the `make bench` performance report: in one run it starts a
 // throwaway managed cluster with normal durability, builds the angelad binary,
 // measures the figures issues 2 and 3 set targets for (the one-shot CLI end to
 // end, saves through a pool of 10, the pgbench floor for the same INSERT,
@@ -26,7 +26,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		fmt.Fprintln(os.Stderr, "angelad-bench:", err)
 		os.Exit(1)
 	}
 }
@@ -41,7 +41,7 @@ type options struct {
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
-	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	fs := flag.NewFlagSet("angelad-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.IntVar(&o.fill, "fill", 1_000_000, "emotions in the table that get-emotions reads")

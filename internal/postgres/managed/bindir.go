@@ -1,4 +1,4 @@
-package postgres
+package managed
 
 import (
 	"context"
@@ -107,7 +107,7 @@ func findBinDir(ctx context.Context, override string, s binSearch, dataDir, majo
 			if versionLess(parseVersion(major), parseVersion(v)) {
 				msg += "; to move the data to " + v + " use pg_upgrade"
 			}
-			return "", permanent(errors.New(msg))
+			return "", setupFault(errors.New(msg))
 		}
 		return override, nil
 	}
@@ -148,7 +148,7 @@ func findBinDir(ctx context.Context, override string, s binSearch, dataDir, majo
 		// whatever broke them is repaired: worth another try.
 		return "", fmt.Errorf("%s (%v)", err, unreadable)
 	}
-	return "", permanent(err)
+	return "", setupFault(err)
 }
 
 // versionMismatch says that a cluster of version major found only server

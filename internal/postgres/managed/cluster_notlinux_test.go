@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package postgres_test
+package managed_test
 
 import "testing"
 

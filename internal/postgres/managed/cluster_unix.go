@@ -1,6 +1,6 @@
 //go:build unix
 
-package postgres
+package managed
 
 import (
 	"context"
@@ -134,7 +134,7 @@ func checkTraversable(dir string, a account) error {
 		}
 		st, ok := fi.Sys().(*syscall.Stat_t)
 		if ok && !canSearch(fi.Mode().Perm(), st.Uid, st.Gid, a) {
-			return permanent(fmt.Errorf("the server runs as user %s, who cannot enter %s (mode %04o): run chmod o+x %s, or choose a state directory that user can reach", a.name, p, fi.Mode().Perm(), p))
+			return setupFault(fmt.Errorf("the server runs as user %s, who cannot enter %s (mode %04o): run chmod o+x %s, or choose a state directory that user can reach", a.name, p, fi.Mode().Perm(), p))
 		}
 		if filepath.Dir(p) == p {
 			return nil

@@ -1,6 +1,6 @@
 //go:build unix
 
-package postgres_test
+package managed_test
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -46,7 +46,7 @@ func clusterContext(t testing.TB) context.Context {
 // newTestCluster returns a cluster in a fresh state directory that the
 // cluster's user can traverse even when the tests run as root. The cluster is
 // stopped and its directory removed when the test ends.
-func newTestCluster(t *testing.T, prefix string, opts postgres.ClusterOptions) *postgres.Cluster {
+func newTestCluster(t *testing.T, prefix string, opts managed.Options) *managed.Cluster {
 	t.Helper()
 	dir, err := pgtest.TempStateDir(prefix)
 	if err != nil {
@@ -54,7 +54,7 @@ func newTestCluster(t *testing.T, prefix string, opts postgres.ClusterOptions) *
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	opts.StateDir = dir
-	c := postgres.NewCluster(opts)
+	c := managed.New(opts)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -65,7 +65,7 @@ func newTestCluster(t *testing.T, prefix string, opts postgres.ClusterOptions) *
 	return c
 }
 
-func mustStart(t *testing.T, ctx context.Context, c *postgres.Cluster, wantStarted bool) {
+func mustStart(t *testing.T, ctx context.Context, c *managed.Cluster, wantStarted bool) {
 	t.Helper()
 	started, err := c.Start(ctx)
 	if err != nil {
@@ -108,14 +108,14 @@ func TestClusterLifecycle(t *testing.T) {
 	ctx := clusterContext(t)
 	// Not Fast: the settings a real user gets. The space in the path checks the
 	// quoting of the socket directory everywhere it is written.
-	c := newTestCluster(t, "angelad cluster-", postgres.ClusterOptions{})
+	c := newTestCluster(t, "angelad cluster-", managed.Options{})
 
 	mustStart(t, ctx, c, true)
 	if !c.Running(ctx) {
 		t.Fatal("Running = false after Start")
 	}
 
-	conn, err := pgx.Connect(ctx, c.ConnString(postgres.ManagedDatabase))
+	conn, err := pgx.Connect(ctx, c.ConnString(managed.Database))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +125,8 @@ func TestClusterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if db != postgres.ManagedDatabase || usr != postgres.ManagedUser || encoding != "UTF8" {
-		t.Errorf("database %q user %q encoding %q, want %q %q UTF8", db, usr, encoding, postgres.ManagedDatabase, postgres.ManagedUser)
+	if db != managed.Database || usr != managed.User || encoding != "UTF8" {
+		t.Errorf("database %q user %q encoding %q, want %q %q UTF8", db, usr, encoding, managed.Database, managed.User)
 	}
 	if ctype != "C.UTF-8" && ctype != "C" {
 		t.Errorf("ctype = %q, want C.UTF-8 or C", ctype)
@@ -152,7 +152,7 @@ func TestClusterLifecycle(t *testing.T) {
 	t.Run("second Start reuses the running server", func(t *testing.T) {
 		mustStart(t, ctx, c, false)
 		// As another process would: a new value on the same state directory.
-		mustStart(t, ctx, postgres.NewCluster(postgres.ClusterOptions{StateDir: filepath.Dir(c.DataDir())}), false)
+		mustStart(t, ctx, managed.New(managed.Options{StateDir: filepath.Dir(c.DataDir())}), false)
 	})
 
 	t.Run("Start repairs a running server that lacks the database", func(t *testing.T) {
@@ -166,23 +166,23 @@ func TestClusterLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "create database spare template "+postgres.ManagedDatabase); err != nil {
+		if _, err := admin.Exec(ctx, "create database spare template "+managed.Database); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := admin.Exec(ctx, "drop database "+postgres.ManagedDatabase); err != nil {
+		if _, err := admin.Exec(ctx, "drop database "+managed.Database); err != nil {
 			t.Fatal(err)
 		}
 		mustStart(t, ctx, c, false)
-		conn, err := pgx.Connect(ctx, c.ConnString(postgres.ManagedDatabase))
+		conn, err := pgx.Connect(ctx, c.ConnString(managed.Database))
 		if err != nil {
 			t.Fatalf("after Start: %v", err)
 		}
 		conn.Close(ctx)
 		// Put the data back for the next subtest.
-		if _, err := admin.Exec(ctx, "drop database "+postgres.ManagedDatabase); err != nil {
+		if _, err := admin.Exec(ctx, "drop database "+managed.Database); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := admin.Exec(ctx, "alter database spare rename to "+postgres.ManagedDatabase); err != nil {
+		if _, err := admin.Exec(ctx, "alter database spare rename to "+managed.Database); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -216,7 +216,7 @@ func TestClusterLifecycle(t *testing.T) {
 				t.Errorf("log %s: kept = %t, want %t", name, err == nil, kept)
 			}
 		}
-		conn, err := pgx.Connect(ctx, c.ConnString(postgres.ManagedDatabase))
+		conn, err := pgx.Connect(ctx, c.ConnString(managed.Database))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestClusterLifecycle(t *testing.T) {
 
 // checkOwnership checks that the socket directory is 0700 and, when the tests
 // run as root, that the cluster belongs to the unprivileged default user.
-func checkOwnership(t *testing.T, c *postgres.Cluster) {
+func checkOwnership(t *testing.T, c *managed.Cluster) {
 	t.Helper()
 	fi, err := os.Stat(c.SocketDir())
 	if err != nil {
@@ -271,7 +271,7 @@ func checkOwnership(t *testing.T, c *postgres.Cluster) {
 }
 
 // checkNoTCPListener checks that the postmaster holds no listening TCP socket.
-func checkNoTCPListener(t *testing.T, c *postgres.Cluster) {
+func checkNoTCPListener(t *testing.T, c *managed.Cluster) {
 	t.Helper()
 	listening := map[string]bool{}
 	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
@@ -313,7 +313,7 @@ func checkNoTCPListener(t *testing.T, c *postgres.Cluster) {
 }
 
 // postmasterPID reads the postmaster's pid from postmaster.pid.
-func postmasterPID(t *testing.T, c *postgres.Cluster) int {
+func postmasterPID(t *testing.T, c *managed.Cluster) int {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(c.DataDir(), "postmaster.pid"))
 	if err != nil {
@@ -330,7 +330,7 @@ func postmasterPID(t *testing.T, c *postgres.Cluster) int {
 func TestConcurrentStartStartsOnce(t *testing.T) {
 	t.Parallel()
 	ctx := clusterContext(t)
-	opts := postgres.ClusterOptions{Fast: true}
+	opts := managed.Options{Fast: true}
 	if os.Geteuid() == 0 {
 		opts.RunAs = "nobody" // the configured user, not the default one
 	}
@@ -356,7 +356,7 @@ func TestConcurrentStartStartsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			started, err := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: opts.RunAs, Fast: true}).Start(ctx)
+			started, err := managed.New(managed.Options{StateDir: dir, RunAs: opts.RunAs, Fast: true}).Start(ctx)
 			if err != nil {
 				results <- "error=" + err.Error()
 				return
@@ -403,7 +403,7 @@ func TestConcurrentStartStartsOnce(t *testing.T) {
 // through pg_ctl, would be adopted and left as zombies that nobody reaps.
 func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
 	ctx := clusterContext(t)
-	c := newTestCluster(t, "angelad-crash-", postgres.ClusterOptions{Fast: true})
+	c := newTestCluster(t, "angelad-crash-", managed.Options{Fast: true})
 
 	// Another process starts the server and exits; the server stays.
 	helper := startHelper(t, filepath.Dir(c.DataDir()), "")
@@ -441,7 +441,7 @@ func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
 // clusterProcessesGone reports whether no process works in the cluster's data
 // directory any more: PostgreSQL refuses to start while the old server's
 // children still hold its shared memory.
-func clusterProcessesGone(t *testing.T, c *postgres.Cluster, postmaster int) bool {
+func clusterProcessesGone(t *testing.T, c *managed.Cluster, postmaster int) bool {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -466,7 +466,7 @@ func clusterProcessesGone(t *testing.T, c *postgres.Cluster, postmaster int) boo
 func TestStartReportsTheServerLog(t *testing.T) {
 	t.Parallel()
 	ctx := clusterContext(t)
-	c := newTestCluster(t, "angelad-badconf-", postgres.ClusterOptions{Fast: true})
+	c := newTestCluster(t, "angelad-badconf-", managed.Options{Fast: true})
 	mustStart(t, ctx, c, true)
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -501,19 +501,19 @@ func TestStartReportsTheServerLog(t *testing.T) {
 func TestStartWithoutServerBinaries(t *testing.T) {
 	t.Parallel()
 	ctx := clusterContext(t)
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: t.TempDir(), BinDir: filepath.Join(t.TempDir(), "no-bin")})
+	c := managed.New(managed.Options{StateDir: t.TempDir(), BinDir: filepath.Join(t.TempDir(), "no-bin")})
 	started, err := c.Start(ctx)
 	assertOneLine(t, err)
-	if !errors.Is(err, postgres.ErrNoServerBinaries) {
+	if !errors.Is(err, managed.ErrNoServerBinaries) {
 		t.Errorf("error %q does not wrap ErrNoServerBinaries", err)
 	}
-	if !postgres.IsPermanent(err) {
-		t.Errorf("IsPermanent(%q) = false", err)
+	if !managed.IsSetupError(err) {
+		t.Errorf("IsSetupError(%q) = false", err)
 	}
 	if started {
 		t.Error("started = true")
 	}
-	msg := postgres.ErrNoServerBinaries.Error()
+	msg := managed.ErrNoServerBinaries.Error()
 	for _, want := range []string{"install the PostgreSQL server", "ANGELA_DATABASE_URL"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ErrNoServerBinaries %q does not name the fix %q", msg, want)
@@ -534,7 +534,7 @@ func TestStartNamesAStateDirTheServerCannotReach(t *testing.T) {
 	if err := os.Chmod(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: filepath.Join(closed, "state"), Fast: true})
+	c := managed.New(managed.Options{StateDir: filepath.Join(closed, "state"), Fast: true})
 	started, err := c.Start(ctx)
 	assertOneLine(t, err)
 	if started {
@@ -545,8 +545,8 @@ func TestStartNamesAStateDirTheServerCannotReach(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
-	if !postgres.IsPermanent(err) {
-		t.Errorf("IsPermanent(%q) = false", err)
+	if !managed.IsSetupError(err) {
+		t.Errorf("IsSetupError(%q) = false", err)
 	}
 }
 
@@ -637,9 +637,9 @@ func TestFindBinDir(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := postgres.FindBinDirIn(tt.override, tt.path, tt.patterns)
+			got, err := managed.FindBinDirIn(tt.override, tt.path, tt.patterns)
 			if tt.want == "" {
-				if !errors.Is(err, postgres.ErrNoServerBinaries) {
+				if !errors.Is(err, managed.ErrNoServerBinaries) {
 					t.Fatalf("got %q, %v; want ErrNoServerBinaries", got, err)
 				}
 				assertOneLine(t, err)
@@ -731,15 +731,15 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 	path := func(dirs ...string) string { return strings.Join(dirs, string(os.PathListSeparator)) }
 
 	tests := []struct {
-		name      string
-		override  string
-		data      string
-		path      string
-		patterns  []string
-		want      string   // the directory found, when there is no error
-		wantErr   []string // what the error says
-		notErr    []string // what the error does not say
-		permanent bool
+		name       string
+		override   string
+		data       string
+		path       string
+		patterns   []string
+		want       string   // the directory found, when there is no error
+		wantErr    []string // what the error says
+		notErr     []string // what the error does not say
+		setupError bool
 	}{
 		{name: "no cluster: the newest", data: noCluster, patterns: []string{both}, want: both16},
 		{name: "no cluster: the override, whatever its version", data: noCluster, override: both15, patterns: []string{both}, want: both15},
@@ -755,31 +755,31 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 				"the managed cluster in " + cluster15 + " is PostgreSQL 15 but only PostgreSQL 16 server binaries were found",
 				"postgresql-15", "postgres.bin_dir", "to move the data to 16 use pg_upgrade",
 			},
-			permanent: true,
+			setupError: true,
 		},
 		{
 			name: "several newer versions", data: cluster15, path: path16, patterns: []string{newer},
-			wantErr:   []string{"only PostgreSQL 16 and 17 server binaries were found", "to move the data to 17 use pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"only PostgreSQL 16 and 17 server binaries were found", "to move the data to 17 use pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "only an older version", data: cluster17, patterns: []string{only16},
-			wantErr:   []string{"is PostgreSQL 17 but only PostgreSQL 16 server binaries", "postgresql-17"},
-			notErr:    []string{"pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 17 but only PostgreSQL 16 server binaries", "postgresql-17"},
+			notErr:     []string{"pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "the override of another version", data: cluster15, override: both16, patterns: []string{both},
-			wantErr:   []string{"is PostgreSQL 15 but postgres.bin_dir " + both16 + " holds PostgreSQL 16", "to move the data to 16 use pg_upgrade"},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 15 but postgres.bin_dir " + both16 + " holds PostgreSQL 16", "to move the data to 16 use pg_upgrade"},
+			setupError: true,
 		},
 		{
 			name: "nothing at all", data: cluster15,
-			wantErr:   []string{"is PostgreSQL 15", postgres.ErrNoServerBinaries.Error()},
-			permanent: true,
+			wantErr:    []string{"is PostgreSQL 15", managed.ErrNoServerBinaries.Error()},
+			setupError: true,
 		},
 		{
-			// The one that cannot say its version may be mended: not permanent.
+			// The one that cannot say its version may be mended: not a setup error.
 			name: "a version that cannot be read", data: cluster15, patterns: []string{broken, only16},
 			wantErr: []string{"only PostgreSQL 16 server binaries were found", filepath.Join(at("broken/15/bin"), "postgres") + " --version"},
 		},
@@ -791,7 +791,7 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := postgres.FindClusterBinDirIn(tt.override, tt.data, tt.path, tt.patterns)
+			got, err := managed.FindClusterBinDirIn(tt.override, tt.data, tt.path, tt.patterns)
 			if tt.wantErr == nil {
 				if err != nil || got != tt.want {
 					t.Fatalf("got %q, %v; want %q", got, err, tt.want)
@@ -812,8 +812,8 @@ func TestFindBinDirForExistingCluster(t *testing.T) {
 					t.Errorf("error says %q", not)
 				}
 			}
-			if got := postgres.IsPermanent(err); got != tt.permanent {
-				t.Errorf("IsPermanent = %t, want %t", got, tt.permanent)
+			if got := managed.IsSetupError(err); got != tt.setupError {
+				t.Errorf("IsSetupError = %t, want %t", got, tt.setupError)
 			}
 		})
 	}
@@ -830,20 +830,20 @@ func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		c    func(state string) *postgres.Cluster
+		c    func(state string) *managed.Cluster
 		want string
 	}{
 		{
 			name: "discovered",
-			c: func(state string) *postgres.Cluster {
-				return postgres.NewClusterSearchingIn(postgres.ClusterOptions{StateDir: state}, "", patterns)
+			c: func(state string) *managed.Cluster {
+				return managed.NewSearchingIn(managed.Options{StateDir: state}, "", patterns)
 			},
 			want: "is PostgreSQL 15 but only PostgreSQL 16 server binaries were found",
 		},
 		{
 			name: "configured",
-			c: func(state string) *postgres.Cluster {
-				return postgres.NewCluster(postgres.ClusterOptions{StateDir: state, BinDir: bin})
+			c: func(state string) *managed.Cluster {
+				return managed.New(managed.Options{StateDir: state, BinDir: bin})
 			},
 			want: "is PostgreSQL 15 but postgres.bin_dir " + bin + " holds PostgreSQL 16",
 		},
@@ -862,8 +862,8 @@ func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
 					t.Errorf("error does not say %q", want)
 				}
 			}
-			if !postgres.IsPermanent(err) {
-				t.Error("IsPermanent = false")
+			if !managed.IsSetupError(err) {
+				t.Error("IsSetupError = false")
 			}
 			// Nothing was touched: no lock file, socket directory or log.
 			entries, err := os.ReadDir(state)
@@ -877,7 +877,7 @@ func TestStartRefusesServerOfAnotherVersion(t *testing.T) {
 	}
 }
 
-func TestIsPermanent(t *testing.T) {
+func TestIsSetupError(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 0)
 	defer cancel()
@@ -888,14 +888,14 @@ func TestIsPermanent(t *testing.T) {
 		want bool
 	}{
 		{"nil", nil, false},
-		{"no server programs", fmt.Errorf("start the managed PostgreSQL: %w", postgres.ErrNoServerBinaries), true},
+		{"no server programs", fmt.Errorf("start the managed PostgreSQL: %w", managed.ErrNoServerBinaries), true},
 		{"a timeout", fmt.Errorf("wait for the lock: %w", ctx.Err()), false},
 		{"cancelled", context.Canceled, false},
 		{"anything else", errors.New("pg_ctl start: could not start server"), false},
 	}
 	for _, tt := range tests {
-		if got := postgres.IsPermanent(tt.err); got != tt.want {
-			t.Errorf("%s: IsPermanent(%v) = %t, want %t", tt.name, tt.err, got, tt.want)
+		if got := managed.IsSetupError(tt.err); got != tt.want {
+			t.Errorf("%s: IsSetupError(%v) = %t, want %t", tt.name, tt.err, got, tt.want)
 		}
 	}
 }
@@ -909,7 +909,7 @@ func TestProgramEnvDropsServiceManagerVariables(t *testing.T) {
 		"PGHOST=elsewhere", "PGPORT=5433", "LC_ALL=th_TH.UTF-8", "LC_MESSAGES=th_TH.UTF-8",
 		"NOTIFY_SOCKETS_ARE_FINE=1",
 	}
-	got := postgres.ProgramEnv(env)
+	got := managed.ProgramEnv(env)
 	want := []string{"PATH=/usr/bin", "HOME=/var/lib/angelad", "LANG=th_TH.UTF-8", "NOTIFY_SOCKETS_ARE_FINE=1", "LC_MESSAGES=C"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ProgramEnv:\n got %q\nwant %q", got, want)
@@ -926,19 +926,19 @@ func TestConnString(t *testing.T) {
 		{`/tmp/it's\here`, `we'ird=db`},
 	}
 	for _, tt := range tests {
-		s := postgres.NewCluster(postgres.ClusterOptions{StateDir: tt.stateDir}).ConnString(tt.database)
+		s := managed.New(managed.Options{StateDir: tt.stateDir}).ConnString(tt.database)
 		cfg, err := pgconn.ParseConfig(s)
 		if err != nil {
 			t.Errorf("ConnString %q: %v", s, err)
 			continue
 		}
 		if want := filepath.Join(tt.stateDir, "run"); cfg.Host != want || cfg.Port != 5432 ||
-			cfg.User != postgres.ManagedUser || cfg.Database != tt.database {
+			cfg.User != managed.User || cfg.Database != tt.database {
 			t.Errorf("ConnString %q parses to host %q port %d user %q dbname %q; want %q 5432 %q %q",
-				s, cfg.Host, cfg.Port, cfg.User, cfg.Database, want, postgres.ManagedUser, tt.database)
+				s, cfg.Host, cfg.Port, cfg.User, cfg.Database, want, managed.User, tt.database)
 		}
 	}
-	if got, want := postgres.NewCluster(postgres.ClusterOptions{StateDir: "/var/lib/angelad"}).ConnString("angela"),
+	if got, want := managed.New(managed.Options{StateDir: "/var/lib/angelad"}).ConnString("angela"),
 		"host=/var/lib/angelad/run port=5432 user=angela dbname=angela"; got != want {
 		t.Errorf("ConnString = %q, want %q", got, want)
 	}
@@ -1025,7 +1025,7 @@ func TestClusterHelperProcess(t *testing.T) {
 		fmt.Println("error=read stdin:", err)
 		return
 	}
-	c := postgres.NewCluster(postgres.ClusterOptions{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), BinDir: os.Getenv(helperBinDirEnv), Fast: true})
+	c := managed.New(managed.Options{StateDir: dir, RunAs: os.Getenv(helperRunAsEnv), BinDir: os.Getenv(helperBinDirEnv), Fast: true})
 	started, err := c.Start(clusterContext(t))
 	if err != nil {
 		fmt.Println("error=" + err.Error())

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 )
 
 // pgbenchScript is the single-row INSERT that memory.Save sends, as a pgbench
@@ -142,7 +142,7 @@ func (b *bench) pgbench(ctx context.Context, clients, threads, perClient int, ex
 		"-M", "prepared", // parse once per connection, like pgx's statement cache
 		"-f", b.scriptFile,
 	}, load...)
-	args = append(args, b.cluster.ConnString(postgres.ManagedDatabase))
+	args = append(args, b.cluster.ConnString(managed.Database))
 	cmd := exec.CommandContext(ctx, b.pgbenchPath, args...)
 	cmd.Env = b.pgbenchEnv
 	var stderr bytes.Buffer

@@ -19,6 +19,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -50,7 +51,7 @@ type bench struct {
 	bin        string
 	env        []string // angelad's environment
 	stateDir   string
-	cluster    *postgres.Cluster
+	cluster    *managed.Cluster
 	connString string
 
 	pgbenchPath string
@@ -86,7 +87,7 @@ func newBench(ctx context.Context, o options, logf func(string, ...any)) (_ *ben
 		return nil, fmt.Errorf("build angelad: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 
-	binDir, err := postgres.FindBinDir("")
+	binDir, err := managed.FindBinDir("")
 	if err != nil {
 		return nil, fmt.Errorf("find PostgreSQL: %w", err)
 	}
@@ -112,14 +113,14 @@ func newBench(ctx context.Context, o options, logf func(string, ...any)) (_ *ben
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	// Not Fast: the report is about what the owner's machine does, fsync and all.
-	b.cluster = postgres.NewCluster(postgres.ClusterOptions{StateDir: b.stateDir, BinDir: binDir})
+	b.cluster = managed.New(managed.Options{StateDir: b.stateDir, BinDir: binDir})
 	logf("starting a throwaway cluster in %s", b.stateDir)
 	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	if _, err := b.cluster.Start(startCtx); err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
-	b.connString = b.cluster.ConnString(postgres.ManagedDatabase)
+	b.connString = b.cluster.ConnString(managed.Database)
 
 	// Transcript capture off: the daemon's figures here are its start-up,
 	// idle cost and socket, not reading this machine's transcripts (make
@@ -153,7 +154,7 @@ func (b *bench) Close() {
 }
 
 // moduleRoot is the directory of the go.mod that the current directory belongs
-// to, so that `go run ./internal/benchreport` works from anywhere in the tree.
+// to, so that `go run ./cmd/angelad-bench` works from anywhere in the tree.
 func moduleRoot(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, goCommand(), "env", "GOMOD").Output()
 	if err != nil {
@@ -257,7 +258,7 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 		return res, err
 	}
 	b.logf("timing angelad get-emotions --limit 10 end to end (%d runs)", runsE2E)
-	recent := func(ctx context.Context, q postgres.Querier) error {
+	recent := func(ctx context.Context, q postgres.DB) error {
 		list, err := memory.Recent(ctx, q, 10)
 		if err == nil && len(list) != 10 {
 			err = fmt.Errorf("read %d emotions, want 10", len(list))
