@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // The operations the daemon serves: the one-shot writes and the reads that
@@ -39,12 +41,18 @@ func Handlers(q postgres.Querier) map[string]Handler {
 			if err := decode(args, &e); err != nil {
 				return nil, err
 			}
+			if e.ID == uuid.Nil {
+				return nil, errNoID("emotion_id")
+			}
 			return memory.Save(ctx, q, e)
 		},
 		OpSaveConversation: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var c conversation.Conversation
 			if err := decode(args, &c); err != nil {
 				return nil, err
+			}
+			if c.ID == uuid.Nil {
+				return nil, errNoID("conversation_id")
 			}
 			return conversation.Save(ctx, q, c)
 		},
@@ -71,6 +79,14 @@ func Handlers(q postgres.Querier) map[string]Handler {
 			return list, err
 		},
 	}
+}
+
+// errNoID refuses a save that carries no id, or the nil UUID, which the
+// stores take for none: they would store it under a new id, once more on
+// every retry. A client fixes the id before it asks the daemon, so that the
+// same save down its chain is stored once.
+func errNoID(field string) error {
+	return &text.FieldError{Field: field, Problem: "must be a UUID other than the nil UUID 00000000-0000-0000-0000-000000000000: a save through the daemon carries the id its caller chose"}
 }
 
 // decode reads args strictly: an unknown field means a client this daemon
