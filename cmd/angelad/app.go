@@ -225,7 +225,7 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 // withConn runs fn on a connection of the command's own, migrating a database
 // that lacks angelad's schema (see access.Client.WithConn).
 func (a *app) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
-	return a.access(access.Options{Direct: true}).WithConn(ctx, fn)
+	return a.access(access.Options{}).WithConn(ctx, fn)
 }
 
 // connString is the connection string a one-shot command connects with.

@@ -214,11 +214,11 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 }
 
 // hookAccess is a hook's access path. Unlike the other commands' it never
-// starts the managed cluster, nor asks the daemon, which serves none of a
-// hook's calls; migrate false leaves a database without angelad's schema
-// alone: a hook that would wait for either is better off printing nothing.
+// starts the managed cluster, and with migrate false it leaves a database
+// without angelad's schema alone: a hook that would wait for either is better
+// off printing nothing.
 func (a *app) hookAccess(migrate bool) *access.Client {
-	return a.access(access.Options{Direct: true, NoStart: true, NoMigrate: !migrate})
+	return a.access(access.Options{NoStart: true, NoMigrate: !migrate})
 }
 
 // sessionPack is the context session-start adds: the recall pack for the

@@ -19,9 +19,10 @@ import (
 // Spooled says that a save went to the spool instead of the database, for
 // the daemon to store once the database is reachable, and why.
 type Spooled struct {
-	// Kind and ID name the record.
+	// Kind and ID name the record; At is when it was spooled.
 	Kind spool.Kind
 	ID   uuid.UUID
+	At   time.Time
 	// Cause is what kept the database from storing the record.
 	Cause error
 	// Reason is Cause on one line, as the spool keeps it.
@@ -34,8 +35,7 @@ type Spooled struct {
 // was given them ("" for now and for a new id; the nil UUID is refused): e's
 // own FeltAt and ID are not read. Invalid input is a *text.FieldError naming
 // the field as Emotion's JSON does (felt_at, emotion_id, ...). A valid emotion
-// goes to the daemon, then over the process's own connection, then to the
-// spool, always under the one id; it returns the stored emotion, or with a
+// goes down the chain (see save); it returns the stored emotion, or with a
 // non-nil Spooled the one the spool holds.
 func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id string) (memory.Emotion, *Spooled, error) {
 	var err error
@@ -48,38 +48,19 @@ func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id strin
 	if err := e.Validate(); err != nil {
 		return memory.Emotion{}, nil, err
 	}
-	// The id is fixed before the database is reached, so that a spooled copy
-	// of a save that reached it after all is stored once.
 	e = e.WithDefaults()
-	var saved memory.Emotion
-	served, err := c.viaDaemon(ctx, socket.OpSaveEmotion, e, &saved)
-	if !served {
-		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
-			sctx, cancel := c.saveContext(ctx)
-			defer cancel()
-			var err error
-			saved, err = memory.Save(sctx, conn, e)
-			return c.saveTimedOut(sctx, err)
+	saved, sp, err := save(ctx, c, socket.OpSaveEmotion, spool.KindEmotion, e.ID, e,
+		func(ctx context.Context, conn *pgx.Conn, e memory.Emotion) (memory.Emotion, error) {
+			return memory.Save(ctx, conn, e)
 		})
+	if sp != nil && saved.FeltAt.IsZero() {
+		saved.FeltAt = sp.At // when the drain will say it was felt
 	}
-	if c.spool != nil && spoolable(ctx, err) {
-		r, sp, serr := c.toSpool(spool.KindEmotion, e.ID, e, err)
-		if serr != nil {
-			return memory.Emotion{}, nil, serr
-		}
-		if e.FeltAt.IsZero() {
-			e.FeltAt = r.SpooledAt // when the drain will say it was felt
-		}
-		return e, sp, nil
-	}
-	if err != nil {
-		return memory.Emotion{}, nil, err
-	}
-	return saved, nil, nil
+	return saved, sp, err
 }
 
 // SaveConversation saves one message as SaveEmotion saves an emotion: at and
-// id are the time and id the caller was given, and c's own CreatedAt and ID
+// id are the time and id the caller was given, and m's own CreatedAt and ID
 // are not read; errors name Conversation's fields (created_at,
 // conversation_id, ...).
 func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversation, at, id string) (conversation.Conversation, *Spooled, error) {
@@ -95,38 +76,53 @@ func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversati
 	}
 	m = m.WithDefaults()
 	m.Speaker, _ = conversation.NormalizeSpeaker(m.Speaker) // valid: checked above
-	var saved conversation.Conversation
-	served, err := c.viaDaemon(ctx, socket.OpSaveConversation, m, &saved)
-	if !served {
-		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
-			sctx, cancel := c.saveContext(ctx)
-			defer cancel()
-			var err error
-			saved, err = conversation.Save(sctx, conn, m)
-			return c.saveTimedOut(sctx, err)
+	saved, sp, err := save(ctx, c, socket.OpSaveConversation, spool.KindConversation, m.ID, m,
+		func(ctx context.Context, conn *pgx.Conn, m conversation.Conversation) (conversation.Conversation, error) {
+			return conversation.Save(ctx, conn, m)
 		})
+	if sp != nil && saved.CreatedAt.IsZero() {
+		saved.CreatedAt = sp.At // when the drain will say it was said
 	}
-	if c.spool != nil && spoolable(ctx, err) {
-		r, sp, serr := c.toSpool(spool.KindConversation, m.ID, m, err)
-		if serr != nil {
-			return conversation.Conversation{}, nil, serr
-		}
-		if m.CreatedAt.IsZero() {
-			m.CreatedAt = r.SpooledAt // when the drain will say it was said
-		}
-		return m, sp, nil
-	}
-	if err != nil {
-		return conversation.Conversation{}, nil, err
-	}
-	return saved, nil, nil
+	return saved, sp, err
 }
 
-// saveContext bounds the write of a save by save_timeout, so that a database
-// that accepts the connection but does not answer (a lock held, a server
-// overloaded) sends the record to the spool instead of holding the caller.
-func (c *Client) saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.saveTimeout())
+// save takes a valid record r, whose id is fixed to id, down the chain: the
+// daemon's op, then store over the process's own connection within
+// save_timeout, then the spool. The one id on every step stores r once, even
+// when an earlier step reached the database after all. It returns what the
+// database stored, or r with where it was spooled.
+func save[T any](ctx context.Context, c *Client, op string, kind spool.Kind, id uuid.UUID, r T,
+	store func(context.Context, *pgx.Conn, T) (T, error)) (T, *Spooled, error) {
+	var saved, zero T
+	served, err := c.viaDaemon(ctx, op, r, &saved)
+	if !served {
+		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
+			// save_timeout bounds the write, so that a database that takes
+			// the connection but does not answer (a lock held, a server
+			// overloaded) sends the record to the spool instead of holding
+			// the caller.
+			sctx, cancel := context.WithTimeout(ctx, c.saveTimeout())
+			defer cancel()
+			var err error
+			saved, err = store(sctx, conn, r)
+			if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("the database did not store it within save_timeout (%s): %w", c.saveTimeout(), err)
+			}
+			return err
+		})
+	}
+	switch {
+	case err == nil:
+		return saved, nil, nil
+	case c.spool == nil || !spoolable(ctx, err):
+		return zero, nil, err
+	}
+	reason := text.OneLine(err.Error())
+	rec, serr := c.spool.Add(kind, id, r, reason)
+	if serr != nil {
+		return zero, nil, fmt.Errorf("%s not saved: %s; and it cannot be spooled either: %w", kind, reason, serr)
+	}
+	return r, &Spooled{Kind: kind, ID: id, At: rec.SpooledAt, Cause: err, Reason: reason, Dir: c.spool.Dir()}, nil
 }
 
 func (c *Client) saveTimeout() time.Duration {
@@ -134,24 +130,6 @@ func (c *Client) saveTimeout() time.Duration {
 		return defaultSaveTimeout
 	}
 	return c.cfg.SaveTimeout
-}
-
-// saveTimedOut names save_timeout in err when it is what ended the save.
-func (c *Client) saveTimedOut(sctx context.Context, err error) error {
-	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("the database did not store it within save_timeout (%s): %w", c.saveTimeout(), err)
-	}
-	return err
-}
-
-// toSpool writes a record the database could not take to the spool.
-func (c *Client) toSpool(kind spool.Kind, id uuid.UUID, record any, cause error) (spool.Record, *Spooled, error) {
-	reason := text.OneLine(cause.Error())
-	r, err := c.spool.Add(kind, id, record, reason)
-	if err != nil {
-		return spool.Record{}, nil, fmt.Errorf("%s not saved: %s; and it cannot be spooled either: %w", kind, reason, err)
-	}
-	return r, &Spooled{Kind: kind, ID: id, Cause: cause, Reason: reason, Dir: c.spool.Dir()}, nil
 }
 
 // RecentEmotions returns the limit most recent emotions, newest first, from
