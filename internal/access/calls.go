@@ -39,13 +39,10 @@ type Spooled struct {
 // non-nil Spooled the one the spool holds.
 func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id string) (memory.Emotion, *Spooled, error) {
 	var err error
-	if e.FeltAt, err = parseAt("felt_at", at, c.o.Now()); err != nil {
-		return memory.Emotion{}, nil, err
+	if e.FeltAt, e.ID, err = c.given("felt_at", at, "emotion_id", id); err == nil {
+		err = e.Validate()
 	}
-	if e.ID, err = parseID("emotion_id", id); err != nil {
-		return memory.Emotion{}, nil, err
-	}
-	if err := e.Validate(); err != nil {
+	if err != nil {
 		return memory.Emotion{}, nil, err
 	}
 	e = e.WithDefaults()
@@ -65,13 +62,10 @@ func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id strin
 // conversation_id, ...).
 func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversation, at, id string) (conversation.Conversation, *Spooled, error) {
 	var err error
-	if m.CreatedAt, err = parseAt("created_at", at, c.o.Now()); err != nil {
-		return conversation.Conversation{}, nil, err
+	if m.CreatedAt, m.ID, err = c.given("created_at", at, "conversation_id", id); err == nil {
+		err = m.Validate()
 	}
-	if m.ID, err = parseID("conversation_id", id); err != nil {
-		return conversation.Conversation{}, nil, err
-	}
-	if err := m.Validate(); err != nil {
+	if err != nil {
 		return conversation.Conversation{}, nil, err
 	}
 	m = m.WithDefaults()
@@ -135,29 +129,26 @@ func (c *Client) saveTimeout() time.Duration {
 // RecentEmotions returns the limit most recent emotions, newest first, from
 // the daemon or else over the process's own connection; never nil.
 func (c *Client) RecentEmotions(ctx context.Context, limit int) ([]memory.Emotion, error) {
-	list := []memory.Emotion{}
-	served, err := c.viaDaemon(ctx, socket.OpGetEmotions, socket.GetEmotionsArgs{Limit: limit}, &list)
-	if !served {
-		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
-			l, err := memory.Recent(ctx, conn, limit)
-			if l != nil {
-				list = l
-			}
-			return err
-		})
-	}
-	return list, err
+	return recent(ctx, c, socket.OpGetEmotions, socket.GetEmotionsArgs{Limit: limit},
+		func(conn *pgx.Conn) ([]memory.Emotion, error) { return memory.Recent(ctx, conn, limit) })
 }
 
 // RecentConversations returns the most recent messages o asks for, newest
 // first, from the daemon or else over the process's own connection; never
 // nil.
 func (c *Client) RecentConversations(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
-	list := []conversation.Conversation{}
-	served, err := c.viaDaemon(ctx, socket.OpGetConversations, o, &list)
+	return recent(ctx, c, socket.OpGetConversations, o,
+		func(conn *pgx.Conn) ([]conversation.Conversation, error) { return conversation.Recent(ctx, conn, o) })
+}
+
+// recent reads a list from the daemon's op, or else with read over the
+// process's own connection; never nil.
+func recent[T any](ctx context.Context, c *Client, op string, args any, read func(*pgx.Conn) ([]T, error)) ([]T, error) {
+	list := []T{}
+	served, err := c.viaDaemon(ctx, op, args, &list)
 	if !served {
 		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
-			l, err := conversation.Recent(ctx, conn, o)
+			l, err := read(conn)
 			if l != nil {
 				list = l
 			}

@@ -15,6 +15,17 @@ import (
 	"github.com/angela-ai/angelad/internal/text"
 )
 
+// given reads the time and id a save was given, at and id, as the fields
+// atField and idField.
+func (c *Client) given(atField, at, idField, id string) (time.Time, uuid.UUID, error) {
+	t, err := parseAt(atField, at, c.o.Now())
+	if err != nil {
+		return time.Time{}, uuid.UUID{}, err
+	}
+	u, err := parseID(idField, id)
+	return t, u, err
+}
+
 // parseAt reads the time a save was given (--at, the tools' at) as field;
 // empty means now, decided by the database.
 func parseAt(field, s string, now time.Time) (time.Time, error) {
