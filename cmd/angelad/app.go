@@ -9,19 +9,16 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
-	"github.com/angela-ai/angelad/internal/postgres"
-	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/query"
-	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -145,10 +142,7 @@ func exitCode(err error) int {
 // isUsage reports whether err is the user's to fix: bad input or configuration.
 func isUsage(err error) bool {
 	var ue usageError
-	var ce *config.Error
-	var fe *text.FieldError
-	return errors.As(err, &ue) || errors.As(err, &ce) || errors.As(err, &fe) || query.IsInputError(err) ||
-		errors.As(err, new(*postgres.InvalidURLError)) || errors.As(err, new(*daemon.FactoryError))
+	return errors.As(err, &ue) || access.IsInput(err) || query.IsInputError(err) || errors.As(err, new(*daemon.FactoryError))
 }
 
 // run adapts a command body: it loads the configuration first and marks every
@@ -219,41 +213,23 @@ func (a *app) readConfig(cmd *cobra.Command) (*config.Config, error) {
 	return config.Load(o)
 }
 
-func (a *app) clusterOptions() managed.Options {
-	return managed.Options{
-		StateDir: a.cfg.StateDir,
-		BinDir:   a.cfg.PostgresBinDir,
-		RunAs:    a.cfg.PostgresRunAs,
-	}
+// access returns the access path a command takes to memory (see
+// internal/access), with o's choices.
+func (a *app) access(o access.Options) *access.Client { return access.New(a.cfg, o) }
+
+// connect opens the one connection a command that holds it itself uses.
+func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
+	return a.access(access.Options{}).Connect(ctx)
 }
 
-// connect opens the one connection a one-shot command uses. On the managed
-// cluster it first tries the socket (the fast path when the cluster runs) and
-// starts the cluster only if that fails; a cluster started here is left
-// running for the commands and the daemon that come next.
-func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
-	db := a.cfg.Database()
-	if !db.Managed {
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		defer cancel()
-		conn, err := postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
-		var iu *postgres.InvalidURLError
-		if errors.As(err, &iu) {
-			return nil, &postgres.InvalidURLError{Source: db.Source, Reason: iu.Reason}
-		}
-		return conn, err
-	}
-	cluster := managed.New(a.clusterOptions())
-	connString := a.connString()
-	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone)
-	if err == nil {
-		return conn, nil
-	}
-	if _, err := cluster.Start(ctx); err != nil {
-		return nil, fmt.Errorf("managed database in %s: %w", a.cfg.StateDir, err)
-	}
-	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+// withConn runs fn on a connection of the command's own, migrating a database
+// that lacks angelad's schema (see access.Client.WithConn).
+func (a *app) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
+	return a.access(access.Options{}).WithConn(ctx, fn)
 }
+
+// connString is the connection string a one-shot command connects with.
+func (a *app) connString() string { return access.ConnString(a.cfg) }
 
 // pathFlags are the flags of a command that the running daemon can serve.
 type pathFlags struct{ direct, debug bool }
@@ -265,77 +241,14 @@ func addPathFlags(cmd *cobra.Command) *pathFlags {
 	return &p
 }
 
-// debugf writes one line about the path a command took, with --debug.
-func (a *app) debugf(p *pathFlags, format string, args ...any) {
+// pathAccess returns the access path of a command with p's flags: --direct
+// skips the daemon, --debug says on stderr which path served the command.
+func (a *app) pathAccess(p *pathFlags, noSpool bool) *access.Client {
+	o := access.Options{Direct: p.direct, NoSpool: noSpool}
 	if p.debug {
-		fmt.Fprintf(a.stderr, "angelad: debug: "+format+"\n", args...)
+		o.Debug = func(line string) { fmt.Fprintln(a.stderr, "angelad: debug: "+line) }
 	}
-}
-
-// viaDaemon asks the daemon running on this state directory to serve op,
-// decoding its result into result. served is false when the command must
-// serve itself: --direct, no daemon, a daemon for another database, or one
-// that failed or did not answer in time; a write then goes down its chain
-// with the same id, which stores it once whatever the daemon did. A usage
-// error from the daemon is returned as the direct path would have returned
-// it, so the command reports it the same way.
-func (a *app) viaDaemon(ctx context.Context, p *pathFlags, op string, args, result any) (served bool, err error) {
-	if p.direct {
-		a.debugf(p, "served directly (--direct)")
-		return false, nil
-	}
-	if !socket.Fits(args) {
-		a.debugf(p, "served directly (the request is too large for the daemon's socket)")
-		return false, nil
-	}
-	cl := socket.Client{Path: socket.Path(a.cfg.StateDir), DB: socket.Identity(a.connString(), a.cfg.TimeZone)}
-	err = cl.Call(ctx, op, args, result)
-	var se *socket.Error
-	switch {
-	case err == nil:
-		a.debugf(p, "served by the daemon (%s)", cl.Path)
-		return true, nil
-	case ctx.Err() != nil:
-		return true, ctx.Err()
-	case errors.As(err, &se) && se.Kind == socket.KindUsage:
-		a.debugf(p, "served by the daemon (%s)", cl.Path)
-		if se.Field != "" {
-			return true, &text.FieldError{Field: se.Field, Problem: se.Problem}
-		}
-		return true, usageError{errors.New(se.Message)}
-	case errors.Is(err, socket.ErrNoDaemon):
-		a.debugf(p, "served directly (no daemon listens on %s)", cl.Path)
-	default:
-		a.debugf(p, "served directly (the daemon did not: %s)", text.OneLine(err.Error()))
-	}
-	return false, nil
-}
-
-// connString is the connection string a one-shot command connects with.
-func (a *app) connString() string {
-	if db := a.cfg.Database(); !db.Managed {
-		return db.ConnString
-	}
-	return managed.New(a.clusterOptions()).ConnString(managed.Database)
-}
-
-// withConn runs fn on a fresh connection. If fn finds angelad's schema missing
-// (a new database, or one the Python original made), it migrates and runs fn
-// once more: every write carries its idempotency key, so the retry is safe.
-func (a *app) withConn(ctx context.Context, fn func(*pgx.Conn) error) error {
-	conn, err := a.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	err = fn(conn)
-	if !postgres.IsSchemaMissing(err) {
-		return err
-	}
-	if _, merr := postgres.Migrate(ctx, conn); merr != nil {
-		return merr
-	}
-	return fn(conn)
+	return a.access(o)
 }
 
 // renameFields presents a validation error under the flag the user typed.

@@ -6,12 +6,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/conversation"
-	"github.com/angela-ai/angelad/internal/socket"
-	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -83,46 +80,13 @@ input is never spooled.`,
 			return usagef("missing required flag --message (or --message-file) (see 'angelad save-conversation --help')")
 		}
 		c.ImportanceLevel = *importance
-		var err error
-		if c.CreatedAt, err = parseAt(at); err != nil {
-			return err
-		}
-		if c.ID, err = parseID(id); err != nil {
-			return err
-		}
 		flags := conversationFlags
 		if msgFile != "" {
 			flags = withFlag(flags, "message_text", "--message-file")
 		}
-		if err := c.Validate(); err != nil {
-			return renameFields(err, flags)
-		}
-		// The id is fixed before the database is reached, so that a spooled
-		// copy of a save that reached it after all is stored once.
-		c = c.WithDefaults()
-		// The running daemon first, then a connection of our own, then the
-		// spool: all with the one id, so a save that may have reached the
-		// database through an earlier path is stored once.
-		var saved conversation.Conversation
-		served, err := a.viaDaemon(ctx, path, socket.OpSaveConversation, c, &saved)
-		if !served {
-			err = a.withConn(ctx, func(conn *pgx.Conn) error {
-				sctx, cancel := a.saveContext(ctx)
-				defer cancel()
-				saved, err = conversation.Save(sctx, conn, c)
-				return a.saveTimedOut(sctx, err)
-			})
-		}
-		if !noSpool && spoolable(ctx, err) {
-			r, serr := a.spoolSave(spool.KindConversation, c.ID, c, err)
-			if serr != nil {
-				return serr
-			}
-			saved, err = c, nil
-			saved.Speaker, _ = conversation.NormalizeSpeaker(c.Speaker) // valid: checked above
-			if saved.CreatedAt.IsZero() {
-				saved.CreatedAt = r.SpooledAt // when the drain will say it was said
-			}
+		saved, spooled, err := a.pathAccess(path, noSpool).SaveConversation(ctx, c, at, id)
+		if spooled != nil {
+			a.warnSpooled(spooled)
 		}
 		if err != nil {
 			return renameFields(err, flags)
@@ -192,17 +156,7 @@ func (a *app) getConversationsCommand() *cobra.Command {
 			}
 			opts.Speaker = s
 		}
-		list := []conversation.Conversation{}
-		served, err := a.viaDaemon(ctx, path, socket.OpGetConversations, opts, &list)
-		if !served {
-			err = a.withConn(ctx, func(conn *pgx.Conn) error {
-				l, err := conversation.Recent(ctx, conn, opts)
-				if l != nil {
-					list = l
-				}
-				return err
-			})
-		}
+		list, err := a.pathAccess(path, false).RecentConversations(ctx, opts)
 		if err != nil {
 			return renameFields(err, conversationFlags)
 		}

@@ -6,13 +6,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/memory"
-	"github.com/angela-ai/angelad/internal/socket"
-	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -72,41 +68,9 @@ input is never spooled.`,
 			return err
 		}
 		e.Intensity, e.MemoryStrength = *intensity, *strength
-		var err error
-		if e.FeltAt, err = parseAt(at); err != nil {
-			return err
-		}
-		if e.ID, err = parseID(id); err != nil {
-			return err
-		}
-		if err := e.Validate(); err != nil {
-			return renameFields(err, emotionFlags)
-		}
-		// The id is fixed before the database is reached, so that a spooled
-		// copy of a save that reached it after all is stored once.
-		e = e.WithDefaults()
-		// The running daemon first, then a connection of our own, then the
-		// spool: all with the one id, so a save that may have reached the
-		// database through an earlier path is stored once.
-		var saved memory.Emotion
-		served, err := a.viaDaemon(ctx, path, socket.OpSaveEmotion, e, &saved)
-		if !served {
-			err = a.withConn(ctx, func(conn *pgx.Conn) error {
-				sctx, cancel := a.saveContext(ctx)
-				defer cancel()
-				saved, err = memory.Save(sctx, conn, e)
-				return a.saveTimedOut(sctx, err)
-			})
-		}
-		if !noSpool && spoolable(ctx, err) {
-			r, serr := a.spoolSave(spool.KindEmotion, e.ID, e, err)
-			if serr != nil {
-				return serr
-			}
-			saved, err = e, nil
-			if saved.FeltAt.IsZero() {
-				saved.FeltAt = r.SpooledAt // when the drain will say it was felt
-			}
+		saved, spooled, err := a.pathAccess(path, noSpool).SaveEmotion(ctx, e, at, id)
+		if spooled != nil {
+			a.warnSpooled(spooled)
 		}
 		if err != nil {
 			return renameFields(err, emotionFlags)
@@ -137,17 +101,7 @@ func (a *app) getEmotionsCommand() *cobra.Command {
 		if err := text.IntRange("--limit", *limit, 1, memory.MaxRecentLimit); err != nil {
 			return err
 		}
-		list := []memory.Emotion{}
-		served, err := a.viaDaemon(ctx, path, socket.OpGetEmotions, socket.GetEmotionsArgs{Limit: *limit}, &list)
-		if !served {
-			err = a.withConn(ctx, func(conn *pgx.Conn) error {
-				l, err := memory.Recent(ctx, conn, *limit)
-				if l != nil {
-					list = l
-				}
-				return err
-			})
-		}
+		list, err := a.pathAccess(path, false).RecentEmotions(ctx, *limit)
 		if err != nil {
 			return renameFields(err, emotionFlags)
 		}
@@ -193,39 +147,4 @@ func refuseEmpty(cmd *cobra.Command, names ...string) error {
 		}
 	}
 	return nil
-}
-
-// parseAt parses --at; empty means now, decided by the database.
-func parseAt(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, &text.FieldError{Field: "--at", Problem: fmt.Sprintf("must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)}
-	}
-	// A memory from before 1970 or from tomorrow is a typo, and one far in the
-	// future would head every newest-first list for good.
-	earliest, latest := time.Unix(0, 0), time.Now().Add(24*time.Hour)
-	if t.Before(earliest) || t.After(latest) {
-		return time.Time{}, &text.FieldError{Field: "--at", Problem: fmt.Sprintf("must be between 1970-01-01 and a day from now, got %s", s)}
-	}
-	return t, nil
-}
-
-// parseID parses --id; empty means a new id.
-func parseID(s string) (uuid.UUID, error) {
-	if s == "" {
-		return uuid.UUID{}, nil
-	}
-	id, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		return uuid.UUID{}, &text.FieldError{Field: "--id", Problem: fmt.Sprintf("must be a UUID such as 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70, got %q", s)}
-	}
-	if id == uuid.Nil {
-		// The zero id means "none given" to the stores, which would store a
-		// new row on every retry of the same save.
-		return uuid.UUID{}, &text.FieldError{Field: "--id", Problem: "must not be the nil UUID 00000000-0000-0000-0000-000000000000: give any other UUID, or leave --id out for a new one"}
-	}
-	return id, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/capture"
 	"github.com/angela-ai/angelad/internal/claudecode"
 	"github.com/angela-ai/angelad/internal/config"
@@ -209,18 +210,13 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 	if err != nil {
 		return capture.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
 	}
-	conn, err := a.hookConnect(ctx)
-	if err != nil {
-		return capture.ImportResult{}, err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	c := &capture.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
-	res, err := c.Import(ctx, conn, 1, files, nil)
-	if postgres.IsSchemaMissing(err) {
-		if _, err = postgres.Migrate(ctx, conn); err == nil {
-			res, err = c.Import(ctx, conn, 1, files, nil)
-		}
-	}
+	var res capture.ImportResult
+	err = a.hookAccess(true).WithConn(ctx, func(conn *pgx.Conn) error {
+		var err error
+		res, err = c.Import(ctx, conn, 1, files, nil)
+		return err
+	})
 	if err == nil && len(res.Unreadable) > 0 {
 		err = fmt.Errorf("cannot read %s", res.Unreadable[0])
 	}
@@ -230,11 +226,12 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 	return res, nil
 }
 
-// hookConnect opens one connection for a hook. Unlike the other commands it
-// never starts the managed cluster or migrates: a hook that would wait for
-// either is better off printing nothing.
-func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
-	return postgres.Connect(ctx, a.connString(), a.cfg.TimeZone)
+// hookAccess is a hook's access path. Unlike the other commands' it never
+// starts the managed cluster, and with migrate false it leaves a database
+// without angelad's schema alone: a hook that would wait for either is better
+// off printing nothing.
+func (a *app) hookAccess(migrate bool) *access.Client {
+	return a.access(access.Options{NoStart: true, NoMigrate: !migrate})
 }
 
 // sessionPack is the context session-start adds: the recall pack for the
@@ -242,14 +239,8 @@ func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
 // it), within maxChars characters. It recalls what it shows, as the start of
 // a session is a time Angela remembers.
 func (a *app) sessionPack(ctx context.Context, in claudecode.HookInput, maxChars int) (string, error) {
-	conn, err := a.hookConnect(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	o := memory.RecallOptions{MaxChars: min(max(maxChars, memory.MinRecallChars), memory.MaxRecallChars),
-		Project: in.Cwd, Now: time.Now(), Location: a.cfg.Location(), Companion: a.cfg.Companion}
-	pack, err := memory.Recall(ctx, conn, memory.NewModel(a.cfg.Memory), o)
+	o := memory.RecallOptions{MaxChars: min(max(maxChars, memory.MinRecallChars), memory.MaxRecallChars), Project: in.Cwd}
+	pack, err := a.hookAccess(false).Recall(ctx, o)
 	if postgres.IsSchemaMissing(err) {
 		return "", nil // a database angelad has not migrated yet holds no memory
 	}

@@ -5,9 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/mcpserver"
-	"github.com/angela-ai/angelad/internal/spool"
 )
 
 func (a *app) mcpCommand() *cobra.Command {
@@ -36,16 +36,14 @@ otherwise to standard error, which Claude Code keeps as the server's log.`,
 			return err
 		}
 		defer log.Close()
+		mlog := log.Zap().Named("mcp")
+		// The server holds its own connection, which serves it as fast as
+		// the daemon's pool would: it does not ask the daemon.
 		s := mcpserver.New(mcpserver.Options{
-			Connect:        a.connect,
-			Log:            log.Zap().Named("mcp"),
-			Location:       a.cfg.Location(),
-			Version:        versionString(),
-			ConnectTimeout: a.cfg.PoolConnectTimeout,
-			SaveTimeout:    a.cfg.SaveTimeout,
-			Spool:          spool.New(a.cfg.StateDir, nil),
-			Memory:         a.cfg.Memory,
-			Companion:      a.cfg.Companion,
+			Access:   a.access(access.Options{Direct: true, Keep: true, Log: mlog}),
+			Log:      mlog,
+			Location: a.cfg.Location(),
+			Version:  versionString(),
 		})
 		return s.Run(ctx, a.stdin, a.stdout)
 	})

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -49,8 +49,7 @@ favours memories and the last session from that project directory.`,
 		if asJSON && asMD {
 			return usagef("--markdown and --json exclude each other (see 'angelad recall --help')")
 		}
-		o := memory.RecallOptions{MaxChars: *maxChars, Peek: peek, Now: time.Now(),
-			Location: a.cfg.Location(), Companion: a.cfg.Companion}
+		o := memory.RecallOptions{MaxChars: *maxChars, Peek: peek}
 		if project != "" {
 			abs, err := filepath.Abs(project)
 			if err != nil {
@@ -58,17 +57,9 @@ favours memories and the last session from that project directory.`,
 			}
 			o.Project = abs
 		}
-		if err := o.Validate(); err != nil {
-			return renameFields(err, map[string]string{"max_chars": "--max-chars"})
-		}
-		var pack memory.Pack
-		err := a.withConn(ctx, func(conn *pgx.Conn) error {
-			var err error
-			pack, err = memory.Recall(ctx, conn, memory.NewModel(a.cfg.Memory), o)
-			return err
-		})
+		pack, err := a.access(access.Options{}).Recall(ctx, o)
 		if err != nil {
-			return err
+			return renameFields(err, map[string]string{"max_chars": "--max-chars"})
 		}
 		if asJSON {
 			return writeJSON(a.stdout, pack)
@@ -114,7 +105,7 @@ configured time zone) or time (RFC 3339) on. --reinforce recalls what is found.`
 	fs.BoolVar(&o.Reinforce, "reinforce", false, "recall (reinforce) the memories found")
 	fs.BoolVar(&asJSON, "json", false, "print the matches as a JSON array")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		o.Text, o.Limit, o.Now = args[0], *limit, time.Now()
+		o.Text, o.Limit = args[0], *limit
 		if since != "" {
 			t, err := parseSince(since, a.cfg.Location())
 			if err != nil {
@@ -122,15 +113,7 @@ configured time zone) or time (RFC 3339) on. --reinforce recalls what is found.`
 			}
 			o.Since = t
 		}
-		if err := o.Validate(); err != nil {
-			return renameFields(err, map[string]string{"TEXT": "TEXT"})
-		}
-		var hits []memory.Hit
-		err := a.withConn(ctx, func(conn *pgx.Conn) error {
-			var err error
-			hits, err = memory.Search(ctx, conn, memory.NewModel(a.cfg.Memory), o)
-			return err
-		})
+		hits, err := a.access(access.Options{}).Search(ctx, o)
 		if err != nil {
 			return renameFields(err, map[string]string{"TEXT": "TEXT"})
 		}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
@@ -19,47 +19,11 @@ import (
 // noSpoolUsage is the help of the save commands' --no-spool.
 const noSpoolUsage = "when the database cannot be reached, fail (exit 1) instead of spooling the record for the daemon"
 
-// spoolable reports whether a save of a valid record that failed with err
-// goes to the spool: when the database could not take it for a reason that may
-// pass (unreachable, refusing connections, starting, shutting down, timing
-// out, the managed cluster failing to start). Not spooled: invalid input and
-// configuration (exit 2), a refusal of this record that would be rejected
-// again when drained (see postgres.RowRejected), and an interrupted command.
-func spoolable(ctx context.Context, err error) bool {
-	switch {
-	case err == nil, ctx.Err() != nil, isUsage(err), postgres.RowRejected(err):
-		return false
-	}
-	return true
-}
-
-// saveContext bounds the write of a save by save_timeout, so that a database
-// that accepts the connection but does not answer (a lock held, a server
-// overloaded) sends the record to the spool instead of holding the caller.
-func (a *app) saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, a.cfg.SaveTimeout)
-}
-
-// saveTimedOut names save_timeout in err when it is what ended the save.
-func (a *app) saveTimedOut(sctx context.Context, err error) error {
-	if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("the database did not store it within save_timeout (%s): %w", a.cfg.SaveTimeout, err)
-	}
-	return err
-}
-
-// spoolSave writes a record that could not be saved to the spool, and warns on
-// stderr in one line why, and that the daemon will store it.
-func (a *app) spoolSave(kind spool.Kind, id uuid.UUID, record any, cause error) (spool.Record, error) {
-	sp := spool.New(a.cfg.StateDir, nil)
-	reason := text.OneLine(cause.Error())
-	r, err := sp.Add(kind, id, record, reason)
-	if err != nil {
-		return spool.Record{}, fmt.Errorf("%s not saved: %s; and it cannot be spooled either: %w", kind, reason, err)
-	}
+// warnSpooled says on stderr in one line that a save was spooled, why, and
+// that the daemon will store it.
+func (a *app) warnSpooled(sp *access.Spooled) {
 	fmt.Fprintf(a.stderr, "angelad: warning: %s %s not saved now (%s); spooled in %s: the daemon stores it once the database is reachable (or run angelad spool drain)\n",
-		kind, id, reason, sp.Dir())
-	return r, nil
+		sp.Kind, sp.ID, sp.Reason, sp.Dir)
 }
 
 func (a *app) spoolCommand() *cobra.Command {

@@ -180,12 +180,18 @@ func isUserNoise(s string) bool {
 // id is the conversation_id of a speech line: its uuid when that is a UUID
 // in canonical form, else a name-based UUID of the session and that uuid, or,
 // for a line without one, of its session, timestamp, type and text. A message
-// copied into another file keeps its uuid, so it maps to the same row.
+// copied into another file keeps its uuid, so it maps to the same row. The nil
+// UUID counts as none: taken as the id, every line carrying it would be
+// stored as one row, and all but the first lost.
 func (l *line) id(timestamp, txt string) uuid.UUID {
 	u, _ := decodeString(l.uuid)
 	if len(u) == 36 {
-		if id, err := uuid.Parse(u); err == nil {
+		id, err := uuid.Parse(u)
+		switch {
+		case err == nil && id != uuid.Nil:
 			return id
+		case err == nil:
+			u = "" // the nil UUID names no line
 		}
 	}
 	session, _ := decodeString(l.session)

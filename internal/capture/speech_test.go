@@ -200,6 +200,16 @@ func TestSpeechIDWithoutAUUIDIsStableAndDistinct(t *testing.T) {
 	}
 }
 
+func TestSpeechIDOfTheNilUUIDIsTheLinesOwn(t *testing.T) {
+	nilID := map[string]any{"uuid": uuid.Nil.String()}
+	m1, _ := parse(t, tline(t, "user", "hi", nilID), false)
+	m2, _ := parse(t, tline(t, "user", "hello", nilID), false)
+	again, _ := parse(t, tline(t, "user", "hi", nilID), false)
+	if m1.ID == uuid.Nil || m1.ID == m2.ID || again.ID != m1.ID {
+		t.Fatalf("ids %v %v %v, want two distinct stable ids, none nil", m1.ID, m2.ID, again.ID)
+	}
+}
+
 func TestSpeechLongTextIsCutOnACharacterBoundary(t *testing.T) {
 	s := "a" + strings.Repeat("ก", text.MaxTextBytes/3+10) // 3 bytes each, misaligned by the "a"
 	m, ok := parse(t, tline(t, "user", s, nil), false)

@@ -13,6 +13,8 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/access"
+	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
@@ -25,12 +27,13 @@ func connect(t *testing.T, url string, connects *int) (*mcp.ClientSession, <-cha
 	t.Helper()
 	var mu sync.Mutex
 	s := New(Options{
-		Connect: func(ctx context.Context) (*pgx.Conn, error) {
-			mu.Lock()
-			*connects++
-			mu.Unlock()
-			return postgres.Connect(ctx, url, pgtest.TimeZone)
-		},
+		Access: access.New(&config.Config{TimeZone: pgtest.TimeZone}, access.Options{Direct: true, Keep: true,
+			Connect: func(ctx context.Context) (*pgx.Conn, error) {
+				mu.Lock()
+				*connects++
+				mu.Unlock()
+				return postgres.Connect(ctx, url, pgtest.TimeZone)
+			}}),
 		Log:     zap.NewNop(),
 		Version: "test",
 	})

@@ -8,15 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
 	"github.com/angela-ai/angelad/internal/memory"
-	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -150,31 +149,22 @@ type SearchResult struct {
 }
 
 func (s *Server) recall(ctx context.Context, _ *mcp.CallToolRequest, in RecallInput) (*mcp.CallToolResult, any, error) {
-	o := memory.RecallOptions{MaxChars: memory.DefaultRecallChars, Project: in.Project, Now: time.Now(),
-		Location: s.o.Location, Companion: s.o.Companion}
+	o := memory.RecallOptions{MaxChars: memory.DefaultRecallChars, Project: in.Project}
 	if in.MaxChars != nil {
 		o.MaxChars = *in.MaxChars
 	}
 	if in.Project != "" && !filepath.IsAbs(in.Project) {
 		return nil, nil, fmt.Errorf("invalid argument project: must be an absolute directory, got %q", in.Project)
 	}
-	if err := o.Validate(); err != nil {
-		return nil, nil, argError(err, nil)
-	}
-	var pack memory.Pack
-	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		var err error
-		pack, err = memory.Recall(ctx, conn, memory.NewModel(s.o.Memory), o)
-		return err
-	})
+	pack, err := s.o.Access.Recall(ctx, o)
 	if err != nil {
-		return nil, nil, argError(err, nil)
+		return nil, nil, argError(presented(err), nil)
 	}
 	return textResult("%s", pack.Markdown), pack, nil
 }
 
 func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in SearchInput) (*mcp.CallToolResult, any, error) {
-	o := memory.SearchOptions{Text: in.Query, Kind: in.Kind, Speaker: in.Speaker, Limit: 20, Now: time.Now()}
+	o := memory.SearchOptions{Text: in.Query, Kind: in.Kind, Speaker: in.Speaker, Limit: 20}
 	if in.Limit != nil {
 		o.Limit = *in.Limit
 	}
@@ -185,20 +175,11 @@ func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in Se
 		}
 		o.Since = t
 	}
-	if err := o.Validate(); err != nil {
-		return nil, nil, argError(err, map[string]string{"TEXT": "query"})
-	}
-	res := SearchResult{Hits: []memory.Hit{}}
-	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		hits, err := memory.Search(ctx, conn, memory.NewModel(s.o.Memory), o)
-		if hits != nil {
-			res.Hits = hits
-		}
-		return err
-	})
+	hits, err := s.o.Access.Search(ctx, o)
 	if err != nil {
-		return nil, nil, argError(err, map[string]string{"TEXT": "query"})
+		return nil, nil, argError(presented(err), map[string]string{"TEXT": "query"})
 	}
+	res := SearchResult{Hits: hits}
 	var b strings.Builder
 	if len(res.Hits) == 0 {
 		b.WriteString("Nothing found.")
@@ -237,41 +218,15 @@ func (s *Server) saveEmotion(ctx context.Context, _ *mcp.CallToolRequest, in Sav
 	if in.Strength != nil {
 		e.MemoryStrength = *in.Strength
 	}
-	var err error
-	if e.FeltAt, err = parseAt(in.At); err != nil {
-		return nil, nil, err
-	}
-	if e.ID, err = parseID(in.ID); err != nil {
-		return nil, nil, err
-	}
-	if err := e.Validate(); err != nil {
-		return nil, nil, argError(err, emotionArgs)
-	}
-	// The id is fixed before the database is reached, so that a spooled copy
-	// of a save that reached it after all is stored once.
-	e = e.WithDefaults()
-	var saved memory.Emotion
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
-		defer cancel()
-		saved, err = memory.Save(sctx, conn, e)
-		return err
-	})
-	if s.spoolable(ctx, err) {
-		r, reason, serr := s.spoolSave(spool.KindEmotion, e.ID, e, err)
-		if serr != nil {
-			return nil, nil, serr
-		}
-		if e.FeltAt.IsZero() {
-			e.FeltAt = r.SpooledAt // when the drain will say it was felt
-		}
-		e.FeltAt = e.FeltAt.In(s.o.Location)
-		return textResult("The memory database is unavailable right now (%s). The emotion %s (%d/10) is kept in angelad's spool "+
-				"with id %s and will be stored when the database is back; do not save it again.", reason, e.Emotion, e.Intensity, e.ID),
-			SavedEmotion{Emotion: e, Spooled: true}, nil
-	}
+	saved, sp, err := s.o.Access.SaveEmotion(ctx, e, in.At, in.ID)
 	if err != nil {
-		return nil, nil, argError(err, emotionArgs)
+		return nil, nil, argError(presented(err), emotionArgs)
+	}
+	if sp != nil {
+		saved.FeltAt = saved.FeltAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). The emotion %s (%d/10) is kept in angelad's spool "+
+				"with id %s and will be stored when the database is back; do not save it again.", s.spooled(sp), saved.Emotion, saved.Intensity, saved.ID),
+			SavedEmotion{Emotion: saved, Spooled: true}, nil
 	}
 	saved.FeltAt = saved.FeltAt.In(s.o.Location)
 	return textResult("Saved emotion %s (%d/10) felt at %s, id %s.", saved.Emotion, saved.Intensity,
@@ -284,44 +239,27 @@ func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, i
 	if in.Importance != nil {
 		c.ImportanceLevel = *in.Importance
 	}
-	var err error
-	if c.CreatedAt, err = parseAt(in.At); err != nil {
-		return nil, nil, err
-	}
-	if c.ID, err = parseID(in.ID); err != nil {
-		return nil, nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, nil, argError(err, convArgs)
-	}
-	c = c.WithDefaults()
-	var saved conversation.Conversation
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		sctx, cancel := context.WithTimeout(ctx, s.o.SaveTimeout)
-		defer cancel()
-		saved, err = conversation.Save(sctx, conn, c)
-		return err
-	})
-	if s.spoolable(ctx, err) {
-		c.Speaker, _ = conversation.NormalizeSpeaker(c.Speaker) // valid: Validate checked it
-		r, reason, serr := s.spoolSave(spool.KindConversation, c.ID, c, err)
-		if serr != nil {
-			return nil, nil, serr
-		}
-		if c.CreatedAt.IsZero() {
-			c.CreatedAt = r.SpooledAt
-		}
-		c.CreatedAt = c.CreatedAt.In(s.o.Location)
-		return textResult("The memory database is unavailable right now (%s). %s's message is kept in angelad's spool with id %s "+
-				"and will be stored when the database is back; do not save it again.", reason, c.Speaker, c.ID),
-			SavedConversation{Conversation: c, Spooled: true}, nil
-	}
+	saved, sp, err := s.o.Access.SaveConversation(ctx, c, in.At, in.ID)
 	if err != nil {
-		return nil, nil, argError(err, convArgs)
+		return nil, nil, argError(presented(err), convArgs)
+	}
+	if sp != nil {
+		saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
+		return textResult("The memory database is unavailable right now (%s). %s's message is kept in angelad's spool with id %s "+
+				"and will be stored when the database is back; do not save it again.", s.spooled(sp), saved.Speaker, saved.ID),
+			SavedConversation{Conversation: saved, Spooled: true}, nil
 	}
 	saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
 	return textResult("Saved %s's message at %s, id %s.", saved.Speaker, saved.CreatedAt.Format(time.RFC3339), saved.ID),
 		SavedConversation{Conversation: saved}, nil
+}
+
+// spooled logs a save that went to the spool and returns why, as the tool
+// tells it.
+func (s *Server) spooled(sp *access.Spooled) string {
+	reason := text.OneLine(presented(sp.Cause).Error())
+	s.o.Log.Warn("spooled a save", zap.String("kind", string(sp.Kind)), zap.String("id", sp.ID.String()), zap.String("reason", reason))
+	return reason
 }
 
 // SavedEmotion is save_emotion's structured result: the stored emotion, or
@@ -362,17 +300,11 @@ func (s *Server) recentEmotions(ctx context.Context, _ *mcp.CallToolRequest, in 
 	if err != nil {
 		return nil, nil, err
 	}
-	list := EmotionList{Emotions: []memory.Emotion{}}
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		l, err := memory.Recent(ctx, conn, limit)
-		if l != nil {
-			list.Emotions = l
-		}
-		return err
-	})
+	emotions, err := s.o.Access.RecentEmotions(ctx, limit)
 	if err != nil {
-		return nil, nil, argError(err, emotionArgs)
+		return nil, nil, argError(presented(err), emotionArgs)
 	}
+	list := EmotionList{Emotions: emotions}
 	var b strings.Builder
 	if len(list.Emotions) == 0 {
 		b.WriteString("No emotions saved yet.")
@@ -403,17 +335,11 @@ func (s *Server) recentConversations(ctx context.Context, _ *mcp.CallToolRequest
 			return nil, nil, argError(err, convArgs)
 		}
 	}
-	list := ConversationList{Conversations: []conversation.Conversation{}}
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
-		l, err := conversation.Recent(ctx, conn, opts)
-		if l != nil {
-			list.Conversations = l
-		}
-		return err
-	})
+	convs, err := s.o.Access.RecentConversations(ctx, opts)
 	if err != nil {
-		return nil, nil, argError(err, convArgs)
+		return nil, nil, argError(presented(err), convArgs)
 	}
+	list := ConversationList{Conversations: convs}
 	var b strings.Builder
 	if len(list.Conversations) == 0 {
 		b.WriteString("No messages saved yet.")
@@ -446,7 +372,7 @@ func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in Journal
 		o.Date = d
 	}
 	list := JournalList{Updates: []dailyupdate.Update{}}
-	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+	err = s.o.Access.WithConn(ctx, func(conn *pgx.Conn) error {
 		l, err := dailyupdate.List(ctx, conn, o)
 		if l != nil {
 			list.Updates = l
@@ -454,7 +380,7 @@ func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in Journal
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, presented(err)
 	}
 	var b strings.Builder
 	if len(list.Updates) == 0 {
@@ -469,31 +395,4 @@ func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in Journal
 		fmt.Fprintf(&b, "%s %s: %s\n%s\n", u.Date, u.Kind, u.Title, strings.TrimRight(u.Content, "\n"))
 	}
 	return textResult("%s", b.String()), list, nil
-}
-
-// parseAt parses an "at" argument as the CLI parses --at; empty means now.
-func parseAt(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("invalid argument at: must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)
-	}
-	if t.Before(time.Unix(0, 0)) || t.After(time.Now().Add(24*time.Hour)) {
-		return time.Time{}, fmt.Errorf("invalid argument at: must be between 1970-01-01 and a day from now, got %s", s)
-	}
-	return t, nil
-}
-
-// parseID parses an "id" argument; empty means a new one.
-func parseID(s string) (uuid.UUID, error) {
-	if s == "" {
-		return uuid.UUID{}, nil
-	}
-	id, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		return uuid.UUID{}, fmt.Errorf("invalid argument id: must be a UUID such as 0b7c6f1e-8d6a-4c3e-9f1a-2b3c4d5e6f70, got %q", s)
-	}
-	return id, nil
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // The operations the daemon serves: the one-shot writes and the reads that
@@ -36,14 +38,14 @@ func Handlers(q postgres.DB) map[string]Handler {
 	return map[string]Handler{
 		OpSaveEmotion: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var e memory.Emotion
-			if err := decode(args, &e); err != nil {
+			if err := decodeSave(args, &e, &e.ID, "emotion_id"); err != nil {
 				return nil, err
 			}
 			return memory.Save(ctx, q, e)
 		},
 		OpSaveConversation: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var c conversation.Conversation
-			if err := decode(args, &c); err != nil {
+			if err := decodeSave(args, &c, &c.ID, "conversation_id"); err != nil {
 				return nil, err
 			}
 			return conversation.Save(ctx, q, c)
@@ -71,6 +73,21 @@ func Handlers(q postgres.DB) map[string]Handler {
 			return list, err
 		},
 	}
+}
+
+// decodeSave decodes the record of a save into v, and refuses it when its
+// id, decoded into id, is missing or the nil UUID, which the stores take for
+// none: they would store it under a new id, once more on every retry. A
+// client fixes the id before it asks the daemon, so that the same save down
+// its chain is stored once.
+func decodeSave(args json.RawMessage, v any, id *uuid.UUID, field string) error {
+	if err := decode(args, v); err != nil {
+		return err
+	}
+	if *id == uuid.Nil {
+		return &text.FieldError{Field: field, Problem: "must be a UUID other than the nil UUID 00000000-0000-0000-0000-000000000000: a save through the daemon carries the id its caller chose"}
+	}
+	return nil
 }
 
 // decode reads args strictly: an unknown field means a client this daemon

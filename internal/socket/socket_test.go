@@ -132,6 +132,33 @@ func TestCallServesTheSameRecordsAsTheDirectPath(t *testing.T) {
 	}
 }
 
+// TestASaveWithoutItsIDIsRefused: the stores take the nil UUID for "no id"
+// and would store a retried save once more under a new one, so the daemon
+// serves a save only with the id its caller fixed.
+func TestASaveWithoutItsIDIsRefused(t *testing.T) {
+	h := serve(t)
+	for _, tc := range []struct {
+		op, field string
+		args      any
+	}{
+		{OpSaveEmotion, "emotion_id", memory.Emotion{Emotion: "happy", Intensity: 5, Context: "no id"}},
+		{OpSaveEmotion, "emotion_id", map[string]any{"emotion": "happy", "intensity": 5, "context": "nil id", "emotion_id": uuid.Nil.String()}},
+		{OpSaveConversation, "conversation_id", conversation.Conversation{Speaker: "david", MessageText: "no id"}},
+	} {
+		for range 2 {
+			err := call(t, h.path, tc.op, tc.args, nil)
+			var se *Error
+			if !errors.As(err, &se) || se.Kind != KindUsage || se.Field != tc.field || !strings.Contains(se.Problem, "other than the nil UUID") {
+				t.Errorf("%s %+v: %#v, want a usage error on %s", tc.op, tc.args, err, tc.field)
+			}
+		}
+	}
+	var n int
+	if err := h.pool.QueryRow(context.Background(), "select (select count(*) from angela_emotions) + (select count(*) from conversations)").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows stored (%v), want none", n, err)
+	}
+}
+
 func TestUsageErrorsKeepTheirField(t *testing.T) {
 	h := serve(t)
 	e := memory.Emotion{Emotion: "happy", Intensity: 5, Context: "first"}.WithDefaults()

@@ -1,0 +1,202 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/socket"
+	"github.com/angela-ai/angelad/internal/spool"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Spooled says that a save went to the spool instead of the database, for
+// the daemon to store once the database is reachable, and why.
+type Spooled struct {
+	// Kind and ID name the record; At is when it was spooled.
+	Kind spool.Kind
+	ID   uuid.UUID
+	At   time.Time
+	// Cause is what kept the database from storing the record.
+	Cause error
+	// Reason is Cause on one line, as the spool keeps it.
+	Reason string
+	// Dir is the spool directory.
+	Dir string
+}
+
+// SaveEmotion saves e, felt at the time at and under the id id as the caller
+// was given them ("" for now and for a new id; the nil UUID is refused): e's
+// own FeltAt and ID are not read. Invalid input is a *text.FieldError naming
+// the field as Emotion's JSON does (felt_at, emotion_id, ...). A valid emotion
+// goes down the chain (see save); it returns the stored emotion, or with a
+// non-nil Spooled the one the spool holds.
+func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id string) (memory.Emotion, *Spooled, error) {
+	var err error
+	if e.FeltAt, e.ID, err = c.given("felt_at", at, "emotion_id", id); err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		return memory.Emotion{}, nil, err
+	}
+	e = e.WithDefaults()
+	saved, sp, err := save(ctx, c, socket.OpSaveEmotion, spool.KindEmotion, e.ID, e,
+		func(ctx context.Context, conn *pgx.Conn, e memory.Emotion) (memory.Emotion, error) {
+			return memory.Save(ctx, conn, e)
+		})
+	if sp != nil && saved.FeltAt.IsZero() {
+		saved.FeltAt = sp.At // when the drain will say it was felt
+	}
+	return saved, sp, err
+}
+
+// SaveConversation saves one message as SaveEmotion saves an emotion: at and
+// id are the time and id the caller was given, and m's own CreatedAt and ID
+// are not read; errors name Conversation's fields (created_at,
+// conversation_id, ...).
+func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversation, at, id string) (conversation.Conversation, *Spooled, error) {
+	var err error
+	if m.CreatedAt, m.ID, err = c.given("created_at", at, "conversation_id", id); err == nil {
+		err = m.Validate()
+	}
+	if err != nil {
+		return conversation.Conversation{}, nil, err
+	}
+	m = m.WithDefaults()
+	m.Speaker, _ = conversation.NormalizeSpeaker(m.Speaker) // valid: checked above
+	saved, sp, err := save(ctx, c, socket.OpSaveConversation, spool.KindConversation, m.ID, m,
+		func(ctx context.Context, conn *pgx.Conn, m conversation.Conversation) (conversation.Conversation, error) {
+			return conversation.Save(ctx, conn, m)
+		})
+	if sp != nil && saved.CreatedAt.IsZero() {
+		saved.CreatedAt = sp.At // when the drain will say it was said
+	}
+	return saved, sp, err
+}
+
+// save takes a valid record r, whose id is fixed to id, down the chain: the
+// daemon's op, then store over the process's own connection within
+// save_timeout, then the spool. The one id on every step stores r once, even
+// when an earlier step reached the database after all. It returns what the
+// database stored, or r with where it was spooled.
+func save[T any](ctx context.Context, c *Client, op string, kind spool.Kind, id uuid.UUID, r T,
+	store func(context.Context, *pgx.Conn, T) (T, error)) (T, *Spooled, error) {
+	var saved, zero T
+	served, err := c.viaDaemon(ctx, op, r, &saved)
+	if !served {
+		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
+			// save_timeout bounds the write, so that a database that takes
+			// the connection but does not answer (a lock held, a server
+			// overloaded) sends the record to the spool instead of holding
+			// the caller.
+			sctx, cancel := context.WithTimeout(ctx, c.saveTimeout())
+			defer cancel()
+			var err error
+			saved, err = store(sctx, conn, r)
+			if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("the database did not store it within save_timeout (%s): %w", c.saveTimeout(), err)
+			}
+			return err
+		})
+	}
+	switch {
+	case err == nil:
+		return saved, nil, nil
+	case c.spool == nil || !spoolable(ctx, err):
+		return zero, nil, err
+	}
+	reason := text.OneLine(err.Error())
+	rec, serr := c.spool.Add(kind, id, r, reason)
+	if serr != nil {
+		return zero, nil, fmt.Errorf("%s not saved: %s; and it cannot be spooled either: %w", kind, reason, serr)
+	}
+	return r, &Spooled{Kind: kind, ID: id, At: rec.SpooledAt, Cause: err, Reason: reason, Dir: c.spool.Dir()}, nil
+}
+
+func (c *Client) saveTimeout() time.Duration {
+	if c.cfg.SaveTimeout <= 0 {
+		return defaultSaveTimeout
+	}
+	return c.cfg.SaveTimeout
+}
+
+// RecentEmotions returns the limit most recent emotions, newest first, from
+// the daemon or else over the process's own connection; never nil.
+func (c *Client) RecentEmotions(ctx context.Context, limit int) ([]memory.Emotion, error) {
+	return recent(ctx, c, socket.OpGetEmotions, socket.GetEmotionsArgs{Limit: limit},
+		func(conn *pgx.Conn) ([]memory.Emotion, error) { return memory.Recent(ctx, conn, limit) })
+}
+
+// RecentConversations returns the most recent messages o asks for, newest
+// first, from the daemon or else over the process's own connection; never
+// nil.
+func (c *Client) RecentConversations(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
+	return recent(ctx, c, socket.OpGetConversations, o,
+		func(conn *pgx.Conn) ([]conversation.Conversation, error) { return conversation.Recent(ctx, conn, o) })
+}
+
+// recent reads a list from the daemon's op, or else with read over the
+// process's own connection; never nil.
+func recent[T any](ctx context.Context, c *Client, op string, args any, read func(*pgx.Conn) ([]T, error)) ([]T, error) {
+	list := []T{}
+	served, err := c.viaDaemon(ctx, op, args, &list)
+	if !served {
+		err = c.WithConn(ctx, func(conn *pgx.Conn) error {
+			l, err := read(conn)
+			if l != nil {
+				list = l
+			}
+			return err
+		})
+	}
+	return list, err
+}
+
+// Recall returns the recall pack o asks for, over the process's own
+// connection, for the configured companion and memory model, in the
+// configured zone; a zero o.Now is the Client's clock. Invalid options are a
+// *text.FieldError, returned before the database is reached.
+func (c *Client) Recall(ctx context.Context, o memory.RecallOptions) (memory.Pack, error) {
+	o.Location, o.Companion = c.cfg.Location(), c.cfg.Companion
+	if o.Now.IsZero() {
+		o.Now = c.o.Now()
+	}
+	if err := o.Validate(); err != nil {
+		return memory.Pack{}, err
+	}
+	var pack memory.Pack
+	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		var err error
+		pack, err = memory.Recall(ctx, conn, memory.NewModel(c.cfg.Memory), o)
+		return err
+	})
+	return pack, err
+}
+
+// Search returns the memories o finds, best first, over the process's own
+// connection with the configured memory model; a zero o.Now is the Client's
+// clock. Invalid options are a *text.FieldError, returned before the database
+// is reached. The list is never nil when err is.
+func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.Hit, error) {
+	if o.Now.IsZero() {
+		o.Now = c.o.Now()
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	hits := []memory.Hit{}
+	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		h, err := memory.Search(ctx, conn, memory.NewModel(c.cfg.Memory), o)
+		if h != nil {
+			hits = h
+		}
+		return err
+	})
+	return hits, err
+}
