@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -82,15 +83,41 @@ func (c *Cluster) removeInitLeftovers(ctx context.Context) error {
 		if name := e.Name(); name != initDirName && !strings.HasPrefix(name, initDirName+".") {
 			continue
 		}
-		dir := filepath.Join(c.stateDir, e.Name())
-		if err := killProcessesIn(ctx, dir); err != nil {
+		if err := removeInitDir(ctx, filepath.Join(c.stateDir, e.Name())); err != nil {
 			return err
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove what an interrupted initdb left: %w", err)
 		}
 	}
 	return nil
+}
+
+// removeInitDir removes one leftover of an interrupted initdb. The initdb of a
+// killed command may outlive it for a moment (its death signal is delivered
+// asynchronously) and start one more postgres after the last was killed, which
+// then writes into the directory while it is removed: the removal fails with
+// "directory not empty". So the killing and removing are repeated until the
+// directory is gone, for at most initWait.
+func removeInitDir(ctx context.Context, dir string) error {
+	ctx, cancel := context.WithTimeout(ctx, initWait)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := killProcessesIn(ctx, dir); err != nil {
+			return err
+		}
+		err := os.RemoveAll(dir)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.ENOTEMPTY) {
+			return fmt.Errorf("remove what an interrupted initdb left: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove what an interrupted initdb left: %w", err)
+		case <-tick.C:
+		}
+	}
 }
 
 // killProcessesIn kills the postgres processes working in dir and waits until
