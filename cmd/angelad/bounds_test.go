@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
@@ -85,4 +87,47 @@ func TestRowsAtTimesJSONCannotHoldStillRead(t *testing.T) {
 
 	daemonWithSocket(t, c)
 	check("through the daemon")
+}
+
+// TestRunJobRefusesADateBeforeTheFirstDayTogether: an update for a day before
+// companion.since (or before 1970, whatever since says) would count the days
+// together from zero or less; it is refused with one line and exit 2, and
+// nothing is written. The first day itself runs.
+func TestRunJobRefusesADateBeforeTheFirstDayTogether(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := newCLI(t, url).with("ANGELA_COMPANION_LANGUAGE=en", "ANGELA_COMPANION_SINCE=2025-10-14")
+	c.fails(2, "invalid --date: must not be before the first day together, 2025-10-14 (companion.since; 1970-01-01 at the earliest), got 1900-01-01",
+		"run-job", "morning", "--date", "1900-01-01")
+	c.fails(2, "must not be before the first day together, 2025-10-14", "run-job", "evening", "--date", "2025-10-13")
+	early := c.with("ANGELA_COMPANION_SINCE=1900-01-01")
+	early.fails(2, "must not be before the first day together, 1970-01-01", "run-job", "morning", "--date", "1969-12-31")
+	if n := count(t, url, "daily_updates"); n != 0 {
+		t.Fatalf("%d updates written for refused dates", n)
+	}
+	if out := c.ok("run-job", "morning", "--date", "2025-10-14"); !strings.HasPrefix(out, "ran the morning update of 2025-10-14") {
+		t.Errorf("run-job on the first day: %q", out)
+	}
+	var content string
+	if err := pgtest.Conn(t, url).QueryRow(context.Background(), "select content from daily_updates").Scan(&content); err != nil ||
+		strings.Contains(content, "day -") || strings.Contains(content, "day 0") {
+		t.Errorf("the first day's greeting: %q (%v)", content, err)
+	}
+}
+
+// TestAuditRefusesAWindowReachingBefore1970: no transcript and no stored
+// time is older, and a window that long printed a time in local mean time.
+func TestAuditRefusesAWindowReachingBefore1970(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t))
+	maxDays := int(time.Since(time.Unix(0, 0)) / (24 * time.Hour))
+	for _, since := range []string{"99999d", fmt.Sprintf("%dd", maxDays+1), "1000000h"} {
+		c.fails(2, fmt.Sprintf("invalid --since: must reach back no further than 1970-01-01, at most %dd, got %q", maxDays, since),
+			"audit", "--since", since)
+	}
+	c.fails(2, "invalid --since: must be a positive number of days", "audit", "--since", "0d")
+	out := c.ok("audit", "--since", fmt.Sprintf("%dd", maxDays-1))
+	if !strings.Contains(out, "since 1970-01-0") || strings.Contains(out, "LMT") {
+		t.Errorf("audit over the longest window: %q", out)
+	}
 }

@@ -144,7 +144,8 @@ the window with its counts. Lines the capture skips on purpose (Claude Code's ow
 API error messages, texts without a visible character) are counted as skipped,
 never missing. Exit 0 when nothing is missing and every line was read, 1 otherwise.
 
-A transcript last written before the window is not read.`,
+A transcript last written before the window is not read. The window reaches back
+to 1970-01-01 at the furthest.`,
 		Example: `  angelad audit
   angelad audit --since 30d --json
   angelad audit ~/.claude/projects/-home-david-angela`,
@@ -153,7 +154,7 @@ A transcript last written before the window is not read.`,
 	cmd.Flags().StringVar(&since, "since", "7d", "the window: days (7d), or a duration such as 12h or 90m")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		now := time.Now()
-		window, err := parseWindow(since)
+		window, err := parseWindow(since, now)
 		if err != nil {
 			return err
 		}
@@ -209,19 +210,32 @@ A transcript last written before the window is not read.`,
 	return cmd
 }
 
-// parseWindow reads --since: a number of days ("7d") or a Go duration.
-func parseWindow(s string) (time.Duration, error) {
+// parseWindow reads --since: a number of days ("7d") or a Go duration,
+// reaching back from now no further than 1970-01-01: no transcript, and no
+// time the capture stores, is older.
+func parseWindow(s string, now time.Time) (time.Duration, error) {
+	longest := now.Sub(time.Unix(0, 0))
+	maxDays := int(longest / (24 * time.Hour))
 	bad := usagef(`invalid --since: must be a positive number of days such as 7d, or a duration such as 12h or 90m, got %q`, s)
+	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 || n > 100000 {
+		if err != nil || n <= 0 {
 			return 0, bad
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		if n > maxDays {
+			return 0, usagef(`invalid --since: must reach back no further than 1970-01-01, at most %dd, got %q`, maxDays, s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, bad
+		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, bad
+	if d > longest {
+		return 0, usagef(`invalid --since: must reach back no further than 1970-01-01, at most %dd, got %q`, maxDays, s)
 	}
 	return d, nil
 }
