@@ -30,8 +30,11 @@ and store their speech lines, as the daemon's conversation worker does. It share
 the daemon's offsets: what either already read is not read again, and a message
 already stored is never stored twice, so import and the daemon may run in any order.
 
-It prints the files, lines read, messages stored, messages already present and the
-lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progress bar.`,
+It prints the files, lines read, messages stored, messages already present, the
+lines skipped (malformed JSON, over 16 MiB, refused by the database, Claude Code's
+own API error messages, texts without a visible character) and the messages whose
+time was before 1970 or more than a day ahead, stored with the time they were read.
+On a terminal it shows a progress bar.`,
 		Example: `  angelad import ~/.claude/projects
   angelad import old-laptop/session.jsonl --json`,
 	}
@@ -86,9 +89,11 @@ lines skipped (malformed JSON, or over 16 MiB). On a terminal it shows a progres
 		if asJSON {
 			err = writeJSON(a.stdout, res)
 		} else {
-			_, err = fmt.Fprintf(a.stdout, "files:            %d\nlines read:       %d\nmessages stored:  %d\nalready present:  %d\nskipped:          %d (malformed %d, too large %d, refused by the database %d)\n",
-				res.Files, res.Lines, res.Stored, res.Present, res.Malformed+res.TooLarge+res.Refused,
-				res.Malformed, res.TooLarge, res.Refused)
+			_, err = fmt.Fprintf(a.stdout, "files:            %d\nlines read:       %d\nmessages stored:  %d\nalready present:  %d\n"+
+				"skipped:          %d (malformed %d, too large %d, refused by the database %d, API errors %d, invisible %d)\n"+
+				"times replaced:   %d (before 1970 or more than a day ahead: stored with the time read)\n",
+				res.Files, res.Lines, res.Stored, res.Present, res.Skipped(),
+				res.Malformed, res.TooLarge, res.Refused, res.APIErrors, res.Invisible, res.TimesReplaced)
 		}
 		if err == nil && len(res.Unreadable) > 0 {
 			return silentError{fmt.Errorf("%d transcripts could not be read", len(res.Unreadable))}
@@ -130,10 +135,14 @@ func (a *app) auditCommand() *cobra.Command {
 		Short: "Report every speech line of the transcripts that is not in the database",
 		Long: `Read the watched transcripts (conversation.transcripts), or the given files and
 directories, from their start, and report every speech line said in the window
-that is not stored (file, line, session), then each session in the window with its
-counts. Exit 0 when nothing is missing, 1 otherwise.
+that is not stored (file, line, session), every line it could not read (file,
+line, why: speech in it can be neither stored nor checked), then each session in
+the window with its counts. Lines the capture skips on purpose (Claude Code's own
+API error messages, texts without a visible character) are counted as skipped,
+never missing. Exit 0 when nothing is missing and every line was read, 1 otherwise.
 
-A transcript last written before the window is not read.`,
+A transcript last written before the window is not read. The window reaches back
+to 1970-01-01 at the furthest.`,
 		Example: `  angelad audit
   angelad audit --since 30d --json
   angelad audit ~/.claude/projects/-home-david-angela`,
@@ -141,7 +150,8 @@ A transcript last written before the window is not read.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().StringVar(&since, "since", "7d", "the window: days (7d), or a duration such as 12h or 90m")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		window, err := parseWindow(since)
+		now := time.Now()
+		window, err := parseWindow(since, now)
 		if err != nil {
 			return err
 		}
@@ -162,7 +172,6 @@ A transcript last written before the window is not read.`,
 			}
 			files = capture.GlobTranscripts(patterns)
 		}
-		now := time.Now()
 		var rep capture.AuditReport
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
 			rep, err = capture.Audit(ctx, conn, files, now.Add(-window), a.cfg.Conversation.IncludeSidechains, time.Now)
@@ -190,39 +199,66 @@ A transcript last written before the window is not read.`,
 		for _, u := range rep.Unreadable {
 			fmt.Fprintln(a.stderr, "angelad: cannot read "+u)
 		}
-		if len(rep.Missing) > 0 || len(rep.Unreadable) > 0 {
-			return silentError{fmt.Errorf("%d speech lines missing", len(rep.Missing))}
+		if len(rep.Missing) > 0 || len(rep.Unreadable) > 0 || len(rep.UnreadableLines) > 0 {
+			return silentError{fmt.Errorf("%d speech lines missing, %d lines unreadable", len(rep.Missing), len(rep.UnreadableLines))}
 		}
 		return nil
 	})
 	return cmd
 }
 
-// parseWindow reads --since: a number of days ("7d") or a Go duration.
-func parseWindow(s string) (time.Duration, error) {
+// parseWindow reads --since: a number of days ("7d") or a Go duration,
+// reaching back from now no further than 1970-01-01: no transcript, and no
+// time the capture stores, is older.
+func parseWindow(s string, now time.Time) (time.Duration, error) {
+	longest := now.Sub(time.Unix(0, 0))
+	maxDays := int(longest / (24 * time.Hour))
 	bad := usagef(`invalid --since: must be a positive number of days such as 7d, or a duration such as 12h or 90m, got %q`, s)
+	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 || n > 100000 {
+		if err != nil || n <= 0 {
 			return 0, bad
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		if n > maxDays {
+			return 0, usagef(`invalid --since: must reach back no further than 1970-01-01, at most %dd, got %q`, maxDays, s)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		d, err = time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, bad
+		}
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, bad
+	if d > longest {
+		return 0, usagef(`invalid --since: must reach back no further than 1970-01-01, at most %dd, got %q`, maxDays, s)
 	}
 	return d, nil
 }
 
 func writeAudit(w io.Writer, rep capture.AuditReport, since string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d transcripts since %s (%s): %d speech lines, %d stored, %d missing\n",
+	fmt.Fprintf(&b, "%d transcripts since %s (%s): %d speech lines, %d stored, %d missing",
 		rep.Transcripts, formatTime(rep.Since), since, rep.Speech, rep.Stored, len(rep.Missing))
+	if n := len(rep.UnreadableLines); n > 0 {
+		fmt.Fprintf(&b, ", %d %s unreadable (speech in %s cannot be checked)", n, plural(n, "line", "lines"), plural(n, "it", "them"))
+	}
+	b.WriteString("\n")
+	if rep.APIErrors > 0 || rep.Invisible > 0 {
+		fmt.Fprintf(&b, "skipped as the capture skips them: %d API error %s written by Claude Code, %d without a visible character\n",
+			rep.APIErrors, plural(rep.APIErrors, "message", "messages"), rep.Invisible)
+	}
 	if len(rep.Missing) > 0 {
 		b.WriteString("\nmissing:\n")
 		for _, m := range rep.Missing {
 			fmt.Fprintf(&b, "  %s:%d  session %s  %s  %s: %s\n", m.File, m.Line, m.SessionID, formatTime(m.CreatedAt), m.Speaker, m.Preview)
+		}
+	}
+	if len(rep.UnreadableLines) > 0 {
+		b.WriteString("\nunreadable:\n")
+		for _, u := range rep.UnreadableLines {
+			fmt.Fprintf(&b, "  %s:%d  %s\n", u.File, u.Line, u.Problem)
 		}
 	}
 	if len(rep.Sessions) > 0 {
@@ -234,4 +270,11 @@ func writeAudit(w io.Writer, rep capture.AuditReport, since string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -229,7 +229,9 @@ func TestImportAndDaemonInEitherOrderStoreEachMessageOnce(t *testing.T) {
 	if strings.Contains(r.stderr, "importing") {
 		t.Errorf("a progress bar when standard error is not a terminal:\n%s", r.stderr)
 	}
-	want := "files:            2\nlines read:       5\nmessages stored:  3\nalready present:  0\nskipped:          1 (malformed 1, too large 0, refused by the database 0)\n"
+	want := "files:            2\nlines read:       5\nmessages stored:  3\nalready present:  0\n" +
+		"skipped:          1 (malformed 1, too large 0, refused by the database 0, API errors 0, invisible 0)\n" +
+		"times replaced:   0 (before 1970 or more than a day ahead: stored with the time read)\n"
 	if out != want {
 		t.Errorf("import printed\n%s\nwant\n%s", out, want)
 	}

@@ -17,11 +17,20 @@ import (
 	"github.com/angela-ai/angelad/internal/text"
 )
 
-// parseDate parses a --date flag: a local calendar date, not after today.
-func parseDate(s string, loc *time.Location) (time.Time, error) {
+// parseDate parses run-job's --date flag: a local calendar date, not after
+// today and not before the first day together (companion.since), nor 1970:
+// an update written for a day before they met would greet day 0 or less.
+func parseDate(s string, loc *time.Location, since time.Time) (time.Time, error) {
 	d, err := time.Parse(time.DateOnly, s)
 	if err != nil {
 		return time.Time{}, &text.FieldError{Field: "--date", Problem: fmt.Sprintf("must be a date YYYY-MM-DD such as 2026-12-01, got %q", s)}
+	}
+	if epoch := time.Unix(0, 0).UTC(); since.Before(epoch) {
+		since = epoch
+	}
+	if d.Before(since) {
+		return time.Time{}, &text.FieldError{Field: "--date", Problem: fmt.Sprintf("must not be before the first day together, %s (companion.since; 1970-01-01 at the earliest), got %s",
+			since.Format(time.DateOnly), s)}
 	}
 	today := time.Now().In(loc)
 	if d.After(time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)) {
@@ -134,7 +143,7 @@ at its time.`,
 		now := time.Now()
 		day := time.Date(now.In(loc).Year(), now.In(loc).Month(), now.In(loc).Day(), 0, 0, 0, 0, time.UTC)
 		if date != "" {
-			d, err := parseDate(date, loc)
+			d, err := parseDate(date, loc, a.cfg.Companion.Since)
 			if err != nil {
 				return err
 			}

@@ -187,6 +187,14 @@ type SessionAudit struct {
 	Last      time.Time `json:"last"`
 }
 
+// UnreadableLine is a line of a transcript that could not be read: speech in
+// it would be neither stored nor known to be missing.
+type UnreadableLine struct {
+	File    string `json:"file"`
+	Line    int64  `json:"line"`
+	Problem string `json:"problem"`
+}
+
 // AuditReport is what Audit found.
 type AuditReport struct {
 	Since       time.Time      `json:"since"`
@@ -195,6 +203,14 @@ type AuditReport struct {
 	Stored      int            `json:"stored"`
 	Missing     []Missing      `json:"missing"`
 	Sessions    []SessionAudit `json:"sessions"`
+	// UnreadableLines lists every line of the transcripts read that could not
+	// be read (not valid JSON, or longer than MaxLineBytes), in file order.
+	UnreadableLines []UnreadableLine `json:"unreadable_lines"`
+	// APIErrors and Invisible count the lines of the window that the capture
+	// skips, as it does: Claude Code's own error messages, and texts without
+	// a visible character. They are not speech, so never missing.
+	APIErrors int `json:"api_error_lines"`
+	Invisible int `json:"invisible_lines"`
 	// Unreadable lists the transcripts that could not be read, with why.
 	Unreadable []string `json:"unreadable,omitempty"`
 }
@@ -203,10 +219,12 @@ type AuditReport struct {
 const auditChunk = 10000
 
 // Audit reads the transcripts whole, ignoring the offsets, and reports every
-// speech line said since since that is not in the database. A message found
-// in several files counts once, at its first place.
+// speech line said since since that is not in the database, and every line
+// it could not read. A message found in several files counts once, at its
+// first place. Lines are judged as the capture judges them (parseLine), so a
+// line the capture skips on purpose is counted as skipped, never missing.
 func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Time, includeSidechains bool, now func() time.Time) (AuditReport, error) {
-	rep := AuditReport{Since: since, Missing: []Missing{}, Sessions: []SessionAudit{}}
+	rep := AuditReport{Since: since, Missing: []Missing{}, Sessions: []SessionAudit{}, UnreadableLines: []UnreadableLine{}}
 	var found []Missing // every speech line in the window, by first place
 	seen := map[uuid.UUID]bool{}
 	for _, f := range files {
@@ -214,12 +232,30 @@ func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Ti
 			continue // nothing in it was written in the window
 		}
 		rep.Transcripts++
-		err := scanFile(f.Path, func(lineNo int64, b []byte) {
-			m, ok, err := parseLine(b, includeSidechains, now)
-			if err != nil || !ok || m.CreatedAt.Before(since) || seen[m.ID] {
+		err := scanFile(f.Path, func(lineNo int64, b []byte, tooLarge bool) {
+			if tooLarge {
+				rep.UnreadableLines = append(rep.UnreadableLines, UnreadableLine{File: f.Path, Line: lineNo,
+					Problem: fmt.Sprintf("longer than %d bytes", MaxLineBytes)})
+				return
+			}
+			m, kind, err := parseLine(b, includeSidechains, now)
+			if err != nil {
+				rep.UnreadableLines = append(rep.UnreadableLines, UnreadableLine{File: f.Path, Line: lineNo,
+					Problem: text.OneLine(err.Error())})
+				return
+			}
+			if kind == otherLine || m.CreatedAt.Before(since) || seen[m.ID] {
 				return
 			}
 			seen[m.ID] = true
+			switch kind {
+			case apiErrorLine:
+				rep.APIErrors++
+				return
+			case invisibleLine:
+				rep.Invisible++
+				return
+			}
 			found = append(found, Missing{File: f.Path, Line: lineNo, SessionID: m.SessionID, Speaker: m.Speaker,
 				CreatedAt: m.CreatedAt, ConversationID: m.ID, Preview: text.Preview(m.Text, 80)})
 		})
@@ -273,8 +309,9 @@ func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Ti
 	return rep, nil
 }
 
-// scanFile calls fn with every complete line of path that is not too large.
-func scanFile(path string, fn func(lineNo int64, b []byte)) error {
+// scanFile calls fn with every complete line of path; a line longer than
+// MaxLineBytes comes as tooLarge, without its bytes.
+func scanFile(path string, fn func(lineNo int64, b []byte, tooLarge bool)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return &FileError{path, err}
@@ -289,9 +326,7 @@ func scanFile(path string, fn func(lineNo int64, b []byte)) error {
 		if err != nil {
 			return &FileError{path, err}
 		}
-		if !tooLarge {
-			fn(lr.line, b)
-		}
+		fn(lr.line, b, tooLarge)
 	}
 }
 

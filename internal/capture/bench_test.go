@@ -101,9 +101,9 @@ func BenchmarkReadTranscript(b *testing.B) {
 			if err != nil || tooLarge {
 				b.Fatal(err, tooLarge)
 			}
-			if _, ok, err := parseLine(line, false, time.Now); err != nil {
+			if _, kind, err := parseLine(line, false, time.Now); err != nil {
 				b.Fatal(err)
-			} else if ok {
+			} else if kind == speechLine {
 				n++
 			}
 		}

@@ -77,6 +77,21 @@ type Counts struct {
 	// check does not take, say); they are logged and set aside, so that the
 	// lines after them are stored.
 	Refused int64 `json:"refused"`
+	// APIErrors are the error messages Claude Code wrote as the assistant's
+	// ("API Error: ..."), and Invisible the texts without a visible
+	// character: both skipped, not speech.
+	APIErrors int64 `json:"api_errors"`
+	Invisible int64 `json:"invisible"`
+	// TimesReplaced are speech lines stored with the time they were read
+	// because their own was before 1970, more than a day ahead, or not a
+	// time (see Message.TimeGiven).
+	TimesReplaced int64 `json:"times_replaced"`
+}
+
+// Skipped is how many lines were read and not stored for what they are:
+// malformed, too large, refused, API errors and invisible texts.
+func (c Counts) Skipped() int64 {
+	return c.Malformed + c.TooLarge + c.Refused + c.APIErrors + c.Invisible
 }
 
 // Add adds o to c.
@@ -90,6 +105,9 @@ func (c *Counts) Add(o Counts) {
 	c.Malformed += o.Malformed
 	c.TooLarge += o.TooLarge
 	c.Refused += o.Refused
+	c.APIErrors += o.APIErrors
+	c.Invisible += o.Invisible
+	c.TimesReplaced += o.TimesReplaced
 }
 
 // FileError is a transcript that could not be read (as opposed to a database
@@ -114,6 +132,32 @@ type Capture struct {
 	Now func() time.Time
 	// BatchRows is the most rows one transaction stores; 0 means batchRows.
 	BatchRows int
+
+	// told holds the notices already logged, by file and kind, so that a
+	// transcript full of one oddity logs it once, not on every read.
+	toldMu sync.Mutex
+	told   map[notice]bool
+}
+
+// notice is a kind of line a file had that is logged once per file.
+type notice struct {
+	path string
+	kind string
+}
+
+// once reports whether kind is yet to be logged for path, and marks it told.
+func (c *Capture) once(path, kind string) bool {
+	c.toldMu.Lock()
+	defer c.toldMu.Unlock()
+	if c.told == nil {
+		c.told = map[notice]bool{}
+	}
+	n := notice{path, kind}
+	if c.told[n] {
+		return false
+	}
+	c.told[n] = true
+	return true
 }
 
 // batchDone reports a committed batch: what it added, and the last message
@@ -203,15 +247,38 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 			c.Log.Warn("transcript line too large: skipped", zap.String("file", path), zap.Int64("line", lr.line),
 				zap.Int64("bytes_over", lr.offset-batchStart), zap.Int("limit", MaxLineBytes))
 		default:
-			m, ok, err := parseLine(b, c.IncludeSidechains, c.Now)
+			m, kind, err := parseLine(b, c.IncludeSidechains, c.Now)
 			if err != nil {
 				delta.Malformed++
 				c.Log.Warn("transcript line is not valid JSON: skipped", zap.String("file", path),
 					zap.Int64("line", lr.line), zap.Error(err))
 				continue
 			}
-			if !ok {
+			switch kind {
+			case otherLine:
 				continue
+			case apiErrorLine:
+				delta.APIErrors++
+				if c.once(path, "api error") {
+					c.Log.Info("transcript line is an error Claude Code wrote, not Angela's words: skipped (further ones in this file are counted, not logged)",
+						zap.String("file", path), zap.Int64("line", lr.line), zap.String("text", text.Preview(m.Text, 80)))
+				}
+				continue
+			case invisibleLine:
+				delta.Invisible++
+				if c.once(path, "invisible") {
+					c.Log.Warn("transcript line has no visible character: skipped (further ones in this file are counted, not logged)",
+						zap.String("file", path), zap.Int64("line", lr.line), zap.String("text", text.Quote(m.Text)))
+				}
+				continue
+			}
+			if m.TimeGiven != "" {
+				delta.TimesReplaced++
+				if c.once(path, "time") {
+					c.Log.Warn("transcript line's time is before 1970, more than a day ahead or not a time: stored with the time it was read (further ones in this file are counted, not logged)",
+						zap.String("file", path), zap.Int64("line", lr.line), zap.String("timestamp", m.TimeGiven),
+						zap.Time("stored_as", m.CreatedAt))
+				}
 			}
 			delta.Speech++
 			if m.CutFrom > 0 {

@@ -618,3 +618,47 @@ func TestIngestFilesInterruptedKeepsEachFileResumableExactly(t *testing.T) {
 		t.Fatalf("%d rows after resuming, want 180", n)
 	}
 }
+
+// TestIngestSkipsAndCountsWhatIsNotSpeechAndLogsEachKindOncePerFile: Claude
+// Code's API error lines and texts without a visible character are skipped
+// and counted; a line at a time out of range is stored with the time it was
+// read and counted. Each kind is logged once per file, with its line, however
+// many times the file has it or is read.
+func TestIngestSkipsAndCountsWhatIsNotSpeechAndLogsEachKindOncePerFile(t *testing.T) {
+	t.Parallel()
+	e := newIngestEnv(t)
+	apiError := string(tline(t, "assistant", nil, map[string]any{"isApiErrorMessage": true, "error": "unknown",
+		"message": map[string]any{"model": "<synthetic>", "role": "assistant",
+			"content": []any{textBlock("API Error: Can't reach the API server")}}})) + "\n"
+	invisible := string(tline(t, "user", "\u200b\u200b", nil)) + "\n"
+	future := string(tline(t, "assistant", []any{textBlock("from the far future")},
+		map[string]any{"timestamp": "9999-12-31T23:59:59Z"})) + "\n"
+	past := string(tline(t, "user", "from before 1970", map[string]any{"timestamp": "1900-01-01T00:00:00Z"})) + "\n"
+	path := e.write("s.jsonl", e.speechLine("before")+apiError+invisible+future+apiError+invisible+past+e.speechLine("after"))
+	_, c := e.ingest(path)
+	if c.Lines != 8 || c.Speech != 4 || c.Stored != 4 || c.APIErrors != 2 || c.Invisible != 2 || c.TimesReplaced != 2 ||
+		c.Skipped() != 4 || c.Malformed != 0 {
+		t.Fatalf("counts %+v", c)
+	}
+	e.wantTexts("after", "before", "from before 1970", "from the far future")
+	var replaced int
+	if err := e.conn.QueryRow(e.ctx, `select count(*) from conversations where created_at = $1`, fixedNow).Scan(&replaced); err != nil || replaced != 2 {
+		t.Fatalf("%d rows at the time read, want 2 (%v)", replaced, err)
+	}
+	appendTo(t, path, apiError+invisible+future)
+	e.ingest(path)
+	for msg, line := range map[string]int64{
+		"transcript line is an error Claude Code wrote, not Angela's words: skipped (further ones in this file are counted, not logged)":                                   2,
+		"transcript line has no visible character: skipped (further ones in this file are counted, not logged)":                                                            3,
+		"transcript line's time is before 1970, more than a day ahead or not a time: stored with the time it was read (further ones in this file are counted, not logged)": 4,
+	} {
+		logged := e.logs.FilterMessage(msg).All()
+		if len(logged) != 1 || logged[0].ContextMap()["file"] != path || logged[0].ContextMap()["line"] != line {
+			t.Errorf("%q logged %+v, want once at line %d", msg, logged, line)
+		}
+	}
+	if l := e.logs.FilterMessage("transcript line's time is before 1970, more than a day ahead or not a time: stored with the time it was read (further ones in this file are counted, not logged)").All(); len(l) == 1 &&
+		l[0].ContextMap()["timestamp"] != `"9999-12-31T23:59:59Z"` {
+		t.Errorf("the time given is not kept in the log: %v", l[0].ContextMap())
+	}
+}

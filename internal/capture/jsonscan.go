@@ -15,9 +15,17 @@ import (
 // strings a speech line needs (with encoding/json, so escapes are exact). A
 // string being skipped is searched for its closing quote with bytes.IndexByte,
 // which is what makes the walk fast.
-
-// maxDepth bounds nesting, so that a hostile line cannot exhaust the stack.
-const maxDepth = 256
+//
+// Only the few members that may hold speech are walked into (the line, its
+// message, the message's content and each block of it); every other value,
+// such as a tool's input, is skipped by skipValue without recursion, however
+// deeply it nests, so that a valid line is never refused for the depth of a
+// member that holds no speech, and no line can exhaust the stack.
+//
+// Like the lenient readers (Python's json with strict=False), the walk takes
+// a raw control character inside a string as that character, where strict
+// JSON wants it escaped: a line with a raw TAB in its text is speech, not a
+// malformed line.
 
 // errSyntax is the cause of every structural problem of a line.
 var errSyntax = errors.New("invalid JSON")
@@ -59,19 +67,99 @@ func skipString(b []byte, i int) (int, error) {
 }
 
 // skipValue returns the index just after the JSON value that starts at b[i]
-// (after any whitespace).
-func skipValue(b []byte, i, depth int) (int, error) {
-	i = skipSpace(b, i)
-	if i >= len(b) {
-		return 0, syntaxErr(i, "value expected")
+// (after any whitespace), checking its structure. Objects and arrays are
+// skipped without recursion: open keeps the closing bracket of each one
+// entered, on the heap, so the depth is bounded only by the line's length.
+func skipValue(b []byte, i int) (int, error) {
+	var open []byte
+	for {
+		// A value starts at i.
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return 0, syntaxErr(i, "value expected")
+		}
+		var err error
+		switch b[i] {
+		case '{':
+			if j := skipSpace(b, i+1); j < len(b) && b[j] == '}' {
+				i = j + 1
+				break
+			}
+			open = append(open, '}')
+			if i, err = skipKey(b, i+1); err != nil {
+				return 0, err
+			}
+			continue
+		case '[':
+			if j := skipSpace(b, i+1); j < len(b) && b[j] == ']' {
+				i = j + 1
+				break
+			}
+			open = append(open, ']')
+			i++
+			continue
+		default:
+			if i, err = skipScalar(b, i); err != nil {
+				return 0, err
+			}
+		}
+		// A value ended at i: close what it ends, or go on to the next
+		// member or element.
+		for {
+			if len(open) == 0 {
+				return i, nil
+			}
+			i = skipSpace(b, i)
+			closer := open[len(open)-1]
+			if i >= len(b) {
+				if closer == '}' {
+					return 0, syntaxErr(i, "unterminated object")
+				}
+				return 0, syntaxErr(i, "unterminated array")
+			}
+			if b[i] == closer {
+				open = open[:len(open)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return 0, syntaxErr(i, fmt.Sprintf("',' or '%c' expected", closer))
+			}
+			i++
+			if closer == '}' {
+				if i, err = skipKey(b, i); err != nil {
+					return 0, err
+				}
+			}
+			break
+		}
 	}
+}
+
+// skipKey returns the index just after the ':' that follows the object key
+// starting at b[i] (after any whitespace).
+func skipKey(b []byte, i int) (int, error) {
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != '"' {
+		return 0, syntaxErr(i, "object key expected")
+	}
+	end, err := skipString(b, i)
+	if err != nil {
+		return 0, err
+	}
+	i = skipSpace(b, end)
+	if i >= len(b) || b[i] != ':' {
+		return 0, syntaxErr(i, "':' expected")
+	}
+	return i + 1, nil
+}
+
+// skipScalar returns the index just after the string, literal or number
+// that starts at b[i].
+func skipScalar(b []byte, i int) (int, error) {
 	switch c := b[i]; {
 	case c == '"':
 		return skipString(b, i)
-	case c == '{':
-		return walkObject(b, i, depth+1, nil)
-	case c == '[':
-		return walkArray(b, i, depth+1, nil)
 	case c == 't':
 		return literal(b, i, "true")
 	case c == 'f':
@@ -118,13 +206,10 @@ func skipNumber(b []byte, i int) (int, error) {
 	return i, nil
 }
 
-// walkObject checks the object that starts at b[i] ('{') and, when field is
-// not nil, calls it with each member's raw key (quotes included) and raw
-// value. It returns the index just after the object.
-func walkObject(b []byte, i, depth int, field func(key, value []byte)) (int, error) {
-	if depth > maxDepth {
-		return 0, syntaxErr(i, "nested too deeply")
-	}
+// walkObject checks the object that starts at b[i] ('{') and calls field
+// with each member's raw key (quotes included) and raw value. It returns the
+// index just after the object.
+func walkObject(b []byte, i int, field func(key, value []byte)) (int, error) {
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1, nil
@@ -144,13 +229,11 @@ func walkObject(b []byte, i, depth int, field func(key, value []byte)) (int, err
 			return 0, syntaxErr(i, "':' expected")
 		}
 		vStart := skipSpace(b, i+1)
-		vEnd, err := skipValue(b, vStart, depth)
+		vEnd, err := skipValue(b, vStart)
 		if err != nil {
 			return 0, err
 		}
-		if field != nil {
-			field(key, b[vStart:vEnd])
-		}
+		field(key, b[vStart:vEnd])
 		i = skipSpace(b, vEnd)
 		if i >= len(b) {
 			return 0, syntaxErr(i, "unterminated object")
@@ -166,24 +249,19 @@ func walkObject(b []byte, i, depth int, field func(key, value []byte)) (int, err
 	}
 }
 
-// walkArray is walkObject for arrays: elem, when not nil, gets each raw element.
-func walkArray(b []byte, i, depth int, elem func(value []byte)) (int, error) {
-	if depth > maxDepth {
-		return 0, syntaxErr(i, "nested too deeply")
-	}
+// walkArray is walkObject for arrays: elem gets each raw element.
+func walkArray(b []byte, i int, elem func(value []byte)) (int, error) {
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == ']' {
 		return i + 1, nil
 	}
 	for {
 		vStart := skipSpace(b, i)
-		vEnd, err := skipValue(b, vStart, depth)
+		vEnd, err := skipValue(b, vStart)
 		if err != nil {
 			return 0, err
 		}
-		if elem != nil {
-			elem(b[vStart:vEnd])
-		}
+		elem(b[vStart:vEnd])
 		i = skipSpace(b, vEnd)
 		if i >= len(b) {
 			return 0, syntaxErr(i, "unterminated array")
@@ -202,14 +280,14 @@ func walkArray(b []byte, i, depth int, elem func(value []byte)) (int, error) {
 // members calls field for each member of the already checked object v.
 func members(v []byte, field func(key, value []byte)) {
 	if len(v) > 0 && v[0] == '{' {
-		_, _ = walkObject(v, 0, 0, field)
+		_, _ = walkObject(v, 0, field)
 	}
 }
 
 // elements calls elem for each element of the already checked array v.
 func elements(v []byte, elem func(value []byte)) {
 	if len(v) > 0 && v[0] == '[' {
-		_, _ = walkArray(v, 0, 0, elem)
+		_, _ = walkArray(v, 0, elem)
 	}
 }
 
@@ -220,14 +298,20 @@ func isKey(k []byte, name string) bool {
 }
 
 // decodeString decodes the raw JSON string v (quotes included). ok is false
-// when v is not a string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+// when v is not a string, or holds an escape JSON does not have. Invalid
+// UTF-8 becomes U+FFFD, as encoding/json does; a raw control character is
+// taken as it is (see the top of this file).
 func decodeString(v []byte) (s string, ok bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
 	}
 	inner := v[1 : len(v)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) && !hasControl(inner) {
+	control := hasControl(inner)
+	if !control && bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return string(inner), true
+	}
+	if control {
+		v = escapeControls(v)
 	}
 	if err := json.Unmarshal(v, &s); err != nil {
 		return "", false
@@ -242,4 +326,20 @@ func hasControl(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// escapeControls returns the raw JSON string v with each raw control
+// character written as the escape strict JSON wants (\u0009 for a TAB), so
+// that it decodes to that character.
+func escapeControls(v []byte) []byte {
+	const hex = "0123456789abcdef"
+	out := make([]byte, 0, len(v)+16)
+	for _, c := range v {
+		if c < 0x20 {
+			out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }

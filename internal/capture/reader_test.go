@@ -131,6 +131,8 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{"type":"assistant","message":{"content":[{"type":"text","text":"a\"b"}]}}`))
 	f.Add([]byte(`{"a":[1,-2.5e3,true,false,null,{"b":"\\\""}]}`))
 	f.Add([]byte(`{"type":"user"`))
+	f.Add([]byte(`{"type":"assistant","message":{"content":[{"type":"text","text":"a` + "\t\x00" + `b"},{"type":"tool_use","input":` +
+		strings.Repeat(`{"k":[`, 300) + "1" + strings.Repeat("]}", 300) + `}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _, err := parseLine(b, true, nowFixed)
 		if err != nil && json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{")) {

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,6 +27,10 @@ type Message struct {
 	// CutFrom is the length in bytes of a text that was cut to
 	// text.MaxTextBytes; 0 when the text is whole.
 	CutFrom int `json:"-"`
+	// TimeGiven is the line's timestamp when it was not used: a time before
+	// 1970 or more than conversation.MaxAhead after the line was read, or not
+	// an RFC 3339 time. CreatedAt is then when it was read. "" otherwise.
+	TimeGiven string `json:"-"`
 	// line is the line's number in its file, for the log.
 	line int64
 }
@@ -48,23 +54,49 @@ func idNamespace() uuid.UUID {
 	return uuid.UUID{0x6f, 0x1d, 0x5a, 0x3e, 0x8a, 0x0b, 0x4f, 0x43, 0x9a, 0x7c, 0x2c, 0x4b, 0x1e, 0x0d, 0x9a, 0x51}
 }
 
+// lineKind is what a transcript line is to the capture.
+type lineKind int
+
+const (
+	// otherLine is not speech: a tool's use or result, thinking, a summary,
+	// a command's output, a text that is blank. Most lines are; they are not
+	// counted.
+	otherLine lineKind = iota
+	// speechLine is David's or Angela's words: it is stored.
+	speechLine
+	// apiErrorLine is an error Claude Code wrote itself as the assistant's
+	// message ("API Error: Can't reach the API server"): not Angela's words,
+	// so it is skipped and counted.
+	apiErrorLine
+	// invisibleLine has a text of only invisible characters (U+200B and
+	// the like, see text.HasVisible), which the CLI and the MCP server refuse
+	// to save: it is skipped and counted.
+	invisibleLine
+)
+
+// syntheticModel is the model Claude Code names in the assistant messages it
+// writes itself, such as its API errors.
+const syntheticModel = "<synthetic>"
+
 // line holds the raw members of a transcript line that decide whether it is
 // speech.
 type line struct {
 	typ, uuid, session, timestamp, cwd, message []byte
-	sidechain, meta, compactSummary             bool
+	sidechain, meta, compactSummary, apiError   bool
 }
 
-// parseLine checks that b is one JSON object and returns the speech it holds:
-// ok is false for a line that is not speech, err is not nil for a line that is
-// not valid JSON. now is the time given to a speech line without a timestamp.
-func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Message, ok bool, err error) {
+// parseLine checks that b is one JSON object and returns what kind of line
+// it is and, for a speechLine, the speech it holds (for an apiErrorLine or an
+// invisibleLine, what that speech would have been). err is not nil for a
+// line that is not valid JSON, or whose text cannot be decoded. now is when
+// the line is read: the time of a speech line without a usable timestamp.
+func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Message, kind lineKind, err error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return Message{}, false, syntaxErr(i, "a line must be one JSON object")
+		return Message{}, otherLine, syntaxErr(i, "a line must be one JSON object")
 	}
 	var l line
-	end, err := walkObject(b, i, 1, func(k, v []byte) {
+	end, err := walkObject(b, i, func(k, v []byte) {
 		switch {
 		case isKey(k, "type"):
 			l.typ = v
@@ -84,18 +116,20 @@ func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Messag
 			l.meta = string(v) == "true"
 		case isKey(k, "isCompactSummary"):
 			l.compactSummary = string(v) == "true"
+		case isKey(k, "isApiErrorMessage"):
+			l.apiError = string(v) == "true"
 		}
 	})
 	if err != nil {
-		return Message{}, false, err
+		return Message{}, otherLine, err
 	}
 	if j := skipSpace(b, end); j != len(b) {
-		return Message{}, false, syntaxErr(j, "text after the JSON object")
+		return Message{}, otherLine, syntaxErr(j, "text after the JSON object")
 	}
 	return l.speech(includeSidechains, now)
 }
 
-func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bool, error) {
+func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, lineKind, error) {
 	var m Message
 	switch string(l.typ) {
 	case `"user"`:
@@ -103,31 +137,47 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bo
 	case `"assistant"`:
 		m.Speaker = conversation.SpeakerAngela
 	default:
-		return Message{}, false, nil
+		return Message{}, otherLine, nil
 	}
 	if (l.sidechain && !includeSidechains) || l.meta || l.compactSummary {
-		return Message{}, false, nil
+		return Message{}, otherLine, nil
 	}
-	var content []byte
+	var content, model []byte
 	members(l.message, func(k, v []byte) {
-		if isKey(k, "content") {
+		switch {
+		case isKey(k, "content"):
 			content = v
+		case isKey(k, "model"):
+			model = v
 		}
 	})
-	m.Text = contentText(content)
+	var err error
+	if m.Text, err = contentText(content); err != nil {
+		return Message{}, otherLine, err
+	}
 	if strings.TrimSpace(m.Text) == "" {
-		return Message{}, false, nil
+		return Message{}, otherLine, nil
 	}
 	if m.Speaker == conversation.SpeakerDavid && isUserNoise(m.Text) {
-		return Message{}, false, nil
+		return Message{}, otherLine, nil
+	}
+	kind := speechLine
+	switch {
+	case m.Speaker == conversation.SpeakerAngela && (l.apiError || isSynthetic(model)):
+		kind = apiErrorLine
+	case !text.HasVisible(m.Text):
+		kind = invisibleLine
 	}
 	m.SessionID, _ = decodeString(l.session)
 	m.ProjectDir, _ = decodeString(l.cwd)
 	ts, _ := decodeString(l.timestamp)
-	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+	readAt := now().UTC()
+	m.CreatedAt = readAt
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && conversation.TimeInRange(t, readAt) {
 		m.CreatedAt = t.UTC()
-	} else {
-		m.CreatedAt = now().UTC()
+	} else if len(l.timestamp) > 0 && string(l.timestamp) != "null" {
+		// Kept for the log: the row has the time it was read.
+		m.TimeGiven = text.Preview(string(l.timestamp), 60)
 	}
 	m.ID = l.id(ts, m.Text)
 	m.Text = storable(m.Text)
@@ -137,16 +187,26 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, bo
 	}
 	m.SessionID = cutChars(storable(m.SessionID), conversation.MaxSessionIDChars)
 	m.ProjectDir = storable(m.ProjectDir)
-	return m, true, nil
+	return m, kind, nil
 }
 
+// errUndecodable is the cause of a text that is a JSON string in form but
+// cannot be decoded (an escape JSON does not have, such as \x41).
+var errUndecodable = errors.New("a text cannot be decoded")
+
 // contentText is the speech of a message's content: a string as it is, or
-// the non-blank text blocks of an array joined by a blank line.
-func contentText(content []byte) string {
-	if s, ok := decodeString(content); ok {
-		return s
+// the non-blank text blocks of an array joined by a blank line. A text that
+// cannot be decoded is an error: its speech would be lost without a word.
+func contentText(content []byte) (string, error) {
+	if len(content) > 0 && content[0] == '"' {
+		s, ok := decodeString(content)
+		if !ok {
+			return "", fmt.Errorf("%w: the message's content", errUndecodable)
+		}
+		return s, nil
 	}
 	var parts []string
+	var bad error
 	elements(content, func(block []byte) {
 		var typ, txt []byte
 		members(block, func(k, v []byte) {
@@ -157,14 +217,28 @@ func contentText(content []byte) string {
 				txt = v
 			}
 		})
-		if string(typ) != `"text"` {
+		if string(typ) != `"text"` || len(txt) == 0 || txt[0] != '"' {
 			return
 		}
-		if s, ok := decodeString(txt); ok && strings.TrimSpace(s) != "" {
+		s, ok := decodeString(txt)
+		if !ok {
+			bad = fmt.Errorf("%w: a text block", errUndecodable)
+			return
+		}
+		if strings.TrimSpace(s) != "" {
 			parts = append(parts, s)
 		}
 	})
-	return strings.Join(parts, "\n\n")
+	if bad != nil {
+		return "", bad
+	}
+	return strings.Join(parts, "\n\n"), nil
+}
+
+// isSynthetic reports whether the raw JSON value model names syntheticModel.
+func isSynthetic(model []byte) bool {
+	s, _ := decodeString(model)
+	return s == syntheticModel
 }
 
 func isUserNoise(s string) bool {

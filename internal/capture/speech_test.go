@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -14,7 +15,8 @@ import (
 )
 
 // fixedNow is the time given to lines without a timestamp in these tests.
-var fixedNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+// It is a day after the times tline gives lines.
+var fixedNow = time.Date(2026, 3, 2, 3, 4, 5, 0, time.UTC)
 
 func nowFixed() time.Time { return fixedNow }
 
@@ -52,11 +54,17 @@ func textBlock(s string) map[string]any { return map[string]any{"type": "text", 
 
 func parse(t *testing.T, b []byte, sidechains bool) (Message, bool) {
 	t.Helper()
-	m, ok, err := parseLine(b, sidechains, nowFixed)
+	m, kind := parseKind(t, b, sidechains)
+	return m, kind == speechLine
+}
+
+func parseKind(t *testing.T, b []byte, sidechains bool) (Message, lineKind) {
+	t.Helper()
+	m, kind, err := parseLine(b, sidechains, nowFixed)
 	if err != nil {
-		t.Fatalf("parseLine(%s): %v", b, err)
+		t.Fatalf("parseLine(%.200s): %v", b, err)
 	}
-	return m, ok
+	return m, kind
 }
 
 func wantSpeech(t *testing.T, b []byte, speaker, txt string) Message {
@@ -232,15 +240,188 @@ func TestInvalidJSONIsAnError(t *testing.T) {
 	for _, s := range []string{
 		`{"type":"user"`, `{"type":"user",}`, `[1,2]`, `"str"`, ``, `{"a":1}x`, `{"a":tru}`,
 		`{"a":"unterminated}`, `{"a" 1}`, `{"a":[1 2]}`, `{"a":-}`, strings.Repeat("[", 1000) + strings.Repeat("]", 1000),
-		`{"a":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,
+		`{"a":` + strings.Repeat("[", 1000) + strings.Repeat("]", 999) + `}`,
+		`{"a":` + strings.Repeat(`{"b":`, 1000) + "1" + strings.Repeat("}", 999) + `,}`,
+		`{"a":[{"b" 1}]}`, `{"a":[{"b":1,}]}`, `{"a":[1,]}`, `{"a":{"b":1]}`,
 	} {
 		if _, _, err := parseLine([]byte(s), false, nowFixed); !errors.Is(err, errSyntax) {
 			t.Errorf("parseLine(%.40q): %v, want a syntax error", s, err)
 		}
 	}
-	for _, s := range []string{`{}`, ` {"a":[1,-2.5e3,true,false,null,{"b":"\\\""}]} ` + "\r", `{"a":"\\"}`} {
+	for _, s := range []string{`{}`, ` {"a":[1,-2.5e3,true,false,null,{"b":"\\\""}]} ` + "\r", `{"a":"\\"}`,
+		`{"a":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,
+		`{"a":` + strings.Repeat(`{"b":[`, 100000) + strings.Repeat("]}", 100000) + `}`,
+		`{"a":[{},[],{"b":[]}, {"c" : { } } ]}`} {
 		if _, _, err := parseLine([]byte(s), false, nowFixed); err != nil {
 			t.Errorf("parseLine(%q): %v, want valid", s, err)
+		}
+	}
+}
+
+// deep is a JSON value nested n levels deep, objects and arrays in turn.
+func deep(n int) any {
+	var v any = "bottom"
+	for i := range n {
+		if i%2 == 0 {
+			v = []any{v}
+		} else {
+			v = map[string]any{"k": v}
+		}
+	}
+	return v
+}
+
+// TestSpeechBesideADeeplyNestedToolInputIsKept: a tool's input nested far
+// deeper than encoding/json's own limit holds no speech; the text beside it
+// is stored, and so is a user line whose tool result nests as deep.
+func TestSpeechBesideADeeplyNestedToolInputIsKept(t *testing.T) {
+	for _, depth := range []int{300, 20000} {
+		toolUse := map[string]any{"type": "tool_use", "id": "toolu_1", "name": "Write", "input": map[string]any{"data": "x"}}
+		b := tline(t, "assistant", []any{textBlock("I wrote the file."), toolUse}, nil)
+		// encoding/json refuses to write past its own depth: splice it in.
+		b = bytes.Replace(b, []byte(`{"data":"x"}`), mustJSON(t, deep(depth)), 1)
+		wantSpeech(t, b, conversation.SpeakerAngela, "I wrote the file.")
+		b = tline(t, "user", "what does this mean?", map[string]any{"toolUseResult": "x"})
+		b = bytes.Replace(b, []byte(`"toolUseResult":"x"`), append([]byte(`"toolUseResult":`), mustJSON(t, deep(depth))...), 1)
+		wantSpeech(t, b, conversation.SpeakerDavid, "what does this mean?")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	if d, ok := v.([]any); ok && len(d) == 1 {
+		inner := mustJSON(t, d[0])
+		return append(append([]byte("["), inner...), ']')
+	}
+	if m, ok := v.(map[string]any); ok && len(m) == 1 {
+		inner := mustJSON(t, m["k"])
+		return append(append([]byte(`{"k":`), inner...), '}')
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSpeechWithRawControlCharactersIsKept: strict JSON wants control
+// characters in a string escaped; a line that holds them raw is read as the
+// lenient readers read it, each one as itself, except NUL, which PostgreSQL
+// text cannot hold and which becomes U+FFFD as an escaped one does.
+func TestSpeechWithRawControlCharactersIsKept(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"a\tb", "a\tb"},
+		{"col1\tcol2\r", "col1\tcol2\r"},
+		{"nul\x00here", "nul\uFFFDhere"},
+		{"bell\x07 and esc\x1b[0m", "bell\x07 and esc\x1b[0m"},
+		{"tab\t and an escape \\n too", "tab\t and an escape \n too"},
+	} {
+		user := []byte(`{"type":"user","uuid":"u-1","timestamp":"2026-03-01T10:00:00Z","message":{"role":"user","content":"` + tc.raw + `"}}`)
+		wantSpeech(t, user, conversation.SpeakerDavid, tc.want)
+		assistant := []byte(`{"type":"assistant","uuid":"a-1","sessionId":"s\t1","message":{"role":"assistant","content":[{"type":"text","text":"` +
+			tc.raw + `"},{"type":"tool_use","id":"t","name":"Bash","input":{"command":"printf '\t'"}}]}}`)
+		m := wantSpeech(t, assistant, conversation.SpeakerAngela, tc.want)
+		if m.SessionID != "s\t1" {
+			t.Errorf("session id %q", m.SessionID)
+		}
+	}
+}
+
+func TestSpeechWithATextThatCannotBeDecodedIsMalformed(t *testing.T) {
+	for _, b := range []string{
+		`{"type":"user","message":{"role":"user","content":"bad \x41 escape"}}`,
+		`{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"fine"},{"type":"text","text":"bad \q"}]}}`,
+	} {
+		if _, _, err := parseLine([]byte(b), false, nowFixed); err == nil {
+			t.Errorf("parseLine(%s): no error, want one: its speech would be lost without a word", b)
+		}
+	}
+	// An escape in a member that holds no speech does not matter.
+	wantSpeech(t, []byte(`{"type":"user","x":"\q","message":{"role":"user","content":"ok"}}`), conversation.SpeakerDavid, "ok")
+}
+
+// TestSpeechAPIErrorsClaudeCodeWritesAreNotAngelas: Claude Code writes its
+// own errors as assistant messages of the model "<synthetic>", marked
+// isApiErrorMessage; they are counted apart, never stored as her words.
+func TestSpeechAPIErrorsClaudeCodeWritesAreNotAngelas(t *testing.T) {
+	synthetic := func(s string) map[string]any {
+		return map[string]any{"id": "x", "model": "<synthetic>", "role": "assistant", "type": "message", "content": []any{textBlock(s)}}
+	}
+	for _, b := range [][]byte{
+		tline(t, "assistant", nil, map[string]any{"message": synthetic("API Error: Can't reach the API server"),
+			"isApiErrorMessage": true, "error": "unknown"}),
+		tline(t, "assistant", nil, map[string]any{"message": synthetic("You've hit your session limit · resets 4:10pm"),
+			"isApiErrorMessage": true, "error": "rate_limit", "apiErrorStatus": 429}),
+		tline(t, "assistant", nil, map[string]any{"message": synthetic("API Error: 500 Internal server error")}),
+		tline(t, "assistant", []any{textBlock("API Error: Request was aborted.")}, map[string]any{"isApiErrorMessage": true}),
+	} {
+		if m, kind := parseKind(t, b, false); kind != apiErrorLine || m.Text == "" {
+			t.Errorf("kind %d (text %q), want an API error line: %s", kind, m.Text, b)
+		}
+	}
+	// David quoting one is his words; so is Angela's when not marked.
+	wantSpeech(t, tline(t, "user", "API Error: Can't reach the API server", map[string]any{"isApiErrorMessage": false}),
+		conversation.SpeakerDavid, "API Error: Can't reach the API server")
+	wantSpeech(t, tline(t, "assistant", []any{textBlock("API Error: means the server failed")}, map[string]any{"isApiErrorMessage": false}),
+		conversation.SpeakerAngela, "API Error: means the server failed")
+}
+
+// TestSpeechOfOnlyInvisibleCharactersIsSkipped: the CLI and the MCP server
+// refuse a text without a visible character (text.HasVisible); the capture
+// skips and counts it, while a blank text stays not speech at all.
+func TestSpeechOfOnlyInvisibleCharactersIsSkipped(t *testing.T) {
+	for _, s := range []string{"\u200b\u200b", "\u200d", " \ufeff\u2060 ", "\u3164", "\u200b\n\u200c"} {
+		if err := (conversation.Conversation{Speaker: "david", MessageText: s, ImportanceLevel: 5}).Validate(); err == nil {
+			t.Fatalf("%q is valid for the CLI: the rule changed", s)
+		}
+		if _, kind := parseKind(t, tline(t, "user", s, nil), false); kind != invisibleLine {
+			t.Errorf("user %q: kind %d, want invisible", s, kind)
+		}
+		if _, kind := parseKind(t, tline(t, "assistant", []any{textBlock(s)}, nil), false); kind != invisibleLine {
+			t.Errorf("assistant %q: kind %d, want invisible", s, kind)
+		}
+	}
+	wantSpeech(t, tline(t, "user", "\u200bhi", nil), conversation.SpeakerDavid, "\u200bhi")
+	if _, kind := parseKind(t, tline(t, "user", " \n\t", nil), false); kind != otherLine {
+		t.Errorf("a blank text: kind %d, want not speech", kind)
+	}
+}
+
+// TestSpeechAtATimeOutOfRangeTakesTheTimeItWasRead: as --at is bounded, a
+// line's time before 1970 or more than a day after it is read is not used;
+// the line is stored with the time it was read and the time given is kept
+// for the log. Its id does not change with the time it was read.
+func TestSpeechAtATimeOutOfRangeTakesTheTimeItWasRead(t *testing.T) {
+	for _, tc := range []struct {
+		ts       any
+		replaced bool
+	}{
+		{"9999-12-31T23:59:59Z", true},
+		{"1969-12-31T23:59:59Z", true},
+		{"0001-01-01T00:00:00Z", true},
+		{fixedNow.Add(24*time.Hour + time.Second).Format(time.RFC3339Nano), true},
+		{"yesterday", true},
+		{12345, true},
+		{fixedNow.Add(24 * time.Hour).Format(time.RFC3339Nano), false},
+		{"1970-01-01T00:00:00Z", false},
+		{"2026-03-01T10:20:30+07:00", false},
+		{nil, false}, // no timestamp: the time read, as always
+	} {
+		b := tline(t, "user", "hi", map[string]any{"timestamp": tc.ts, "uuid": nil})
+		m := wantSpeech(t, b, conversation.SpeakerDavid, "hi")
+		if got := m.TimeGiven != ""; got != tc.replaced {
+			t.Errorf("%v: TimeGiven %q, want replaced %v", tc.ts, m.TimeGiven, tc.replaced)
+		}
+		if tc.replaced || tc.ts == nil {
+			if !m.CreatedAt.Equal(fixedNow) {
+				t.Errorf("%v: created_at %v, want the time read %v", tc.ts, m.CreatedAt, fixedNow)
+			}
+		} else if m.CreatedAt.Equal(fixedNow) {
+			t.Errorf("%v: created_at is the time read, want the line's", tc.ts)
+		}
+		again, _, _ := parseLine(b, false, func() time.Time { return fixedNow.Add(time.Hour) })
+		if again.ID != m.ID {
+			t.Errorf("%v: the id changed with the time of reading", tc.ts)
 		}
 	}
 }

@@ -122,11 +122,17 @@ type WorkerStatus struct {
 	LastMessage   string    `json:"last_message,omitempty"`
 	LastMessageAt time.Time `json:"last_message_at,omitzero"`
 	LastStoredAt  time.Time `json:"last_stored_at,omitzero"`
-	// MalformedLines, TooLargeLines and RefusedLines (speech the database
-	// refused for good) count the lines skipped since start.
+	// MalformedLines, TooLargeLines, RefusedLines (speech the database
+	// refused for good), APIErrorLines (Claude Code's own error messages)
+	// and InvisibleLines (texts without a visible character) count the lines
+	// skipped since start; TimesReplaced the lines stored with the time they
+	// were read instead of their own (see Counts).
 	MalformedLines int64     `json:"malformed_lines"`
 	TooLargeLines  int64     `json:"too_large_lines"`
 	RefusedLines   int64     `json:"refused_lines"`
+	APIErrorLines  int64     `json:"api_error_lines"`
+	InvisibleLines int64     `json:"invisible_lines"`
+	TimesReplaced  int64     `json:"times_replaced"`
 	LastError      string    `json:"last_error,omitempty"`
 	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
 }
@@ -491,6 +497,9 @@ func (w *Worker) stored(d Counts, last *Message, prog *progress) {
 	w.st.MalformedLines += d.Malformed
 	w.st.TooLargeLines += d.TooLarge
 	w.st.RefusedLines += d.Refused
+	w.st.APIErrorLines += d.APIErrors
+	w.st.InvisibleLines += d.Invisible
+	w.st.TimesReplaced += d.TimesReplaced
 	if last != nil {
 		w.st.LastMessage = last.Speaker + ": " + text.Preview(last.Text, 60)
 		w.st.LastMessageAt, w.st.LastStoredAt = last.CreatedAt, w.deps.Clock.Now()

@@ -76,6 +76,19 @@ const (
 // MaxRecentLimit is the most conversations one Recent call returns.
 const MaxRecentLimit = 10000
 
+// MaxAhead is how far past the present a memory's time may lie: a clock
+// slightly ahead is allowed for, a time further ahead is a mistake that would
+// head every newest-first list for good.
+const MaxAhead = 24 * time.Hour
+
+// TimeInRange reports whether t may be the time of a memory written at now:
+// not before 1970 and at most MaxAhead after now. The CLI's --at and the MCP
+// server's at argument refuse any other time; the capture stores a transcript
+// line whose time is outside it with the time it was read instead.
+func TimeInRange(t, now time.Time) bool {
+	return !t.Before(time.Unix(0, 0)) && !t.After(now.Add(MaxAhead))
+}
+
 // NormalizeSpeaker returns s as stored: one of david, angela or system in
 // lowercase, whatever its case and surrounding whitespace. Any other value is a
 // *text.FieldError for "speaker".

@@ -507,3 +507,23 @@ func TestSaveCapturedStoresTheFirstOfEachIDOnceWithItsState(t *testing.T) {
 		t.Errorf("Recent = %+v, %v", list, err)
 	}
 }
+
+func TestTimeInRangeIsFrom1970ToADayAhead(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		t    time.Time
+		want bool
+	}{
+		{time.Unix(0, 0), true},
+		{time.Unix(0, 0).Add(-time.Nanosecond), false},
+		{time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{now, true},
+		{now.Add(conversation.MaxAhead), true},
+		{now.Add(conversation.MaxAhead + time.Nanosecond), false},
+		{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), false},
+	} {
+		if got := conversation.TimeInRange(tc.t, now); got != tc.want {
+			t.Errorf("TimeInRange(%v) = %v, want %v", tc.t, got, tc.want)
+		}
+	}
+}

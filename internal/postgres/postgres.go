@@ -156,7 +156,8 @@ func parseErrReason(err error) string {
 	return "it cannot be parsed"
 }
 
-// Connect opens one connection, for a one-shot command.
+// Connect opens one connection, for a one-shot command. Its times read
+// within MinReadTime and MaxReadTime (see registerBoundedTimes).
 func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error) {
 	cfg, err := ParseConfig(connString, timeZone)
 	if err != nil {
@@ -166,6 +167,7 @@ func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error
 	if err != nil {
 		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
 	}
+	registerBoundedTimes(conn.TypeMap())
 	return conn, nil
 }
 
@@ -180,7 +182,8 @@ type PoolOptions struct {
 }
 
 // NewPool builds the daemon's pool. It connects lazily; the caller pings it,
-// and closes it after everything that uses it has returned.
+// and closes it after everything that uses it has returned. Its times read
+// within MinReadTime and MaxReadTime (see registerBoundedTimes).
 func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*pgxpool.Pool, error) {
 	if err := checkConnString(connString); err != nil {
 		return nil, err
@@ -204,6 +207,10 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 	}
 	if o.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerBoundedTimes(conn.TypeMap())
+		return nil
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
