@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/text"
@@ -36,8 +37,9 @@ func parseAt(field, s string, now time.Time) (time.Time, error) {
 		return time.Time{}, &text.FieldError{Field: field, Problem: fmt.Sprintf("must be an RFC 3339 time such as 2025-11-08T21:30:00+07:00, got %q", s)}
 	}
 	// A memory from before 1970 or from tomorrow is a typo, and one far in the
-	// future would head every newest-first list for good.
-	if t.Before(time.Unix(0, 0)) || t.After(now.Add(24*time.Hour)) {
+	// future would head every newest-first list for good: the rule capture
+	// applies to transcript times too.
+	if !conversation.TimeInRange(t, now) {
 		return time.Time{}, &text.FieldError{Field: field, Problem: fmt.Sprintf("must be between 1970-01-01 and a day from now, got %s", s)}
 	}
 	return t, nil
