@@ -15,15 +15,16 @@ import (
 type family uint8
 
 const (
-	famNone          family = iota // an id, a hash, a path...: never a credential
-	famGeneric                     // anything else: a random-looking value is
+	famGeneric       family = iota // any other name: a random-looking value is a secret
 	famPassword                    // password, passwd, passphrase, db_pass, MYSQL_PWD
 	famSecret                      // token, secret, api_key, access_key, credentials...
 	famAuthorization               // Authorization: Bearer ...
 )
 
-// maxValue bounds how far a value is read.
-const maxValue = 4096
+// maxValue bounds how far a value is read: a password or a token is
+// shorter, and the keys, tokens and JWTs that are longer have rules of
+// their own.
+const maxValue = 1024
 
 // stop are the bytes that end an unquoted value. After = they include &
 // (a query string); after : (YAML, a header) it is part of the value.
@@ -93,9 +94,6 @@ func (sc *scanner) assignment(op int) {
 	} else {
 		fam = classify(key)
 	}
-	if fam == famNone {
-		return
-	}
 
 	v := opEnd
 	for n := 0; v < len(s) && (s[v] == ' ' || s[v] == '\t') && n < 16; n++ {
@@ -130,7 +128,7 @@ func (sc *scanner) assigned(fam family, key string, v int, stops *[256]bool) {
 	case famAuthorization:
 		sc.authorization(vs, ve, quoted, stops)
 	case famGeneric:
-		if highEntropy(val) {
+		if highEntropy(val) && !notSecretKey(key) {
 			sc.add(vs, ve, HighEntropy)
 		}
 	}
@@ -177,15 +175,28 @@ func (sc *scanner) value(v int, stops *[256]bool) (start, end int, quoted bool) 
 		}
 		v = start
 	}
-	end = v
-	for end < len(s) && end-v < maxValue && !stops[s[end]] {
-		end++
-	}
+	end = min(sc.nextStop(v, stops), v+maxValue)
 	// A value cut at maxValue may end inside a character.
 	for end > v && end < len(s) && !utf8.RuneStart(s[end]) {
 		end--
 	}
 	return v, end, false
+}
+
+// nextStop returns the index of the first byte of stops at or after v, or
+// len(s). A later call from within the same stretch is answered from the
+// last one: in a=a=a=... every value ends at the same byte.
+func (sc *scanner) nextStop(v int, stops *[256]bool) int {
+	if sc.stopOf == stops && sc.stopFrom <= v && v <= sc.stopAt {
+		return sc.stopAt
+	}
+	s := sc.s
+	end := v
+	for end < len(s) && !stops[s[end]] {
+		end++
+	}
+	sc.stopOf, sc.stopFrom, sc.stopAt = stops, v, end
+	return end
 }
 
 // flag matches a command-line option naming a secret followed by its value
@@ -249,13 +260,17 @@ func (sc *scanner) authorization(vs, ve int, quoted bool, stops *[256]bool) {
 
 // classify reads a key's name: its words are separated by _ - . or a change
 // to upper case (camelCase), and what matters is how the whole name, words
-// joined and in lower case, ends, or its last word.
+// joined and in lower case, ends, or its last word. It runs for every
+// assignment in a text, so it looks at the last byte first.
 func classify(key string) family {
 	var buf [64]byte
 	n, start, words := 0, 0, 0
 	lastS, lastE := 0, 0
 	prev := uint8(0)
-	for i := 0; i < len(key) && n < len(buf); i++ {
+	if len(key) > len(buf) {
+		key = key[len(key)-len(buf):]
+	}
+	for i := 0; i < len(key); i++ {
 		c := key[i]
 		cl := class[c] & cAlnum
 		if cl == 0 || cl == cUpper && prev&(cLower|cDigit) != 0 {
@@ -280,34 +295,90 @@ func classify(key string) family {
 		words++
 		lastS, lastE = start, n
 	}
-	j, last := buf[:n], string(buf[lastS:lastE])
-	switch {
-	case hasSuffix(j, "authorization"):
-		return famAuthorization
-	case hasSuffix(j, "password") || hasSuffix(j, "passwd") || hasSuffix(j, "passphrase"),
-		words > 1 && (last == "pass" || last == "pwd" || last == "pw"):
-		return famPassword
-	case last == "auth" || hasAnySuffix(j, secretSuffixes):
-		return famSecret
+	if n == 0 {
+		return famGeneric
 	}
-	for _, w := range notSecretWords {
-		if last == w {
-			return famNone
+	j, last := buf[:n], buf[lastS:lastE]
+	switch j[n-1] {
+	case 'd': // password, passwd, db_pwd
+		if hasSuffix(j, "password") || hasSuffix(j, "passwd") || words > 1 && string(last) == "pwd" {
+			return famPassword
+		}
+	case 'e': // passphrase, passcode, secret_key_base
+		if hasSuffix(j, "passphrase") {
+			return famPassword
+		}
+		if hasSuffix(j, "passcode") || hasSuffix(j, "secretkeybase") {
+			return famSecret
+		}
+	case 'n': // authorization, token
+		if hasSuffix(j, "authorization") {
+			return famAuthorization
+		}
+		if hasSuffix(j, "token") {
+			return famSecret
+		}
+	case 't': // secret
+		if hasSuffix(j, "secret") {
+			return famSecret
+		}
+	case 'y': // api_key, secret_key, access_key...
+		if hasAnySuffix(j, keySuffixes) {
+			return famSecret
+		}
+	case 'l', 's': // credential, credentials, db_pass
+		if hasSuffix(j, "credential") || hasSuffix(j, "credentials") {
+			return famSecret
+		}
+		if words > 1 && string(last) == "pass" {
+			return famPassword
+		}
+	case 'h': // _auth (.npmrc)
+		if string(last) == "auth" {
+			return famSecret
+		}
+	case 'w': // db_pw
+		if words > 1 && string(last) == "pw" {
+			return famPassword
 		}
 	}
 	return famGeneric
 }
 
-// secretSuffixes end the names of keys whose value is a credential.
-var secretSuffixes = []string{"token", "secret", "apikey", "secretkey", "privatekey", "accesskey", "signingkey",
-	"encryptionkey", "masterkey", "sessionkey", "authkey", "hmackey", "sharedkey", "secretkeybase",
-	"credential", "credentials", "passcode"}
+// keySuffixes end the names of keys, ending in "key", whose value is a
+// credential; a primary_key or a sort_key is not.
+var keySuffixes = []string{"apikey", "secretkey", "privatekey", "accesskey", "signingkey", "encryptionkey",
+	"masterkey", "sessionkey", "authkey", "hmackey", "sharedkey"}
 
 // notSecretWords end the names of keys whose value may look random but is
-// not a credential: ids, hashes, versions, paths, encoded content.
+// not a credential: ids, hashes, versions, paths, encoded content. The
+// high-entropy rule leaves their values alone.
 var notSecretWords = []string{"id", "ids", "uuid", "guid", "hash", "sha", "sha1", "sha256", "sha512", "md5", "digest",
 	"checksum", "commit", "rev", "revision", "etag", "version", "integrity", "ref", "oid", "sum", "path", "file",
 	"url", "uri", "dir", "name", "image", "img", "icon", "src", "data", "signature"}
+
+// notSecretKey is true when the last word of key is one of notSecretWords.
+func notSecretKey(key string) bool {
+	e := len(key)
+	for e > 0 && class[key[e-1]]&cAlnum == 0 {
+		e--
+	}
+	s := e
+	for s > 0 && class[key[s-1]]&cAlnum != 0 {
+		s--
+		// camelCase: requestId ends with the word Id.
+		if class[key[s]]&cUpper != 0 && s > 0 && class[key[s-1]]&(cLower|cDigit) != 0 {
+			break
+		}
+	}
+	last := key[s:e]
+	for _, w := range notSecretWords {
+		if strings.EqualFold(last, w) {
+			return true
+		}
+	}
+	return false
+}
 
 func hasSuffix(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && string(b[len(b)-len(suffix):]) == suffix

@@ -341,15 +341,16 @@ func (r *Redactor) matchExtra(s string, spans []span) []span {
 // dropped, so that every replacement leaves fewer bytes outside markers
 // (which is why Redact's passes end) and a marker is never cut in two.
 func settle(s string, spans []span) []span {
-	if strings.Contains(s, "[redacted:") {
-		spans = aroundMarkers(s, spans)
-	}
-	slices.SortFunc(spans, func(a, b span) int {
+	byStart := func(a, b span) int {
 		if a.start != b.start {
 			return a.start - b.start
 		}
 		return b.end - a.end
-	})
+	}
+	slices.SortFunc(spans, byStart)
+	if strings.Contains(s, "[redacted:") && aroundMarkers(s, &spans) {
+		slices.SortFunc(spans, byStart)
+	}
 	out := spans[:0]
 	for _, sp := range spans {
 		if n := len(out); n > 0 && sp.start < out[n-1].end {
@@ -363,9 +364,10 @@ func settle(s string, spans []span) []span {
 	return out
 }
 
-// aroundMarkers drops the spans inside a marker of s and widens the ones
-// that overlap one to the whole marker.
-func aroundMarkers(s string, spans []span) []span {
+// aroundMarkers drops the spans (in order of their start) inside a marker of
+// s and widens the ones that overlap one to the whole marker. It reports
+// whether it widened any.
+func aroundMarkers(s string, spans *[]span) (widened bool) {
 	var ms [][2]int
 	for i := 0; ; {
 		j := strings.Index(s[i:], "[redacted:")
@@ -380,23 +382,32 @@ func aroundMarkers(s string, spans []span) []span {
 			i = start + 1
 		}
 	}
-	out := spans[:0]
-	for _, sp := range spans {
+	out := (*spans)[:0]
+	first := 0 // the first marker that does not end before the span starts
+	for _, sp := range *spans {
+		for first < len(ms) && ms[first][1] <= sp.start {
+			first++
+		}
 		inside := false
-		for _, m := range ms {
+		for _, m := range ms[first:] {
+			if m[0] >= sp.end {
+				break
+			}
 			if sp.start >= m[0] && sp.end <= m[1] {
 				inside = true
 				break
 			}
-			if sp.start < m[1] && sp.end > m[0] {
+			if sp.start > m[0] || sp.end < m[1] {
 				sp.start, sp.end = min(sp.start, m[0]), max(sp.end, m[1])
+				widened = true
 			}
 		}
 		if !inside {
 			out = append(out, sp)
 		}
 	}
-	return out
+	*spans = out
+	return widened
 }
 
 // markerEnd returns the end of the marker starting at i in s ("[redacted:"

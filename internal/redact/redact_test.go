@@ -73,6 +73,9 @@ func TestRedactTruePositives(t *testing.T) {
 			"[redacted:private-key]\nbye"},
 		{"pem without END hides the key lines", "-----BEGIN RSA PRIVATE KEY-----\n" + fake(20, base62+"+/", 64) + "\n" + fake(21, base62, 64) + "\nand the rest of the message",
 			"[redacted:private-key]\nand the rest of the message"},
+		{"two pem blocks", pemRSA + "\nand\n" + pemOpenSSH, "[redacted:private-key]\nand\n[redacted:private-key]"},
+		{"pem without END then one with", "-----BEGIN EC PRIVATE KEY-----\n" + fake(37, base62, 64) + "\noops, again:\n" + pemRSA,
+			"[redacted:private-key]\noops, again:\n[redacted:private-key]"},
 		{"pem whose newlines became spaces", "key: -----BEGIN PRIVATE KEY----- " + fake(22, base62, 64) + " " + fake(23, base62, 64) + " " + fake(24, base62, 12) + "\nok",
 			"key: [redacted:private-key]\nok"},
 
@@ -90,6 +93,11 @@ func TestRedactTruePositives(t *testing.T) {
 
 		{"slack bot", "SLACK_BOT_TOKEN=" + slackBot, "SLACK_BOT_TOKEN=[redacted:slack-token]"},
 		{"slack user", "(" + slackUser + ")", "([redacted:slack-token])"},
+		{"slack refresh and app", "xoxe.xoxp-1-" + fake(32, base62, 40) + " xapp-1-A0123-" + fake(33, base62, 30),
+			"[redacted:slack-token] [redacted:slack-token]"},
+		{"tokens at the start and end", ghpToken + "\n" + openAILegacy + "\n" + jwtToken, "[redacted:github-token]\n[redacted:openai-key]\n[redacted:jwt]"},
+		{"github app tokens", "ghs_" + fake(34, base62, 36) + " ghu_" + fake(35, base62, 36) + " ghr_" + fake(36, base62, 76),
+			"[redacted:github-token] [redacted:github-token] [redacted:github-token]"},
 
 		{"aws pair in credentials file", "[default]\naws_access_key_id = " + awsID + "\naws_secret_access_key = " + awsSecret + "\n",
 			"[default]\naws_access_key_id = [redacted:aws-access-key]\naws_secret_access_key = [redacted:aws-secret]\n"},
@@ -249,12 +257,12 @@ func TestRedactCountsByKind(t *testing.T) {
 // a secret assignment is named by its own kind, once.
 func TestRedactOverlapNamesTheSpecificKind(t *testing.T) {
 	for in, want := range map[string]string{
-		"GITHUB_TOKEN=" + ghpToken:                        "GITHUB_TOKEN=[redacted:github-token]",
-		"password=" + jwtToken:                            "password=[redacted:jwt]",
-		"postgres://u:" + anthropicKey + "@h/db":          "postgres://u:[redacted:anthropic-key]@h/db",
-		"aws_secret_access_key=" + awsSecret:              "aws_secret_access_key=[redacted:aws-secret]",
-		"secret: " + pemRSA:                               "secret: [redacted:private-key]",
-		"password=ab" + ghpToken:                          "password=[redacted:password]",
+		"GITHUB_TOKEN=" + ghpToken:                       "GITHUB_TOKEN=[redacted:github-token]",
+		"password=" + jwtToken:                           "password=[redacted:jwt]",
+		"postgres://u:" + anthropicKey + "@h/db":         "postgres://u:[redacted:anthropic-key]@h/db",
+		"aws_secret_access_key=" + awsSecret:             "aws_secret_access_key=[redacted:aws-secret]",
+		"secret: " + pemRSA:                              "secret: [redacted:private-key]",
+		"password=ab" + ghpToken:                         "password=[redacted:password]",
 		`"Authorization": "Bearer ` + openAILegacy + `"`: `"Authorization": "Bearer [redacted:openai-key]"`,
 	} {
 		got, found := redact(in)
@@ -285,10 +293,10 @@ func TestNewExtraPatterns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for in, want := range map[string]string{
-		"use acme_0123456789abcdef now":      "use [redacted:custom] now",
-		"PIN code: 4921, and pin=12345678":   "PIN code: [redacted:custom], and pin=[redacted:custom]",
-		"no pins here, acme_short":           "no pins here, acme_short",
-		"password=x1 acme_0123456789abcdef":  "password=[redacted:password] [redacted:custom]",
+		"use acme_0123456789abcdef now":       "use [redacted:custom] now",
+		"PIN code: 4921, and pin=12345678":    "PIN code: [redacted:custom], and pin=[redacted:custom]",
+		"no pins here, acme_short":            "no pins here, acme_short",
+		"password=x1 acme_0123456789abcdef":   "password=[redacted:password] [redacted:custom]",
 		"[redacted:custom] acme_0123456789ab": "[redacted:custom] acme_0123456789ab",
 	} {
 		got, _ := r.Redact(in)

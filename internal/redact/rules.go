@@ -30,15 +30,16 @@ const (
 	cToken = cAlnum | cPlusSlash | cDashUnder | cDot | cEquals | cTilde
 )
 
-// The bytes the scan stops at, and the rule each starts.
+// The bytes the scan stops at, and the rules each may end or start. A rule
+// is looked for at a rare byte of its shape rather than at its first one
+// when that is a common letter: a JWT at the J of eyJ, a GitHub token at
+// its underscore, sk- and Slack keys at their dash.
 const (
-	tDash   = 1 + iota // -----BEGIN, --password value
-	tLowerS            // sk-, secret
-	tUpperS            // SECRET
-	tG                 // ghp_, github_pat_
-	tX                 // xoxb-, xapp-
+	tDash   = 1 + iota // -----BEGIN, --password value, sk-, xoxb-, xapp-
+	tS                 // secret, SECRET
+	tUnder             // ghp_, github_pat_
 	tA                 // AKIA, ASIA
-	tE                 // eyJ
+	tJ                 // eyJ
 	tColon             // ://, key: value
 	tEquals            // key=value
 )
@@ -56,8 +57,8 @@ var class, trigger = func() (cl, tr [256]uint8) {
 	cl['+'], cl['/'] = cPlusSlash, cPlusSlash
 	cl['-'], cl['_'] = cDashUnder, cDashUnder
 	cl['.'], cl['='], cl['~'] = cDot, cEquals, cTilde
-	tr['-'], tr['s'], tr['S'], tr['g'], tr['x'] = tDash, tLowerS, tUpperS, tG, tX
-	tr['A'], tr['e'], tr[':'], tr['='] = tA, tE, tColon, tEquals
+	tr['-'], tr['s'], tr['S'], tr['_'] = tDash, tS, tS, tUnder
+	tr['A'], tr['J'], tr[':'], tr['='] = tA, tJ, tColon, tEquals
 	return cl, tr
 }()
 
@@ -76,6 +77,15 @@ type scanner struct {
 	// awsAfter are positions an AWS secret key may follow: the ends of
 	// access key ids and of the word "secret".
 	awsAfter []int
+
+	// Caches that keep a text full of look-alikes (a thousand BEGIN lines
+	// and no END, a=a=a=...) from being read again for each one.
+	// The next BEGIN and END lines of key blocks.
+	nextBegin, nextEnd nextIndex
+	// stopFrom and stopAt: the first stop byte of table stopOf at or after
+	// stopFrom is at stopAt (len(s) when none).
+	stopOf           *[256]bool
+	stopFrom, stopAt int
 }
 
 func (sc *scanner) add(start, end int, k Kind) {
@@ -96,6 +106,13 @@ func (sc *scanner) before(i int) byte {
 func (sc *scanner) run() {
 	s := sc.s
 	for i := 0; i < len(s); i++ {
+		// Most bytes start nothing: skip them four at a time.
+		for i+4 <= len(s) && trigger[s[i]]|trigger[s[i+1]]|trigger[s[i+2]]|trigger[s[i+3]] == 0 {
+			i += 4
+		}
+		if i >= len(s) {
+			break
+		}
 		t := trigger[s[i]]
 		if t == 0 {
 			continue
@@ -103,23 +120,21 @@ func (sc *scanner) run() {
 		end := -1
 		switch t {
 		case tDash:
-			if end = sc.privateKey(i); end < 0 {
-				sc.flag(i)
-			}
-		case tLowerS:
-			if end = sc.skKey(i); end < 0 {
-				sc.secretWord(i)
-			}
-		case tUpperS:
+			end = sc.dash(i)
+		case tS:
 			sc.secretWord(i)
-		case tG:
-			end = sc.github(i)
-		case tX:
-			end = sc.slack(i)
+		case tUnder:
+			if i >= 3 && s[i-3] == 'g' && s[i-2] == 'h' && strings.IndexByte("pousr", s[i-1]) >= 0 {
+				end = sc.github(i - 3)
+			} else if i >= 6 && strings.HasPrefix(s[i-6:], "github_pat_") {
+				end = sc.github(i - 6)
+			}
 		case tA:
 			end = sc.awsAccessKey(i)
-		case tE:
-			end = sc.jwt(i)
+		case tJ:
+			if i >= 2 && s[i-2] == 'e' && s[i-1] == 'y' {
+				end = sc.jwt(i - 2)
+			}
 		case tColon:
 			if strings.HasPrefix(s[i:], "://") {
 				sc.urlPassword(i)
@@ -137,6 +152,28 @@ func (sc *scanner) run() {
 	if len(sc.awsAfter) > 0 {
 		sc.awsSecrets()
 	}
+}
+
+// dash looks at a dash: the start of a key block or of a command-line
+// option, or the dash of sk-, xoxb- or xapp-.
+func (sc *scanner) dash(i int) int {
+	s := sc.s
+	if i+1 < len(s) && s[i+1] == '-' {
+		end := sc.privateKey(i)
+		if end < 0 {
+			sc.flag(i)
+		}
+		return end
+	}
+	switch {
+	case i >= 2 && s[i-2] == 's' && s[i-1] == 'k':
+		return sc.skKey(i - 2)
+	case i >= 9 && strings.HasPrefix(s[i-9:], "xoxe.xox"):
+		return sc.slack(i - 9)
+	case i >= 4 && (s[i-4] == 'x' && (s[i-3] == 'o' || s[i-3] == 'a')):
+		return sc.slack(i - 4)
+	}
+	return -1
 }
 
 // runEnd returns the end of the run of bytes of class mask starting at i.
@@ -203,8 +240,13 @@ func (sc *scanner) privateKey(i int) int {
 		return -1
 	}
 	body := j + 5
-	if k := strings.Index(s[body:], "-----END "); k >= 0 {
-		e := body + k + len("-----END ")
+	// The END line closes this block unless another block begins first.
+	endLine := sc.nextEnd.find(s, "-----END ", body)
+	if next := sc.nextBegin.find(s, begin, body); next >= 0 && next < endLine {
+		endLine = -1
+	}
+	if endLine >= 0 {
+		e := endLine + len("-----END ")
 		limit := min(len(s), e+64)
 		if m := strings.Index(s[e:limit], "-----"); m >= 0 {
 			sc.add(i, e+m+5, PrivateKey)
@@ -213,7 +255,10 @@ func (sc *scanner) privateKey(i int) int {
 	}
 	end, width := body, 0
 	for pos := body; pos < len(s); {
-		line, next := nextLine(s, pos)
+		line, next, bad := nextLine(s, pos)
+		if bad {
+			break
+		}
 		ok, material, w, final := keyLine(line)
 		if !ok {
 			break
@@ -231,19 +276,53 @@ func (sc *scanner) privateKey(i int) int {
 	return end
 }
 
+// nextIndex remembers where the last search for a string found it, so that
+// searching again from a later position reads nothing twice.
+type nextIndex struct {
+	searched bool
+	from, at int // the search from from found it at at, or -1: nowhere after
+}
+
+// find returns the index of sub in s at or after from, or -1.
+func (n *nextIndex) find(s, sub string, from int) int {
+	if n.searched && n.from <= from && (n.at < 0 || n.at >= from) {
+		return n.at
+	}
+	n.searched, n.from, n.at = true, from, -1
+	if k := strings.Index(s[from:], sub); k >= 0 {
+		n.at = from + k
+	}
+	return n.at
+}
+
 // nextLine returns the line starting at pos, up to a newline or a literal
-// backslash-n, and where the next one starts.
-func nextLine(s string, pos int) (line string, next int) {
+// backslash-n, and where the next one starts. It gives up (bad) at the
+// first byte no line of a key has, or at "--" (the next BEGIN or END line),
+// so that text after a key is not read to its end, again for each BEGIN.
+func nextLine(s string, pos int) (line string, next int, bad bool) {
 	for j := pos; j < len(s); j++ {
-		if s[j] == '\n' {
-			return s[pos:j], j + 1
-		}
-		if s[j] == '\\' && j+1 < len(s) && s[j+1] == 'n' {
-			return s[pos:j], j + 2
+		switch c := s[j]; {
+		case c == '\n':
+			return s[pos:j], j + 1, false
+		case c == '\\' && j+1 < len(s) && s[j+1] == 'n':
+			return s[pos:j], j + 2, false
+		case c == '-' && j+1 < len(s) && s[j+1] == '-':
+			return "", 0, true
+		case !keyLineByte[c]:
+			return "", 0, true
 		}
 	}
-	return s[pos:], len(s)
+	return s[pos:], len(s), false
 }
+
+// keyLineByte are the bytes of a key's lines: base64 and its padding, and
+// the headers' (Proc-Type: 4,ENCRYPTED).
+var keyLineByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = class[c]&(cB64|cEquals) != 0 || strings.IndexByte(" \t\r-:,", byte(c)) >= 0
+	}
+	return t
+}()
 
 // keyLine says whether a line can be part of a key's body, whether it holds
 // key material (not only white space), the width of its base64, and whether
