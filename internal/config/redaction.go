@@ -56,7 +56,7 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 }
 
 func redactionKeys() []key {
-	patterns := listKey("redaction.extra_patterns", "regular expressions whose matches are redacted too, as [redacted:custom]; with a capture group only the first group",
+	patterns := listKey("redaction.extra_patterns", "regular expressions (RE2) whose matches are redacted too, as [redacted:custom]; with a capture group, only the first group's match",
 		[]string{}, func(c *Config) *[]string { return &c.Redaction.ExtraPatterns })
 	patterns.set = func(c *Config, v string) error {
 		l, err := parsePatternList(v)
@@ -70,7 +70,7 @@ func redactionKeys() []key {
 		return nil
 	}
 	return []key{
-		boolKey("redaction.enabled", "remove secrets (keys, tokens, passwords) from text before it is kept; false is logged as a warning", true,
+		boolKey("redaction.enabled", "secret redaction on or off (README: Privacy); off is never silent: building the rules logs a warning", true,
 			func(c *Config) *bool { return &c.Redaction.Enabled }),
 		patterns,
 	}

@@ -419,8 +419,7 @@ func literal(v, key string, quoted bool) bool {
 	case '$', '%', '{', '<':
 		return false
 	}
-	// password=password, self.password = password: the key's own name.
-	if masked(v) || len(key) >= len(v) && strings.EqualFold(key[len(key)-len(v):], v) {
+	if masked(v) || ownName(key, v) {
 		return false
 	}
 	if w := strings.TrimRight(v, ".!?:"); len(w) <= len("incorrect") {
@@ -431,6 +430,17 @@ func literal(v, key string, quoted bool) bool {
 		}
 	}
 	return quoted || !isCode(v)
+}
+
+// ownName is true when v is the key's name or its last word (password =
+// password, self.password = password, db_password=password): code passing
+// a variable on, not a secret.
+func ownName(key, v string) bool {
+	n := len(key) - len(v)
+	if n < 0 || !strings.EqualFold(key[n:], v) {
+		return false
+	}
+	return n == 0 || key[n-1] == '.' || key[n-1] == '_' || key[n-1] == '-'
 }
 
 // masked is true for a value of only masking characters: ***, xxxx, ••••, ...

@@ -133,6 +133,7 @@ func TestRedactTruePositives(t *testing.T) {
 		{"camel case", "newPassword: \"hunter2\"", "newPassword: \"[redacted:password]\""},
 		{"thai password", "รหัสผ่าน: abc12345 นะคะ", "รหัสผ่าน: [redacted:password] นะคะ"},
 		{"a pin-like password", "password: 4921", "password: [redacted:password]"},
+		{"a one-letter password", "db_pass=s PGPASSWORD=password", "db_pass=[redacted:password] PGPASSWORD=[redacted:password]"},
 
 		{"token=", "token=abc123def456", "token=[redacted:secret]"},
 		{"export X_TOKEN", "export NPM_TOKEN=npm_" + fake(25, base62, 36), "export NPM_TOKEN=[redacted:secret]"},
