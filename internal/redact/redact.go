@@ -2,9 +2,9 @@
 // (private keys, API keys and tokens, cloud credentials, passwords in URLs
 // and assignments, long random strings assigned to something) in a text with
 // a marker naming their kind, such as [redacted:aws-secret], and it removes
-// the passages a person marked <private>. Every way text enters angelad runs
-// it through a Redactor before the text reaches the database, the spool or a
-// log.
+// the passages a person marked <private>. Each way text enters angelad
+// (capture, import, the save commands, MCP, the spool) is to run it through
+// one Redactor before the text reaches the database, the spool or a log.
 //
 // The rules look for shapes, not for known values, so they run on every line
 // captured: a line with nothing that could start a secret costs one pass over
