@@ -70,6 +70,7 @@ type Config struct {
 	DailyUpdate  DailyUpdate
 	Memory       Memory
 	Hooks        Hooks
+	Redaction    Redaction
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -338,6 +339,7 @@ func buildKeys() []key {
 	ks = append(ks, dailyUpdateKeys()...)
 	ks = append(ks, memoryKeys()...)
 	ks = append(ks, hooksKeys()...)
+	ks = append(ks, redactionKeys()...)
 	return ks
 }
 
