@@ -70,6 +70,7 @@ type Config struct {
 	DailyUpdate  DailyUpdate
 	Memory       Memory
 	Hooks        Hooks
+	Embedding    Embedding
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -106,6 +107,9 @@ type key struct {
 	name   string
 	help   string
 	secret bool
+	// hide, when set, replaces Redact for showing a secret that is not a
+	// connection string.
+	hide func(string) string
 	// def is the built-in value, in the form set accepts; keys whose default
 	// depends on the platform get theirs from platformDefaults instead.
 	def  string
@@ -338,6 +342,7 @@ func buildKeys() []key {
 	ks = append(ks, dailyUpdateKeys()...)
 	ks = append(ks, memoryKeys()...)
 	ks = append(ks, hooksKeys()...)
+	ks = append(ks, embeddingKeys()...)
 	return ks
 }
 
@@ -452,6 +457,9 @@ func Load(o Options) (*Config, error) {
 		}
 	}
 	if err := c.Memory.Check(); err != nil {
+		return nil, err
+	}
+	if err := c.Embedding.Check(); err != nil {
 		return nil, err
 	}
 	c.database = resolveDatabase(c, o.Env)
@@ -660,9 +668,17 @@ func (c *Config) Value(name string) string {
 	}
 	v := k.get(c)
 	if k.secret {
-		return Redact(v)
+		return k.redact(v)
 	}
 	return v
+}
+
+// redact shows a secret key's value without the secret.
+func (k key) redact(v string) string {
+	if k.hide != nil {
+		return k.hide(v)
+	}
+	return Redact(v)
 }
 
 // TOMLValue returns the effective value of a key, redacted if it is a
@@ -675,7 +691,7 @@ func (c *Config) TOMLValue(name string) string {
 		}
 		v := k.get(c)
 		if k.secret {
-			v = Redact(v)
+			v = k.redact(v)
 		}
 		switch k.kind {
 		case kindInt, kindFloat, kindBool:
