@@ -14,6 +14,7 @@ import (
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/service"
@@ -76,6 +77,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
 		d.Register("socket", socket.WorkerFactory())
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
+		embedding.Register(d, a.cfg.Embedding)
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the
