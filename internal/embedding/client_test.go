@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -225,7 +224,4 @@ func TestNewClientOff(t *testing.T) {
 	if _, err := NewClient(config.Embedding{URL: "http://h", Protocol: "ollama"}); err == nil || !strings.Contains(err.Error(), "embedding.model") {
 		t.Errorf("got %v", err)
 	}
-	var hits int
-	srv := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits++ })
-	_ = srv
 }

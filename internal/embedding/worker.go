@@ -68,8 +68,8 @@ type worker struct {
 	batch  int
 	// window and sweep are RecentWindow and sweepStep, smaller in tests.
 	window, sweep int
-	deps   daemon.Deps
-	log    *zap.Logger
+	deps          daemon.Deps
+	log           *zap.Logger
 
 	model Model // Dims 0: not known yet
 	// counts are as of countedAt, moved on by what the worker stored since.
