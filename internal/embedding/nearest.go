@@ -73,10 +73,10 @@ func NearestVector(ctx context.Context, db postgres.Querier, m Model, q []float3
 	}
 	defer rows.Close()
 	top := newTopK(k)
-	binary := true
-	for _, fd := range rows.FieldDescriptions() {
-		binary = binary && fd.Format == pgx.BinaryFormatCode
-	}
+	// The key and the vector come in binary (pgx asks so of the types it
+	// knows); the kind, text, reads the same in either format.
+	fds := rows.FieldDescriptions()
+	binary := len(fds) == 3 && fds[1].Format == pgx.BinaryFormatCode && fds[2].Format == pgx.BinaryFormatCode
 	var kind string
 	var id uuid.UUID
 	var vec []byte
