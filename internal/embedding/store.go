@@ -76,16 +76,22 @@ func Count(ctx context.Context, db postgres.Querier, m Model) (Counts, error) {
 const RecentWindow = 1000
 
 // recentSQL finds, among the newest memories of a kind, those without a
-// vector of the model, newest first.
+// vector of the model, newest first. The window is read from the time
+// column's index; only the memories that need it have their text read.
+// Whether a memory has a vector is asked by a subquery with a LIMIT, which
+// the planner cannot turn into a join: one primary key probe a memory, never
+// a hash of the whole table of vectors (NOT EXISTS would be one, and is on
+// tables small enough that it looks cheaper).
 func recentSQL(s source) string {
 	return fmt.Sprintf(`
-select m.id, m.txt from (
-    select %[2]s as id, %[4]s as txt, %[3]s as at from %[1]s order by %[3]s desc limit $3
-) m
-where not exists (select from memory_embeddings e
-                  where e.kind = '%[5]s' and e.id = m.id and e.model = $1 and e.dims = $2)
-order by m.at desc
-limit $4`, s.table, s.key, s.at, s.text, s.kind)
+select r.id, %[5]s from (
+    select %[2]s as id, %[3]s as at from %[1]s order by %[3]s desc limit $3
+) r
+join %[1]s m on m.%[2]s = r.id
+where (select true from memory_embeddings e
+       where e.kind = '%[4]s' and e.id = r.id and e.model = $1 and e.dims = $2 limit 1) is null
+order by r.at desc
+limit $4`, s.table, s.key, s.at, s.kind, qualify(s.text, "m"))
 }
 
 // Recent returns up to limit of the newest memories (of the window newest of
@@ -119,8 +125,8 @@ select true as last, (select id from step order by id desc limit 1), null::text
 union all
 select false, m.%[2]s, %[3]s
 from step join %[1]s m on m.%[2]s = step.id
-where not exists (select from memory_embeddings e
-                  where e.kind = '%[4]s' and e.id = step.id and e.model = $1 and e.dims = $2)`,
+where (select true from memory_embeddings e
+       where e.kind = '%[4]s' and e.id = step.id and e.model = $1 and e.dims = $2 limit 1) is null`,
 		s.table, s.key, qualify(s.text, "m"), s.kind)
 }
 

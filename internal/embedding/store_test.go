@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -267,5 +268,41 @@ func TestCountAndSweepFindWhatWaits(t *testing.T) {
 	}
 	if len(found) != 8 || found[refs[0]] || found[refs[7]] {
 		t.Errorf("the sweep found %d: %v", len(found), found)
+	}
+}
+
+// TestWorkerQueriesWalkIndexes checks that the worker's regular looks stay
+// cheap on large tables: the newest memories off the time index (no sort of
+// the table), the sweep's keys off the primary key alone, and the count of
+// vectors off the model index.
+func TestWorkerQueriesWalkIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
+		select 'david', 'm ' || i, now() - i * interval '1 second' from generate_series(1, 20000) i;
+		insert into memory_embeddings (kind, id, model, dims, vec)
+		select 'conversation', conversation_id, 'm', 384, decode(repeat('0000803f', 384), 'hex') from conversations`); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"conversations", "memory_embeddings"} {
+		if _, err := conn.Exec(ctx, "vacuum analyze "+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := sources[0]
+	for _, q := range []struct {
+		name, sql string
+		args      []any
+		want      string
+	}{
+		{"recent", recentSQL(s), []any{"m", 384, RecentWindow, 32}, "Index Scan using conversations_created_at_idx"},
+		{"sweep", sweepSQL(s), []any{"m", 384, "00000000-0000-0000-0000-000000000000", sweepStep}, "Index Only Scan using conversations_pkey"},
+		{"count", countSQL, []any{"m", 384}, "Index Only Scan using memory_embeddings_model_idx"},
+	} {
+		plan := pgtest.Plan(t, conn, q.sql, q.args...)
+		if !strings.Contains(plan, q.want) || strings.Contains(plan, "Seq Scan on memory_embeddings") || (q.name != "count" && strings.Contains(plan, "Seq Scan on conversations")) {
+			t.Errorf("%s: plan does not use %q:\n%s", q.name, q.want, plan)
+		}
 	}
 }
