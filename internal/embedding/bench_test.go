@@ -50,38 +50,13 @@ func randomUnit(r *rand.Rand, dims int) []float32 {
 	return v
 }
 
-// BenchmarkNearestInMemory ranks every vector held in memory (a Matrix, as a
-// process answering many questions keeps them) by exact cosine with a
-// question: the cost of the ranking itself. It reports the matrix's size.
-func BenchmarkNearestInMemory(b *testing.B) {
-	n, dims := benchSize(b)
-	r := rand.New(rand.NewPCG(1, 2))
-	var before runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	mx := &Matrix{Dims: dims, Refs: make([]Ref, 0, n), Vecs: make([]float32, 0, n*dims)}
-	for range n {
-		mx.Add(Ref{Kind: KindConversation, ID: uuid.New()}, randomUnit(r, dims))
-	}
-	var after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	q := randomUnit(r, dims)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if got := mx.Nearest(q, 10, nil); len(got) != 10 {
-			b.Fatal(len(got))
-		}
-	}
-	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "heap-MB")
-}
-
-// BenchmarkNearestFromTable ranks every vector of the model stored in
-// memory_embeddings, read from PostgreSQL for each question as a one-shot
-// command does (NearestVector: the question already embedded). Filling the
-// table with the default 100,000 vectors takes some seconds.
-func BenchmarkNearestFromTable(b *testing.B) {
+// BenchmarkNearest ranks every stored vector of a model by exact cosine with
+// a question already embedded: read from the table for the question, as a
+// one-shot command would (table), from an Index in memory, as the daemon
+// would (index), and the Index's full load (index-load). It reports the
+// table's size and the index's heap. Filling the table with the default
+// 100,000 vectors takes some seconds.
+func BenchmarkNearest(b *testing.B) {
 	n, dims := benchSize(b)
 	ctx := context.Background()
 	conn := pgtest.Conn(b, pgtest.DB(b))
@@ -103,13 +78,46 @@ func BenchmarkNearestFromTable(b *testing.B) {
 	}
 	q := randomUnit(r, dims)
 	m := Model{"bench", dims}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		got, err := NearestVector(ctx, conn, m, q, 10, Filter{})
-		if err != nil || len(got) != 10 {
-			b.Fatal(len(got), err)
+	b.Run("table", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			got, err := NearestVector(ctx, conn, m, q, 10, Filter{})
+			if err != nil || len(got) != 10 {
+				b.Fatal(len(got), err)
+			}
 		}
+		b.ReportMetric(float64(size)/1e6, "table-MB")
+	})
+	b.Run("index-load", func(b *testing.B) {
+		for b.Loop() {
+			if err := NewIndex(m).Refresh(ctx, conn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ix := NewIndex(m)
+	if err := ix.Refresh(ctx, conn); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(size)/1e6, "table-MB")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.Run("index", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if got := ix.Search(q, 10, Filter{}); len(got) != 10 {
+				b.Fatal(len(got))
+			}
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "heap-MB")
+	})
+	b.Run("index-refresh-unchanged", func(b *testing.B) {
+		for b.Loop() {
+			if err := ix.Refresh(ctx, conn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -39,7 +39,8 @@ type Match struct {
 // Nearest embeds query with c (one request, bounded by embedding.timeout and
 // ctx) and returns the k memories whose vectors of c's model are closest to
 // it, best first, by exact cosine over every stored vector of that model and
-// dimension that passes f. Vectors of other models are ignored; memories not
+// dimension that passes f, read from the table (a process that answers many
+// questions keeps an Index instead). Vectors of other models are ignored; memories not
 // embedded yet are not found. Any error (ErrNotConfigured, an *Error of the
 // server, the database's) means "no ranking by meaning this time": the caller
 // logs it once and ranks lexically.
@@ -47,20 +48,27 @@ func Nearest(ctx context.Context, db postgres.Querier, c *Client, query string, 
 	if c == nil {
 		return nil, ErrNotConfigured
 	}
-	if k < 1 || k > MaxNearest {
-		return nil, fmt.Errorf("nearest: k must be from 1 to %d, got %d", MaxNearest, k)
-	}
-	if f.Kind != "" && f.Kind != KindConversation && f.Kind != KindEmotion {
-		return nil, fmt.Errorf("nearest: kind must be %s or %s, got %q", KindConversation, KindEmotion, f.Kind)
-	}
-	if strings.TrimSpace(query) == "" {
-		return nil, errors.New("nearest: the question is empty")
+	if err := checkQuestion(query, k, f); err != nil {
+		return nil, err
 	}
 	vs, err := c.Embed(ctx, []string{query})
 	if err != nil {
 		return nil, fmt.Errorf("embed the question: %w", err)
 	}
 	return NearestVector(ctx, db, Model{Name: c.Model(), Dims: len(vs[0])}, vs[0], k, f)
+}
+
+func checkQuestion(query string, k int, f Filter) error {
+	if k < 1 || k > MaxNearest {
+		return fmt.Errorf("nearest: k must be from 1 to %d, got %d", MaxNearest, k)
+	}
+	if f.Kind != "" && f.Kind != KindConversation && f.Kind != KindEmotion {
+		return fmt.Errorf("nearest: kind must be %s or %s, got %q", KindConversation, KindEmotion, f.Kind)
+	}
+	if strings.TrimSpace(query) == "" {
+		return errors.New("nearest: the question is empty")
+	}
+	return nil
 }
 
 // NearestVector is Nearest for a question already embedded as q (unit
@@ -192,62 +200,4 @@ func (h *matchHeap) Pop() any {
 	m := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return m
-}
-
-// Matrix is vectors of one dimension packed side by side in memory, with the
-// memory each belongs to: what a process that answers many questions keeps,
-// so that each costs a pass over memory rather than a read of the table.
-type Matrix struct {
-	Dims int
-	Refs []Ref
-	Vecs []float32 // len(Refs) * Dims
-}
-
-// Add appends a vector of m.Dims values.
-func (m *Matrix) Add(r Ref, v []float32) {
-	m.Refs = append(m.Refs, r)
-	m.Vecs = append(m.Vecs, v[:m.Dims]...)
-}
-
-// LoadMatrix reads every vector of model m into memory.
-func LoadMatrix(ctx context.Context, db postgres.Querier, m Model) (*Matrix, error) {
-	sql, args := scanSQL(m, Filter{})
-	rows, err := db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, fmt.Errorf("load vectors: %w", err)
-	}
-	defer rows.Close()
-	mx := &Matrix{Dims: m.Dims}
-	var v []float32
-	for rows.Next() {
-		var r Ref
-		var b []byte
-		if err := rows.Scan(&r.Kind, &r.ID, &b); err != nil {
-			return nil, fmt.Errorf("load vectors: %w", err)
-		}
-		if v, err = Unpack(v, b, m.Dims); err != nil {
-			return nil, fmt.Errorf("load vectors: %w", err)
-		}
-		mx.Add(r, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load vectors: %w", err)
-	}
-	return mx, nil
-}
-
-// Nearest returns the k vectors of m closest to q (unit length, m.Dims
-// values) by exact cosine, best first, among those keep accepts (nil: all).
-func (m *Matrix) Nearest(q []float32, k int, keep func(Ref) bool) []Match {
-	top := newTopK(k)
-	if len(q) != m.Dims {
-		return nil
-	}
-	for i, r := range m.Refs {
-		if keep != nil && !keep(r) {
-			continue
-		}
-		top.offer(r, dot(q, m.Vecs[i*m.Dims:(i+1)*m.Dims]))
-	}
-	return top.sorted()
 }

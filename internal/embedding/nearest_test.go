@@ -82,16 +82,23 @@ func TestNearestRanksByCosineOfTheCurrentModel(t *testing.T) {
 		}
 	}
 
-	// In memory, the same answer.
-	mx, err := LoadMatrix(ctx, conn, m)
-	if err != nil {
+	// From an index in memory, the same answers.
+	ix := NewIndex(m)
+	if err := ix.Refresh(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	if len(mx.Refs) != 4 {
-		t.Errorf("loaded %d vectors, want 4 (no marker, no other model)", len(mx.Refs))
+	if ix.Len() != 4 {
+		t.Errorf("the index holds %d vectors, want 4 (no marker, no other model)", ix.Len())
 	}
-	if inMemory := mx.Nearest(q[0], 10, nil); refs(inMemory) != refs(got) {
-		t.Errorf("in memory: %v", inMemory)
+	for _, f := range []Filter{{}, {Kind: KindEmotion}, {Speaker: "Angela"}, {Since: t0.Add(90 * time.Minute), Speaker: "david"}} {
+		want, err := Nearest(ctx, conn, c, "silk scarf birthday mother", 10, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ix.Nearest(ctx, c, "silk scarf birthday mother", 10, f)
+		if err != nil || refs(got) != refs(want) || got[0].Score != want[0].Score {
+			t.Errorf("%+v: from the index %v, %v; from the table %v", f, got, err, want)
+		}
 	}
 }
 
@@ -159,5 +166,66 @@ func TestNearestFailsOpen(t *testing.T) {
 	// Nothing embedded yet: no match, no error.
 	if got, err := Nearest(ctx, conn, h.client(t, nil), "q", 5, Filter{}); err != nil || len(got) != 0 {
 		t.Errorf("empty: %v, %v", got, err)
+	}
+}
+
+// TestIndexRefreshFollowsTheTable refreshes an index after vectors are added,
+// replaced, turned into markers and deleted, and checks it holds what the
+// table holds each time, reading everything again only after a deletion.
+func TestIndexRefreshFollowsTheTable(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	m := Model{"m", 4}
+	ix := NewIndex(m)
+	check := func(what string, want ...Ref) {
+		t.Helper()
+		if err := ix.Refresh(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
+		got := ix.Search([]float32{1, 0, 0, 0}, 100, Filter{})
+		var gotRefs []Ref
+		for _, g := range got {
+			gotRefs = append(gotRefs, g.Ref)
+		}
+		if len(got) != len(want) || ix.Len() != len(want) {
+			t.Fatalf("%s: the index finds %v, want %v", what, gotRefs, want)
+		}
+		for _, w := range want {
+			if !strings.Contains(refsOf(gotRefs), refsOf([]Ref{w})) {
+				t.Errorf("%s: %v missing from %v", what, w, gotRefs)
+			}
+		}
+	}
+	check("empty")
+	a := addConversation(t, conn, "david", "a", t0)
+	b := addConversation(t, conn, "angela", "b", t0)
+	e := addEmotion(t, conn, "joy", "e", "", t0)
+	store := func(r Ref, txt string, v []float32) {
+		t.Helper()
+		if _, err := Store(ctx, conn, m, []Vector{{Item{r, txt}, v}}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store(a, "a", []float32{1, 0, 0, 0})
+	store(b, "b", []float32{0, 1, 0, 0})
+	check("two", a, b)
+	store(e, "joy\ne", []float32{0, 0, 1, 0})
+	store(a, "a", []float32{0, 0, 0, 1}) // replaced
+	check("three", a, b, e)
+	if got := ix.Search([]float32{0, 0, 0, 1}, 1, Filter{}); got[0].Ref != a || got[0].Score != 1 {
+		t.Errorf("the replaced vector: %v", got)
+	}
+	store(b, "b", nil) // a marker now
+	check("marker", a, e)
+	if _, err := conn.Exec(ctx, `delete from angela_emotions`); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted", a)
+	if got := ix.Search([]float32{0, 0, 0, 1}, 5, Filter{Since: t0.Add(time.Second)}); len(got) != 0 {
+		t.Errorf("since: %v", got)
+	}
+	if got := ix.Search([]float32{0, 0, 0, 1}, 5, Filter{Speaker: "DAVID"}); len(got) != 1 {
+		t.Errorf("speaker: %v", got)
 	}
 }

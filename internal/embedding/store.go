@@ -218,7 +218,8 @@ with ok as (
 insert into memory_embeddings (kind, id, model, dims, vec, embedded_at)
 select $1, ok.id, $2, $3, ok.vec, $7 from ok
 on conflict (kind, id, model) do update
-    set dims = excluded.dims, vec = excluded.vec, embedded_at = excluded.embedded_at`,
+    set dims = excluded.dims, vec = excluded.vec, embedded_at = excluded.embedded_at,
+        seq = nextval('memory_embeddings_seq')`,
 		s.table, s.key, qualify(s.text, "m"))
 }
 

@@ -12,9 +12,14 @@
 --         has nothing the server would embed (a blank text, or a text the
 --         server refused while it embedded others): the memory is done, and
 --         is never found by meaning.
+--   seq   moves on with every write of the row, so that a process keeping
+--         the vectors in memory reads only those written since it last
+--         looked.
 -- There is deliberately no foreign key to the memory tables: a memory's
 -- vectors go with it through the triggers below, and those tables stay
 -- truncatable as before.
+create sequence if not exists memory_embeddings_seq;
+
 create table if not exists memory_embeddings (
     kind        text not null check (kind in ('conversation', 'emotion')),
     id          uuid not null,
@@ -22,6 +27,7 @@ create table if not exists memory_embeddings (
     dims        integer not null check (dims > 0),
     vec         bytea not null check (length(vec) in (0, 4 * dims)),
     embedded_at timestamptz not null default now(),
+    seq         bigint not null default nextval('memory_embeddings_seq'),
     primary key (kind, id, model)
 );
 
@@ -31,9 +37,9 @@ create table if not exists memory_embeddings (
 alter table memory_embeddings alter column vec set storage external;
 
 -- Counting the vectors of the current model, which tells how many memories
--- still wait (the memories minus their vectors), reads only this index; it
--- holds one value in the common case and deduplicates to almost nothing.
-create index if not exists memory_embeddings_model_idx on memory_embeddings (model, dims);
+-- still wait (the memories minus their vectors), reads only this index, and
+-- so does finding the rows written since a sequence number.
+create index if not exists memory_embeddings_model_idx on memory_embeddings (model, dims, seq);
 
 -- A deleted memory takes its vectors with it, whoever deletes it (a forget
 -- command, a hand-written DELETE). Statement-level with the deleted rows as a
