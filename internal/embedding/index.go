@@ -2,10 +2,14 @@ package embedding
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/postgres"
 )
@@ -15,7 +19,10 @@ import (
 // its socket) answers a question with a pass over memory instead of a read
 // of the table (see the README's figures). Refresh brings it up to date: it
 // reads only the rows written since the last refresh, and everything again
-// when rows were deleted. It is safe for concurrent use.
+// when rows were deleted. A row written by a transaction that commits after
+// one with a higher sequence number was read is seen at the next full read:
+// the embedding worker, the one writer, stores one batch at a time. It is
+// safe for concurrent use.
 type Index struct {
 	model Model
 
@@ -26,6 +33,7 @@ type Index struct {
 	vecs     []float32
 	slot     map[Ref]int // -1: a marker, done without a vector
 	seq      int64       // the highest seq read
+	deleted  int64       // memory_embeddings_deleted_seq when last read
 	loaded   bool
 }
 
@@ -50,51 +58,63 @@ func (ix *Index) Len() int {
 	return n
 }
 
-// indexRowsSQL reads the model's rows written after a sequence number, with
-// their memory's time and speaker.
-const indexRowsSQL = `
-select e.seq, e.kind, e.id, e.vec,
-       coalesce(c.created_at::timestamptz, x.felt_at::timestamptz), coalesce(lower(c.speaker), '')
+// indexRowsSQL reads the model's rows written after a sequence number, up to
+// one, and indexMetaSQL the times and speakers of their memories. Apart,
+// because a join that carries the vectors hashes them all.
+const (
+	indexRowsSQL = `
+select e.seq, e.kind, e.id, e.vec from memory_embeddings e
+where e.model = $1 and e.dims = $2 and e.seq > $3`
+	indexMetaSQL = `
+select e.kind, e.id, coalesce(c.created_at::timestamptz, x.felt_at::timestamptz), coalesce(lower(c.speaker), '')
 from memory_embeddings e
 left join conversations c on e.kind = 'conversation' and c.conversation_id = e.id
 left join angela_emotions x on e.kind = 'emotion' and x.emotion_id = e.id
-where e.model = $1 and e.dims = $2 and e.seq > $3
-order by e.seq`
+where e.model = $1 and e.dims = $2 and e.seq > $3 and e.seq <= $4 and length(e.vec) > 0`
+)
 
-const indexCountSQL = `select count(*), coalesce(max(seq), 0) from memory_embeddings where model = $1 and dims = $2`
+// indexStateSQL tells whether anything changed since the index was read:
+// the model's highest sequence number (one step down its index) and the
+// count of deletions (a sequence the delete triggers move on).
+const indexStateSQL = `
+select coalesce((select max(seq) from memory_embeddings where model = $1 and dims = $2), 0),
+       (select case when is_called then last_value else 0 end from memory_embeddings_deleted_seq)`
 
-// Refresh reads what was written since the last refresh. When the table
-// holds fewer rows of the model than the index knows (memories were
-// deleted), or rows it never saw, it reads them all again.
+// Refresh reads what was written since the last refresh, and everything
+// again after vectors were deleted (a memory forgotten, a text changed).
+// When nothing changed it costs one look at two indexes' ends.
 func (ix *Index) Refresh(ctx context.Context, db postgres.Querier) error {
-	for range 3 {
+	var maxSeq, deleted int64
+	if err := db.QueryRow(ctx, indexStateSQL, ix.model.Name, ix.model.Dims).Scan(&maxSeq, &deleted); err != nil {
+		return fmt.Errorf("refresh vectors: %w", err)
+	}
+	ix.mu.RLock()
+	loaded, seq, seen := ix.loaded, ix.seq, ix.deleted
+	ix.mu.RUnlock()
+	switch {
+	case !loaded || deleted != seen:
+		if err := ix.read(ctx, db, true); err != nil {
+			return err
+		}
+	case maxSeq > seq:
 		if err := ix.read(ctx, db, false); err != nil {
 			return err
 		}
-		var rows, maxSeq int64
-		if err := db.QueryRow(ctx, indexCountSQL, ix.model.Name, ix.model.Dims).Scan(&rows, &maxSeq); err != nil {
-			return fmt.Errorf("refresh vectors: %w", err)
-		}
-		ix.mu.RLock()
-		known, seq := int64(len(ix.slot)), ix.seq
-		ix.mu.RUnlock()
-		if maxSeq > seq {
-			continue // written meanwhile: read those too
-		}
-		if rows == known {
-			return nil
-		}
-		break
 	}
-	return ix.read(ctx, db, true)
+	ix.mu.Lock()
+	ix.deleted = deleted
+	ix.mu.Unlock()
+	return nil
 }
 
-// read reads the rows after the index's seq, or all of them into a new index.
+// read reads the rows after the index's seq, or all of them into a new index
+// that replaces the old one once read. The vectors are decoded from the
+// driver's buffer straight into the index's array.
 func (ix *Index) read(ctx context.Context, db postgres.Querier, all bool) error {
 	ix.mu.RLock()
 	after := ix.seq
 	ix.mu.RUnlock()
-	if all || !ix.loaded {
+	if all {
 		after = 0
 	}
 	rows, err := db.Query(ctx, indexRowsSQL, ix.model.Name, ix.model.Dims, after)
@@ -102,63 +122,91 @@ func (ix *Index) read(ctx context.Context, db postgres.Querier, all bool) error 
 		return fmt.Errorf("refresh vectors: %w", err)
 	}
 	defer rows.Close()
-	type row struct {
-		ref     Ref
-		vec     []float32
-		at      int64
-		speaker string
-	}
-	var got []row
+	d := ix.model.Dims
+	// A full read builds a new index; an incremental one collects its
+	// (few) rows and applies them under the lock.
+	fresh := &Index{model: ix.model, slot: map[Ref]int{}}
 	var seq int64
-	var v []float32
 	for rows.Next() {
-		var r row
-		var b []byte
-		var at *time.Time
-		if err := rows.Scan(&seq, &r.ref.Kind, &r.ref.ID, &b, &at, &r.speaker); err != nil {
+		var r Ref
+		var b pgtype.DriverBytes
+		var rowSeq int64
+		if err := rows.Scan(&rowSeq, &r.Kind, &r.ID, &b); err != nil {
 			return fmt.Errorf("refresh vectors: %w", err)
 		}
-		if len(b) > 0 {
-			if v, err = Unpack(v[:0], b, ix.model.Dims); err != nil {
-				return fmt.Errorf("refresh vectors: %w", err)
-			}
-			r.vec = append([]float32(nil), v...)
+		if len(b) != 0 && len(b) != 4*d {
+			return fmt.Errorf("refresh vectors: a stored vector of %d bytes is not %d float32 values", len(b), d)
 		}
-		if at != nil {
-			r.at = at.UnixMicro()
+		seq = max(seq, rowSeq)
+		if _, dup := fresh.slot[r]; dup {
+			continue // cannot happen: one row per memory and model
 		}
-		got = append(got, r)
+		if len(b) == 0 {
+			fresh.slot[r] = -1
+			continue
+		}
+		fresh.slot[r] = len(fresh.refs)
+		fresh.refs = append(fresh.refs, r)
+		for i := 0; i < d; i++ {
+			fresh.vecs = append(fresh.vecs, math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("refresh vectors: %w", err)
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if after == 0 {
-		ix.refs, ix.at, ix.speakers, ix.vecs, ix.slot = nil, nil, nil, nil, map[Ref]int{}
+	rows.Close()
+	// The memories' times and speakers, of the rows read: a row written
+	// since has a higher seq and is read, with its own, next time.
+	fresh.at, fresh.speakers = make([]int64, len(fresh.refs)), make([]string, len(fresh.refs))
+	meta, err := db.Query(ctx, indexMetaSQL, ix.model.Name, d, after, seq)
+	if err != nil {
+		return fmt.Errorf("refresh vectors: %w", err)
 	}
-	for _, r := range got {
-		s, known := ix.slot[r.ref]
-		switch {
-		case r.vec == nil && known && s >= 0:
-			ix.refs[s] = Ref{} // now a marker: the slot is skipped
-			ix.slot[r.ref] = -1
-		case r.vec == nil:
-			ix.slot[r.ref] = -1
-		case known && s >= 0:
-			copy(ix.vecs[s*ix.model.Dims:], r.vec)
-			ix.at[s], ix.speakers[s] = r.at, r.speaker
-		default:
-			ix.slot[r.ref] = len(ix.refs)
-			ix.refs = append(ix.refs, r.ref)
-			ix.at = append(ix.at, r.at)
-			ix.speakers = append(ix.speakers, r.speaker)
-			ix.vecs = append(ix.vecs, r.vec...)
+	defer meta.Close()
+	for meta.Next() {
+		var r Ref
+		var at *time.Time
+		var speaker string
+		if err := meta.Scan(&r.Kind, &r.ID, &at, &speaker); err != nil {
+			return fmt.Errorf("refresh vectors: %w", err)
+		}
+		if s, ok := fresh.slot[r]; ok && s >= 0 {
+			if at != nil {
+				fresh.at[s] = at.UnixMicro()
+			}
+			fresh.speakers[s] = speaker
 		}
 	}
-	if seq > ix.seq || after == 0 {
-		ix.seq = max(seq, after)
+	if err := meta.Err(); err != nil {
+		return fmt.Errorf("refresh vectors: %w", err)
 	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if all {
+		ix.refs, ix.at, ix.speakers, ix.vecs, ix.slot = fresh.refs, fresh.at, fresh.speakers, fresh.vecs, fresh.slot
+		ix.seq, ix.loaded = seq, true
+		return nil
+	}
+	for r, fs := range fresh.slot {
+		s, known := ix.slot[r]
+		switch {
+		case fs < 0 && known && s >= 0:
+			ix.refs[s] = Ref{} // now a marker: the slot is skipped
+			ix.slot[r] = -1
+		case fs < 0:
+			ix.slot[r] = -1
+		case known && s >= 0:
+			copy(ix.vecs[s*d:(s+1)*d], fresh.vecs[fs*d:(fs+1)*d])
+			ix.at[s], ix.speakers[s] = fresh.at[fs], fresh.speakers[fs]
+		default:
+			ix.slot[r] = len(ix.refs)
+			ix.refs = append(ix.refs, r)
+			ix.at = append(ix.at, fresh.at[fs])
+			ix.speakers = append(ix.speakers, fresh.speakers[fs])
+			ix.vecs = append(ix.vecs, fresh.vecs[fs*d:(fs+1)*d]...)
+		}
+	}
+	ix.seq = max(ix.seq, seq)
 	ix.loaded = true
 	return nil
 }

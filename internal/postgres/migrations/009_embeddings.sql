@@ -19,6 +19,9 @@
 -- vectors go with it through the triggers below, and those tables stay
 -- truncatable as before.
 create sequence if not exists memory_embeddings_seq;
+-- Moves on whenever vectors are deleted (below), so that a process keeping
+-- them in memory knows to read them all again.
+create sequence if not exists memory_embeddings_deleted_seq;
 
 create table if not exists memory_embeddings (
     kind        text not null check (kind in ('conversation', 'emotion')),
@@ -54,6 +57,9 @@ begin
         delete from memory_embeddings e using gone g
         where e.kind = 'conversation' and e.id = g.conversation_id;
     end if;
+    if found then
+        perform nextval('memory_embeddings_deleted_seq');
+    end if;
     return null;
 end
 $$;
@@ -66,6 +72,9 @@ begin
     else
         delete from memory_embeddings e using gone g
         where e.kind = 'emotion' and e.id = g.emotion_id;
+    end if;
+    if found then
+        perform nextval('memory_embeddings_deleted_seq');
     end if;
     return null;
 end
@@ -100,6 +109,9 @@ create or replace function angela_drop_changed_conversation_vectors() returns tr
 language plpgsql as $$
 begin
     delete from memory_embeddings where kind = 'conversation' and id = old.conversation_id;
+    if found then
+        perform nextval('memory_embeddings_deleted_seq');
+    end if;
     return null;
 end
 $$;
@@ -108,6 +120,9 @@ create or replace function angela_drop_changed_emotion_vectors() returns trigger
 language plpgsql as $$
 begin
     delete from memory_embeddings where kind = 'emotion' and id = old.emotion_id;
+    if found then
+        perform nextval('memory_embeddings_deleted_seq');
+    end if;
     return null;
 end
 $$;
