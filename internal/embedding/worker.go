@@ -182,7 +182,14 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	if len(items) > 0 {
-		return 0, w.embedAndStore(ctx, items)
+		stored, err := w.embedAndStore(ctx, items)
+		if err == nil && stored == 0 {
+			// None could be stored (each changed or deleted meanwhile):
+			// look again at the next poll rather than ask the server again
+			// at once.
+			return pollEvery, nil
+		}
+		return 0, err
 	}
 	if w.cursor == nil {
 		w.st.Backfill = "done"
@@ -190,7 +197,7 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 	}
 	if len(w.queue) > 0 {
 		n := min(w.batch, len(w.queue))
-		if err := w.embedAndStore(ctx, w.queue[:n]); err != nil {
+		if _, err := w.embedAndStore(ctx, w.queue[:n]); err != nil {
 			return 0, err
 		}
 		w.queue = w.queue[n:]
@@ -207,19 +214,26 @@ func (w *worker) step(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	w.queue, w.cursor = found, &next
-	w.st.Backfill = "sweeping " + next.Kind
+	w.showCounts()
 	return 0, nil
 }
 
 func (w *worker) showCounts() {
 	w.st.Memories, w.st.Embedded, w.st.Pending = w.counts.Memories, w.counts.Embedded, w.counts.Pending()
-	if w.cursor != nil {
+	switch {
+	case w.cursor == nil:
+	case w.cursor.Done():
+		w.st.Backfill = "sweeping the last step"
+	case w.cursor.Kind == "":
+		w.st.Backfill = "sweeping " + KindConversation
+	default:
 		w.st.Backfill = "sweeping " + w.cursor.Kind
 	}
 }
 
-// embedAndStore embeds items and stores their vectors in one transaction.
-func (w *worker) embedAndStore(ctx context.Context, items []Item) error {
+// embedAndStore embeds items and stores their vectors in one transaction,
+// and returns how many were stored.
+func (w *worker) embedAndStore(ctx context.Context, items []Item) (int64, error) {
 	var vs []Vector
 	var todo []Item
 	for _, it := range items {
@@ -231,23 +245,23 @@ func (w *worker) embedAndStore(ctx context.Context, items []Item) error {
 	}
 	got, err := w.embed(ctx, todo)
 	if errors.Is(err, errDimensionsChanged) {
-		return nil // the next step learns the new dimension
+		return -1, nil // the next step learns the new dimension
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	vs = append(vs, got...)
 	now := w.deps.Clock.Now()
 	stored, err := Store(ctx, w.deps.Pool, w.model, vs, now)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	w.counts.Embedded += stored
 	w.sweepStored += stored
 	w.st.Stored += stored
 	w.st.LastStored = &now
 	w.showCounts()
-	return nil
+	return stored, nil
 }
 
 // errDimensionsChanged says the model now answers in another dimension than

@@ -508,3 +508,36 @@ func TestRegisterRunsTheWorkerInTheDaemonOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("factory: %v", err)
 	}
 }
+
+// TestWorkerEmbedsATextChangedWhileItWasEmbedded changes a message's text
+// while the server embeds it: the stale vector is not stored, the worker waits
+// for its next look instead of asking again at once, and then embeds the new
+// text.
+func TestWorkerEmbedsATextChangedWhileItWasEmbedded(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 8)
+	r := addConversation(t, h.conn, "david", "before the edit", t0)
+	h.srv.set(func(f *fakeServer) {
+		f.fail = func(_ int, input []string) (int, string) {
+			if slices.Contains(input, "before the edit") {
+				if _, err := h.pool.Exec(context.Background(), `update conversations set message_text = 'after the edit' where conversation_id = $1`, r.ID); err != nil {
+					t.Error(err)
+				}
+			}
+			return 0, ""
+		}
+	})
+	h.start(h.srv.config(), 10, 10)
+	w := h.clock.next(t)
+	if w.d != pollEvery || len(vectorsOf(t, h.conn, r)) != 0 {
+		t.Fatalf("wait %s, %d vectors; want the poll and none stored for the old text", w.d, len(vectorsOf(t, h.conn, r)))
+	}
+	h.clock.pass(w)
+	if w := h.clock.next(t); w.d != pollEvery {
+		t.Fatalf("wait %s, want the poll", w.d)
+	}
+	got, err := Unpack(nil, vectorsOf(t, h.conn, r)["fake-embed"], 8)
+	if err != nil || !close(got, unit(fakeVector("after the edit", 8))) {
+		t.Errorf("stored %v, %v; want the vector of the new text", got, err)
+	}
+}
