@@ -222,6 +222,13 @@ func TestIndexRefreshFollowsTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("deleted", a)
+	// A vector deleted by hand is noticed too.
+	if _, err := conn.Exec(ctx, `delete from memory_embeddings where id = $1`, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted by hand")
+	store(a, "a", []float32{0, 0, 0, 1})
+	check("again", a)
 	if got := ix.Search([]float32{0, 0, 0, 1}, 5, Filter{Since: t0.Add(time.Second)}); len(got) != 0 {
 		t.Errorf("since: %v", got)
 	}

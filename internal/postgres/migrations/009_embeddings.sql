@@ -19,8 +19,8 @@
 -- vectors go with it through the triggers below, and those tables stay
 -- truncatable as before.
 create sequence if not exists memory_embeddings_seq;
--- Moves on whenever vectors are deleted (below), so that a process keeping
--- them in memory knows to read them all again.
+-- Moves on whenever vectors are deleted, by the triggers below or by hand,
+-- so that a process keeping them in memory knows to read them all again.
 create sequence if not exists memory_embeddings_deleted_seq;
 
 create table if not exists memory_embeddings (
@@ -57,9 +57,6 @@ begin
         delete from memory_embeddings e using gone g
         where e.kind = 'conversation' and e.id = g.conversation_id;
     end if;
-    if found then
-        perform nextval('memory_embeddings_deleted_seq');
-    end if;
     return null;
 end
 $$;
@@ -72,9 +69,6 @@ begin
     else
         delete from memory_embeddings e using gone g
         where e.kind = 'emotion' and e.id = g.emotion_id;
-    end if;
-    if found then
-        perform nextval('memory_embeddings_deleted_seq');
     end if;
     return null;
 end
@@ -109,9 +103,6 @@ create or replace function angela_drop_changed_conversation_vectors() returns tr
 language plpgsql as $$
 begin
     delete from memory_embeddings where kind = 'conversation' and id = old.conversation_id;
-    if found then
-        perform nextval('memory_embeddings_deleted_seq');
-    end if;
     return null;
 end
 $$;
@@ -120,9 +111,6 @@ create or replace function angela_drop_changed_emotion_vectors() returns trigger
 language plpgsql as $$
 begin
     delete from memory_embeddings where kind = 'emotion' and id = old.emotion_id;
-    if found then
-        perform nextval('memory_embeddings_deleted_seq');
-    end if;
     return null;
 end
 $$;
@@ -139,3 +127,19 @@ create trigger angela_emotion_vectors_update
     for each row when ((new.emotion, new.context, new.david_words)
                        is distinct from (old.emotion, old.context, old.david_words))
     execute function angela_drop_changed_emotion_vectors();
+
+-- Any statement that deleted vectors moves memory_embeddings_deleted_seq on.
+create or replace function angela_count_vector_deletes() returns trigger
+language plpgsql as $$
+begin
+    if exists (select from gone) then
+        perform nextval('memory_embeddings_deleted_seq');
+    end if;
+    return null;
+end
+$$;
+
+drop trigger if exists angela_vectors_deleted on memory_embeddings;
+create trigger angela_vectors_deleted
+    after delete on memory_embeddings referencing old table as gone
+    for each statement execute function angela_count_vector_deletes();
