@@ -14,6 +14,7 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/dailyupdate"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/service"
@@ -78,6 +79,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("socket", socket.WorkerFactory())
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
 		d.Register("spool", spool.WorkerFactory())
+		embedding.Register(d, a.cfg.Embedding)
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

@@ -71,6 +71,7 @@ type Config struct {
 	Memory       Memory
 	Hooks        Hooks
 	Redaction    Redaction
+	Embedding    Embedding
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -107,6 +108,9 @@ type key struct {
 	name   string
 	help   string
 	secret bool
+	// hide, when set, replaces Redact for showing a secret that is not a
+	// connection string.
+	hide func(string) string
 	// def is the built-in value, in the form set accepts; keys whose default
 	// depends on the platform get theirs from platformDefaults instead.
 	def  string
@@ -340,6 +344,7 @@ func buildKeys() []key {
 	ks = append(ks, memoryKeys()...)
 	ks = append(ks, hooksKeys()...)
 	ks = append(ks, redactionKeys()...)
+	ks = append(ks, embeddingKeys()...)
 	return ks
 }
 
@@ -454,6 +459,9 @@ func Load(o Options) (*Config, error) {
 		}
 	}
 	if err := c.Memory.Check(); err != nil {
+		return nil, err
+	}
+	if err := c.Embedding.Check(); err != nil {
 		return nil, err
 	}
 	c.database = resolveDatabase(c, o.Env)
@@ -662,9 +670,17 @@ func (c *Config) Value(name string) string {
 	}
 	v := k.get(c)
 	if k.secret {
-		return Redact(v)
+		return k.redact(v)
 	}
 	return v
+}
+
+// redact shows a secret key's value without the secret.
+func (k key) redact(v string) string {
+	if k.hide != nil {
+		return k.hide(v)
+	}
+	return Redact(v)
 }
 
 // TOMLValue returns the effective value of a key, redacted if it is a
@@ -677,7 +693,7 @@ func (c *Config) TOMLValue(name string) string {
 		}
 		v := k.get(c)
 		if k.secret {
-			v = Redact(v)
+			v = k.redact(v)
 		}
 		switch k.kind {
 		case kindInt, kindFloat, kindBool:
