@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // idleSpan is how long the idle daemon is measured, as the target says.
@@ -45,20 +46,16 @@ func BenchmarkIdleDaemonWith1000Transcripts(b *testing.B) {
 		}
 		p := startDaemonB(b, c)
 		conn := pgtest.Conn(b, url)
-		deadline := time.Now().Add(2 * time.Minute)
-		for {
+		testkit.WaitFor(b, fmt.Sprintf("the backfill to store %d rows", files*lines), func() error {
 			var n int
 			if err := conn.QueryRow(b.Context(), "select count(*) from conversations").Scan(&n); err != nil {
 				b.Fatal(err)
 			}
-			if n == files*lines {
-				break
+			if n != files*lines {
+				return fmt.Errorf("%d stored", n)
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("backfill stored %d rows, want %d", n, files*lines)
-			}
-			<-time.After(50 * time.Millisecond)
-		}
+			return nil
+		})
 		<-time.After(5 * time.Second) // let the backfill's garbage be collected
 		pid := p.Process.Pid
 		before := cpuTicks(b, pid)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // oddLines is a transcript of the lines real transcripts hold that are not
@@ -182,19 +183,16 @@ func TestCaptureImportAndAuditAgreeOnLinesThatAreNotPlainSpeech(t *testing.T) {
 	p := startDaemon(t, dc)
 	d = openDB(t, url)
 	odd.check(t, d, started)
-	deadline := time.Now().Add(time.Minute)
-	for {
+	// status.json is rewritten every few seconds.
+	testkit.WaitFor(t, "the worker's detail in status", func() error {
 		det := workerDetail(t, dc)
 		if det["messages_stored"] == float64(len(odd.speech)) && det["malformed_lines"] == float64(len(odd.unreadable)) &&
 			det["api_error_lines"] == float64(odd.apiErrors) && det["invisible_lines"] == float64(odd.invisibe) &&
 			det["times_replaced"] == float64(odd.timesReplaced) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status detail %v", det)
-		}
-		<-time.After(200 * time.Millisecond) // status.json is rewritten every few seconds
-	}
+		return fmt.Errorf("detail %v", det)
+	})
 	// Each kind is logged once for the file, however often it is read.
 	tr.append(path, odd.again)
 	d.waitCount(len(odd.speech) + 2)

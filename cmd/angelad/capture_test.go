@@ -17,6 +17,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // transcripts is a fake ~/.claude/projects of one test, in the test's HOME.
@@ -97,22 +98,20 @@ func (d *db) count() int {
 	return n
 }
 
-// waitCount polls the database until it holds n conversations.
+// waitCount polls the database until it holds n conversations, failing at
+// once if it holds more.
 func (d *db) waitCount(n int) {
 	d.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	testkit.WaitFor(d.t, fmt.Sprintf("%d conversations", n), func() error {
 		got := d.count()
-		if got == n {
-			return
-		}
-		if got > n || time.Now().After(deadline) {
+		if got > n {
 			d.t.Fatalf("%d conversations, want %d", got, n)
 		}
-		<-tick.C
-	}
+		if got < n {
+			return fmt.Errorf("%d so far", got)
+		}
+		return nil
+	})
 }
 
 func (d *db) hasText(s string) bool {
@@ -190,17 +189,14 @@ func TestDaemonCapturesExactlyTheSpeechLinesOfTranscripts(t *testing.T) {
 	}
 	d.waitCount(9)
 
-	deadline := time.Now().Add(time.Minute)
-	for {
+	// status.json is rewritten every few seconds.
+	testkit.WaitFor(t, "the worker's detail in status", func() error {
 		det := workerDetail(t, c)
 		if det["transcripts_watched"] == 3.0 && det["messages_stored"] == 9.0 && det["malformed_lines"] == 1.0 && det["bytes_behind"] == 0.0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status detail %v", det)
-		}
-		<-time.After(200 * time.Millisecond) // status.json is rewritten every few seconds
-	}
+		return fmt.Errorf("detail %v", det)
+	})
 	if r := c.run("", "status"); !strings.Contains(r.stdout, "transcripts_watched: 3") {
 		t.Errorf("status does not show the worker detail:\n%s", r.stdout)
 	}
@@ -240,17 +236,13 @@ func TestImportAndDaemonInEitherOrderStoreEachMessageOnce(t *testing.T) {
 	p.waitFor(t, `"msg":"capturing transcripts"`)
 	tr.append(a, tr.say("user", "four"))
 	d.waitCount(4)
-	if det := workerDetail(t, c); det["messages_stored"] != 1.0 {
-		// The detail is written at a bounded rate: wait for it.
-		deadline := time.Now().Add(30 * time.Second)
-		for det["messages_stored"] != 1.0 && time.Now().Before(deadline) {
-			<-time.After(200 * time.Millisecond)
-			det = workerDetail(t, c)
+	// The detail is written at a bounded rate: wait for it.
+	testkit.WaitFor(t, "the daemon to have stored 1 message after import", func() error {
+		if n := workerDetail(t, c)["messages_stored"]; n != 1.0 {
+			return fmt.Errorf("%v stored", n)
 		}
-		if det["messages_stored"] != 1.0 {
-			t.Errorf("the daemon stored %v messages after import, want 1", det["messages_stored"])
-		}
-	}
+		return nil
+	})
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d:\n%s", code, p.log())
 	}

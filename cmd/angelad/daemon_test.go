@@ -10,6 +10,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // ownCluster gives a test a cluster of its own that it can stop and start
@@ -70,20 +71,14 @@ func TestDaemonWaitsForADatabaseThatIsNotUpYetAndSurvivesAnOutage(t *testing.T) 
 // the test after a deadline.
 func awaitStatus(t *testing.T, c *cli, what string, ok func(result) bool) result {
 	t.Helper()
-	deadline := time.After(time.Minute)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		r := c.run("", "status", "--json")
-		if ok(r) {
-			return r
+	var r result
+	testkit.WaitFor(t, "status to show "+what, func() error {
+		if r = c.run("", "status", "--json"); !ok(r) {
+			return fmt.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		select {
-		case <-deadline:
-			t.Fatalf("status did not show %s: exit %d\n%s%s", what, r.code, r.stdout, r.stderr)
-		case <-tick.C:
-		}
-	}
+		return nil
+	})
+	return r
 }
 
 func TestStatusIsUnhealthyWhileTheDaemonIsFrozen(t *testing.T) {

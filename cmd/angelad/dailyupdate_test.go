@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 func TestDailyUpdateCommandsEndToEnd(t *testing.T) {
@@ -114,33 +116,24 @@ func TestTwoDaemonProcessesRunEachSlotOnce(t *testing.T) {
 	db.waitFor(t, `"msg":"ready"`)
 	conn := pgtest.Conn(t, url)
 	ctx := context.Background()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
+	testkit.WaitFor(t, "100 slots done", func() error {
 		var done, other int
 		if err := conn.QueryRow(ctx, `select count(*) filter (where status = 'done'), count(*) filter (where status <> 'done')
 from daily_update_runs`).Scan(&done, &other); err != nil {
 			t.Fatal(err)
 		}
 		if done >= 100 && other == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d slots done, %d not, after 2 minutes", done, other)
-		}
-		select {
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return fmt.Errorf("%d slots done, %d not", done, other)
+	})
 	// The status shows the job.
-	deadline = time.Now().Add(time.Minute)
-	for !strings.Contains(a.run("", "status").stdout, "evening.last_run.status: done") {
-		if time.Now().After(deadline) {
-			t.Fatalf("status lacks the evening job:\n%s", a.run("", "status").stdout)
+	testkit.WaitFor(t, "status to show the evening job", func() error {
+		if out := a.run("", "status").stdout; !strings.Contains(out, "evening.last_run.status: done") {
+			return fmt.Errorf("status:\n%s", out)
 		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 	if code := da.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("daemon a exit %d", code)
 	}
@@ -176,19 +169,12 @@ func TestStatusIsUnhealthyWhenAnUpdateFailedForGood(t *testing.T) {
 	d := startDaemon(t, c)
 	d.waitFor(t, `"msg":"failed for good"`)
 	var r result
-	deadline := time.Now().Add(time.Minute)
-	for {
-		r = c.run("", "status")
-		if r.code == 1 && strings.Contains(r.stdout, "UNHEALTHY: worker dailyupdate: the evening update of") {
-			break
+	testkit.WaitFor(t, "status to show the failed update", func() error {
+		if r = c.run("", "status"); r.code != 1 || !strings.Contains(r.stdout, "UNHEALTHY: worker dailyupdate: the evening update of") {
+			return fmt.Errorf("status: exit %d\n%s", r.code, r.stdout)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status: exit %d\n%s", r.code, r.stdout)
-		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 	if !strings.Contains(r.stdout, "failed for good after 1 attempt: write ") || !strings.Contains(r.stdout, "evening.last_run.status: failed") {
 		t.Fatalf("status:\n%s", r.stdout)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // activeStatements counts the statements carrying marker that the server is
@@ -30,24 +31,15 @@ func activeStatements(t *testing.T, conn *pgx.Conn, marker string) int {
 }
 
 // waitStatements polls pg_stat_activity until want statements carrying marker
-// are active, or fails the test at the deadline.
+// are active, or fails the test after within.
 func waitStatements(t *testing.T, conn *pgx.Conn, marker string, want int, within time.Duration, why string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		n := activeStatements(t, conn, marker)
-		if n == want {
-			return
+	testkit.WaitWithin(t, within, fmt.Sprintf("%d active statements %s", want, why), func() error {
+		if n := activeStatements(t, conn, marker); n != want {
+			return fmt.Errorf("%d active", n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d statements still active after %s, want %d", why, n, within, want)
-		}
-		// Polling the server, not waiting for time to pass: each round trip
-		// is the wait.
-		if err := conn.Ping(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return nil
+	})
 }
 
 // TestInterruptedQueryIsCanceledOnTheServer interrupts `angelad query` while

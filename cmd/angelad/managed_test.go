@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // managedCLI runs the binary on the managed cluster of a fresh state directory,
@@ -59,33 +60,18 @@ func TestOneShotCreatesStartsAndLeavesTheManagedClusterRunning(t *testing.T) {
 	}
 }
 
-// postmasterPID reads the pid of the cluster's postmaster from postmaster.pid.
-func postmasterPID(t *testing.T, cluster *managed.Cluster) int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(cluster.DataDir(), "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil {
-		t.Fatalf("postmaster.pid: %v", err)
-	}
-	return pid
-}
-
 func TestSaveRightAfterThePostmasterWasKilledSucceeds(t *testing.T) {
 	t.Parallel()
 	c, cluster := managedCLI(t)
 	c.ok("save-emotion", "--emotion", "calm", "--intensity", "4", "--context", "before the crash")
-	pid := postmasterPID(t, cluster)
+	pid := pgtest.PostmasterPID(t, cluster)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	// At once: the dead postmaster is a zombie until its new parent reaps it,
 	// and its children are still exiting.
 	id := strings.TrimSpace(c.ok("save-emotion", "--emotion", "relieved", "--intensity", "6", "--context", "after the crash"))
-	if got := postmasterPID(t, cluster); got == pid {
+	if got := pgtest.PostmasterPID(t, cluster); got == pid {
 		t.Errorf("postmaster.pid still names the killed pid %d", pid)
 	}
 	if out := c.ok("get-emotions", "--json"); !strings.Contains(out, id) || !strings.Contains(out, "before the crash") {
@@ -101,7 +87,7 @@ func TestStatusSeesADeadManagedServerAtOnceAndTheRestartRightAfter(t *testing.T)
 	d := startDaemon(t, c)
 	d.waitFor(t, `"msg":"ready"`)
 	awaitStatus(t, c, "a healthy daemon", func(r result) bool { return r.code == 0 })
-	pid := postmasterPID(t, cluster)
+	pid := pgtest.PostmasterPID(t, cluster)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -112,20 +98,12 @@ func TestStatusSeesADeadManagedServerAtOnceAndTheRestartRightAfter(t *testing.T)
 	d.waitFor(t, `"msg":"restarted the managed PostgreSQL"`)
 	// The monitor checks again at once: recovery shows well before the
 	// next check, a period away.
-	deadline := time.After(10 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		r := c.run("", "status", "--json")
-		if r.code == 0 {
-			break
+	testkit.WaitWithin(t, 10*time.Second, "status to be healthy within half a period of the restart", func() error {
+		if r := c.run("", "status", "--json"); r.code != 0 {
+			return fmt.Errorf("exit %d\n%s", r.code, r.stdout)
 		}
-		select {
-		case <-deadline:
-			t.Fatalf("status not healthy within half a period of the restart:\n%s", r.stdout)
-		case <-tick.C:
-		}
-	}
+		return nil
+	})
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit %d after SIGTERM:\n%s", code, d.log())
 	}

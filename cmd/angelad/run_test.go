@@ -11,19 +11,8 @@ import (
 
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
-
-// poll waits until cond holds, failing the test after a deadline.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func readFile(path string) string {
 	data, _ := os.ReadFile(path)
@@ -59,7 +48,7 @@ func TestSignalsShutdownThenForceExitAndHUPReloads(t *testing.T) {
 	}
 	os.WriteFile(confFile, []byte("[log]\nlevel = \"debug\"\n"), 0o600)
 	sigs <- syscall.SIGHUP
-	poll(t, "the reload line in a new log file", func() bool {
+	testkit.WaitFor(t, "the reload line in a new log file", func() bool {
 		return strings.Contains(readFile(logFile), "reloaded the log level")
 	})
 	log.Debug("debug now shows")
@@ -98,14 +87,14 @@ func TestLogsStatusAndLogFileOfARunningDaemon(t *testing.T) {
 	// Capture off, so that "ready" stays the last line of the log.
 	c := newCLI(t, pgtest.DB(t)).with("ANGELA_LOG_FILE="+logFile, "ANGELA_CONVERSATION_TRANSCRIPTS=[]")
 	d := startDaemon(t, c)
-	poll(t, "ready in the log file", func() bool { return strings.Contains(readFile(logFile), `"msg":"ready"`) })
+	testkit.WaitFor(t, "ready in the log file", func() bool { return strings.Contains(readFile(logFile), `"msg":"ready"`) })
 	if d.log() != "" {
 		t.Errorf("with log.file set the daemon also wrote to stderr:\n%s", d.log())
 	}
 	// The workers may log after ready (the daily updates catch up), so
 	// compare with the file's last line once the two agree.
 	var out string
-	poll(t, "logs -n 1 to print the log file's last line", func() bool {
+	testkit.WaitFor(t, "logs -n 1 to print the log file's last line", func() bool {
 		out = c.ok("logs", "-n", "1")
 		lines := strings.Split(strings.TrimSuffix(readFile(logFile), "\n"), "\n")
 		return strings.Count(out, "\n") == 1 && out == lines[len(lines)-1]+"\n"

@@ -20,6 +20,7 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // refusedURL names a database on a local port that nothing listens on, so
@@ -364,11 +365,11 @@ func TestTheDaemonDrainsTheSpool(t *testing.T) {
 
 	d := startDaemon(t, up)
 	d.waitFor(t, `"drained the spool"`)
-	poll(t, "the spool to empty", func() bool { return len(spoolFiles(t, up)) == 0 })
+	testkit.WaitFor(t, "the spool to empty", func() bool { return len(spoolFiles(t, up)) == 0 })
 	if n := count(t, url, "angela_emotions where emotion_id = '"+eid+"'") + count(t, url, "conversations where conversation_id = '"+cid+"'"); n != 2 {
 		t.Errorf("%d of the 2 spooled records stored", n)
 	}
-	poll(t, "status to show the drain in the spool worker's lines", func() bool {
+	testkit.WaitFor(t, "status to show the drain in the spool worker's lines", func() bool {
 		out := up.run("", "status").stdout
 		i := strings.Index(out, "worker:    spool running")
 		return i >= 0 && strings.Contains(out[i:], "\n           drained: 2\n") && strings.Contains(out[i:], "\n           backlog: 0\n")

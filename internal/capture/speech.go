@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -183,9 +182,9 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, li
 	m.Text = storable(m.Text)
 	if len(m.Text) > text.MaxTextBytes {
 		m.CutFrom = len(m.Text)
-		m.Text = cutText(m.Text, text.MaxTextBytes)
+		m.Text, _ = text.CutBytes(m.Text, text.MaxTextBytes)
 	}
-	m.SessionID = cutChars(storable(m.SessionID), conversation.MaxSessionIDChars)
+	m.SessionID, _ = text.Cut(storable(m.SessionID), conversation.MaxSessionIDChars)
 	m.ProjectDir = storable(m.ProjectDir)
 	return m, kind, nil
 }
@@ -281,28 +280,4 @@ func storable(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, "\x00", "\uFFFD")
-}
-
-// cutText cuts s to at most n bytes on a character boundary.
-func cutText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-// cutChars cuts s to at most n code points.
-func cutChars(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i := 0
-	for k := 0; k < n; k++ {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return s[:i]
 }

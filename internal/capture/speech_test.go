@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -224,6 +225,25 @@ func TestSpeechLongTextIsCutOnACharacterBoundary(t *testing.T) {
 	if !ok || m.CutFrom != len(s) || len(m.Text) > text.MaxTextBytes || len(m.Text) < text.MaxTextBytes-3 ||
 		!strings.HasPrefix(s, m.Text) || text.Valid("t", m.Text) != nil {
 		t.Fatalf("cut to %d bytes (from %d, CutFrom %d)", len(m.Text), len(s), m.CutFrom)
+	}
+}
+
+func TestSpeechLongThaiTextKeepsItsLastCharacterWhole(t *testing.T) {
+	// น้ำ is one character of three runes, 9 bytes: the cut at 1 MiB falls
+	// inside one, which is left out whole rather than split from its marks.
+	s := "a" + strings.Repeat("น้ำ", text.MaxTextBytes/9+10)
+	m, ok := parse(t, tline(t, "user", s, nil), false)
+	if !ok || len(m.Text) > text.MaxTextBytes || len(m.Text) <= text.MaxTextBytes-9 || !strings.HasSuffix(m.Text, "น้ำ") {
+		t.Fatalf("cut to %d bytes ending %q", len(m.Text), m.Text[max(0, len(m.Text)-9):])
+	}
+}
+
+func TestSpeechLongSessionIDIsCutOnACharacterBoundary(t *testing.T) {
+	// 2 + 3×50 runes: a cut at 100 runes would fall inside the 33rd น้ำ.
+	session := "ab" + strings.Repeat("น้ำ", 50)
+	m := wantSpeech(t, tline(t, "user", "hi", map[string]any{"sessionId": session}), conversation.SpeakerDavid, "hi")
+	if want := "ab" + strings.Repeat("น้ำ", 32); m.SessionID != want {
+		t.Fatalf("session id cut to %d runes %q, want the 98 of whole characters", utf8.RuneCountInString(m.SessionID), m.SessionID)
 	}
 }
 

@@ -18,48 +18,11 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
-// manualClock is a clock whose waits end when the test says so.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []chan time.Time
-	waiting chan struct{} // gets a value whenever After is called
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), waiting: make(chan struct{}, 100)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, ch)
-	select {
-	case c.waiting <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// fire ends every pending wait, advancing the time by d.
-func (c *manualClock) fire(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for _, ch := range c.waiters {
-		ch <- c.now
-	}
-	c.waiters = nil
-}
+// captureStart is when the worker tests' clocks start.
+var captureStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type workerEnv struct {
 	*ingestEnv
@@ -114,23 +77,9 @@ func startWorker(t *testing.T, dir, glob string, clock daemon.Clock, setup func(
 
 func realClock() daemon.Clock { return daemon.Clock{Now: time.Now, After: time.After} }
 
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 func (e *workerEnv) waitTexts(want ...string) {
 	e.t.Helper()
-	eventually(e.t, "rows "+strings.Join(want, ","), func() bool {
+	testkit.WaitFor(e.t, "rows "+strings.Join(want, ","), func() bool {
 		return strings.Join(e.texts(), "|") == strings.Join(want, "|")
 	})
 }
@@ -174,7 +123,7 @@ func TestWorkerBackfillsThenFollowsAppendsPartialLinesNewFilesAndDeletions(t *te
 	// A partial line waits for the rest.
 	line := e.speechLine("completed later")
 	appendTo(t, cur, line[:30])
-	eventually(t, "the partial line to be seen", func() bool { return e.detail().BytesBehind == 30 })
+	testkit.WaitFor(t, "the partial line to be seen", func() bool { return e.detail().BytesBehind == 30 })
 	appendTo(t, cur, line[30:])
 	e.waitTexts("appended", "completed later", "current", "old one")
 
@@ -186,12 +135,12 @@ func TestWorkerBackfillsThenFollowsAppendsPartialLinesNewFilesAndDeletions(t *te
 	if err := os.Remove(old); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted file's offset to go", func() bool {
+	testkit.WaitFor(t, "the deleted file's offset to go", func() bool {
 		o, err := LoadOffset(e.ctx, e.conn, CanonicalPath(filepath.Dir(old))+"/old.jsonl")
 		return err == nil && o == nil
 	})
 	// The detail is published at the end of the pass that forgot it.
-	eventually(t, "the detail after the deletion", func() bool {
+	testkit.WaitFor(t, "the detail after the deletion", func() bool {
 		d := e.detail()
 		return d.Transcripts == 2 && d.MessagesStored == 5 && d.BytesBehind == 0 && d.LastMessage == "david: new project" && d.Capture == "on"
 	})
@@ -200,11 +149,11 @@ func TestWorkerBackfillsThenFollowsAppendsPartialLinesNewFilesAndDeletions(t *te
 
 func TestWorkerPollFindsFilesWithoutEvents(t *testing.T) {
 	t.Parallel()
-	clock := newManualClock()
+	clock := testkit.NewClock(captureStart)
 	e := startWorker(t, "", "*/*.jsonl", daemon.Clock{Now: clock.Now, After: clock.After}, func(w *Worker) { w.noEvents = true })
-	<-clock.waiting // the first pass is done; the worker waits for the poll
+	clock.NextWait(t) // the first pass is done; the worker waits for the poll
 	e.write("p/s.jsonl", e.speechLine("found by the poll"))
-	clock.fire(time.Hour)
+	clock.Advance(time.Hour)
 	e.waitTexts("found by the poll")
 }
 
@@ -223,7 +172,7 @@ func TestWorkerWithNoGlobsCapturesNothingAndSaysSo(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- w.Run(ctx) }()
 	env := &workerEnv{ingestEnv: &ingestEnv{t: t}, sup: sup}
-	eventually(t, "the detail", func() bool { return strings.HasPrefix(env.detail().Capture, "off") })
+	testkit.WaitFor(t, "the detail", func() bool { return strings.HasPrefix(env.detail().Capture, "off") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -243,8 +192,8 @@ func TestExpandPatterns(t *testing.T) {
 
 func TestWorkerWatchingFilesFollowsRecentOnesAndPollsForTheRest(t *testing.T) {
 	t.Parallel()
-	clock := newManualClock()
-	clock.now = time.Now()
+	// The worker watches the transcripts written within a day of its clock.
+	clock := testkit.NewClock(time.Now())
 	dir := t.TempDir()
 	e0 := &ingestEnv{t: t, dir: dir}
 	recent := e0.write("p/recent.jsonl", e0.speechLine("recent"))
@@ -253,14 +202,14 @@ func TestWorkerWatchingFilesFollowsRecentOnesAndPollsForTheRest(t *testing.T) {
 	os.Chtimes(old, longAgo, longAgo)
 	e := startWorker(t, dir, "*/*.jsonl", daemon.Clock{Now: clock.Now, After: clock.After}, func(w *Worker) { w.watchFiles = true })
 	e.waitTexts("old", "recent")
-	<-clock.waiting // the first pass is done
+	clock.NextWait(t) // the first pass is done
 	// The recent transcript is watched: its append is read without a poll.
 	appendTo(t, recent, e.speechLine("appended"))
 	e.waitTexts("appended", "old", "recent")
 	// A new one, and the old one, are read at the next poll.
 	e.write("q/new.jsonl", e.speechLine("new"))
 	appendTo(t, old, e.speechLine("old again"))
-	clock.fire(time.Second)
+	clock.Advance(time.Hour) // the poll
 	e.waitTexts("appended", "new", "old", "old again", "recent")
 }
 
@@ -281,7 +230,7 @@ func TestWorkerBackfillLogsProgressOnTheClock(t *testing.T) {
 		return now
 	}, After: time.After}
 	e := startWorker(t, dir, "*/*.jsonl", clock, nil)
-	eventually(t, "backfill done", func() bool { return e.logs.FilterMessage("backfill done").Len() == 1 })
+	testkit.WaitFor(t, "backfill done", func() bool { return e.logs.FilterMessage("backfill done").Len() == 1 })
 	start := e.logs.FilterMessage("backfill: reading transcripts, oldest first").All()
 	progress := e.logs.FilterMessage("backfill progress").All()
 	if len(start) != 1 || start[0].ContextMap()["files"] != int64(4) || len(progress) == 0 {
@@ -305,7 +254,7 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	clock := newManualClock()
+	clock := testkit.NewClock(captureStart)
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
 	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(t.TempDir(), "*.jsonl")}, PollInterval: time.Second},
 		daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("conversation")})
@@ -324,12 +273,12 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 		}
 		return ""
 	}
-	<-clock.waiting // backing off after the first failure
+	clock.NextWait(t) // backing off after the first failure
 	if p := problem(); p != "" {
 		t.Fatalf("a problem at once: %q", p)
 	}
-	clock.fire(problemAfter)
-	<-clock.waiting // the second failure, 30s after the first
+	clock.Advance(problemAfter)
+	clock.NextWait(t) // the second failure, 30s after the first
 	if p := problem(); !strings.HasPrefix(p, "cannot store transcripts since") {
 		t.Fatalf("problem %q", p)
 	}

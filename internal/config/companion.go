@@ -28,6 +28,20 @@ func (c Companion) DayTogether(t time.Time) int {
 	return int(day.Sub(c.Since).Hours()/24) + 1
 }
 
+// SpeakerName is how generated text names the stored speaker of a message
+// (conversation's david, angela or system): UserName for david, Name for
+// angela, and other for any other speaker, since each writer words the
+// system in its own language.
+func (c Companion) SpeakerName(speaker, other string) string {
+	switch speaker {
+	case "david":
+		return c.UserName
+	case "angela":
+		return c.Name
+	}
+	return other
+}
+
 func companionKeys() []key {
 	name := func(key, help, def string, field func(*Config) *string) key {
 		k := strKey(key, help, def, field)

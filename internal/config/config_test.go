@@ -345,3 +345,12 @@ func TestFileListsAndTOMLValues(t *testing.T) {
 		t.Errorf("TOMLValue(log.level) = %s", got)
 	}
 }
+
+func TestSpeakerNameUsesTheConfiguredNames(t *testing.T) {
+	c := Companion{UserName: "Somchai", Name: "Malee"}
+	for speaker, want := range map[string]string{"david": "Somchai", "angela": "Malee", "system": "ระบบ", "": "ระบบ"} {
+		if got := c.SpeakerName(speaker, "ระบบ"); got != want {
+			t.Errorf("SpeakerName(%q) = %q, want %q", speaker, got, want)
+		}
+	}
+}

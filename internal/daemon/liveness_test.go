@@ -12,6 +12,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // pings collects what the daemon tells the service manager.
@@ -33,7 +35,7 @@ func (p *pings) count() int {
 }
 
 func TestWatchdogPingsOnlyWhileEveryLoopKeepsItsPromise(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(testStart)
 	core, logs := observer.New(zap.InfoLevel)
 	var p pings
 	d := New(Options{Log: zap.New(core), Notify: p.notify, Watchdog: time.Minute, Now: clock.Now, After: clock.After})
@@ -54,17 +56,16 @@ func TestWatchdogPingsOnlyWhileEveryLoopKeepsItsPromise(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	// tick fires the watchdog's next wait and waits until it is waiting
-	// again, so that the tick has been handled.
+	// tick fires the watchdog's wait and waits until it waits again, so
+	// that the tick has been handled.
+	w := clock.NextWait(t)
 	tick := func() {
 		t.Helper()
-		w := clock.nextWait(t)
-		if w.d != 30*time.Second {
-			t.Fatalf("the watchdog waits %s, want half of its 1m interval", w.d)
+		if w.D != 30*time.Second {
+			t.Fatalf("the watchdog waits %s, want half of its 1m interval", w.D)
 		}
-		clock.fire(w)
-		next := clock.nextWait(t)
-		clock.waits <- next // put it back for the next tick
+		w.Fire()
+		w = clock.NextWait(t)
 	}
 
 	tick() // at 30s: both promised until 45s
@@ -94,7 +95,7 @@ func TestWatchdogPingsOnlyWhileEveryLoopKeepsItsPromise(t *testing.T) {
 }
 
 func TestSupervisorHeartbeatBeatsEveryInterval(t *testing.T) {
-	clock := newFakeClock()
+	clock := testkit.NewClock(testStart)
 	beats := make(chan struct{}, 10)
 	sup := NewSupervisor(SupervisorConfig{
 		Now: clock.Now, After: clock.After,
@@ -113,16 +114,16 @@ func TestSupervisorHeartbeatBeatsEveryInterval(t *testing.T) {
 	}
 	awaitBeat() // at once
 	for range 3 {
-		w := clock.nextWait(t)
-		if w.d != time.Second {
-			t.Fatalf("the heartbeat waits %s, want 1s", w.d)
+		w := clock.NextWait(t)
+		if w.D != time.Second {
+			t.Fatalf("the heartbeat waits %s, want 1s", w.D)
 		}
 		select {
 		case <-beats:
 			t.Fatal("a beat before its time")
 		default:
 		}
-		clock.fire(w)
+		w.Fire()
 		awaitBeat()
 	}
 	cancel()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,71 +14,17 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // guard bounds every wait for something the code under test must do, so a
 // bug fails the test with a message instead of hanging it. It never paces a
-// test: time inside the supervisor comes from fakeClock.
+// test: time inside the supervisor comes from the test's testkit.Clock.
 const guard = 10 * time.Second
 
-// fakeClock is the supervisor's injected clock: Now is set by the test and
-// every After call is handed to the test, which decides when it fires.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan *fakeWait
-}
-
-// fakeWait is one After call: the duration asked for and the channel to fire.
-type fakeWait struct {
-	d time.Duration
-	c chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{
-		now: time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC),
-		// Buffered so that After never blocks the supervisor, even for waits
-		// a test does not care about (such as StopTimeout on a clean stop).
-		waits: make(chan *fakeWait, 1000),
-	}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	w := &fakeWait{d: d, c: make(chan time.Time, 1)}
-	c.waits <- w
-	return w.c
-}
-
-// nextWait returns the next After call the supervisor makes.
-func (c *fakeClock) nextWait(t *testing.T) *fakeWait {
-	t.Helper()
-	select {
-	case w := <-c.waits:
-		return w
-	case <-time.After(guard):
-		t.Fatal("the supervisor never asked the clock to wait")
-		return nil
-	}
-}
-
-// fire moves the clock to the end of w and ends it.
-func (c *fakeClock) fire(w *fakeWait) {
-	c.Advance(w.d)
-	w.c <- c.Now()
-}
+// testStart is when every test's clock starts.
+var testStart = time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 
 // scriptedWorker is a test worker commanded over channels: each run reports
 // its context on starts, then ends the way the next command says, or when its
@@ -151,7 +96,7 @@ func panicWith(v any) func(context.Context) error {
 // harness is a supervisor under test with its clock and log.
 type harness struct {
 	sup    *Supervisor
-	clock  *fakeClock
+	clock  *testkit.Clock
 	logs   *observer.ObservedLogs
 	cancel context.CancelFunc
 	done   chan error
@@ -168,7 +113,7 @@ func setup(t *testing.T, cfg SupervisorConfig) *harness {
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 
 	core, logs := observer.New(zapcore.DebugLevel)
-	h := &harness{clock: newFakeClock(), logs: logs, changed: make(chan struct{}, 1)}
+	h := &harness{clock: testkit.NewClock(testStart), logs: logs, changed: make(chan struct{}, 1)}
 	cfg.Log = zap.New(core)
 	cfg.Now = h.clock.Now
 	cfg.After = h.clock.After
@@ -289,9 +234,9 @@ func TestSupervisorBackoffDoublesUpToMax(t *testing.T) {
 			for range tt.want {
 				w.started(t)
 				w.do(t, fail(errors.New("boom")))
-				wait := h.clock.nextWait(t)
-				got = append(got, wait.d)
-				h.clock.fire(wait)
+				wait := h.clock.NextWait(t)
+				got = append(got, wait.D)
+				wait.Fire()
 			}
 			w.started(t)
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
@@ -349,14 +294,14 @@ func TestSupervisorRestartsWorkerAfterAnyFailure(t *testing.T) {
 			for i := range failures {
 				w.started(t)
 				w.do(t, tt.end)
-				wait := h.clock.nextWait(t)
+				wait := h.clock.NextWait(t)
 
 				st := h.status(t, "memory")
 				if st.State != WorkerBackingOff || st.Restarts != i || st.LastError != tt.wantError {
 					t.Errorf("failure %d: status = %+v, want backing_off after %d restarts with last error %q",
 						i+1, st, i, tt.wantError)
 				}
-				h.clock.fire(wait)
+				wait.Fire()
 			}
 			w.started(t)
 			if st := h.status(t, "memory"); st.State != WorkerRunning || st.Restarts != failures {
@@ -408,7 +353,7 @@ func TestSupervisorRecoversPanicWithoutDisturbingOtherWorkers(t *testing.T) {
 	for range panics {
 		crashy.started(t)
 		crashy.do(t, panicWith(errors.New("nil map write")))
-		h.clock.fire(h.clock.nextWait(t))
+		h.clock.NextWait(t).Fire()
 	}
 	crashy.started(t)
 
@@ -471,16 +416,16 @@ func TestSupervisorHealthyRunResetsBackoff(t *testing.T) {
 			for _, want := range []time.Duration{time.Second, 2 * time.Second} {
 				w.started(t)
 				w.do(t, fail(errors.New("boom")))
-				wait := h.clock.nextWait(t)
-				if wait.d != want {
-					t.Fatalf("backoff = %v, want %v", wait.d, want)
+				wait := h.clock.NextWait(t)
+				if wait.D != want {
+					t.Fatalf("backoff = %v, want %v", wait.D, want)
 				}
-				h.clock.fire(wait)
+				wait.Fire()
 			}
 			w.started(t)
 			h.clock.Advance(tt.ran)
 			w.do(t, fail(errors.New("boom")))
-			if got := h.clock.nextWait(t).d; got != tt.want {
+			if got := h.clock.NextWait(t).D; got != tt.want {
 				t.Errorf("backoff after a run of %v = %v, want %v", tt.ran, got, tt.want)
 			}
 			if err := h.stop(t); err != nil {
@@ -553,9 +498,9 @@ func TestSupervisorCancellationDuringBackoffReturnsPromptly(t *testing.T) {
 
 	w.started(t)
 	w.do(t, fail(errors.New("boom")))
-	wait := h.clock.nextWait(t) // never fired: only cancellation can end it
-	if wait.d != time.Second {
-		t.Fatalf("backoff = %v, want 1s", wait.d)
+	wait := h.clock.NextWait(t) // never fired: only cancellation can end it
+	if wait.D != time.Second {
+		t.Fatalf("backoff = %v, want 1s", wait.D)
 	}
 
 	if err := h.stop(t); err != nil {
@@ -614,11 +559,11 @@ func TestSupervisorStopTimeoutNamesStuckWorkers(t *testing.T) {
 			h.cancel()
 			// Only the stuck workers may be left when the timeout fires.
 			h.awaitState(t, "conversation", WorkerStopped)
-			wait := h.clock.nextWait(t)
-			if want := h.sup.cfg.StopTimeout; wait.d != want {
-				t.Fatalf("Run waited %v for the workers, want StopTimeout %v", wait.d, want)
+			wait := h.clock.NextWait(t)
+			if want := h.sup.cfg.StopTimeout; wait.D != want {
+				t.Fatalf("Run waited %v for the workers, want StopTimeout %v", wait.D, want)
 			}
-			h.clock.fire(wait)
+			wait.Fire()
 			err := h.wait(t)
 			if err == nil || err.Error() != tt.wantErr {
 				t.Fatalf("Run = %v, want %q", err, tt.wantErr)
@@ -655,7 +600,7 @@ func TestSupervisorStatusReportsRestartsAndLastError(t *testing.T) {
 
 	h.clock.Advance(30 * time.Second)
 	memory.do(t, fail(errors.New("save emotion: connection refused")))
-	wait := h.clock.nextWait(t)
+	wait := h.clock.NextWait(t)
 	failedAt := t0.Add(30 * time.Second)
 
 	got := h.sup.Status()
@@ -671,7 +616,7 @@ func TestSupervisorStatusReportsRestartsAndLastError(t *testing.T) {
 		t.Errorf("while backing off:\n got %+v\nwant %+v", got, want)
 	}
 
-	h.clock.fire(wait)
+	wait.Fire()
 	memory.started(t)
 	st := h.status(t, "memory")
 	if st.State != WorkerRunning || st.Restarts != 1 || !st.StartedAt.Equal(failedAt.Add(time.Second)) ||
@@ -739,7 +684,7 @@ func TestSupervisorOnChangePublishesEveryStateInTheEnd(t *testing.T) {
 	awaitState(WorkerRunning)
 	w.do(t, fail(errors.New("boom")))
 	awaitState(WorkerBackingOff)
-	h.clock.fire(h.clock.nextWait(t))
+	h.clock.NextWait(t).Fire()
 	w.started(t)
 	awaitState(WorkerRunning)
 

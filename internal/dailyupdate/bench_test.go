@@ -7,6 +7,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // BenchmarkEveningReflection is the evening update of a day with 10,000
@@ -48,7 +49,7 @@ insert into angela_emotions (emotion, intensity, context, felt_at)
 			b.Fatal(err)
 		}
 	}
-	clock := newFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 2, 8, 0, 0, 0, loc))
 	log, _ := observed()
 	o := Options{Jobs: map[string]JobConfig{}, MaxAttempts: 3, CatchUp: 36 * time.Hour, Location: loc, Log: log,
 		Companion: config.Companion{Language: "th", UserName: "David", Name: "Angela", Since: testSince},
@@ -75,7 +76,7 @@ insert into angela_emotions (emotion, intensity, context, felt_at)
 
 // idleWorker returns a worker that has run every slot of its window, so that
 // its next passes find nothing to do.
-func idleWorker(tb testing.TB) (*Worker, *fakeClock) {
+func idleWorker(tb testing.TB) (*Worker, *testkit.Clock) {
 	url := pgtest.DB(tb)
 	pool, err := postgresPool(url)
 	if err != nil {
@@ -83,7 +84,7 @@ func idleWorker(tb testing.TB) (*Worker, *fakeClock) {
 	}
 	tb.Cleanup(pool.Close)
 	loc, _ := time.LoadLocation("Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 1, 12, 0, 30, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 12, 0, 30, 0, loc))
 	log, _ := observed()
 	jobs := map[string]JobConfig{}
 	for name, spec := range map[string]string{JobMorning: "0 6 * * *", JobMidnight: "0 0 * * *", JobEvening: "0 22 * * *"} {

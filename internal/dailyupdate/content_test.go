@@ -15,6 +15,7 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // fillDay stores a known day, 2026-12-01 in Asia/Bangkok, and a message and an
@@ -79,7 +80,7 @@ where update_date = $1 and kind = $2`, date, kind).Scan(&content, &figures); err
 func contentOptions(t *testing.T, lang string) Options {
 	t.Helper()
 	loc := mustLoad(t, "Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 2, 8, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 2, 8, 0, 0, 0, loc))
 	log, _ := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
 	o.Companion.Language = lang

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // The statuses of a slot in the ledger.
@@ -274,7 +275,7 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(fctx, failSQL, s.Job, s.Wall, r.o.Now(), oneLine(runErr.Error()), nextAt); err != nil {
+	if _, err := conn.Exec(fctx, failSQL, s.Job, s.Wall, r.o.Now(), text.OneLine(runErr.Error()), nextAt); err != nil {
 		return NotRun, res, fmt.Errorf("record failure of slot %s: %w (after %v)", key, err, runErr)
 	}
 	return outcome, res, runErr

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/angela-ai/angelad/internal/config"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // Update is one written update: the row of daily_updates.
@@ -114,17 +115,6 @@ func wordsOf(c config.Companion) words {
 	return thaiWords()
 }
 
-// speakerName shows a stored speaker under the configured names.
-func speakerName(c config.Companion, s string) string {
-	switch s {
-	case "david":
-		return c.UserName
-	case "angela":
-		return c.Name
-	}
-	return wordsOf(c).speakerSystem
-}
-
 // renderEvening writes the evening reflection of f.
 func renderEvening(c config.Companion, f DayFigures, loc *time.Location) (title, content string) {
 	w := wordsOf(c)
@@ -148,7 +138,7 @@ func renderEvening(c config.Companion, f DayFigures, loc *time.Location) (title,
 	} else {
 		fmt.Fprintf(&b, "- %s\n", fmt.Sprintf(w.emotionLine, f.Emotions.Count, f.Emotions.AvgIntensity, f.Emotions.PeakIntensity))
 		if m := f.Emotions.MostIntense; m != nil {
-			fmt.Fprintf(&b, "- %s\n", fmt.Sprintf(w.mostIntense, m.Emotion, m.Intensity, m.FeltAt.In(loc).Format("15:04"), oneLine(m.Context)))
+			fmt.Fprintf(&b, "- %s\n", fmt.Sprintf(w.mostIntense, m.Emotion, m.Intensity, m.FeltAt.In(loc).Format("15:04"), text.OneLine(m.Context)))
 		}
 	}
 	fmt.Fprintf(&b, "\n## %s\n\n", w.important)
@@ -156,7 +146,7 @@ func renderEvening(c config.Companion, f DayFigures, loc *time.Location) (title,
 		fmt.Fprintf(&b, "- %s\n", w.noImportant)
 	}
 	for _, m := range f.Important {
-		fmt.Fprintf(&b, "- %s %s (%d/10): %s\n", m.At.In(loc).Format("15:04"), speakerName(c, m.Speaker), m.Importance, oneLine(m.Text))
+		fmt.Fprintf(&b, "- %s %s (%d/10): %s\n", m.At.In(loc).Format("15:04"), c.SpeakerName(m.Speaker, w.speakerSystem), m.Importance, text.OneLine(m.Text))
 	}
 	dominant := ""
 	if f.Emotions.Dominant != "" {
@@ -195,5 +185,3 @@ func renderMidnight(c config.Companion, f MidnightFigures) (title, content strin
 	body := fmt.Sprintf(w.midnightBody, d.Date, d.Conversations, d.Emotions.Count, d.MoodScore, c.UserName, "— "+c.Name)
 	return title, fmt.Sprintf("# %s\n\n%s\n", title, body)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

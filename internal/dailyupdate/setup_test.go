@@ -17,103 +17,16 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
-// fakeClock is a wall clock the test sets and timers it fires. Jump moves the
-// wall clock without firing timers, as sleep does to a monotonic timer; Fire
-// then fires the timers the worker waits on, as the timer running out after
-// wake does.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []fakeTimer
-	waiting chan time.Duration
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock(now time.Time) *fakeClock {
-	return &fakeClock{now: now, waiting: make(chan time.Duration, 10000)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), ch: ch})
-	c.mu.Unlock()
-	c.waiting <- d
-	return ch
-}
-
-// Set moves the wall clock to t without firing timers.
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// Fire fires every timer, as if their durations had passed.
-func (c *fakeClock) Fire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, t := range c.timers {
-		t.ch <- c.now
-	}
-	c.timers = nil
-}
-
-// Advance moves the clock by d and fires the timers then due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	var keep []fakeTimer
-	for _, t := range c.timers {
-		if !t.at.After(c.now) {
-			t.ch <- c.now
-		} else {
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-}
-
-// idle waits until a worker has finished a pass and waits on the clock.
-func (c *fakeClock) idle(t *testing.T) time.Duration {
+// settle forgets the passes seen so far, moves the clock maxWait (which ends
+// every wait the worker may be in) and waits for the pass that follows.
+func settle(t *testing.T, clock *testkit.Clock) {
 	t.Helper()
-	select {
-	case d := <-c.waiting:
-		return d
-	case <-time.After(60 * time.Second):
-		t.Fatal("the worker did not finish its pass within 60s")
-		return 0
-	}
-}
-
-// settle forgets the passes seen so far, moves the clock a minute (which
-// fires every timer the worker may wait on) and waits for the pass that
-// follows.
-func (c *fakeClock) settle(t *testing.T) {
-	t.Helper()
-	for {
-		select {
-		case <-c.waiting:
-			continue
-		default:
-		}
-		break
-	}
-	c.Advance(maxWait)
-	c.idle(t)
+	clock.TakeAll()
+	clock.Advance(maxWait)
+	clock.NextWait(t)
 }
 
 // testPool is a pool on url for the duration of the test.
@@ -130,7 +43,7 @@ func testPool(t *testing.T, url string) *pgxpool.Pool {
 var testSince = time.Date(2025, 10, 14, 0, 0, 0, 0, time.UTC)
 
 // testOptions are a worker's options with only the named jobs enabled.
-func testOptions(t *testing.T, loc *time.Location, clock *fakeClock, log *zap.Logger, specs map[string]string) Options {
+func testOptions(t *testing.T, loc *time.Location, clock *testkit.Clock, log *zap.Logger, specs map[string]string) Options {
 	t.Helper()
 	jobs := map[string]JobConfig{}
 	for _, name := range JobNames() {
@@ -160,7 +73,7 @@ type runningWorker struct {
 	detail  any
 }
 
-func startWorker(t *testing.T, pool *pgxpool.Pool, clock *fakeClock, o Options) *runningWorker {
+func startWorker(t *testing.T, pool *pgxpool.Pool, clock *testkit.Clock, o Options) *runningWorker {
 	t.Helper()
 	rw := &runningWorker{done: make(chan error, 1)}
 	w := NewWorker(WorkerOptions{Options: o, Pool: pool, After: clock.After,
@@ -228,20 +141,6 @@ func ledger(t *testing.T, pool *pgxpool.Pool) []ledgerRow {
 // ranCount counts the "ran" log entries.
 func ranCount(logs *observer.ObservedLogs) int {
 	return logs.FilterMessage("ran").Len()
-}
-
-// waitFor polls cond until it holds or 60 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func exists(path string) bool {

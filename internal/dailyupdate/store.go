@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // JournalWriter marks the angela_journal entries the evening reflection wrote.
@@ -49,7 +50,8 @@ func saveUpdate(ctx context.Context, q postgres.DB, date time.Time, kind, title,
 }
 
 func saveJournal(ctx context.Context, q postgres.DB, date time.Time, title, content string, f DayFigures) error {
-	if _, err := q.Exec(ctx, upsertJournalSQL, date, title, content, truncate(f.Emotions.Dominant, 50), f.MoodScore, JournalWriter); err != nil {
+	emotion, _ := text.Cut(f.Emotions.Dominant, 50) // angela_journal.emotion is varchar(50)
+	if _, err := q.Exec(ctx, upsertJournalSQL, date, title, content, emotion, f.MoodScore, JournalWriter); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			return fmt.Errorf("save journal entry of %s: %s", date.Format(time.DateOnly), pgErr.Message)
@@ -57,14 +59,6 @@ func saveJournal(ctx context.Context, q postgres.DB, date time.Time, title, cont
 		return fmt.Errorf("save journal entry of %s: %w", date.Format(time.DateOnly), err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) > n {
-		return string(r[:n])
-	}
-	return s
 }
 
 // journalOf returns the day's journal entry: the reflection angelad wrote if

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // WorkerOptions are what a Worker needs besides the Runner's options.
@@ -94,7 +96,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				log.Warn("cannot reach the ledger; retrying", zap.Error(err))
 			}
 			if now.Sub(w.dbDown) >= dbProblemAfter {
-				w.o.Problem("cannot reach the database since " + w.dbDown.In(w.o.Location).Format(time.RFC3339) + ": " + oneLine(err.Error()))
+				w.o.Problem("cannot reach the database since " + w.dbDown.In(w.o.Location).Format(time.RFC3339) + ": " + text.OneLine(err.Error()))
 			}
 			wait, dbWait = dbWait, min(dbWait*2, 30*time.Second)
 		} else {

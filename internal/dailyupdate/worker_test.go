@@ -14,13 +14,14 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 func TestTwoWorkersOnTwoPoolsRunEachSlotOnce(t *testing.T) {
 	url := pgtest.DB(t)
 	loc := mustLoad(t, "Asia/Bangkok")
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, loc)
-	clockA, clockB := newFakeClock(now), newFakeClock(now)
+	clockA, clockB := testkit.NewClock(now), testkit.NewClock(now)
 	logA, logsA := observed()
 	logB, logsB := observed()
 	oA := testOptions(t, loc, clockA, logA, map[string]string{JobEvening: "* * * * *"})
@@ -30,7 +31,7 @@ func TestTwoWorkersOnTwoPoolsRunEachSlotOnce(t *testing.T) {
 	poolA, poolB := testPool(t, url), testPool(t, url)
 	startWorker(t, poolA, clockA, oA)
 	startWorker(t, poolB, clockB, oB)
-	waitFor(t, "100 slots done", func() bool {
+	testkit.WaitFor(t, "100 slots done", func() bool {
 		var done, other int
 		poolA.QueryRow(context.Background(), `select count(*) filter (where status = 'done'),
 	count(*) filter (where status <> 'done') from daily_update_runs`).Scan(&done, &other)
@@ -38,8 +39,8 @@ func TestTwoWorkersOnTwoPoolsRunEachSlotOnce(t *testing.T) {
 	})
 	// Each worker looks again at what it found busy: nothing runs twice.
 	for range 2 {
-		clockA.settle(t)
-		clockB.settle(t)
+		settle(t, clockA)
+		settle(t, clockB)
 	}
 
 	rows := ledger(t, poolA)
@@ -70,10 +71,10 @@ func TestCatchUpAfterTwoDaysDownRunsTheWindowOldestFirstAndSkipsTheRest(t *testi
 	specs := map[string]string{JobMorning: "0 6 * * *", JobMidnight: "0 0 * * *", JobEvening: "0 22 * * *"}
 
 	// The daemon ran until 2026-11-28 23:00 and was down for two days.
-	clock := newFakeClock(time.Date(2026, 11, 28, 23, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 11, 28, 23, 0, 0, 0, loc))
 	log, _ := observed()
 	w := startWorker(t, pool, clock, testOptions(t, loc, clock, log, specs))
-	clock.idle(t)
+	clock.NextWait(t)
 	w.stop(t)
 	before := ledger(t, pool)
 	if len(before) != 4 { // the 27th 22:00, the 28th 00:00, 06:00 and 22:00
@@ -88,7 +89,7 @@ func TestCatchUpAfterTwoDaysDownRunsTheWindowOldestFirstAndSkipsTheRest(t *testi
 	clock.Set(time.Date(2026, 12, 1, 7, 0, 0, 0, loc))
 	log, logs := observed()
 	w = startWorker(t, pool, clock, testOptions(t, loc, clock, log, specs))
-	clock.idle(t)
+	clock.NextWait(t)
 	w.stop(t)
 
 	var ran []string
@@ -121,12 +122,12 @@ func TestSleepIsCaughtUpWhenTheWallClockJumpsAndNothingRunsTwiceWhenItGoesBack(t
 	url := pgtest.DB(t)
 	pool := testPool(t, url)
 	loc := mustLoad(t, "Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 1, 21, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 21, 0, 0, 0, loc))
 	log, logs := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *", JobMidnight: "0 0 * * *"})
 	o.CatchUp = 12 * time.Hour // nothing due at the first start
 	startWorker(t, pool, clock, o)
-	if d := clock.idle(t); d > time.Minute {
+	if d := clock.NextWait(t).D; d > time.Minute {
 		t.Fatalf("the worker waits %s, want at most a minute so that a jump is seen", d)
 	}
 	if n := ranCount(logs); n != 0 {
@@ -135,8 +136,8 @@ func TestSleepIsCaughtUpWhenTheWallClockJumpsAndNothingRunsTwiceWhenItGoesBack(t
 	// The machine sleeps from 21:00 to 03:00: the wall clock jumps while the
 	// worker's one-minute timer stands still, then the timer runs out.
 	clock.Set(time.Date(2026, 12, 2, 3, 0, 0, 0, loc))
-	clock.Fire()
-	clock.idle(t)
+	clock.FireAll()
+	clock.NextWait(t)
 	if n := ranCount(logs); n != 2 {
 		t.Fatalf("after wake ran %d slots, want 2 (evening 22:00, midnight 00:00)", n)
 	}
@@ -145,11 +146,11 @@ func TestSleepIsCaughtUpWhenTheWallClockJumpsAndNothingRunsTwiceWhenItGoesBack(t
 	}
 	// The clock is set back four hours: the slots in between already ran.
 	clock.Set(time.Date(2026, 12, 1, 23, 0, 0, 0, loc))
-	clock.Fire()
-	clock.idle(t)
+	clock.FireAll()
+	clock.NextWait(t)
 	clock.Set(time.Date(2026, 12, 2, 3, 5, 0, 0, loc))
-	clock.Fire()
-	clock.idle(t)
+	clock.FireAll()
+	clock.NextWait(t)
 	if n := ranCount(logs); n != 2 {
 		t.Fatalf("after the clock went back and forth ran %d slots in all, want still 2", n)
 	}
@@ -181,7 +182,7 @@ func TestDaylightSavingTime(t *testing.T) {
 			pool := testPool(t, url)
 			loc := mustLoad(t, tc.zone)
 			start := time.Date(tc.start.Year(), tc.start.Month(), tc.start.Day(), tc.start.Hour(), 0, 0, 0, loc)
-			clock := newFakeClock(start)
+			clock := testkit.NewClock(start)
 			log, logs := observed()
 			o := testOptions(t, loc, clock, log, map[string]string{JobMorning: tc.spec})
 			// Long enough that the restarted worker still sees the slot that
@@ -189,7 +190,7 @@ func TestDaylightSavingTime(t *testing.T) {
 			// the day before.
 			o.CatchUp = 3 * time.Hour
 			w := startWorker(t, pool, clock, o)
-			clock.idle(t)
+			clock.NextWait(t)
 			ran := 0
 			for step := time.Duration(0); step < 4*time.Hour; step += time.Minute {
 				if tc.restartAfter > 0 && step == tc.restartAfter {
@@ -198,10 +199,10 @@ func TestDaylightSavingTime(t *testing.T) {
 					log, logs = observed()
 					o.Log = log
 					w = startWorker(t, pool, clock, o)
-					clock.idle(t)
+					clock.NextWait(t)
 				}
 				clock.Advance(time.Minute)
-				clock.idle(t)
+				clock.NextWait(t)
 			}
 			ran += ranCount(logs)
 			rows := ledger(t, pool)
@@ -219,7 +220,7 @@ func TestFailedSlotIsRetriedWithBackoffThenFailsForGood(t *testing.T) {
 	url := pgtest.DB(t)
 	pool := testPool(t, url)
 	loc := mustLoad(t, "Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
 	log, _ := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
 	// A file where the directory should be: every write fails.
@@ -229,7 +230,7 @@ func TestFailedSlotIsRetriedWithBackoffThenFailsForGood(t *testing.T) {
 	}
 	o.Dir, o.CatchUp = dir, time.Hour
 	w := startWorker(t, pool, clock, o)
-	wait := clock.idle(t)
+	wait := clock.NextWait(t).D
 	rows := ledger(t, pool)
 	if len(rows) != 1 || rows[0].status != StatusFailed || rows[0].attempts != 1 {
 		t.Fatalf("ledger %+v, want one slot failed after 1 attempt", rows)
@@ -244,7 +245,7 @@ func TestFailedSlotIsRetriedWithBackoffThenFailsForGood(t *testing.T) {
 	}
 	attemptsAfter := func(d time.Duration) int {
 		clock.Advance(d)
-		clock.idle(t)
+		clock.NextWait(t)
 		return ledger(t, pool)[0].attempts
 	}
 	if a := attemptsAfter(time.Minute); a != 2 {
@@ -275,7 +276,7 @@ func TestRetrySucceedsOnceTheCauseIsGone(t *testing.T) {
 	url := pgtest.DB(t)
 	pool := testPool(t, url)
 	loc := mustLoad(t, "Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
 	log, _ := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
 	dir := filepath.Join(t.TempDir(), "updates")
@@ -284,12 +285,12 @@ func TestRetrySucceedsOnceTheCauseIsGone(t *testing.T) {
 	}
 	o.Dir, o.CatchUp = dir, time.Hour
 	startWorker(t, pool, clock, o)
-	clock.idle(t)
+	clock.NextWait(t)
 	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
-	clock.idle(t)
+	clock.NextWait(t)
 	r := ledger(t, pool)[0]
 	if r.status != StatusDone || r.attempts != 2 {
 		t.Fatalf("%s after %d attempts, want done after 2", r.status, r.attempts)
@@ -358,18 +359,18 @@ func TestKill9MidRunIsTakenOverOnce(t *testing.T) {
 			child.Wait()
 		}
 	}()
-	waitFor(t, "the child to claim the slot", func() bool {
+	testkit.WaitFor(t, "the child to claim the slot", func() bool {
 		rows := ledger(t, pool)
 		return len(rows) == 1 && rows[0].status == StatusRunning && rows[0].instance == "child"
 	})
 
 	// While the child lives, another worker leaves its slot alone.
-	clock := newFakeClock(now)
+	clock := testkit.NewClock(now)
 	log, logs := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "* * * * *"})
 	o.CatchUp, o.Instance = time.Minute, "survivor"
 	startWorker(t, pool, clock, o)
-	if d := clock.idle(t); d > busyRetry {
+	if d := clock.NextWait(t).D; d > busyRetry {
 		t.Fatalf("waits %s after finding the slot busy, want at most %s", d, busyRetry)
 	}
 	if rows := ledger(t, pool); rows[0].instance != "child" || rows[0].attempts != 1 || ranCount(logs) != 0 {
@@ -384,9 +385,9 @@ func TestKill9MidRunIsTakenOverOnce(t *testing.T) {
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the survivor to take the slot over", func() bool {
+	testkit.WaitFor(t, "the survivor to take the slot over", func() bool {
 		clock.Advance(busyRetry)
-		clock.idle(t)
+		clock.NextWait(t)
 		return ranCount(logs) > 0
 	})
 	rows := ledger(t, pool)
@@ -429,7 +430,7 @@ func TestASessionLostMidRunIsRetriedAndNeverCountsAsRun(t *testing.T) {
 	pool := testPool(t, url)
 	ctx := context.Background()
 	loc := mustLoad(t, "Asia/Bangkok")
-	clock := newFakeClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
+	clock := testkit.NewClock(time.Date(2026, 12, 1, 22, 0, 0, 0, loc))
 	log, logs := observed()
 	o := testOptions(t, loc, clock, log, map[string]string{JobEvening: "0 22 * * *"})
 	o.CatchUp = time.Hour
@@ -442,7 +443,7 @@ func TestASessionLostMidRunIsRetriedAndNeverCountsAsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	startWorker(t, pool, clock, o)
-	waitFor(t, "the worker to claim the slot", func() bool {
+	testkit.WaitFor(t, "the worker to claim the slot", func() bool {
 		rows := ledger(t, pool)
 		return len(rows) == 1 && rows[0].status == StatusRunning
 	})
@@ -455,7 +456,7 @@ where locktype = 'advisory' and granted and pid <> pg_backend_pid()`).Scan(&kill
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d := clock.idle(t); d != time.Second {
+	if d := clock.NextWait(t).D; d != time.Second {
 		t.Fatalf("waits %s after losing the session, want the 1s database backoff", d)
 	}
 	if ranCount(logs) != 0 {
@@ -463,9 +464,9 @@ where locktype = 'advisory' and granted and pid <> pg_backend_pid()`).Scan(&kill
 	}
 	// The terminated session may take a moment to release the slot's lock;
 	// until then the slot is busy and looked at again every busyRetry.
-	waitFor(t, "the worker to run the slot again", func() bool {
+	testkit.WaitFor(t, "the worker to run the slot again", func() bool {
 		clock.Advance(busyRetry)
-		clock.idle(t)
+		clock.NextWait(t)
 		return ranCount(logs) > 0
 	})
 	rows := ledger(t, pool)

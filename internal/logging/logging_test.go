@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // syncBuffer is a bytes.Buffer that a goroutine under test may write while
@@ -31,20 +33,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
 }
 
 // readLines returns the lines of the file at path.
@@ -300,7 +288,7 @@ func TestRotationKeepsAtMostMaxFiles(t *testing.T) {
 		return m
 	}
 	// lumberjack removes old files in a goroutine of its own.
-	waitFor(t, "old files to be removed", func() bool { return len(backups()) == maxFiles })
+	testkit.WaitFor(t, "old files to be removed", func() bool { return len(backups()) == maxFiles })
 
 	files := append(backups(), l.path)
 	last := -1

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -124,7 +126,7 @@ func TestTailReadsOnlyTheEnd(t *testing.T) {
 // waitOutput waits until out holds exactly want.
 func waitOutput(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("output %q", want), func() bool { return out.String() == want })
+	testkit.WaitFor(t, fmt.Sprintf("output %q", want), func() bool { return out.String() == want })
 }
 
 // startFollow runs follow on path with a short poll and returns its output
@@ -200,7 +202,7 @@ func TestFollowZeroLinesPrintsOnlyNewOnes(t *testing.T) {
 	out, stop := startFollow(t, path, 0)
 	// Nothing says when follow has opened the file, and a line appended
 	// before that is old to it: keep appending until one shows.
-	waitFor(t, "a new line", func() bool {
+	testkit.WaitFor(t, "a new line", func() bool {
 		appendFile(t, path, "new\n")
 		return out.String() != ""
 	})
@@ -217,7 +219,7 @@ func TestFollowSeesLoggerReopen(t *testing.T) {
 	l, _ := newFileLogger(t, Options{})
 	l.Info("first")
 	out, stop := startFollow(t, l.path, 10)
-	waitFor(t, "the first entry", func() bool { return strings.Contains(out.String(), `"msg":"first"`) })
+	testkit.WaitFor(t, "the first entry", func() bool { return strings.Contains(out.String(), `"msg":"first"`) })
 
 	// What logrotate and SIGHUP do.
 	if err := os.Rename(l.path, l.path+".1"); err != nil {
@@ -227,7 +229,7 @@ func TestFollowSeesLoggerReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Info("second")
-	waitFor(t, "the second entry", func() bool { return strings.Contains(out.String(), `"msg":"second"`) })
+	testkit.WaitFor(t, "the second entry", func() bool { return strings.Contains(out.String(), `"msg":"second"`) })
 	if err := stop(); err != nil {
 		t.Error(err)
 	}

@@ -623,15 +623,9 @@ func splitCut(first, second string, limit int) (string, string) {
 // crowd out the rest.
 func clip(s string, n int) string { return cutText(strings.ToValidUTF8(s, "\uFFFD"), n) }
 
-func speakerName(s string, c config.Companion) string {
-	switch s {
-	case "david":
-		return c.UserName
-	case "angela":
-		return c.Name
-	}
-	return s
-}
+// speakerName names a speaker in the pack, which is English whatever the
+// companion's language: any speaker but the two people as stored.
+func speakerName(s string, c config.Companion) string { return c.SpeakerName(s, s) }
 
 // thousands writes n with thousands separators.
 func thousands(n int64) string {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,46 +15,8 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
-
-// fakeClock is the daemon's injected clock: the test sets the time and
-// fires the worker's hourly timer; every other timer is real.
-type fakeClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	every time.Duration
-	fire  chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	if d == c.every {
-		return c.fire
-	}
-	return time.After(d)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-time.After(20 * time.Millisecond) // poll; the deadline above bounds it
-	}
-}
 
 // TestWorkerConsolidatesAtStartAndEveryPeriod runs the memory worker in the
 // daemon on an injected clock: it finishes a pass cut short, passes at start
@@ -89,7 +50,7 @@ func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: made.Add(3 * day), every: time.Hour, fire: make(chan time.Time)}
+	clock := testkit.NewClock(made.Add(3 * day))
 	d := daemon.New(daemon.Options{Config: cfg, Now: clock.Now, After: clock.After})
 	d.Register("memory", memory.WorkerFactory(cfg.Memory))
 	rctx, cancel := context.WithCancel(context.Background())
@@ -106,7 +67,7 @@ func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
 		return *at
 	}
 	var states, grams int
-	waitFor(t, "the adopting pass at start", func() bool {
+	testkit.WaitFor(t, "the adopting pass at start", func() bool {
 		err := conn.QueryRow(ctx, `select (select count(*) from conversation_memory),
 			(select count(*) from conversations where search_grams is not null)`).Scan(&states, &grams)
 		return err == nil && states == 2 && grams == 2 && finishedAt().Equal(made.Add(3*day))
@@ -115,11 +76,17 @@ func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
 		t.Fatal("forgotten after 3 days")
 	}
 
-	// A month later the weak memory is forgotten at the next tick.
+	// A month later the weak memory is forgotten at the next tick. The
+	// daemon's own loops wait on the clock too: its period tells the
+	// worker's wait from theirs.
+	hourly := clock.NextWait(t)
+	for hourly.D != time.Hour {
+		hourly = clock.NextWait(t)
+	}
 	later := made.Add(30 * day)
-	clock.set(later)
-	clock.fire <- later
-	waitFor(t, "the hourly pass", func() bool { return finishedAt().Equal(later) })
+	clock.Set(later)
+	hourly.Fire()
+	testkit.WaitFor(t, "the hourly pass", func() bool { return finishedAt().Equal(later) })
 	if s := stateOf(t, ctx, conn, "conversation_memory", weak); !s.forgotten {
 		t.Fatal("the weak memory is not forgotten after 30 days")
 	}
@@ -146,26 +113,6 @@ func TestWorkerConsolidatesAtStartAndEveryPeriod(t *testing.T) {
 	}
 }
 
-// stepClock hands every wait of the worker to the test, which moves the time
-// and ends it.
-type stepClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan time.Duration
-	fire  chan time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) After(d time.Duration) <-chan time.Time {
-	c.waits <- d
-	return c.fire
-}
-
 // TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway: a short outage is
 // the database monitor's to report; passes failing for 2 minutes are the
 // worker's problem, which clears with the next pass that succeeds.
@@ -180,7 +127,7 @@ func TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waits: make(chan time.Duration), fire: make(chan time.Time)}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
 	w, err := memory.WorkerFactory(cfg.Memory)(daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After},
 		Log: zap.NewNop(), Status: sup.Reporter("memory")})
@@ -195,18 +142,16 @@ func TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway(t *testing.T) {
 	var failingFor time.Duration
 	var waits []time.Duration
 	for failingFor < 2*time.Minute {
-		d := <-clock.waits // a failed pass, backing off
+		w := clock.NextWait(t) // a failed pass, backing off
+		d := w.D
 		if p := problem(); p != "" {
 			t.Fatalf("a problem after failing for %s: %q", failingFor, p)
 		}
 		waits = append(waits, d)
-		clock.mu.Lock()
-		clock.now = clock.now.Add(d)
-		clock.mu.Unlock()
 		failingFor += d
-		clock.fire <- clock.Now()
+		w.Fire()
 	}
-	<-clock.waits
+	clock.NextWait(t)
 	if p := problem(); !strings.HasPrefix(p, "consolidation failing since 2026-01-01T00:00:00Z: ") {
 		t.Errorf("after failing for %s: problem %q", failingFor, p)
 	}

@@ -334,7 +334,7 @@ func classify(ctx context.Context, err error, o Options, timeout, elapsed time.D
 	}
 	b.WriteString(" (SQLSTATE " + pgErr.Code + ")")
 	if pgErr.Detail != "" {
-		b.WriteString("; " + truncate(text.OneLine(pgErr.Detail), 200))
+		b.WriteString("; " + text.Preview(pgErr.Detail, 200))
 	}
 	if pgErr.Hint != "" {
 		b.WriteString("; hint: " + text.OneLine(pgErr.Hint))
@@ -378,18 +378,6 @@ func lineColumn(sql string, pos int) (line, col int) {
 		}
 	}
 	return line, col
-}
-
-// truncate cuts s to at most n characters, on a character boundary.
-func truncate(s string, n int) string {
-	i := 0
-	for j := range s {
-		if i == n {
-			return s[:j] + "..."
-		}
-		i++
-	}
-	return s
 }
 
 // formatDuration prints whole minutes and hours without Go's trailing "0s".

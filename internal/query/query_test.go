@@ -293,6 +293,20 @@ func TestRunInputErrors(t *testing.T) {
 	}
 }
 
+func TestRunErrorDetailIsAPreviewOfWholeCharacters(t *testing.T) {
+	conn := setup(t)
+	// น้ำ is one character of three runes: a detail of 251 characters.
+	_, err := query.Run(context.Background(), conn, query.Options{
+		SQL: `do $$ begin raise exception 'boom' using detail = 'a' || repeat('น้ำ', 250); end $$`})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := "boom (SQLSTATE P0001); a" + strings.Repeat("น้ำ", 199) + "..."
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error = %q\nwant it to end %q", err, want)
+	}
+}
+
 func TestRunOnAClosedConnectionIsARuntimeError(t *testing.T) {
 	t.Parallel()
 	conn, err := pgx.Connect(context.Background(), pgtest.DB(t))

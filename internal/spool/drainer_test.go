@@ -23,6 +23,7 @@ import (
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 	"github.com/angela-ai/angelad/internal/spool"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // spoolProxy forwards TCP connections to the test database, so that a test can take
@@ -108,64 +109,18 @@ func (p *spoolProxy) down() {
 	p.conns = nil
 }
 
-// spoolClock is a clock whose waits the test releases one at a time.
-type spoolClock struct {
-	mu    sync.Mutex
-	now   time.Time
-	waits chan spoolWait
-}
+// spoolStart is when the drainer tests' clocks start.
+var spoolStart = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-type spoolWait struct {
-	d    time.Duration
-	fire chan time.Time
-}
-
-func newSpoolClock() *spoolClock {
-	return &spoolClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), waits: make(chan spoolWait, 1)}
-}
-
-func (c *spoolClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *spoolClock) After(d time.Duration) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.waits <- spoolWait{d, ch}
-	return ch
-}
-
-// next waits for the drainer to ask for a wait, checks how long, moves time
-// by it and releases it.
-func (c *spoolClock) next(t *testing.T, want time.Duration) {
+// next waits for the drainer to wait on clock, checks how long, and ends
+// the wait, moving the time by it.
+func next(t *testing.T, clock *testkit.Clock, want time.Duration) {
 	t.Helper()
-	w := c.wait(t)
-	if w.d != want {
-		t.Errorf("the drainer waits %v, want %v", w.d, want)
+	w := clock.NextWait(t)
+	if w.D != want {
+		t.Errorf("the drainer waits %v, want %v", w.D, want)
 	}
-	c.release(w)
-}
-
-// release moves time by w's duration and fires it.
-func (c *spoolClock) release(w spoolWait) {
-	c.mu.Lock()
-	c.now = c.now.Add(w.d)
-	now := c.now
-	c.mu.Unlock()
-	w.fire <- now
-}
-
-// wait returns the drainer's next wait without releasing it.
-func (c *spoolClock) wait(t *testing.T) spoolWait {
-	t.Helper()
-	select {
-	case w := <-c.waits:
-		return w
-	case <-time.After(time.Minute):
-		t.Fatal("the drainer did not wait within a minute")
-	}
-	return spoolWait{}
+	w.Fire()
 }
 
 func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.T) {
@@ -181,7 +136,7 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 	}
 	defer pool.Close()
 	state := t.TempDir()
-	clock := newSpoolClock()
+	clock := testkit.NewClock(spoolStart)
 	sp := spool.New(state, clock.Now)
 	var want []uuid.UUID
 	for range 3 {
@@ -210,9 +165,9 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 	go func() { done <- d.Run(ctx) }()
 
 	// Down: the drainer backs off, doubling, and keeps every record.
-	w := clock.wait(t)
-	if w.d != time.Second {
-		t.Errorf("first backoff %v, want 1s", w.d)
+	w := clock.NextWait(t)
+	if w.D != time.Second {
+		t.Errorf("first backoff %v, want 1s", w.D)
 	}
 	if st := d.Status(); st.Backlog != 3 || st.LastError == "" || !st.Oldest.Equal(clock.Now()) {
 		t.Errorf("status while down = %+v", st)
@@ -220,14 +175,14 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 	if d.Problem() != "" {
 		t.Errorf("a problem after one failed pass: %q", d.Problem())
 	}
-	clock.release(w)
+	w.Fire()
 	for _, b := range []time.Duration{2, 4, 8, 16, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30} {
-		clock.next(t, b*time.Second) // 331s in all
+		next(t, clock, b*time.Second) // 331s in all
 	}
 	// More than five minutes of failing with records waiting is a problem.
-	w = clock.wait(t)
-	if w.d != 30*time.Second {
-		t.Errorf("backoff %v, want the 30s cap", w.d)
+	w = clock.NextWait(t)
+	if w.D != 30*time.Second {
+		t.Errorf("backoff %v, want the 30s cap", w.D)
 	}
 	if pr := d.Problem(); !strings.Contains(pr, "cannot drain the spool (3 waiting)") {
 		t.Errorf("Problem() = %q after five minutes of failing", pr)
@@ -241,8 +196,8 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 
 	// Back: the next pass stores every record once and clears the problem.
 	p.up()
-	clock.release(w)
-	clock.next(t, spool.PollInterval)
+	w.Fire()
+	next(t, clock, spool.PollInterval)
 	st := d.Status()
 	if st.Backlog != 0 || st.Drained != 3 || st.LastError != "" || d.Problem() != "" {
 		t.Errorf("status after the outage = %+v, problem %q", st, d.Problem())
@@ -260,8 +215,8 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 
 	// A record spooled while it runs is stored on the next look.
 	late := spoolConversation(t, sp, valid())
-	clock.next(t, spool.PollInterval)
-	clock.wait(t) // the pass after that one has run
+	next(t, clock, spool.PollInterval)
+	clock.NextWait(t) // the pass after that one has run
 	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = $1", late.ID).Scan(&n); err != nil || n != 1 {
 		t.Errorf("the late record stored %d times (%v)", n, err)
 	}
@@ -281,12 +236,12 @@ func TestDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	clock := newSpoolClock()
+	clock := testkit.NewClock(spoolStart)
 	d := spool.NewDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}})
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	clock.next(t, spool.PollInterval)
-	clock.next(t, spool.PollInterval)
+	next(t, clock, spool.PollInterval)
+	next(t, clock, spool.PollInterval)
 	if st := d.Status(); st != (spool.DrainerStatus{}) {
 		t.Errorf("status = %+v", st)
 	}
@@ -324,7 +279,7 @@ func TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
 
-	eventually(t, "the spool worker's status to show the drain", func() bool {
+	testkit.WaitFor(t, "the spool worker's status to show the drain", func() bool {
 		for _, s := range sup.Status() {
 			var d spool.DrainerStatus
 			if s.Name == "spool" && json.Unmarshal(s.Detail, &d) == nil {
@@ -347,19 +302,5 @@ func TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn(t *testing.T) {
 func TestSpoolWorkerNeedsAStateDirectory(t *testing.T) {
 	if _, err := spool.WorkerFactory()(daemon.Deps{}); err == nil || !strings.Contains(err.Error(), "state_dir") {
 		t.Fatalf("factory without a state directory: %v", err)
-	}
-}
-
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
 	}
 }

@@ -24,6 +24,32 @@ func TestCutKeepsCharactersWhole(t *testing.T) {
 	}
 }
 
+func TestCutBytesKeepsCharactersWhole(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+		cut  bool
+	}{
+		{"น้ำใจ", 15, "น้ำใจ", false},
+		{"น้ำใจ", 14, "น้ำใ", true},  // จ is 3 bytes
+		{"น้ำใจ", 11, "น้ำ", true},   // ใ is 3 bytes; น้ำ is 9
+		{"น้ำใจ", 8, "", true},       // น้ำ, one character of 9 bytes, is not split
+		{"ab\ncd", 4, "ab\nc", true}, // white space kept as it is
+		{"👍🏽ok", 7, "", true},        // the thumb and its skin tone are 8 bytes
+		{"👍🏽ok", 9, "👍🏽o", true},
+		{"", 0, "", false},
+	} {
+		got, cut := CutBytes(tt.s, tt.n)
+		if got != tt.want || cut != tt.cut {
+			t.Errorf("CutBytes(%q, %d) = %q, %v; want %q, %v", tt.s, tt.n, got, cut, tt.want, tt.cut)
+		}
+		if len(got) > tt.n {
+			t.Errorf("CutBytes(%q, %d) is %d bytes long", tt.s, tt.n, len(got))
+		}
+	}
+}
+
 func TestPreviewAroundShowsTheMatch(t *testing.T) {
 	long := "เริ่มต้นวันด้วยกาแฟแล้วก็ทำงานกับพี่ทั้งวันจนเย็นแล้วพี่ก็บอกว่าคิดถึงน้องมากเลยนะ"
 	got := PreviewAround(long, "คิดถึง", 20)

@@ -335,16 +335,32 @@ func OneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // its vowel and tone marks, an emoji with its modifiers, is never split), and
 // whether anything was cut off. Unlike Preview it keeps white space and
 // newlines as they are. n is counted in runes, so the prefix is at most n
-// runes long even when a character is several runes.
+// runes long even when a character is several runes: it fits a column of n
+// characters, as PostgreSQL counts them.
 func Cut(s string, n int) (string, bool) {
-	runes := 0
+	return cutBy(s, n, utf8.RuneCountInString)
+}
+
+// CutBytes is Cut with n counted in bytes: the longest prefix of s of at most
+// n bytes that ends on a character boundary, for a limit on the size of a
+// text rather than on its length.
+func CutBytes(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	return cutBy(s, n, func(c string) int { return len(c) })
+}
+
+// cutBy is Cut with the size of a character measured by size.
+func cutBy(s string, n int, size func(string) int) (string, bool) {
+	used := 0
 	for i := 0; i < len(s); {
 		l := charLen(s[i:])
-		r := utf8.RuneCountInString(s[i : i+l])
-		if runes+r > n {
+		k := size(s[i : i+l])
+		if used+k > n {
 			return s[:i], true
 		}
-		runes += r
+		used += k
 		i += l
 	}
 	return s, false

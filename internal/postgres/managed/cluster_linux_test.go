@@ -13,10 +13,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER from <linux/prctl.h>.
@@ -77,7 +77,7 @@ func TestServerIgnoresTheServiceManager(t *testing.T) {
 		t.Fatalf("helper process: %s", got)
 	}
 
-	pid := postmasterPID(t, c)
+	pid := pgtest.PostmasterPID(t, c)
 	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestRunningIsFalseForAZombieOrAForeignPID(t *testing.T) {
 	if err := inData.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the killed process to become a zombie", func() bool {
+	testkit.WaitFor(t, "the killed process to become a zombie", func() bool {
 		return procState(t, inData.Process.Pid) == "Z"
 	})
 	if c.Running(ctx) {
@@ -240,7 +240,7 @@ func TestStartWhenThePIDFileNamesAnotherProcess(t *testing.T) {
 	if !c.Running(ctx) {
 		t.Fatal("not running after Start")
 	}
-	if got := postmasterPID(t, c); got == other.Process.Pid {
+	if got := pgtest.PostmasterPID(t, c); got == other.Process.Pid {
 		t.Errorf("postmaster.pid still names the unrelated pid %d", got)
 	}
 }
@@ -263,7 +263,7 @@ func TestInitdbDiesWithTheCommandThatRanIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pid int
-	waitFor(t, time.Minute, "initdb to start", func() bool {
+	testkit.WaitFor(t, "initdb to start", func() bool {
 		files, _ := filepath.Glob(filepath.Join(dir, "postgres.initdb*", "initdb.pid"))
 		if len(files) == 0 {
 			return false
@@ -277,7 +277,7 @@ func TestInitdbDiesWithTheCommandThatRanIt(t *testing.T) {
 	}
 	h.cmd.Wait()
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
-	waitFor(t, time.Minute, fmt.Sprintf("initdb (pid %d) to die with its parent", pid), func() bool {
+	testkit.WaitFor(t, fmt.Sprintf("initdb (pid %d) to die with its parent", pid), func() bool {
 		s := procState(t, pid)
 		return s == "" || s == "Z"
 	})

@@ -26,6 +26,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/postgres/managed"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // The helper process (TestClusterHelperProcess) is this test binary run again:
@@ -84,22 +85,6 @@ func assertOneLine(t *testing.T, err error) {
 	t.Logf("error: %v", err)
 	if strings.ContainsAny(err.Error(), "\n\r") {
 		t.Errorf("error is not one line: %q", err)
-	}
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-tick.C:
-		}
 	}
 }
 
@@ -287,7 +272,7 @@ func checkNoTCPListener(t *testing.T, c *managed.Cluster) {
 			}
 		}
 	}
-	pid := postmasterPID(t, c)
+	pid := pgtest.PostmasterPID(t, c)
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -310,21 +295,6 @@ func checkNoTCPListener(t *testing.T, c *managed.Cluster) {
 	if sockets == 0 {
 		t.Errorf("the postmaster (pid %d) holds no socket at all: is this the right process?", pid)
 	}
-}
-
-// postmasterPID reads the postmaster's pid from postmaster.pid.
-func postmasterPID(t *testing.T, c *managed.Cluster) int {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(c.DataDir(), "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(string(data), "\n")
-	pid, err := strconv.Atoi(strings.TrimSpace(first))
-	if err != nil {
-		t.Fatalf("postmaster.pid: %v", err)
-	}
-	return pid
 }
 
 func TestConcurrentStartStartsOnce(t *testing.T) {
@@ -418,12 +388,12 @@ func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
 	}
 
 	// A crash: the postmaster dies and leaves its postmaster.pid behind.
-	pid := postmasterPID(t, c)
+	pid := pgtest.PostmasterPID(t, c)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	reap(pid)
-	waitFor(t, time.Minute, "the crashed server's processes to exit", func() bool {
+	testkit.WaitFor(t, "the crashed server's processes to exit", func() bool {
 		return clusterProcessesGone(t, c, pid)
 	})
 	if _, err := os.Stat(filepath.Join(c.DataDir(), "postmaster.pid")); err != nil {
@@ -433,7 +403,7 @@ func TestServerOutlivesStarterAndRecoversFromCrash(t *testing.T) {
 		t.Fatal("Running = true after the crash")
 	}
 	mustStart(t, ctx, c, true)
-	if got := postmasterPID(t, c); got == pid {
+	if got := pgtest.PostmasterPID(t, c); got == pid {
 		t.Errorf("postmaster.pid still names the crashed pid %d", pid)
 	}
 }

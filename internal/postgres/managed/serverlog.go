@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // maxStartLog bounds the startup log. The server writes a few lines there per
@@ -76,7 +78,7 @@ func (c *Cluster) serverLogTail(offset int64) string {
 func stripLogPrefix(line string) string {
 	for _, sev := range []string{"PANIC:", "FATAL:", "ERROR:", "WARNING:", "LOG:", "HINT:", "DETAIL:"} {
 		if i := strings.Index(line, sev); i >= 0 {
-			return strings.Join(strings.Fields(line[i:]), " ")
+			return text.OneLine(line[i:])
 		}
 	}
 	return line
