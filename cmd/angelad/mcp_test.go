@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os/exec"
 	"slices"
 	"strings"
@@ -302,5 +305,199 @@ func TestMCPReconnectsAfterTheDatabaseGoesAwayAndComesBack(t *testing.T) {
 	log := p.stderr.String()
 	if strings.Count(log, "database unreachable") != 1 || !strings.Contains(log, "database reachable again") {
 		t.Errorf("want the outage logged once and its end:\n%s", log)
+	}
+}
+
+// rawMCP is `angelad mcp` driven line by line, as a client that may send
+// anything would drive it.
+type rawMCP struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string // the server's stdout, line by line; closed at its end
+	stderr *lockedBuffer
+}
+
+func startRawMCP(t *testing.T, env []string) *rawMCP {
+	t.Helper()
+	cmd := exec.Command(binary, "mcp")
+	cmd.Env = env
+	p := &rawMCP{t: t, cmd: cmd, lines: make(chan string, 100), stderr: &lockedBuffer{}}
+	cmd.Stderr = p.stderr
+	var err error
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	t.Cleanup(func() {
+		p.stdin.Close()
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *rawMCP) send(lines ...string) {
+	p.t.Helper()
+	for _, l := range lines {
+		if _, err := io.WriteString(p.stdin, l+"\n"); err != nil {
+			p.t.Fatalf("write %q: %v\nstderr: %s", l, err, p.stderr)
+		}
+	}
+}
+
+// next returns the server's next message, or fails the test when none comes
+// within a minute or the output ends.
+func (p *rawMCP) next() map[string]any {
+	p.t.Helper()
+	select {
+	case l, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("the server's output ended\nstderr: %s", p.stderr)
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			p.t.Fatalf("the server wrote %q: %v", l, err)
+		}
+		return m
+	case <-time.After(time.Minute):
+		p.t.Fatalf("no message from the server in a minute\nstderr: %s", p.stderr)
+	}
+	return nil
+}
+
+// rest closes the server's input and returns every message it writes until
+// it exits, and its exit code.
+func (p *rawMCP) rest() ([]map[string]any, int) {
+	p.t.Helper()
+	p.stdin.Close()
+	var all []map[string]any
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.cmd.Wait()
+				return all, p.cmd.ProcessState.ExitCode()
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				p.t.Fatalf("the server wrote %q: %v", l, err)
+			}
+			all = append(all, m)
+		case <-time.After(time.Minute):
+			p.t.Fatalf("the server did not exit in a minute after its input closed\nstderr: %s", p.stderr)
+		}
+	}
+}
+
+const (
+	rawInitialize  = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+	rawInitialized = `{"jsonrpc":"2.0","method":"notifications/initialized"}`
+)
+
+func rawCall(id int, tool string, args map[string]any) string {
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "tools/call",
+		"params": map[string]any{"name": tool, "arguments": args}})
+	return string(b)
+}
+
+// errorCode returns the JSON-RPC error code of m, or 0.
+func errorCode(m map[string]any) float64 {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(float64)
+	return c
+}
+
+// TestMCPAnswersALineThatIsNotAMessageAndGoesOn: one malformed line used to
+// end the server, and the client lost every tool for the rest of its session.
+func TestMCPAnswersALineThatIsNotAMessageAndGoesOn(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	p := startRawMCP(t, newCLI(t, url).env)
+	p.send(rawInitialize)
+	if m := p.next(); m["id"] != 1.0 || m["result"] == nil {
+		t.Fatalf("initialize: %v", m)
+	}
+	p.send(rawInitialized)
+	for _, tc := range []struct {
+		line string
+		code float64
+		id   any
+	}{
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/list"`, -32700, nil}, // cut short
+		{`not json at all`, -32700, nil},
+		{`{"jsonrpc":"2.0","id":3,"method":"ping"} {"jsonrpc":"2.0","id":4,"method":"ping"}`, -32700, nil},
+		{`{"jsonrpc":"1.0","id":5,"method":"ping"}`, -32600, 5.0},
+		{`{"id":{"x":1},"jsonrpc":"2.0"}`, -32600, nil},
+		{`[]`, -32600, nil},
+		{`[{"jsonrpc":"2.0","id":6,"method":"ping"}]`, -32600, nil}, // no batches since 2025-06-18
+		{`"just a string"`, -32600, nil},
+	} {
+		p.send(tc.line)
+		m := p.next()
+		if errorCode(m) != tc.code || m["id"] != tc.id {
+			t.Errorf("%s: answered %v, want error %v with id %v", tc.line, m, tc.code, tc.id)
+		}
+		if _, ok := m["id"]; !ok {
+			t.Errorf("%s: the answer %v has no id (want null when it cannot be read)", tc.line, m)
+		}
+	}
+	// Blank lines are nothing, and the session goes on.
+	p.send("", "  ", rawCall(7, "save_emotion", map[string]any{"emotion": "relieved", "intensity": 6, "context": "the server survived"}))
+	if m := p.next(); m["id"] != 7.0 || m["result"].(map[string]any)["isError"] == true {
+		t.Fatalf("a call after the bad lines: %v", m)
+	}
+	if n := count(t, url, "angela_emotions"); n != 1 {
+		t.Errorf("%d emotions stored, want 1", n)
+	}
+	if _, code := p.rest(); code != 0 {
+		t.Errorf("exit %d\nstderr: %s", code, p.stderr)
+	}
+	if log := p.stderr.String(); strings.Count(log, "refused a message from the client") != 8 {
+		t.Errorf("want each refused line logged:\n%s", log)
+	}
+}
+
+// TestMCPAnswersTheCallsReadBeforeItsInputCloses: a client that sends a save
+// and closes stdin at once used to lose it, neither answered nor stored.
+func TestMCPAnswersTheCallsReadBeforeItsInputCloses(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	env := newCLI(t, url).env
+	const runs = 20
+	for i := range runs {
+		p := startRawMCP(t, env)
+		p.send(rawInitialize, rawInitialized,
+			rawCall(2, "save_conversation", map[string]any{"speaker": "david", "message": fmt.Sprint("goodnight ", i)}),
+			rawCall(3, "recent_emotions", map[string]any{"limit": 1}))
+		msgs, code := p.rest()
+		answered := map[float64]bool{}
+		for _, m := range msgs {
+			if id, ok := m["id"].(float64); ok && m["result"] != nil {
+				answered[id] = true
+			}
+		}
+		if !answered[1] || !answered[2] || !answered[3] || code != 0 {
+			t.Fatalf("run %d: answered %v, exit %d; want the three calls answered and exit 0\nstderr: %s", i, answered, code, p.stderr)
+		}
+	}
+	if n := count(t, url, "conversations"); n != runs {
+		t.Errorf("%d of %d saves stored", n, runs)
 	}
 }

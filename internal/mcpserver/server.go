@@ -31,7 +31,21 @@ type Options struct {
 	Location *time.Location
 	// Version is angelad's version, told to the client.
 	Version string
+	// Drain bounds how long the calls in flight when the client closes the
+	// input may take to be answered before they are cancelled; zero means
+	// DefaultDrain.
+	Drain time.Duration
+	// After is the clock Drain is measured on; nil means time.After.
+	After func(time.Duration) <-chan time.Time
 }
+
+// DefaultDrain is longer than a save can take (the connect timeout and
+// save_timeout, 5 and 15 seconds by default): a save the client sent before
+// it closed the input is stored or spooled, not cancelled.
+const DefaultDrain = 30 * time.Second
+
+// maxLine bounds one message from the client, as the SDK's transport does.
+const maxLine = mcp.DefaultMaxLineLength
 
 // Server is angelad's MCP server.
 type Server struct {
@@ -50,6 +64,12 @@ func New(o Options) *Server {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
+	if o.Drain <= 0 {
+		o.Drain = DefaultDrain
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
 	s := &Server{o: o}
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "angelad", Title: "Angela's memory", Version: o.Version},
 		&mcp.ServerOptions{Instructions: instructions})
@@ -58,19 +78,20 @@ func New(o Options) *Server {
 }
 
 // Run serves one client over r and w until the client closes r (or ctx is
-// done), then closes the database connection.
+// done), then closes the database connection. A line that is not a message
+// is answered with a JSON-RPC error and the session goes on; the calls read
+// before r ends are finished and answered (see stream).
 func (s *Server) Run(ctx context.Context, r io.Reader, w io.Writer) error {
 	defer s.o.Access.Close()
-	err := s.srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(r), Writer: nopWriteCloser{w}})
+	st := newStream(r, w, maxLine, s.o.Drain, s.o.After, s.o.Log)
+	// stream bounds the lines itself, and answers one too long instead of
+	// ending the session as the SDK's own bound does.
+	err := s.srv.Run(ctx, &mcp.IOTransport{Reader: st, Writer: writer{st}, MaxLineLength: -1})
 	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) || ctx.Err() != nil {
 		return nil
 	}
 	return fmt.Errorf("mcp: %w", err)
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // UnavailableError says the database could not be reached for a call.
 type UnavailableError struct{ Err error }
