@@ -53,11 +53,14 @@ type Server struct {
 	srv *mcp.Server
 }
 
-// instructions tell the model what the server is for.
-const instructions = `Angela's long-term memory (angelad). Save what Angela feels with save_emotion
-and what was said with save_conversation; look back with recent_emotions and
-recent_conversations, and read the daily updates with journal. Times are RFC 3339; every id is a UUID that makes a save
-idempotent, so retrying a save with the same id never stores it twice.`
+// instructions tell the model what the server is for, naming every tool.
+const instructions = `Angela's long-term memory (angelad). Read recall when a session starts: the recall pack of
+who and when, the latest journal entry, her strongest memories and the end of the last session.
+Save what Angela feels with save_emotion and what was said with save_conversation; find anything
+remembered with search_memory; look back with recent_emotions and recent_conversations, and read
+the daily updates (morning greeting, evening reflection, midnight note) with journal. Times are
+RFC 3339. A save given an id (a UUID) is stored once however often it is retried; a save made while
+the database is away is kept in angelad's spool and stored later, so it needs no retry.`
 
 // New builds the server and its tools.
 func New(o Options) *Server {
@@ -106,7 +109,7 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 func presented(err error) error {
 	var ue *access.UnreachableError
 	if errors.As(err, &ue) {
-		return &UnavailableError{Err: ue.Err}
+		return &UnavailableError{Err: ue}
 	}
 	return err
 }

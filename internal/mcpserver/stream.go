@@ -89,12 +89,19 @@ func (s *stream) Close() error {
 	return nil
 }
 
-// Write writes one message of the SDK's and notes the calls it answers.
+// Write writes one message of the SDK's and notes the calls it answers. The
+// version an answer to initialize names is learnt before the client can read
+// it, and so before any batch the client sends knowing it.
 func (s *stream) Write(p []byte) (int, error) {
+	ids := s.answers(p)
 	s.wmu.Lock()
 	n, err := s.out.Write(p)
 	s.wmu.Unlock()
-	s.noteAnswers(p)
+	s.mu.Lock()
+	for _, id := range ids {
+		s.retire(id)
+	}
+	s.mu.Unlock()
 	return n, err
 }
 
@@ -230,35 +237,40 @@ func (s *stream) noteCall(msg jsonrpc.Message) {
 	}
 }
 
-// noteAnswers retires the calls the message p answers, and learns the
-// session's protocol version from the answer to initialize.
-func (s *stream) noteAnswers(p []byte) {
+// answers returns the ids of the calls the message p answers, and learns
+// the session's protocol version from the answer to initialize.
+func (s *stream) answers(p []byte) []jsonrpc.ID {
 	p = bytes.TrimSpace(p)
 	raws := []json.RawMessage{p}
 	if len(p) > 0 && p[0] == '[' {
 		raws = nil
 		if err := json.Unmarshal(p, &raws); err != nil {
-			return
+			return nil
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	var ids []jsonrpc.ID
 	for _, raw := range raws {
 		msg, err := jsonrpc.DecodeMessage(raw)
 		resp, ok := msg.(*jsonrpc.Response)
 		if err != nil || !ok {
 			continue
 		}
-		if resp.ID == s.initID && s.initID.IsValid() && resp.Error == nil {
+		ids = append(ids, resp.ID)
+		s.mu.Lock()
+		isInit := s.initID.IsValid() && resp.ID == s.initID
+		s.mu.Unlock()
+		if isInit && resp.Error == nil {
 			var r struct {
 				ProtocolVersion string `json:"protocolVersion"`
 			}
 			if json.Unmarshal(resp.Result, &r) == nil {
+				s.mu.Lock()
 				s.version = r.ProtocolVersion
+				s.mu.Unlock()
 			}
 		}
-		s.retire(resp.ID)
 	}
+	return ids
 }
 
 // retire forgets the pending call id. s.mu is held.
