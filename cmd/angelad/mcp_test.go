@@ -640,17 +640,14 @@ func TestMCPSavesAndRecallAnswerInTextTheModelIsShown(t *testing.T) {
 	}
 }
 
-// TestMCPDoesNotWaitAgainForADatabaseThatDoesNotAnswer: a database that takes
-// connections and never answers cost every call the connect timeout. After
-// one such failure the server neither connects again nor waits for a while,
-// and says so.
-func TestMCPDoesNotWaitAgainForADatabaseThatDoesNotAnswer(t *testing.T) {
-	t.Parallel()
+// hungDatabase listens on loopback like a database that takes connections
+// and never answers; it returns the URL to it and how many it took.
+func hungDatabase(t testing.TB) (url string, accepted func() int) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	var mu sync.Mutex
 	var held []net.Conn
 	go func() {
@@ -664,19 +661,28 @@ func TestMCPDoesNotWaitAgainForADatabaseThatDoesNotAnswer(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	accepted := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(held)
-	}
-	defer func() {
+	t.Cleanup(func() {
+		ln.Close()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range held {
 			c.Close()
 		}
-	}()
-	url := fmt.Sprintf("postgres://angela@%s/angela?sslmode=disable", ln.Addr())
+	})
+	return fmt.Sprintf("postgres://angela@%s/angela?sslmode=disable", ln.Addr()), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(held)
+	}
+}
+
+// TestMCPDoesNotWaitAgainForADatabaseThatDoesNotAnswer: a database that takes
+// connections and never answers cost every call the connect timeout. After
+// one such failure the server neither connects again nor waits for a while,
+// and says so.
+func TestMCPDoesNotWaitAgainForADatabaseThatDoesNotAnswer(t *testing.T) {
+	t.Parallel()
+	url, accepted := hungDatabase(t)
 	c := newCLI(t, url).with("ANGELA_POOL_CONNECT_TIMEOUT=1s")
 	p := startMCP(t, c.env)
 	defer p.close(t)

@@ -211,29 +211,19 @@ func (s *stream) admit(line []byte) bool {
 	return true
 }
 
-// noteCall notes a call passed on as pending, and a cancelled one as no
-// longer waited for (it may never be answered). s.mu is held.
+// noteCall notes a call passed on as pending. (The SDK answers a call the
+// client cancelled too.) s.mu is held.
 func (s *stream) noteCall(msg jsonrpc.Message) {
 	req, ok := msg.(*jsonrpc.Request)
-	switch {
-	case !ok:
-	case req.IsCall():
-		if len(s.pending) == 0 {
-			s.answered = make(chan struct{})
-		}
-		s.pending[req.ID] = true
-		if req.Method == "initialize" {
-			s.initID = req.ID
-		}
-	case req.Method == "notifications/cancelled":
-		var p struct {
-			RequestID any `json:"requestId"`
-		}
-		if json.Unmarshal(req.Params, &p) == nil {
-			if id, err := jsonrpc.MakeID(p.RequestID); err == nil {
-				s.retire(id)
-			}
-		}
+	if !ok || !req.IsCall() {
+		return
+	}
+	if len(s.pending) == 0 {
+		s.answered = make(chan struct{})
+	}
+	s.pending[req.ID] = true
+	if req.Method == "initialize" {
+		s.initID = req.ID
 	}
 }
 

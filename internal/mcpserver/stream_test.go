@@ -152,3 +152,27 @@ func TestAClientOfAnOlderProtocolMayStillBatch(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 }
+
+// TestALineTooLongIsAnsweredAndSkipped: the SDK's own bound on a line ends
+// the session; the stream's answers the line and reads on, to the last line,
+// which needs no end.
+func TestALineTooLongIsAnsweredAndSkipped(t *testing.T) {
+	const ping = `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	in := strings.Repeat("x", 200) + "\n  " + ping + "\r\n" + ping
+	var out strings.Builder
+	// Nothing answers the pings here: the end of the input waits no time.
+	now := func(time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		c <- time.Time{}
+		return c
+	}
+	s := newStream(strings.NewReader(in), &out, len(ping)+10, time.Minute, now, zap.NewNop())
+	s.in = bufio.NewReaderSize(strings.NewReader(in), 16) // lines longer than the buffer, too
+	got, err := io.ReadAll(io.Reader(s))
+	if err != nil || string(got) != ping+"\n"+ping+"\n" {
+		t.Errorf("passed on %q (%v), want the two pings", got, err)
+	}
+	if want := `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error: a message longer than 50 bytes was skipped"}}` + "\n"; out.String() != want {
+		t.Errorf("answered %q, want %q", out.String(), want)
+	}
+}
