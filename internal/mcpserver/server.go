@@ -3,7 +3,10 @@
 // through internal/access, as the CLI does, on a Client that keeps one
 // database connection for the server's lifetime and opens it again after an
 // outage; it presents every argument error under the tool's argument name, so
-// an invalid one is a tool error that names it and what is allowed.
+// an invalid one is a tool error that names it and what is allowed. It also
+// owns how the process talks to its client: a line that is not a message is
+// answered and the session goes on, and the calls read before the input ends
+// are answered before the server exits (see stream).
 package mcpserver
 
 import (
