@@ -158,3 +158,25 @@ func BenchmarkMCPRecall(b *testing.B) {
 func BenchmarkMCPRecentEmotions(b *testing.B) {
 	benchMCP(b, "recent_emotions", map[string]any{"limit": 10})
 }
+
+// BenchmarkMCPSaveEmotionDatabaseNotAnswering is a save while the database
+// takes connections and does not answer, after the first such save marked it
+// down: spooled without waiting for it.
+func BenchmarkMCPSaveEmotionDatabaseNotAnswering(b *testing.B) {
+	url, _ := hungDatabase(b)
+	p := startMCP(b, append(benchEnv(b, url), "ANGELA_POOL_CONNECT_TIMEOUT=1s"))
+	defer p.close(b)
+	args := map[string]any{"emotion": "worried", "intensity": 6, "context": "a benchmark"}
+	p.ok(b, "save_emotion", args) // waits the connect timeout once
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		start := time.Now()
+		if text, _ := p.ok(b, "save_emotion", args); !strings.Contains(text, "angelad waits") {
+			b.Fatalf("not spooled at once: %q", text)
+		}
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	reportPercentiles(b, took)
+}

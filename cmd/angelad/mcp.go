@@ -16,14 +16,19 @@ func (a *app) mcpCommand() *cobra.Command {
 		Short: "Serve Angela's memory as MCP tools on standard input and output",
 		Long: `Serve Angela's memory to an AI assistant as Model Context Protocol tools, over
 standard input and output: save_emotion, save_conversation, recent_emotions,
-recent_conversations and journal. Claude Code starts it itself once "angelad mcp install"
-has registered it.
+recent_conversations, journal, recall and search_memory. Claude Code starts it
+itself once "angelad mcp install" has registered it.
 
 The server keeps one database connection for its lifetime and opens it again
 after an outage. A save made while the database is away goes to the spool, as
 save-emotion's does, and the daemon stores it once the database is back; a read
-made then is a tool error saying so. It stops when standard input closes. It logs to log.file when set,
-otherwise to standard error, which Claude Code keeps as the server's log.`,
+made then is a tool error saying so. A database that fails slowly (one that
+takes connections and does not answer) is not tried again for 30 seconds, so
+that the calls in that time do not each wait for it. A line that is not a
+JSON-RPC message is answered with a JSON-RPC error and the server goes on. It
+stops when standard input closes, once the calls already read are answered. It
+logs to log.file when set, otherwise to standard error, which Claude Code keeps
+as the server's log.`,
 		Example: `  angelad mcp install
   angelad mcp`,
 		Args: noArgs,

@@ -53,7 +53,9 @@ type Options struct {
 	// Log receives one line when a kept connection cannot be opened and one
 	// when it can again.
 	Log *zap.Logger
-	// Now is the clock a save's time is checked against; nil means time.Now.
+	// Now is the clock a save's time is checked against, and the one that
+	// times how long a database found not answering is left alone (see
+	// UnreachableError.Retry); nil means time.Now.
 	Now func() time.Time
 }
 
@@ -65,9 +67,15 @@ type Client struct {
 	daemon *socket.Client // nil: no daemon is asked
 	spool  *spool.Spool   // nil: a save that cannot reach the database fails
 
-	mu   sync.Mutex // guards conn and down, and serialises kept calls
+	mu   sync.Mutex // guards conn, down and the fields below, and serialises kept calls
 	conn *pgx.Conn  // the kept connection
 	down bool       // the last attempt to open it failed; logged once per outage
+	// downUntil and downErr remember an attempt to open the kept connection
+	// that failed slowly (a database that does not answer): until
+	// downUntil, calls fail at once with downErr instead of each waiting
+	// the connect timeout again.
+	downUntil time.Time
+	downErr   error
 }
 
 // Defaults for a configuration built by hand (tests), where zero would mean
@@ -78,6 +86,10 @@ const (
 	// directConnectTimeout bounds a one-shot connection to a database angelad
 	// does not manage; the managed cluster's is bounded by its start.
 	directConnectTimeout = 15 * time.Second
+	// downFor is how long a kept connection's slow failure to open is
+	// trusted: the calls in that time fail (a save: is spooled) at once, and
+	// the first call after it tries the database again.
+	downFor = 30 * time.Second
 )
 
 // New returns the access path for cfg. A configuration without a state
@@ -149,10 +161,21 @@ func (c *Client) Connect(ctx context.Context) (*pgx.Conn, error) {
 
 // UnreachableError says the database could not be reached for a call: no
 // connection could be opened, or the kept one broke and no new one served.
-// Its message is its cause's.
-type UnreachableError struct{ Err error }
+// Its message is its cause's, and says so when the database was not tried.
+type UnreachableError struct {
+	Err error
+	// Retry, when not zero, says that this call did not try the database: a
+	// moment ago an attempt to open the kept connection failed slowly with
+	// Err, and none is made again for Retry.
+	Retry time.Duration
+}
 
-func (e *UnreachableError) Error() string { return e.Err.Error() }
+func (e *UnreachableError) Error() string {
+	if e.Retry <= 0 {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("%s; angelad waits %s before it tries the database again", e.Err, (e.Retry + time.Second - 1).Truncate(time.Second))
+}
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // WithConn runs fn on the process's own connection. If fn finds angelad's
@@ -185,16 +208,28 @@ func (c *Client) run(ctx context.Context, conn *pgx.Conn, fn func(*pgx.Conn) err
 // withKept runs fn on the kept connection, opening it first if there is none.
 // A connection found broken is dropped and fn retried once on a new one:
 // every write carries its id, so the retry never stores anything twice.
+//
+// An attempt to open the connection that fails after half the connect
+// timeout or more (a database that takes connections but does not answer, a
+// managed cluster that cannot start) marks the database down for downFor:
+// the calls in that time return an *UnreachableError with Retry set at once,
+// instead of each making its caller wait as long again. A fast failure (the
+// connection refused) marks nothing: trying again costs nothing, and finds
+// the database the moment it is back.
 func (c *Client) withKept(ctx context.Context, fn func(*pgx.Conn) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for attempt := 0; ; attempt++ {
 		fresh := false
 		if c.conn == nil || c.conn.IsClosed() {
+			if now := c.o.Now(); now.Before(c.downUntil) {
+				return &UnreachableError{Err: c.downErr, Retry: c.downUntil.Sub(now)}
+			}
 			timeout := c.cfg.PoolConnectTimeout
 			if timeout <= 0 {
 				timeout = defaultConnectTimeout
 			}
+			start := c.o.Now()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			conn, err := c.Connect(cctx)
 			cancel()
@@ -203,6 +238,9 @@ func (c *Client) withKept(ctx context.Context, fn func(*pgx.Conn) error) error {
 					c.o.Log.Warn("database unreachable", zap.Error(err))
 					c.down = true
 				}
+				if end := c.o.Now(); end.Sub(start) >= timeout/2 && ctx.Err() == nil {
+					c.downUntil, c.downErr = end.Add(downFor), err
+				}
 				return &UnreachableError{Err: err}
 			}
 			if c.down {
@@ -210,6 +248,7 @@ func (c *Client) withKept(ctx context.Context, fn func(*pgx.Conn) error) error {
 				c.down = false
 			}
 			c.conn, fresh = conn, true
+			c.downUntil, c.downErr = time.Time{}, nil
 		}
 		err := c.run(ctx, c.conn, fn)
 		if err == nil || !c.conn.IsClosed() {

@@ -213,3 +213,71 @@ func TestAMissingSchemaIsMigratedUnlessNoMigrate(t *testing.T) {
 		t.Fatalf("RecentEmotions on an empty database = %v, %v", list, err)
 	}
 }
+
+// TestADatabaseThatDoesNotAnswerIsNotWaitedForAgainForAWhile: the MCP server's
+// calls must not each wait the connect timeout for the same hung database. A
+// slow failure marks it down for a while, in which calls fail (a save: is
+// spooled) without trying; a fast one (refused) marks nothing.
+func TestADatabaseThatDoesNotAnswerIsNotWaitedForAgainForAWhile(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	var (
+		now   = time.Date(2025, 11, 8, 21, 30, 0, 0, time.UTC)
+		tries int
+		mode  = "hung"
+	)
+	c := New(&config.Config{TimeZone: pgtest.TimeZone, StateDir: t.TempDir(), PoolConnectTimeout: 5 * time.Second},
+		Options{Direct: true, Keep: true, Now: func() time.Time { return now },
+			Connect: func(ctx context.Context) (*pgx.Conn, error) {
+				tries++
+				switch mode {
+				case "hung": // the connect timeout passes
+					now = now.Add(5 * time.Second)
+					return nil, &postgres.ConnectError{Where: "host=db", Err: context.DeadlineExceeded}
+				case "refused":
+					return nil, &postgres.ConnectError{Where: "host=db", Err: errors.New("connection refused")}
+				}
+				return postgres.Connect(ctx, url, pgtest.TimeZone)
+			}})
+	t.Cleanup(c.Close)
+	unreachable := func(what string, err error) *UnreachableError {
+		t.Helper()
+		var ue *UnreachableError
+		if !errors.As(err, &ue) {
+			t.Fatalf("%s: %v, want the database unreachable", what, err)
+		}
+		return ue
+	}
+
+	if ue := unreachable("the first call", second(c.RecentEmotions(ctx, 1))); ue.Retry != 0 || tries != 1 {
+		t.Fatalf("the first call: retry %s after %d tries, want it tried", ue.Retry, tries)
+	}
+	now = now.Add(10 * time.Second)
+	ue := unreachable("a call 10s later", second(c.RecentEmotions(ctx, 1)))
+	if tries != 1 || ue.Retry != 20*time.Second || !errors.Is(ue, context.DeadlineExceeded) ||
+		!strings.HasSuffix(ue.Error(), "; angelad waits 20s before it tries the database again") {
+		t.Errorf("a call 10s later: %d tries, %v (retry %s), want no try and the wait said", tries, ue, ue.Retry)
+	}
+	_, sp, err := c.SaveEmotion(ctx, memory.Emotion{Emotion: "worried", Intensity: 6, Context: "x", MemoryStrength: 10}, "", "")
+	if err != nil || sp == nil || tries != 1 || !strings.Contains(sp.Reason, "before it tries the database again") {
+		t.Errorf("a save while the database is marked down: %+v, %v after %d tries, want it spooled at once", sp, err, tries)
+	}
+
+	// Once the time is up the database is tried again, and found.
+	now = now.Add(20 * time.Second)
+	mode = "up"
+	if _, err := c.RecentEmotions(ctx, 1); err != nil || tries != 2 {
+		t.Fatalf("after the wait: %v after %d tries, want the database tried and found", err, tries)
+	}
+
+	// A refusal costs nothing to try again: nothing is marked.
+	c.Close()
+	mode = "refused"
+	for i := range 3 {
+		if ue := unreachable("a refused call", second(c.RecentEmotions(ctx, 1))); ue.Retry != 0 || tries != 3+i {
+			t.Errorf("refused call %d: retry %s after %d tries, want each tried", i, ue.Retry, tries)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -90,42 +92,90 @@ func argError(err error, names map[string]string) error {
 }
 
 func (s *Server) addTools() {
-	mcp.AddTool(s.srv, &mcp.Tool{
-		Name: "save_emotion",
+	addTool(s, &mcp.Tool{
+		Name:  "save_emotion",
+		Title: "Save an emotion",
 		Description: "Save an emotion Angela felt, so she remembers it in later sessions. Use it when a moment " +
-			"with David moves her: praise, missing each other, a worry, a success. Returns the stored emotion with its id.",
-	}, logged(s, "save_emotion", s.saveEmotion))
-	mcp.AddTool(s.srv, &mcp.Tool{
-		Name: "save_conversation",
+			"with David moves her: praise, missing each other, a worry, a success. Answers with the id it is stored under.",
+		Annotations: saves("Save an emotion"),
+	}, args{
+		"emotion":   {chars(1, memory.MaxEmotionChars)},
+		"intensity": {between(memory.MinIntensity, memory.MaxIntensity)},
+		"context":   {chars(1, 0)},
+		"strength":  {between(memory.MinStrength, memory.MaxStrength), byDefault(memory.DefaultMemoryStrength)},
+		"at":        {format("date-time")},
+		"id":        {format("uuid")},
+	}, s.saveEmotion)
+	addTool(s, &mcp.Tool{
+		Name:  "save_conversation",
+		Title: "Save a message",
 		Description: "Save one message of the conversation between David and Angela, word for word, so it is " +
 			"remembered. Most messages are captured from the transcript on their own; use this for what must " +
-			"not be missed or was said elsewhere. Returns the stored message with its id.",
-	}, logged(s, "save_conversation", s.saveConversation))
-	mcp.AddTool(s.srv, &mcp.Tool{
+			"not be missed or was said elsewhere. Answers with the id it is stored under.",
+		Annotations: saves("Save a message"),
+	}, args{
+		"speaker":          {oneOf(speakers...)},
+		"message":          {chars(1, 0)},
+		"topic":            {chars(0, conversation.MaxTopicChars)},
+		"emotion_detected": {chars(0, conversation.MaxEmotionDetectedChars)},
+		"importance":       {between(conversation.MinImportance, conversation.MaxImportance), byDefault(conversation.DefaultImportance)},
+		"session_id":       {chars(0, conversation.MaxSessionIDChars)},
+		"at":               {format("date-time")},
+		"id":               {format("uuid")},
+	}, s.saveConversation)
+	addTool(s, &mcp.Tool{
 		Name:        "recent_emotions",
+		Title:       "Recent emotions",
 		Description: "List the emotions Angela felt most recently, newest first, with what happened and what David said.",
-	}, logged(s, "recent_emotions", s.recentEmotions))
-	mcp.AddTool(s.srv, &mcp.Tool{
+		Annotations: reads("Recent emotions"),
+	}, args{
+		"limit": {between(1, memory.MaxRecentLimit), byDefault(10)},
+	}, s.recentEmotions)
+	addTool(s, &mcp.Tool{
 		Name:        "recent_conversations",
+		Title:       "Recent messages",
 		Description: "List the most recent messages between David and Angela, newest first, optionally of one speaker.",
-	}, logged(s, "recent_conversations", s.recentConversations))
-	mcp.AddTool(s.srv, &mcp.Tool{
-		Name: "journal",
+		Annotations: reads("Recent messages"),
+	}, args{
+		"limit":   {between(1, conversation.MaxRecentLimit), byDefault(20)},
+		"speaker": {oneOf(speakers...)},
+	}, s.recentConversations)
+	addTool(s, &mcp.Tool{
+		Name:  "journal",
+		Title: "Daily updates",
 		Description: "Read the daily updates angelad writes, newest first: the morning greeting, the evening " +
 			"reflection (Angela's journal entry for the day, with her mood) and the midnight note. Use it to " +
 			"know how recent days went.",
-	}, logged(s, "journal", s.journal))
-	mcp.AddTool(s.srv, &mcp.Tool{
-		Name: "recall",
+		Annotations: reads("Daily updates"),
+	}, args{
+		"date":  {format("date")},
+		"kind":  {oneOf(append(dailyupdate.JobNames(), "all")...), byDefault("all")},
+		"limit": {between(1, dailyupdate.MaxListLimit), byDefault(3)},
+	}, s.journal)
+	addTool(s, &mcp.Tool{
+		Name:  "recall",
+		Title: "Recall",
 		Description: "Get Angela's recall pack in Markdown: who and when, the latest journal entry and this " +
 			"morning's greeting, her strongest memories, the end of the last session and counts. Read it when a " +
 			"session starts or whenever you need to remember what matters; it strengthens the memories it shows.",
-	}, logged(s, "recall", s.recall))
-	mcp.AddTool(s.srv, &mcp.Tool{
-		Name: "search_memory",
+		// Not read-only: what it shows is recalled, which strengthens it.
+		Annotations: &mcp.ToolAnnotations{Title: "Recall", DestructiveHint: new(false), OpenWorldHint: new(false)},
+	}, args{
+		"max_chars": {between(memory.MinRecallChars, memory.MaxRecallChars), byDefault(memory.DefaultRecallChars)},
+	}, s.recall)
+	addTool(s, &mcp.Tool{
+		Name:  "search_memory",
+		Title: "Search memory",
 		Description: "Search every memory (messages and emotions, forgotten ones too) for a word or phrase, in " +
 			"Thai or English; Thai needs no spaces between words. Best matches first, stronger memories first among equals.",
-	}, logged(s, "search_memory", s.searchMemory))
+		Annotations: reads("Search memory"),
+	}, args{
+		"query":   {chars(1, memory.MaxSearchChars)},
+		"kind":    {oneOf(memory.KindAll, memory.KindConversations, memory.KindEmotions), byDefault(memory.KindAll)},
+		"speaker": {oneOf(speakers...)},
+		"since":   {format("date-time")},
+		"limit":   {between(1, memory.MaxSearchLimit), byDefault(20)},
+	}, s.searchMemory)
 }
 
 // RecallInput are recall's arguments.
@@ -160,7 +210,9 @@ func (s *Server) recall(ctx context.Context, _ *mcp.CallToolRequest, in RecallIn
 	if err != nil {
 		return nil, nil, argError(presented(err), nil)
 	}
-	return textResult("%s", pack.Markdown), pack, nil
+	// The pack alone: a structured copy is what Claude Code would show the
+	// model instead of the Markdown (programs have recall --json).
+	return textResult("%s", pack.Markdown), nil, nil
 }
 
 func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in SearchInput) (*mcp.CallToolResult, any, error) {
@@ -196,18 +248,6 @@ func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in Se
 	return textResult("%s", b.String()), res, nil
 }
 
-// logged logs a failed call once, here where it is handled, and passes the
-// error on as the tool's error result.
-func logged[In any](s *Server, name string, h mcp.ToolHandlerFor[In, any]) mcp.ToolHandlerFor[In, any] {
-	return func(ctx context.Context, req *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
-		res, out, err := h(ctx, req, in)
-		if err != nil {
-			s.o.Log.Info("tool call failed", zap.String("tool", name), zap.Error(err))
-		}
-		return res, out, err
-	}
-}
-
 func textResult(format string, args ...any) *mcp.CallToolResult {
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
 }
@@ -222,15 +262,11 @@ func (s *Server) saveEmotion(ctx context.Context, _ *mcp.CallToolRequest, in Sav
 	if err != nil {
 		return nil, nil, argError(presented(err), emotionArgs)
 	}
+	what := fmt.Sprintf("the emotion %s (%d/10)", saved.Emotion, saved.Intensity)
 	if sp != nil {
-		saved.FeltAt = saved.FeltAt.In(s.o.Location)
-		return textResult("The memory database is unavailable right now (%s). The emotion %s (%d/10) is kept in angelad's spool "+
-				"with id %s and will be stored when the database is back; do not save it again.", s.spooled(sp), saved.Emotion, saved.Intensity, saved.ID),
-			SavedEmotion{Emotion: saved, Spooled: true}, nil
+		return s.spooled(sp, what), nil, nil
 	}
-	saved.FeltAt = saved.FeltAt.In(s.o.Location)
-	return textResult("Saved emotion %s (%d/10) felt at %s, id %s.", saved.Emotion, saved.Intensity,
-		saved.FeltAt.Format(time.RFC3339), saved.ID), SavedEmotion{Emotion: saved}, nil
+	return textResult("Saved %s felt at %s, id %s.", what, saved.FeltAt.In(s.o.Location).Format(time.RFC3339), saved.ID), nil, nil
 }
 
 func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, in SaveConversationInput) (*mcp.CallToolResult, any, error) {
@@ -243,36 +279,26 @@ func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, i
 	if err != nil {
 		return nil, nil, argError(presented(err), convArgs)
 	}
+	// The answer names the message rather than repeat it: it may be long.
+	what := upperFirst(saved.Speaker) + "'s message"
 	if sp != nil {
-		saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
-		return textResult("The memory database is unavailable right now (%s). %s's message is kept in angelad's spool with id %s "+
-				"and will be stored when the database is back; do not save it again.", s.spooled(sp), saved.Speaker, saved.ID),
-			SavedConversation{Conversation: saved, Spooled: true}, nil
+		return s.spooled(sp, what), nil, nil
 	}
-	saved.CreatedAt = saved.CreatedAt.In(s.o.Location)
-	return textResult("Saved %s's message at %s, id %s.", saved.Speaker, saved.CreatedAt.Format(time.RFC3339), saved.ID),
-		SavedConversation{Conversation: saved}, nil
+	return textResult("Saved %s at %s, id %s.", what, saved.CreatedAt.In(s.o.Location).Format(time.RFC3339), saved.ID), nil, nil
 }
 
-// spooled logs a save that went to the spool and returns why, as the tool
-// tells it.
-func (s *Server) spooled(sp *access.Spooled) string {
-	reason := text.OneLine(presented(sp.Cause).Error())
-	s.o.Log.Warn("spooled a save", zap.String("kind", string(sp.Kind)), zap.String("id", sp.ID.String()), zap.String("reason", reason))
-	return reason
+// spooled logs a save that went to the spool and answers the model with
+// what happened and the one thing it should do about it: nothing.
+func (s *Server) spooled(sp *access.Spooled, what string) *mcp.CallToolResult {
+	s.o.Log.Warn("spooled a save", zap.String("kind", string(sp.Kind)), zap.String("id", sp.ID.String()), zap.String("reason", sp.Reason))
+	return textResult("Not stored yet: the memory database is unavailable right now (%s). %s is kept in angelad's spool "+
+		"under id %s and will be stored by itself when the database is back, so do not save it again.",
+		sp.Reason, upperFirst(what), sp.ID)
 }
 
-// SavedEmotion is save_emotion's structured result: the stored emotion, or
-// the spooled one with Spooled set.
-type SavedEmotion struct {
-	memory.Emotion
-	Spooled bool `json:"spooled"`
-}
-
-// SavedConversation is save_conversation's structured result.
-type SavedConversation struct {
-	conversation.Conversation
-	Spooled bool `json:"spooled"`
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // EmotionList is recent_emotions' structured result.
