@@ -75,7 +75,7 @@ On a terminal it shows a progress bar.`,
 			return err
 		}
 		defer log.Close()
-		r, err := a.redactor(log.Zap())
+		r, err := a.redactor(a.warnings())
 		if err != nil {
 			return err
 		}

@@ -344,8 +344,9 @@ func TestPrivatePassagesAreNeverStoredAndAllPrivateIsSkippedEverywhere(t *testin
 }
 
 // TestRedactionOffIsNeverSilent: with redaction.enabled false a command
-// that saves warns on standard error, in one line, and keeps the secret (never
-// a private passage); the daemon logs the warning once and shows it in status.
+// that saves or imports warns on standard error, in one line, and keeps the
+// secret (never a private passage); the daemon logs the warning once and
+// shows it in status.
 func TestRedactionOffIsNeverSilent(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
@@ -356,6 +357,16 @@ func TestRedactionOffIsNeverSilent(t *testing.T) {
 	}
 	if !openDB(t, url).hasText("PGPASSWORD=hunter2hunter2 ") {
 		t.Error("the message was not stored as given less its private passage")
+	}
+	transcript := filepath.Join(t.TempDir(), "s.jsonl")
+	os.WriteFile(transcript, []byte(speech("user", "token="+anthropicKey+" <private>x</private>")), 0o600)
+	r = c.run("", "import", transcript)
+	if r.code != 0 || !strings.HasPrefix(r.stderr, "angelad: warn: secret redaction is off (redaction.enabled = false)") ||
+		!strings.Contains(r.stdout, "redacted:         1 (secrets redacted or <private> passages removed; secrets: none)") {
+		t.Errorf("import: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !openDB(t, url).hasText("token=" + anthropicKey + " ") {
+		t.Error("import did not keep the secret with redaction off")
 	}
 	p := startDaemon(t, c)
 	p.waitFor(t, `"msg":"ready"`)

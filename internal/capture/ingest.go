@@ -6,7 +6,9 @@
 // worker that tails the transcripts.
 //
 // It reads formats it does not own: what it cannot read is skipped, counted
-// and logged, never stored half. The rows themselves are written by the
+// and logged, never stored half. What a line holds that angelad never keeps
+// (secrets, David's <private> passages) is removed by internal/redact's rules
+// as the line is read, before anything of it is stored or logged. The rows themselves are written by the
 // conversation package (conversation.SaveCaptured), which owns every write to
 // the conversations table.
 package capture
