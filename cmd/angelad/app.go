@@ -14,11 +14,14 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/query"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -50,6 +53,8 @@ type app struct {
 	configFile     string
 	flags          *pflag.FlagSet // the root's persistent flags
 	cfg            *config.Config
+	// redact is the process's one Redactor, once built (see redactor).
+	redact *redact.Redactor
 }
 
 // usageError marks an error as the user's to fix (exit 2).
@@ -217,6 +222,37 @@ func (a *app) readConfig(cmd *cobra.Command) (*config.Config, error) {
 // internal/access), with o's choices.
 func (a *app) access(o access.Options) *access.Client { return access.New(a.cfg, o) }
 
+// redactor returns the process's one Redactor, built from the configuration
+// on the first call: every text the command keeps, spools or logs is cleaned
+// by it. log gets the warning when redaction is off, once, as the process
+// starts its work; later calls return the same Redactor.
+func (a *app) redactor(log *zap.Logger) (*redact.Redactor, error) {
+	if a.redact != nil {
+		return a.redact, nil
+	}
+	r, err := redact.New(a.cfg.Redaction, log.Named("redact"))
+	if err != nil {
+		// config.Load refuses a bad pattern first: this is the same
+		// configuration error, should it ever get through.
+		return nil, usageError{err}
+	}
+	a.redact = r
+	return r, nil
+}
+
+// warnings is the logger of a one-shot command that has no log of its own:
+// a warning (redaction turned off, say) reaches the user as one line on
+// standard error, "angelad: warn: ...", and nothing below warn is written.
+func (a *app) warnings() *zap.Logger {
+	enc := zapcore.NewConsoleEncoder(zapcore.EncoderConfig{
+		MessageKey: "msg", LevelKey: "level", ConsoleSeparator: " ",
+		EncodeLevel: func(l zapcore.Level, enc zapcore.PrimitiveArrayEncoder) {
+			enc.AppendString("angelad: " + l.String() + ":")
+		},
+	})
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(a.stderr), zapcore.WarnLevel))
+}
+
 // connect opens the one connection a command that holds it itself uses.
 func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	return a.access(access.Options{}).Connect(ctx)
@@ -243,8 +279,9 @@ func addPathFlags(cmd *cobra.Command) *pathFlags {
 
 // pathAccess returns the access path of a command with p's flags: --direct
 // skips the daemon, --debug says on stderr which path served the command.
-func (a *app) pathAccess(p *pathFlags, noSpool bool) *access.Client {
-	o := access.Options{Direct: p.direct, NoSpool: noSpool}
+// A save's texts are cleaned by r, the process's Redactor (nil for a read).
+func (a *app) pathAccess(p *pathFlags, noSpool bool, r *redact.Redactor) *access.Client {
+	o := access.Options{Direct: p.direct, NoSpool: noSpool, Redactor: r}
 	if p.debug {
 		o.Debug = func(line string) { fmt.Fprintln(a.stderr, "angelad: debug: "+line) }
 	}

@@ -30,10 +30,16 @@ and store their speech lines, as the daemon's conversation worker does. It share
 the daemon's offsets: what either already read is not read again, and a message
 already stored is never stored twice, so import and the daemon may run in any order.
 
+Every line is cleaned as the daemon cleans it (README: Privacy): secrets are
+replaced by [redacted:KIND] markers in everyone's words, <private> passages are
+removed from David's, and a line of his that is nothing but private passages is
+not stored.
+
 It prints the files, lines read, messages stored, messages already present, the
 lines skipped (malformed JSON, over 16 MiB, refused by the database, Claude Code's
-own API error messages, texts without a visible character) and the messages whose
-time was before 1970 or more than a day ahead, stored with the time they were read.
+own API error messages, texts without a visible character, all private), the
+messages whose time was before 1970 or more than a day ahead, stored with the
+time they were read, and the messages stored redacted, with the secrets by kind.
 On a terminal it shows a progress bar.`,
 		Example: `  angelad import ~/.claude/projects
   angelad import old-laptop/session.jsonl --json`,
@@ -69,7 +75,12 @@ On a terminal it shows a progress bar.`,
 			return err
 		}
 		defer log.Close()
-		c := &capture.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+		r, err := a.redactor(a.warnings())
+		if err != nil {
+			return err
+		}
+		c := &capture.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now,
+			Redactor: r}
 		var res capture.ImportResult
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
 			db, n, closeDB := a.importWriter(ctx, conn, len(files))
@@ -90,10 +101,12 @@ On a terminal it shows a progress bar.`,
 			err = writeJSON(a.stdout, res)
 		} else {
 			_, err = fmt.Fprintf(a.stdout, "files:            %d\nlines read:       %d\nmessages stored:  %d\nalready present:  %d\n"+
-				"skipped:          %d (malformed %d, too large %d, refused by the database %d, API errors %d, invisible %d)\n"+
-				"times replaced:   %d (before 1970 or more than a day ahead: stored with the time read)\n",
+				"skipped:          %d (malformed %d, too large %d, refused by the database %d, API errors %d, invisible %d, all private %d)\n"+
+				"times replaced:   %d (before 1970 or more than a day ahead: stored with the time read)\n"+
+				"redacted:         %d (secrets redacted or <private> passages removed; secrets: %s)\n",
 				res.Files, res.Lines, res.Stored, res.Present, res.Skipped(),
-				res.Malformed, res.TooLarge, res.Refused, res.APIErrors, res.Invisible, res.TimesReplaced)
+				res.Malformed, res.TooLarge, res.Refused, res.APIErrors, res.Invisible, res.Private, res.TimesReplaced,
+				res.Redacted, res.Secrets)
 		}
 		if err == nil && len(res.Unreadable) > 0 {
 			return silentError{fmt.Errorf("%d transcripts could not be read", len(res.Unreadable))}
@@ -138,8 +151,12 @@ directories, from their start, and report every speech line said in the window
 that is not stored (file, line, session), every line it could not read (file,
 line, why: speech in it can be neither stored nor checked), then each session in
 the window with its counts. Lines the capture skips on purpose (Claude Code's own
-API error messages, texts without a visible character) are counted as skipped,
-never missing. Exit 0 when nothing is missing and every line was read, 1 otherwise.
+API error messages, texts without a visible character, David's lines that are
+nothing but <private> passages) are counted as skipped, never missing. Lines
+stored with secrets redacted or private passages removed are counted as redacted
+and found by their id, so they are never missing for holding less than the
+transcript; what the report shows of a line is what the capture would store.
+Exit 0 when nothing is missing and every line was read, 1 otherwise.
 
 A transcript last written before the window is not read. The window reaches back
 to 1970-01-01 at the furthest.`,
@@ -172,9 +189,15 @@ to 1970-01-01 at the furthest.`,
 			}
 			files = capture.GlobTranscripts(patterns)
 		}
+		r, err := a.redactor(a.warnings())
+		if err != nil {
+			return err
+		}
+		// Lines are judged as the capture judges them, so with its rules.
+		c := &capture.Capture{IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now, Redactor: r}
 		var rep capture.AuditReport
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
-			rep, err = capture.Audit(ctx, conn, files, now.Add(-window), a.cfg.Conversation.IncludeSidechains, time.Now)
+			rep, err = c.Audit(ctx, conn, files, now.Add(-window))
 			return err
 		})
 		if err != nil {
@@ -245,9 +268,13 @@ func writeAudit(w io.Writer, rep capture.AuditReport, since string) error {
 		fmt.Fprintf(&b, ", %d %s unreadable (speech in %s cannot be checked)", n, plural(n, "line", "lines"), plural(n, "it", "them"))
 	}
 	b.WriteString("\n")
-	if rep.APIErrors > 0 || rep.Invisible > 0 {
-		fmt.Fprintf(&b, "skipped as the capture skips them: %d API error %s written by Claude Code, %d without a visible character\n",
-			rep.APIErrors, plural(rep.APIErrors, "message", "messages"), rep.Invisible)
+	if rep.APIErrors > 0 || rep.Invisible > 0 || rep.Private > 0 {
+		fmt.Fprintf(&b, "skipped as the capture skips them: %d API error %s written by Claude Code, %d without a visible character, %d all <private>\n",
+			rep.APIErrors, plural(rep.APIErrors, "message", "messages"), rep.Invisible, rep.Private)
+	}
+	if rep.Redacted > 0 {
+		fmt.Fprintf(&b, "redacted: %d speech %s kept with secrets redacted or <private> passages removed\n",
+			rep.Redacted, plural(rep.Redacted, "line", "lines"))
 	}
 	if len(rep.Missing) > 0 {
 		b.WriteString("\nmissing:\n")

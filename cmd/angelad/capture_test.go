@@ -226,8 +226,9 @@ func TestImportAndDaemonInEitherOrderStoreEachMessageOnce(t *testing.T) {
 		t.Errorf("a progress bar when standard error is not a terminal:\n%s", r.stderr)
 	}
 	want := "files:            2\nlines read:       5\nmessages stored:  3\nalready present:  0\n" +
-		"skipped:          1 (malformed 1, too large 0, refused by the database 0, API errors 0, invisible 0)\n" +
-		"times replaced:   0 (before 1970 or more than a day ahead: stored with the time read)\n"
+		"skipped:          1 (malformed 1, too large 0, refused by the database 0, API errors 0, invisible 0, all private 0)\n" +
+		"times replaced:   0 (before 1970 or more than a day ahead: stored with the time read)\n" +
+		"redacted:         0 (secrets redacted or <private> passages removed; secrets: none)\n"
 	if out != want {
 		t.Errorf("import printed\n%s\nwant\n%s", out, want)
 	}

@@ -84,7 +84,11 @@ input is never spooled.`,
 		if msgFile != "" {
 			flags = withFlag(flags, "message_text", "--message-file")
 		}
-		saved, spooled, err := a.pathAccess(path, noSpool).SaveConversation(ctx, c, at, id)
+		r, err := a.redactor(a.warnings())
+		if err != nil {
+			return err
+		}
+		saved, spooled, err := a.pathAccess(path, noSpool, r).SaveConversation(ctx, c, at, id)
 		if spooled != nil {
 			a.warnSpooled(spooled)
 		}
@@ -156,7 +160,7 @@ func (a *app) getConversationsCommand() *cobra.Command {
 			}
 			opts.Speaker = s
 		}
-		list, err := a.pathAccess(path, false).RecentConversations(ctx, opts)
+		list, err := a.pathAccess(path, false, nil).RecentConversations(ctx, opts)
 		if err != nil {
 			return renameFields(err, conversationFlags)
 		}

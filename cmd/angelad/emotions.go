@@ -68,7 +68,11 @@ input is never spooled.`,
 			return err
 		}
 		e.Intensity, e.MemoryStrength = *intensity, *strength
-		saved, spooled, err := a.pathAccess(path, noSpool).SaveEmotion(ctx, e, at, id)
+		r, err := a.redactor(a.warnings())
+		if err != nil {
+			return err
+		}
+		saved, spooled, err := a.pathAccess(path, noSpool, r).SaveEmotion(ctx, e, at, id)
 		if spooled != nil {
 			a.warnSpooled(spooled)
 		}
@@ -101,7 +105,7 @@ func (a *app) getEmotionsCommand() *cobra.Command {
 		if err := text.IntRange("--limit", *limit, 1, memory.MaxRecentLimit); err != nil {
 			return err
 		}
-		list, err := a.pathAccess(path, false).RecentEmotions(ctx, *limit)
+		list, err := a.pathAccess(path, false, nil).RecentEmotions(ctx, *limit)
 		if err != nil {
 			return renameFields(err, emotionFlags)
 		}

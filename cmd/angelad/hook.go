@@ -193,7 +193,7 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 		}
 		res, err := a.captureTranscript(ctx, in.TranscriptPath, log)
 		fields = append(fields, zap.Int64("lines_read", res.Lines), zap.Int64("messages_stored", res.Stored),
-			zap.Int64("already_present", res.Present))
+			zap.Int64("already_present", res.Present), zap.Int64("redacted", res.Redacted), zap.Int64("private", res.Private))
 		return hookResult{fields: fields, err: err}
 	}
 }
@@ -210,7 +210,11 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 	if err != nil {
 		return capture.ImportResult{}, fmt.Errorf("transcript_path: %w", err)
 	}
-	c := &capture.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now}
+	r, err := a.redactor(log)
+	if err != nil {
+		return capture.ImportResult{}, err
+	}
+	c := &capture.Capture{Log: log, IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now, Redactor: r}
 	var res capture.ImportResult
 	err = a.hookAccess(true).WithConn(ctx, func(conn *pgx.Conn) error {
 		var err error

@@ -42,10 +42,14 @@ as the server's log.`,
 		}
 		defer log.Close()
 		mlog := log.Zap().Named("mcp")
+		r, err := a.redactor(mlog)
+		if err != nil {
+			return err
+		}
 		// The server holds its own connection, which serves it as fast as
 		// the daemon's pool would: it does not ask the daemon.
 		s := mcpserver.New(mcpserver.Options{
-			Access:   a.access(access.Options{Direct: true, Keep: true, Log: mlog}),
+			Access:   a.access(access.Options{Direct: true, Keep: true, Log: mlog, Redactor: r}),
 			Log:      mlog,
 			Location: a.cfg.Location(),
 			Version:  versionString(),

@@ -73,12 +73,18 @@ readable format on a terminal, JSON lines otherwise.`,
 		if d, ok := service.WatchdogInterval(); ok {
 			o.Watchdog = d
 		}
+		// One Redactor for every way text enters the daemon: the capture,
+		// the socket's saves and the spool's drain.
+		r, err := a.redactor(log.Zap())
+		if err != nil {
+			return err
+		}
 		d := daemon.New(o)
-		d.Register("conversation", capture.WorkerFactory(a.cfg.Conversation))
+		d.Register("conversation", capture.WorkerFactory(a.cfg.Conversation, r))
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
-		d.Register("socket", socket.WorkerFactory())
+		d.Register("socket", socket.WorkerFactory(r))
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
-		d.Register("spool", spool.WorkerFactory())
+		d.Register("spool", spool.WorkerFactory(r))
 		embedding.Register(d, a.cfg.Embedding)
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,

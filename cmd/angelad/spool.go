@@ -100,7 +100,10 @@ func (a *app) spoolDrainCommand() *cobra.Command {
 		Long: `Store every save waiting in the spool, oldest first, in one pass: the same code
 the daemon runs. Each record is stored once whatever happens (its id is its
 idempotency key) and its file removed after the commit; a record the database
-refuses for good moves to spool/rejected with its error, and is logged. Safe to
+refuses for good moves to spool/rejected with its error, and is logged. Each
+record's texts are cleaned first, as a save's are (secrets redacted, <private>
+passages removed: a record spooled by an older angelad may hold them); one
+that is nothing but private passages is removed without storing it. Safe to
 run while the daemon runs. Exit 1 if the database cannot be reached; the records
 stay.`,
 		Example: `  angelad spool drain
@@ -117,7 +120,11 @@ stay.`,
 		if asJSON {
 			return writeJSON(a.stdout, res)
 		}
-		_, err = fmt.Fprintf(a.stdout, "stored %d, rejected %d, left %d\n", res.Applied, res.Rejected, res.Left)
+		skipped := ""
+		if res.Skipped > 0 {
+			skipped = fmt.Sprintf(", skipped %d (nothing but <private> passages)", res.Skipped)
+		}
+		_, err = fmt.Fprintf(a.stdout, "stored %d, rejected %d%s, left %d\n", res.Applied, res.Rejected, skipped, res.Left)
 		return err
 	})
 	return cmd
@@ -142,7 +149,11 @@ func (a *app) drainSpool(ctx context.Context, sp *spool.Spool) (spool.Result, er
 	if _, err := postgres.Migrate(ctx, conn); err != nil {
 		return spool.Result{}, err
 	}
-	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{Log: log.Zap().Named("spool")})
+	r, err := a.redactor(log.Zap())
+	if err != nil {
+		return spool.Result{}, err
+	}
+	res, err := spool.DrainStores(ctx, conn, sp, spool.DrainOptions{Log: log.Zap().Named("spool"), Redactor: r})
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return res, err

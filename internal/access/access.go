@@ -22,6 +22,7 @@ import (
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/managed"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
@@ -57,6 +58,11 @@ type Options struct {
 	// times how long a database found not answering is left alone (see
 	// UnreachableError.Retry); nil means time.Now.
 	Now func() time.Time
+	// Redactor cleans every text of a save before it goes down the chain
+	// (see SaveEmotion): the process's one Redactor, built from its
+	// configuration. nil applies the built-in rules, so that a Client built
+	// without one still keeps no secret.
+	Redactor *redact.Redactor
 }
 
 // Client is one process's access path to memory. A Client with Keep is safe

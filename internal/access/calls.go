@@ -8,9 +8,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
@@ -33,19 +35,27 @@ type Spooled struct {
 
 // SaveEmotion saves e, felt at the time at and under the id id as the caller
 // was given them ("" for now and for a new id; the nil UUID is refused): e's
-// own FeltAt and ID are not read. Invalid input is a *text.FieldError naming
-// the field as Emotion's JSON does (felt_at, emotion_id, ...). A valid emotion
-// goes down the chain (see save); it returns the stored emotion, or with a
-// non-nil Spooled the one the spool holds.
+// own FeltAt and ID are not read. Its texts are cleaned first (see
+// memory.Emotion.Clean, with Options.Redactor), so that what is validated,
+// sent to the daemon, stored, spooled, returned and quoted in an error is the
+// cleaned emotion; an emotion or context that is nothing but <private>
+// passages is refused. Invalid input is a *text.FieldError naming the field
+// as Emotion's JSON does (felt_at, emotion_id, ...). A valid emotion goes down
+// the chain (see save); it returns the stored emotion, or with a non-nil
+// Spooled the one the spool holds.
 func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id string) (memory.Emotion, *Spooled, error) {
-	var err error
-	if e.FeltAt, e.ID, err = c.given("felt_at", at, "emotion_id", id); err == nil {
+	e, rep, err := e.Clean(c.o.Redactor)
+	if err == nil {
+		e.FeltAt, e.ID, err = c.given("felt_at", at, "emotion_id", id)
+	}
+	if err == nil {
 		err = e.Validate()
 	}
 	if err != nil {
 		return memory.Emotion{}, nil, err
 	}
 	e = e.WithDefaults()
+	c.cleaned(spool.KindEmotion, e.ID, rep)
 	saved, sp, err := save(ctx, c, socket.OpSaveEmotion, spool.KindEmotion, e.ID, e,
 		func(ctx context.Context, conn *pgx.Conn, e memory.Emotion) (memory.Emotion, error) {
 			return memory.Save(ctx, conn, e)
@@ -58,17 +68,22 @@ func (c *Client) SaveEmotion(ctx context.Context, e memory.Emotion, at, id strin
 
 // SaveConversation saves one message as SaveEmotion saves an emotion: at and
 // id are the time and id the caller was given, and m's own CreatedAt and ID
-// are not read; errors name Conversation's fields (created_at,
-// conversation_id, ...).
+// are not read; its texts are cleaned first (conversation.Conversation.Clean:
+// a message that is nothing but <private> passages is refused); errors name
+// Conversation's fields (created_at, conversation_id, ...).
 func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversation, at, id string) (conversation.Conversation, *Spooled, error) {
-	var err error
-	if m.CreatedAt, m.ID, err = c.given("created_at", at, "conversation_id", id); err == nil {
+	m, rep, err := m.Clean(c.o.Redactor)
+	if err == nil {
+		m.CreatedAt, m.ID, err = c.given("created_at", at, "conversation_id", id)
+	}
+	if err == nil {
 		err = m.Validate()
 	}
 	if err != nil {
 		return conversation.Conversation{}, nil, err
 	}
 	m = m.WithDefaults()
+	c.cleaned(spool.KindConversation, m.ID, rep)
 	m.Speaker, _ = conversation.NormalizeSpeaker(m.Speaker) // valid: checked above
 	saved, sp, err := save(ctx, c, socket.OpSaveConversation, spool.KindConversation, m.ID, m,
 		func(ctx context.Context, conn *pgx.Conn, m conversation.Conversation) (conversation.Conversation, error) {
@@ -78,6 +93,16 @@ func (c *Client) SaveConversation(ctx context.Context, m conversation.Conversati
 		saved.CreatedAt = sp.At // when the drain will say it was said
 	}
 	return saved, sp, err
+}
+
+// cleaned logs what cleaning removed from the save of kind with id: the
+// kinds of secret and how many, never what they were.
+func (c *Client) cleaned(kind spool.Kind, id uuid.UUID, rep redact.Report) {
+	if rep.Changed() {
+		c.o.Log.Info("save cleaned before it is stored: secrets redacted or <private> passages removed",
+			zap.String("kind", string(kind)), zap.Stringer("id", id), zap.Object("redacted", rep.Found),
+			zap.Int("private_passages", rep.PrivatePassages))
+	}
 }
 
 // save takes a valid record r, whose id is fixed to id, down the chain: the

@@ -16,8 +16,13 @@ import (
 )
 
 // given reads the time and id a save was given, at and id, as the fields
-// atField and idField.
+// atField and idField. An error quotes what it was given, so what it is
+// given is redacted first: a time or a UUID is never changed by that, and a
+// secret pasted where one belongs does not reach the error, the log line of
+// it, or the terminal.
 func (c *Client) given(atField, at, idField, id string) (time.Time, uuid.UUID, error) {
+	at, _ = c.o.Redactor.Redact(at)
+	id, _ = c.o.Redactor.Redact(id)
 	t, err := parseAt(atField, at, c.o.Now())
 	if err != nil {
 		return time.Time{}, uuid.UUID{}, err

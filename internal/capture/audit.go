@@ -114,6 +114,9 @@ func sortOldestFirst(l []Transcript) {
 // ImportResult is what Import did.
 type ImportResult struct {
 	Counts
+	// SecretsRedacted counts the secrets of the Redacted lines by kind, the
+	// kinds not found left out; absent when there were none.
+	SecretsRedacted map[string]int `json:"secrets_redacted,omitempty"`
 	// Unreadable lists the transcripts that could not be read, with why.
 	Unreadable []string `json:"unreadable,omitempty"`
 }
@@ -163,6 +166,7 @@ func (c *Capture) Import(ctx context.Context, db postgres.DB, parallel int, file
 			return err
 		})
 	slices.Sort(res.Unreadable) // by path: side by side, they fail in no set order
+	res.SecretsRedacted = res.Secrets.Map()
 	return res, err
 }
 
@@ -211,6 +215,13 @@ type AuditReport struct {
 	// a visible character. They are not speech, so never missing.
 	APIErrors int `json:"api_error_lines"`
 	Invisible int `json:"invisible_lines"`
+	// Private counts David's lines of nothing but <private> passages, which
+	// the capture skips too: never missing. Redacted counts the speech lines
+	// (among Speech) whose text is kept with secrets redacted or private
+	// passages removed: they are found by id as any other line, so a stored
+	// one is never missing for holding less than the transcript.
+	Private  int `json:"private_lines"`
+	Redacted int `json:"redacted_lines"`
 	// Unreadable lists the transcripts that could not be read, with why.
 	Unreadable []string `json:"unreadable,omitempty"`
 }
@@ -221,9 +232,11 @@ const auditChunk = 10000
 // Audit reads the transcripts whole, ignoring the offsets, and reports every
 // speech line said since since that is not in the database, and every line
 // it could not read. A message found in several files counts once, at its
-// first place. Lines are judged as the capture judges them (parseLine), so a
-// line the capture skips on purpose is counted as skipped, never missing.
-func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Time, includeSidechains bool, now func() time.Time) (AuditReport, error) {
+// first place. Lines are judged as the capture judges them (parseLine, with
+// c's IncludeSidechains, Now and Redactor), so a line the capture skips on
+// purpose is counted as skipped, never missing, and what the report shows of
+// a line is what the capture would store of it.
+func (c *Capture) Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Time) (AuditReport, error) {
 	rep := AuditReport{Since: since, Missing: []Missing{}, Sessions: []SessionAudit{}, UnreadableLines: []UnreadableLine{}}
 	var found []Missing // every speech line in the window, by first place
 	seen := map[uuid.UUID]bool{}
@@ -238,7 +251,7 @@ func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Ti
 					Problem: fmt.Sprintf("longer than %d bytes", MaxLineBytes)})
 				return
 			}
-			m, kind, err := parseLine(b, includeSidechains, now)
+			m, kind, err := parseLine(b, c.IncludeSidechains, c.Now, c.Redactor)
 			if err != nil {
 				rep.UnreadableLines = append(rep.UnreadableLines, UnreadableLine{File: f.Path, Line: lineNo,
 					Problem: text.OneLine(err.Error())})
@@ -255,6 +268,12 @@ func Audit(ctx context.Context, q postgres.DB, files []Transcript, since time.Ti
 			case invisibleLine:
 				rep.Invisible++
 				return
+			case privateLine:
+				rep.Private++
+				return
+			}
+			if m.Cleaned.Changed() {
+				rep.Redacted++
 			}
 			found = append(found, Missing{File: f.Path, Line: lineNo, SessionID: m.SessionID, Speaker: m.Speaker,
 				CreatedAt: m.CreatedAt, ConversationID: m.ID, Preview: text.Preview(m.Text, 80)})

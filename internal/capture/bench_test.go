@@ -22,6 +22,7 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/redact"
 )
 
 // realisticTranscript returns about size bytes of transcript as Claude Code
@@ -101,7 +102,7 @@ func BenchmarkReadTranscript(b *testing.B) {
 			if err != nil || tooLarge {
 				b.Fatal(err, tooLarge)
 			}
-			if _, kind, err := parseLine(line, false, time.Now); err != nil {
+			if _, kind, err := parseLine(line, false, time.Now, nil); err != nil {
 				b.Fatal(err)
 			} else if kind == speechLine {
 				n++
@@ -156,34 +157,20 @@ func BenchmarkStoreRows(b *testing.B) {
 		four = append(four, IngestJob{Path: writeSpeech(fmt.Sprintf("s%d.jsonl", f), f*rows/4, rows/4)})
 	}
 	ctx := context.Background()
-	b.Run("one_transcript", func(b *testing.B) {
-		var elapsed, cpu time.Duration
-		for range b.N {
-			b.StopTimer()
-			conn := pgtest.Conn(b, pgtest.DB(b))
-			c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now}
-			var backend int
-			if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
-				b.Fatal(err)
-			}
-			server0, client0 := procCPU(backend), cpuTime(b)
-			b.StartTimer()
-			start := time.Now()
-			off, err := c.Ingest(ctx, one, nil, nil)
-			elapsed += time.Since(start)
-			b.StopTimer()
-			cpu += procCPU(backend) - server0 + cpuTime(b) - client0
-			if err != nil || off.Lines != rows {
-				b.Fatal(err, off.Lines)
-			}
-		}
-		b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
-		// Rows per CPU second of this process and its server backend
-		// together: what storing costs, whatever else the machine is doing.
-		if cpu > 0 {
-			b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
-		}
-	})
+	// one_transcript runs with redaction off and on, side by side in one
+	// run, so that what redacting every line costs capture is measured on
+	// the same machine under the same load. Off still removes <private>
+	// passages, which costs a search for '<' on a line without one.
+	off, err := redact.New(config.Redaction{Enabled: false}, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, rc := range []struct {
+		name string
+		r    *redact.Redactor
+	}{{"one_transcript/redaction_off", off}, {"one_transcript/redaction_on", nil}} {
+		b.Run(rc.name, func(b *testing.B) { storeRowsOne(ctx, b, one, rows, rc.r) })
+	}
 	b.Run("side_by_side", func(b *testing.B) {
 		var elapsed time.Duration
 		for range b.N {
@@ -209,6 +196,37 @@ func BenchmarkStoreRows(b *testing.B) {
 		}
 		b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
 	})
+}
+
+// storeRowsOne is BenchmarkStoreRows' one_transcript: the rows of path,
+// stored on one connection by a Capture cleaning them with r.
+func storeRowsOne(ctx context.Context, b *testing.B, path string, rows int, r *redact.Redactor) {
+	var elapsed, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		conn := pgtest.Conn(b, pgtest.DB(b))
+		c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now, Redactor: r}
+		var backend int
+		if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+			b.Fatal(err)
+		}
+		server0, client0 := procCPU(backend), cpuTime(b)
+		b.StartTimer()
+		start := time.Now()
+		off, err := c.Ingest(ctx, path, nil, nil)
+		elapsed += time.Since(start)
+		b.StopTimer()
+		cpu += procCPU(backend) - server0 + cpuTime(b) - client0
+		if err != nil || off.Lines != int64(rows) {
+			b.Fatal(err, off.Lines)
+		}
+	}
+	b.ReportMetric(float64(rows*b.N)/elapsed.Seconds(), "rows/s")
+	// Rows per CPU second of this process and its server backend
+	// together: what storing costs, whatever else the machine is doing.
+	if cpu > 0 {
+		b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
+	}
 }
 
 // procCPU is the CPU time of process pid from /proc (0 where there is none).
@@ -242,7 +260,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 	path := filepath.Join(dir, "p", "s.jsonl")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	os.WriteFile(path, nil, 0o644)
-	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(dir, "*/*.jsonl")}, PollInterval: 2 * time.Second},
+	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(dir, "*/*.jsonl")}, PollInterval: 2 * time.Second}, nil,
 		daemon.Deps{Pool: pool, Log: zap.NewNop(), Clock: daemon.Clock{Now: time.Now, After: time.After}})
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,9 @@
 // worker that tails the transcripts.
 //
 // It reads formats it does not own: what it cannot read is skipped, counted
-// and logged, never stored half. The rows themselves are written by the
+// and logged, never stored half. What a line holds that angelad never keeps
+// (secrets, David's <private> passages) is removed by internal/redact's rules
+// as the line is read, before anything of it is stored or logged. The rows themselves are written by the
 // conversation package (conversation.SaveCaptured), which owns every write to
 // the conversations table.
 package capture
@@ -28,6 +30,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -86,12 +89,20 @@ type Counts struct {
 	// because their own was before 1970, more than a day ahead, or not a
 	// time (see Message.TimeGiven).
 	TimesReplaced int64 `json:"times_replaced"`
+	// Redacted are speech lines kept with less than the transcript has:
+	// secrets replaced by markers, or <private> passages removed (see
+	// Message.clean). Private are David's lines of nothing but private
+	// passages: skipped, not speech.
+	Redacted int64 `json:"redacted"`
+	Private  int64 `json:"private"`
+	// Secrets counts the secrets the Redacted lines had, by kind.
+	Secrets redact.Found `json:"-"`
 }
 
 // Skipped is how many lines were read and not stored for what they are:
-// malformed, too large, refused, API errors and invisible texts.
+// malformed, too large, refused, API errors, invisible texts and all private.
 func (c Counts) Skipped() int64 {
-	return c.Malformed + c.TooLarge + c.Refused + c.APIErrors + c.Invisible
+	return c.Malformed + c.TooLarge + c.Refused + c.APIErrors + c.Invisible + c.Private
 }
 
 // Add adds o to c.
@@ -108,6 +119,9 @@ func (c *Counts) Add(o Counts) {
 	c.APIErrors += o.APIErrors
 	c.Invisible += o.Invisible
 	c.TimesReplaced += o.TimesReplaced
+	c.Redacted += o.Redacted
+	c.Private += o.Private
+	c.Secrets.Add(o.Secrets)
 }
 
 // FileError is a transcript that could not be read (as opposed to a database
@@ -132,6 +146,9 @@ type Capture struct {
 	Now func() time.Time
 	// BatchRows is the most rows one transaction stores; 0 means batchRows.
 	BatchRows int
+	// Redactor removes what is never kept from every line before it is
+	// stored or logged (see Message.clean); nil applies the built-in rules.
+	Redactor *redact.Redactor
 
 	// told holds the notices already logged, by file and kind, so that a
 	// transcript full of one oddity logs it once, not on every read.
@@ -247,7 +264,7 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 			c.Log.Warn("transcript line too large: skipped", zap.String("file", path), zap.Int64("line", lr.line),
 				zap.Int64("bytes_over", lr.offset-batchStart), zap.Int("limit", MaxLineBytes))
 		default:
-			m, kind, err := parseLine(b, c.IncludeSidechains, c.Now)
+			m, kind, err := parseLine(b, c.IncludeSidechains, c.Now, c.Redactor)
 			if err != nil {
 				delta.Malformed++
 				c.Log.Warn("transcript line is not valid JSON: skipped", zap.String("file", path),
@@ -271,6 +288,23 @@ func (c *Capture) Ingest(ctx context.Context, path string, prev *Offset, done ba
 						zap.String("file", path), zap.Int64("line", lr.line), zap.String("text", text.Quote(m.Text)))
 				}
 				continue
+			case privateLine:
+				delta.Private++
+				if c.once(path, "private") {
+					c.Log.Info("transcript line is all <private>: skipped (further ones in this file are counted, not logged)",
+						zap.String("file", path), zap.Int64("line", lr.line), zap.Int("passages", m.Cleaned.PrivatePassages))
+				}
+				continue
+			}
+			if m.Cleaned.Changed() {
+				delta.Redacted++
+				delta.Secrets.Add(m.Cleaned.Found)
+				if c.once(path, "redacted") {
+					// The kinds and how many, never what they were.
+					c.Log.Info("transcript line stored with secrets redacted or <private> passages removed (further ones in this file are counted, not logged)",
+						zap.String("file", path), zap.Int64("line", lr.line), zap.Object("redacted", m.Cleaned.Found),
+						zap.Int("private_passages", m.Cleaned.PrivatePassages))
+				}
 			}
 			if m.TimeGiven != "" {
 				delta.TimesReplaced++

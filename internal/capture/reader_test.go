@@ -134,7 +134,7 @@ func FuzzParseLine(f *testing.F) {
 	f.Add([]byte(`{"type":"assistant","message":{"content":[{"type":"text","text":"a` + "\t\x00" + `b"},{"type":"tool_use","input":` +
 		strings.Repeat(`{"k":[`, 300) + "1" + strings.Repeat("]}", 300) + `}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, err := parseLine(b, true, nowFixed)
+		_, _, err := parseLine(b, true, nowFixed, nil)
 		if err != nil && json.Valid(b) && bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{")) {
 			t.Fatalf("rejected valid %q: %v", b, err)
 		}

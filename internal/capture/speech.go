@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -30,6 +31,10 @@ type Message struct {
 	// 1970 or more than conversation.MaxAhead after the line was read, or not
 	// an RFC 3339 time. CreatedAt is then when it was read. "" otherwise.
 	TimeGiven string `json:"-"`
+	// Cleaned is what was removed from the line's texts before they are
+	// kept: secrets redacted and, in David's words, <private> passages (see
+	// clean).
+	Cleaned redact.Report `json:"-"`
 	// line is the line's number in its file, for the log.
 	line int64
 }
@@ -71,6 +76,9 @@ const (
 	// the like, see text.HasVisible), which the CLI and the MCP server refuse
 	// to save: it is skipped and counted.
 	invisibleLine
+	// privateLine is David's words with nothing but <private> passages in
+	// them: nothing of it may be stored, so it is skipped and counted.
+	privateLine
 )
 
 // syntheticModel is the model Claude Code names in the assistant messages it
@@ -85,11 +93,12 @@ type line struct {
 }
 
 // parseLine checks that b is one JSON object and returns what kind of line
-// it is and, for a speechLine, the speech it holds (for an apiErrorLine or an
-// invisibleLine, what that speech would have been). err is not nil for a
+// it is and, for a speechLine, the speech it holds, cleaned by r (see clean);
+// for an apiErrorLine, an invisibleLine or a privateLine, what that speech
+// would have been, cleaned too, since it may be logged. err is not nil for a
 // line that is not valid JSON, or whose text cannot be decoded. now is when
 // the line is read: the time of a speech line without a usable timestamp.
-func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Message, kind lineKind, err error) {
+func parseLine(b []byte, includeSidechains bool, now func() time.Time, r *redact.Redactor) (m Message, kind lineKind, err error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return Message{}, otherLine, syntaxErr(i, "a line must be one JSON object")
@@ -125,10 +134,10 @@ func parseLine(b []byte, includeSidechains bool, now func() time.Time) (m Messag
 	if j := skipSpace(b, end); j != len(b) {
 		return Message{}, otherLine, syntaxErr(j, "text after the JSON object")
 	}
-	return l.speech(includeSidechains, now)
+	return l.speech(includeSidechains, now, r)
 }
 
-func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, lineKind, error) {
+func (l *line) speech(includeSidechains bool, now func() time.Time, r *redact.Redactor) (Message, lineKind, error) {
 	var m Message
 	switch string(l.typ) {
 	case `"user"`:
@@ -160,13 +169,6 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, li
 	if m.Speaker == conversation.SpeakerDavid && isUserNoise(m.Text) {
 		return Message{}, otherLine, nil
 	}
-	kind := speechLine
-	switch {
-	case m.Speaker == conversation.SpeakerAngela && (l.apiError || isSynthetic(model)):
-		kind = apiErrorLine
-	case !text.HasVisible(m.Text):
-		kind = invisibleLine
-	}
 	m.SessionID, _ = decodeString(l.session)
 	m.ProjectDir, _ = decodeString(l.cwd)
 	ts, _ := decodeString(l.timestamp)
@@ -176,9 +178,22 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, li
 		m.CreatedAt = t.UTC()
 	} else if len(l.timestamp) > 0 && string(l.timestamp) != "null" {
 		// Kept for the log: the row has the time it was read.
-		m.TimeGiven = text.Preview(string(l.timestamp), 60)
+		given, _ := r.Redact(string(l.timestamp))
+		m.TimeGiven = text.Preview(given, 60)
 	}
+	// The id is the transcript's, as written: the same line maps to the same
+	// row whatever the redaction rules were when it was read (see clean).
 	m.ID = l.id(ts, m.Text)
+	if m.clean(r) {
+		return m, privateLine, nil
+	}
+	kind := speechLine
+	switch {
+	case m.Speaker == conversation.SpeakerAngela && (l.apiError || isSynthetic(model)):
+		kind = apiErrorLine
+	case !text.HasVisible(m.Text):
+		kind = invisibleLine
+	}
 	m.Text = storable(m.Text)
 	if len(m.Text) > text.MaxTextBytes {
 		m.CutFrom = len(m.Text)
@@ -187,6 +202,39 @@ func (l *line) speech(includeSidechains bool, now func() time.Time) (Message, li
 	m.SessionID, _ = text.Cut(storable(m.SessionID), conversation.MaxSessionIDChars)
 	m.ProjectDir = storable(m.ProjectDir)
 	return m, kind, nil
+}
+
+// clean removes from m's texts what is never kept, before anything of them
+// is stored or logged, and records it in m.Cleaned: the <private> passages
+// of David's words, and the secrets of every text (the words, the session
+// id, the directory), which r replaces with markers. It reports whether
+// David's words were nothing but private passages: the line is then not
+// stored, and m.Text is empty.
+//
+// Private passages are removed from the user's prompt only, as the tags are
+// David's way of keeping a passage out; in Angela's words a <private> tag is
+// text she wrote (explaining the tags, quoting markup) and is kept as
+// written. Secrets are redacted whoever wrote them.
+//
+// A line's conversation_id is derived before this (see line.id), from the
+// line as written, so that the rules changing between two reads of a file
+// (an extra pattern added, a rule improved) never makes the second read store
+// the line again under another id; audit derives it the same way.
+func (m *Message) clean(r *redact.Redactor) (allPrivate bool) {
+	if m.Speaker == conversation.SpeakerDavid {
+		m.Text, m.Cleaned = r.Clean(m.Text)
+		if m.Cleaned.AllPrivate {
+			return true
+		}
+	} else {
+		m.Text, m.Cleaned.Found = r.Redact(m.Text)
+	}
+	var f redact.Found
+	m.SessionID, f = r.Redact(m.SessionID)
+	m.Cleaned.Found.Add(f)
+	m.ProjectDir, f = r.Redact(m.ProjectDir)
+	m.Cleaned.Found.Add(f)
+	return false
 }
 
 // errUndecodable is the cause of a text that is a JSON string in form but

@@ -61,7 +61,7 @@ func parse(t *testing.T, b []byte, sidechains bool) (Message, bool) {
 
 func parseKind(t *testing.T, b []byte, sidechains bool) (Message, lineKind) {
 	t.Helper()
-	m, kind, err := parseLine(b, sidechains, nowFixed)
+	m, kind, err := parseLine(b, sidechains, nowFixed, nil)
 	if err != nil {
 		t.Fatalf("parseLine(%.200s): %v", b, err)
 	}
@@ -264,7 +264,7 @@ func TestInvalidJSONIsAnError(t *testing.T) {
 		`{"a":` + strings.Repeat(`{"b":`, 1000) + "1" + strings.Repeat("}", 999) + `,}`,
 		`{"a":[{"b" 1}]}`, `{"a":[{"b":1,}]}`, `{"a":[1,]}`, `{"a":{"b":1]}`,
 	} {
-		if _, _, err := parseLine([]byte(s), false, nowFixed); !errors.Is(err, errSyntax) {
+		if _, _, err := parseLine([]byte(s), false, nowFixed, nil); !errors.Is(err, errSyntax) {
 			t.Errorf("parseLine(%.40q): %v, want a syntax error", s, err)
 		}
 	}
@@ -272,7 +272,7 @@ func TestInvalidJSONIsAnError(t *testing.T) {
 		`{"a":` + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + `}`,
 		`{"a":` + strings.Repeat(`{"b":[`, 100000) + strings.Repeat("]}", 100000) + `}`,
 		`{"a":[{},[],{"b":[]}, {"c" : { } } ]}`} {
-		if _, _, err := parseLine([]byte(s), false, nowFixed); err != nil {
+		if _, _, err := parseLine([]byte(s), false, nowFixed, nil); err != nil {
 			t.Errorf("parseLine(%q): %v, want valid", s, err)
 		}
 	}
@@ -352,7 +352,7 @@ func TestSpeechWithATextThatCannotBeDecodedIsMalformed(t *testing.T) {
 		`{"type":"user","message":{"role":"user","content":"bad \x41 escape"}}`,
 		`{"type":"assistant","message":{"role":"assistant","content":[{"type":"text","text":"fine"},{"type":"text","text":"bad \q"}]}}`,
 	} {
-		if _, _, err := parseLine([]byte(b), false, nowFixed); err == nil {
+		if _, _, err := parseLine([]byte(b), false, nowFixed, nil); err == nil {
 			t.Errorf("parseLine(%s): no error, want one: its speech would be lost without a word", b)
 		}
 	}
@@ -439,7 +439,7 @@ func TestSpeechAtATimeOutOfRangeTakesTheTimeItWasRead(t *testing.T) {
 		} else if m.CreatedAt.Equal(fixedNow) {
 			t.Errorf("%v: created_at is the time read, want the line's", tc.ts)
 		}
-		again, _, _ := parseLine(b, false, func() time.Time { return fixedNow.Add(time.Hour) })
+		again, _, _ := parseLine(b, false, func() time.Time { return fixedNow.Add(time.Hour) }, nil)
 		if again.ID != m.ID {
 			t.Errorf("%v: the id changed with the time of reading", tc.ts)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -34,9 +35,10 @@ const (
 )
 
 // WorkerFactory returns the factory of the conversation worker, which
-// captures every speech line of the transcripts that cfg names.
-func WorkerFactory(cfg config.Conversation) daemon.Factory {
-	return func(d daemon.Deps) (daemon.Worker, error) { return NewWorker(cfg, d) }
+// captures every speech line of the transcripts that cfg names, cleaned by r
+// (the daemon's one Redactor; see Capture.Redactor).
+func WorkerFactory(cfg config.Conversation, r *redact.Redactor) daemon.Factory {
+	return func(d daemon.Deps) (daemon.Worker, error) { return NewWorker(cfg, r, d) }
 }
 
 // ExpandPatterns returns the transcript globs of cfg made absolute, a leading
@@ -78,6 +80,8 @@ type Worker struct {
 	canon   map[string]string   // glob result -> canonical path
 	watched map[string]bool
 	st      WorkerStatus
+	// secrets totals the secrets redacted since start, by kind.
+	secrets redact.Found
 
 	troubleSince time.Time
 	backoff      time.Duration
@@ -135,10 +139,21 @@ type WorkerStatus struct {
 	TimesReplaced  int64     `json:"times_replaced"`
 	LastError      string    `json:"last_error,omitempty"`
 	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
+
+	// Redaction says whether secrets are redacted: "on", or "off" with the
+	// key that turned it off. RedactedLines counts the lines stored since
+	// start with secrets redacted or <private> passages removed,
+	// SecretsRedacted their secrets by kind (never what they were), and
+	// PrivateLines David's lines skipped for being all private.
+	Redaction       string         `json:"redaction"`
+	RedactedLines   int64          `json:"redacted_lines"`
+	SecretsRedacted map[string]int `json:"secrets_redacted,omitempty"`
+	PrivateLines    int64          `json:"private_lines"`
 }
 
-// NewWorker builds the worker; an unusable glob is an error naming its key.
-func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
+// NewWorker builds the worker, which cleans every line with r (nil: the
+// built-in rules); an unusable glob is an error naming its key.
+func NewWorker(cfg config.Conversation, r *redact.Redactor, d daemon.Deps) (*Worker, error) {
 	patterns, err := ExpandPatterns(cfg.Transcripts)
 	if err != nil {
 		return nil, err
@@ -149,8 +164,13 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 	if d.Log == nil {
 		d.Log = zap.NewNop()
 	}
+	redaction := "on"
+	if !r.Enabled() {
+		redaction = "off (redaction.enabled = false)"
+	}
 	return &Worker{
-		capture:    &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now},
+		capture: &Capture{DB: d.Pool, Log: d.Log, IncludeSidechains: cfg.IncludeSidechains, Now: d.Clock.Now,
+			Redactor: r},
 		deps:       d,
 		log:        d.Log,
 		patterns:   patterns,
@@ -158,7 +178,7 @@ func NewWorker(cfg config.Conversation, d daemon.Deps) (*Worker, error) {
 		files:      map[string]*tracked{},
 		canon:      map[string]string{},
 		watched:    map[string]bool{},
-		st:         WorkerStatus{Capture: "on"},
+		st:         WorkerStatus{Capture: "on", Redaction: redaction},
 		watchFiles: runtime.GOOS != "linux",
 		ingesters:  Ingesters(d.Pool),
 	}, nil
@@ -500,6 +520,13 @@ func (w *Worker) stored(d Counts, last *Message, prog *progress) {
 	w.st.APIErrorLines += d.APIErrors
 	w.st.InvisibleLines += d.Invisible
 	w.st.TimesReplaced += d.TimesReplaced
+	w.st.RedactedLines += d.Redacted
+	w.st.PrivateLines += d.Private
+	if d.Secrets.Total() > 0 {
+		w.secrets.Add(d.Secrets)
+		// A new map each time: the status board may still hold the last.
+		w.st.SecretsRedacted = w.secrets.Map()
+	}
 	if last != nil {
 		w.st.LastMessage = last.Speaker + ": " + text.Preview(last.Text, 60)
 		w.st.LastMessageAt, w.st.LastStoredAt = last.CreatedAt, w.deps.Clock.Now()

@@ -49,7 +49,7 @@ func startWorker(t *testing.T, dir, glob string, clock daemon.Clock, setup func(
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
 	core, logs := observer.New(zap.DebugLevel)
 	e.logs = logs
-	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(e.dir, glob)}, PollInterval: time.Hour},
+	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(e.dir, glob)}, PollInterval: time.Hour}, nil,
 		daemon.Deps{Pool: pool, Log: zap.New(core), Clock: clock, StateDir: t.TempDir(), Status: sup.Reporter("conversation")})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestWorkerWithNoGlobsCapturesNothingAndSaysSo(t *testing.T) {
 	t.Parallel()
 	url := pgtest.DB(t)
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
-	w, err := NewWorker(config.Conversation{Transcripts: []string{}, PollInterval: time.Second},
+	w, err := NewWorker(config.Conversation{Transcripts: []string{}, PollInterval: time.Second}, nil,
 		daemon.Deps{Clock: realClock(), Status: sup.Reporter("conversation")})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 	defer pool.Close()
 	clock := testkit.NewClock(captureStart)
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
-	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(t.TempDir(), "*.jsonl")}, PollInterval: time.Second},
+	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(t.TempDir(), "*.jsonl")}, PollInterval: time.Second}, nil,
 		daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("conversation")})
 	if err != nil {
 		t.Fatal(err)

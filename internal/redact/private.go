@@ -7,6 +7,12 @@ const (
 	closeTag = "</private>"
 )
 
+// AllPrivateProblem is why an entry point refuses a save whose required text
+// is nothing but private passages (as a text.FieldError's problem, after the
+// field's name): the passages are never stored, so nothing of that text would
+// be, and a record without it is not one to keep.
+const AllPrivateProblem = "holds nothing but <private> passages, which are never stored: nothing was saved"
+
 // StripPrivate removes the private passages of s: each <private> tag, the
 // text after it and its </private> tag. Tags are matched in any case
 // (<PRIVATE>, <Private>) and written without attributes or spaces inside.

@@ -15,6 +15,7 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -33,12 +34,19 @@ type GetEmotionsArgs struct {
 	Limit int `json:"limit"`
 }
 
-// Handlers returns the operations served on q, the daemon's pool.
-func Handlers(q postgres.DB) map[string]Handler {
+// Handlers returns the operations served on q, the daemon's pool. The saves
+// clean what they are given with r (the daemon's one Redactor) before it is
+// stored: a client cleans a record before it sends it, but an older one may
+// not have, and what reaches the database is the daemon's to answer for.
+func Handlers(q postgres.DB, r *redact.Redactor) map[string]Handler {
 	return map[string]Handler{
 		OpSaveEmotion: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var e memory.Emotion
 			if err := decodeSave(args, &e, &e.ID, "emotion_id"); err != nil {
+				return nil, err
+			}
+			e, _, err := e.Clean(r)
+			if err != nil {
 				return nil, err
 			}
 			return memory.Save(ctx, q, e)
@@ -46,6 +54,10 @@ func Handlers(q postgres.DB) map[string]Handler {
 		OpSaveConversation: func(ctx context.Context, args json.RawMessage) (any, error) {
 			var c conversation.Conversation
 			if err := decodeSave(args, &c, &c.ID, "conversation_id"); err != nil {
+				return nil, err
+			}
+			c, _, err := c.Clean(r)
+			if err != nil {
 				return nil, err
 			}
 			return conversation.Save(ctx, q, c)
@@ -105,11 +117,11 @@ func decode(args json.RawMessage, v any) error {
 const statsEvery = 10 * time.Second
 
 // WorkerFactory runs the socket server as one of the daemon's supervised
-// workers, on the daemon's pool.
-func WorkerFactory() daemon.Factory {
+// workers, on the daemon's pool, cleaning the saves it serves with r.
+func WorkerFactory(r *redact.Redactor) daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
 		identity := Identity(d.Pool.Config().ConnString(), d.Location.String())
-		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool))
+		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool, r))
 		return daemon.WorkerFunc(func(ctx context.Context) error {
 			l, err := s.Listen()
 			if errors.Is(err, errPathTooLong) {

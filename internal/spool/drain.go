@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -52,6 +53,9 @@ type Result struct {
 	// Busy records were being written or drained by another process, and
 	// left for the next pass.
 	Busy int `json:"busy"`
+	// Skipped records held nothing to store (see SkipError): removed
+	// without storing anything, and logged.
+	Skipped int `json:"skipped"`
 	// Left is how many records wait after the pass.
 	Left int `json:"left"`
 }
@@ -69,7 +73,20 @@ type DrainOptions struct {
 	// ApplyFunc sees those it left: a few statements a batch instead of one
 	// a record.
 	Batch BatchApplyFunc
+	// Redactor cleans each record's text before DrainStores stores it (see
+	// Stores); nil applies the built-in rules. Drain itself does not read
+	// it: its ApplyFunc does what it does.
+	Redactor *redact.Redactor
 }
+
+// SkipError is an ApplyFunc's answer for a record of which nothing may be
+// stored (its required text is all <private>): the drain goes on with the
+// transaction, removes the record's file once it commits as if the record
+// were stored, counts it as Skipped and logs Reason. Moving it to rejected/
+// would keep what must not be kept.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "nothing of it may be stored: " + e.Reason }
 
 // Drain makes one pass over the spool, oldest record first (with several
 // workers, batches start oldest first): it stores each record with apply, in
@@ -199,9 +216,9 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := d.store(ctx, batch)
+	skipped, err := d.store(ctx, batch)
 	if err == nil {
-		return d.done(batch)
+		return d.done(batch, skipped)
 	}
 	if !recordRejected(err) || len(batch) == 1 {
 		if recordRejected(err) {
@@ -210,10 +227,10 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 		return err
 	}
 	for _, c := range batch {
-		err := d.store(ctx, []*claim{c})
+		skipped, err := d.store(ctx, []*claim{c})
 		switch {
 		case err == nil:
-			err = d.done([]*claim{c})
+			err = d.done([]*claim{c}, skipped)
 		case recordRejected(err):
 			err = d.reject(c, err)
 		}
@@ -224,10 +241,12 @@ func (d *drain) run(ctx context.Context, batch []*claim) error {
 	return nil
 }
 
-func (d *drain) store(ctx context.Context, batch []*claim) (err error) {
+// store applies a batch in one transaction and commits it. It returns the
+// records the ApplyFunc skipped (see SkipError), by file name.
+func (d *drain) store(ctx context.Context, batch []*claim) (skipped map[string]*SkipError, err error) {
 	tx, err := d.db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("drain the spool: %w", transientError{err})
+		return nil, fmt.Errorf("drain the spool: %w", transientError{err})
 	}
 	defer func() {
 		if err != nil {
@@ -241,31 +260,46 @@ func (d *drain) store(ctx context.Context, batch []*claim) (err error) {
 	if d.batch != nil {
 		left, err := d.batch(ctx, tx, recs)
 		if err != nil && len(recs) == 1 {
-			return fmt.Errorf("apply spooled %s %s: %w", recs[0].Kind, recs[0].ID, err)
+			return nil, fmt.Errorf("apply spooled %s %s: %w", recs[0].Kind, recs[0].ID, err)
 		}
 		if err != nil {
-			return fmt.Errorf("apply %d spooled records: %w", len(recs), err)
+			return nil, fmt.Errorf("apply %d spooled records: %w", len(recs), err)
 		}
 		recs = left
 	}
 	for _, r := range recs {
 		if err := d.apply(ctx, tx, r); err != nil {
-			return fmt.Errorf("apply spooled %s %s: %w", r.Kind, r.ID, err)
+			var skip *SkipError
+			if errors.As(err, &skip) {
+				if skipped == nil {
+					skipped = map[string]*SkipError{}
+				}
+				skipped[r.Name] = skip
+				continue
+			}
+			return nil, fmt.Errorf("apply spooled %s %s: %w", r.Kind, r.ID, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("drain the spool: commit: %w", err)
+		return nil, fmt.Errorf("drain the spool: commit: %w", err)
 	}
-	return nil
+	return skipped, nil
 }
 
-// done removes the files of committed records. A removal that does not reach
-// the disk before a crash only means the record is applied once more, to no
-// effect, so the directory is fsynced once per batch and its failure ignored.
-func (d *drain) done(batch []*claim) error {
+// done removes the files of committed records, and of those skipped (by
+// name), logging each of these. A removal that does not reach the disk
+// before a crash only means the record is applied once more, to no effect,
+// so the directory is fsynced once per batch and its failure ignored.
+func (d *drain) done(batch []*claim, skipped map[string]*SkipError) error {
 	for _, c := range batch {
 		if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove drained spool file: %w", err)
+		}
+		if skip := skipped[c.name]; skip != nil {
+			d.count(func(r *Result) { r.Skipped++ })
+			d.log.Info("a spooled record holds nothing that may be stored: removed without storing it",
+				zap.String("kind", string(c.kind)), zap.String("id", c.id), zap.String("reason", skip.Reason))
+			continue
 		}
 		d.count(func(r *Result) { r.Applied++ })
 	}

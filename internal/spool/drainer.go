@@ -11,6 +11,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -36,13 +37,14 @@ const (
 func DrainConns(conns int) int { return max(1, min(DrainWorkers, conns/2)) }
 
 // WorkerFactory returns the factory of the spool worker, the daemon's
-// Drainer of the spool in its state directory.
-func WorkerFactory() daemon.Factory {
+// Drainer of the spool in its state directory, cleaning each record with r
+// (the daemon's one Redactor) before it stores it.
+func WorkerFactory(r *redact.Redactor) daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
 		if d.StateDir == "" {
 			return nil, errors.New("state_dir: empty, so there is no spool to drain")
 		}
-		return NewDrainer(d), nil
+		return NewDrainer(d, r), nil
 	}
 }
 
@@ -59,6 +61,7 @@ type Drainer struct {
 	report   *daemon.Reporter
 	interval time.Duration
 	workers  int
+	redactor *redact.Redactor
 
 	mu           sync.Mutex
 	status       DrainerStatus
@@ -81,9 +84,10 @@ type DrainerStatus struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// NewDrainer returns the drainer of d.StateDir's spool, storing on d.Pool,
+// NewDrainer returns the drainer of d.StateDir's spool, storing on d.Pool
+// what r leaves of each record (nil: the built-in rules; see Stores),
 // logging on d.Log and publishing on d.Status (when set).
-func NewDrainer(d daemon.Deps) *Drainer {
+func NewDrainer(d daemon.Deps, r *redact.Redactor) *Drainer {
 	log := d.Log
 	if log == nil {
 		log = zap.NewNop()
@@ -101,7 +105,7 @@ func NewDrainer(d daemon.Deps) *Drainer {
 	}
 	return &Drainer{
 		db: d.Pool, spool: New(d.StateDir, clock.Now), log: log, clock: clock, report: d.Status,
-		interval: PollInterval, workers: workers,
+		interval: PollInterval, workers: workers, redactor: r,
 	}
 }
 
@@ -149,10 +153,10 @@ func (d *Drainer) pass(ctx context.Context) error {
 		}
 		start := d.clock.Now()
 		var res Result
-		res, err = DrainStores(ctx, d.db, d.spool, DrainOptions{Log: d.log, Workers: d.workers})
-		if res.Applied > 0 || res.Rejected > 0 {
+		res, err = DrainStores(ctx, d.db, d.spool, DrainOptions{Log: d.log, Workers: d.workers, Redactor: d.redactor})
+		if res.Applied > 0 || res.Rejected > 0 || res.Skipped > 0 {
 			d.log.Info("drained the spool",
-				zap.Int("stored", res.Applied), zap.Int("rejected", res.Rejected),
+				zap.Int("stored", res.Applied), zap.Int("rejected", res.Rejected), zap.Int("skipped", res.Skipped),
 				zap.Int("left", res.Left), zap.Duration("took", d.clock.Now().Sub(start)))
 			d.mu.Lock()
 			d.status.Drained += res.Applied

@@ -147,7 +147,7 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 	d := spool.NewDrainer(daemon.Deps{
 		Pool: pool, Log: zap.New(core), StateDir: state,
 		Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("spool"),
-	})
+	}, nil)
 	sup.Add("spool", d)
 	published := func() (spool.DrainerStatus, string) {
 		var st spool.DrainerStatus
@@ -237,7 +237,7 @@ func TestDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 	}
 	defer pool.Close()
 	clock := testkit.NewClock(spoolStart)
-	d := spool.NewDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}})
+	d := spool.NewDrainer(daemon.Deps{Pool: pool, StateDir: t.TempDir(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}}, nil)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	next(t, clock, spool.PollInterval)
@@ -270,7 +270,7 @@ func TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn(t *testing.T) {
 	c := spoolConversation(t, sp, valid())
 
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
-	w, err := spool.WorkerFactory()(daemon.Deps{Pool: pool, Log: zap.NewNop(), StateDir: state,
+	w, err := spool.WorkerFactory(nil)(daemon.Deps{Pool: pool, Log: zap.NewNop(), StateDir: state,
 		Clock: daemon.Clock{Now: time.Now, After: time.After}, Status: sup.Reporter("spool")})
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func TestSpoolWorkerDrainsUnderTheSupervisorAndReportsOnItsOwn(t *testing.T) {
 }
 
 func TestSpoolWorkerNeedsAStateDirectory(t *testing.T) {
-	if _, err := spool.WorkerFactory()(daemon.Deps{}); err == nil || !strings.Contains(err.Error(), "state_dir") {
+	if _, err := spool.WorkerFactory(nil)(daemon.Deps{}); err == nil || !strings.Contains(err.Error(), "state_dir") {
 		t.Fatalf("factory without a state directory: %v", err)
 	}
 }

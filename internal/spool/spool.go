@@ -25,10 +25,11 @@
 // killed between the commit and the removal applies the record again on the
 // next pass and stores nothing twice.
 //
-// The spool also owns the drain of both kinds into their stores (ApplyRecord,
-// ApplyBatch, DrainStores: memory's for emotions, conversation's for
-// conversations), which `angelad spool drain` runs once, and the daemon's
-// spool worker (Drainer), which runs it whenever records wait.
+// The spool also owns the drain of both kinds into their stores (Stores,
+// DrainStores: memory's for emotions, conversation's for conversations, each
+// record cleaned of secrets and private passages first), which `angelad
+// spool drain` runs once, and the daemon's spool worker (Drainer), which runs
+// it whenever records wait.
 package spool
 
 import (

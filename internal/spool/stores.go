@@ -12,22 +12,36 @@ import (
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
+// Stores stores spooled records in the stores of their kinds (memory's for
+// emotions, conversation's for conversations), each cleaned by Redactor
+// first (see memory.Emotion.Clean, conversation.Conversation.Clean; nil
+// applies the built-in rules). A record of this version was cleaned before
+// it was spooled, and cleaning it again changes nothing; one spooled by an
+// older angelad may hold secrets, which never reach the database this way.
+// Its ApplyRecord and ApplyBatch are the ApplyFunc and BatchApplyFunc of
+// the daemon's drainer and of `angelad spool drain` (see DrainStores).
+type Stores struct {
+	Redactor *redact.Redactor
+}
+
 // ApplyRecord stores one spooled record on q with the store of its kind
 // (memory.Save for an emotion, conversation.Save for a conversation),
-// idempotently by its id. It is the ApplyFunc of the daemon's drainer and of
-// `angelad spool drain`.
+// idempotently by its id.
 //
 // A record saved without a time gets the time it was spooled, not the time it
 // is drained: that is when it was felt or said. If its id is already stored
 // (the save that spooled it reached the database after all, and the server
-// chose the time), the stored row is the record, whatever its time.
-func ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
+// chose the time), the stored row is the record, whatever its time. A record
+// whose required text is nothing but <private> passages (an older angelad
+// spooled it as it was given) is a *SkipError: nothing of it may be stored.
+func (s Stores) ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
 	switch r.Kind {
 	case KindEmotion:
-		e, untimed, err := decodeSpooledEmotion(r)
+		e, untimed, err := s.decodeSpooledEmotion(r)
 		if err != nil {
 			return err
 		}
@@ -38,7 +52,7 @@ func ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
 		}
 		return err
 	case KindConversation:
-		c, untimed, err := decodeSpooledConversation(r)
+		c, untimed, err := s.decodeSpooledConversation(r)
 		if err != nil {
 			return err
 		}
@@ -52,14 +66,17 @@ func ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
 	return &DecodeError{File: r.Name, Err: fmt.Errorf("unknown kind %q", r.Kind)}
 }
 
-// decodeSpooledEmotion reads an emotion record as it is stored: an emotion
-// saved without a time (untimed) gets the time it was spooled.
-func decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) {
+// decodeSpooledEmotion reads an emotion record as it is stored: cleaned, and
+// when it was saved without a time (untimed), with the time it was spooled.
+func (s Stores) decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) {
 	if err := decodeSpooled(r, &e); err != nil {
 		return e, false, err
 	}
 	if e.ID != r.ID {
 		return e, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
+	}
+	if e, _, err = e.Clean(s.Redactor); err != nil {
+		return e, false, skipPrivate(err)
 	}
 	if untimed = e.FeltAt.IsZero(); untimed {
 		e.FeltAt = r.SpooledAt
@@ -67,19 +84,34 @@ func decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) 
 	return e, untimed, nil
 }
 
-// decodeSpooledConversation reads a conversation record as it is stored: a
-// message saved without a time (untimed) gets the time it was spooled.
-func decodeSpooledConversation(r Record) (c conversation.Conversation, untimed bool, err error) {
+// decodeSpooledConversation reads a conversation record as it is stored:
+// cleaned, and when it was saved without a time (untimed), with the time it
+// was spooled.
+func (s Stores) decodeSpooledConversation(r Record) (c conversation.Conversation, untimed bool, err error) {
 	if err := decodeSpooled(r, &c); err != nil {
 		return c, false, err
 	}
 	if c.ID != r.ID {
 		return c, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
 	}
+	if c, _, err = c.Clean(s.Redactor); err != nil {
+		return c, false, skipPrivate(err)
+	}
 	if untimed = c.CreatedAt.IsZero(); untimed {
 		c.CreatedAt = r.SpooledAt
 	}
 	return c, untimed, nil
+}
+
+// skipPrivate turns Clean's refusal of a record whose required text is all
+// private into a *SkipError: rejecting it would keep the file, and with it
+// the passages, in rejected/.
+func skipPrivate(err error) error {
+	var fe *text.FieldError
+	if errors.As(err, &fe) {
+		return &SkipError{Reason: fe.Field + " " + fe.Problem}
+	}
+	return err
 }
 
 func decodeSpooled(r Record, v any) error {
@@ -99,10 +131,10 @@ func isIDTaken(err error, field string) bool {
 // ApplyBatch stores the records of a drain transaction that are new with one
 // statement of each kind (memory.SaveNew, conversation.SaveNew), as
 // ApplyRecord would store them one by one, and leaves the others to
-// ApplyRecord: those already stored, which it compares, and those it cannot
-// read, which it refuses with the reason. It is the BatchApplyFunc of
-// DrainStores.
-func ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (left []Record, err error) {
+// ApplyRecord: those already stored, which it compares, those it cannot
+// read, which it refuses with the reason, and those with nothing to store,
+// which it skips.
+func (s Stores) ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (left []Record, err error) {
 	var (
 		emotions []memory.Emotion
 		convs    []conversation.Conversation
@@ -115,12 +147,12 @@ func ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (left []Recor
 			// No id (SaveNew would give it one, and ApplyRecord another),
 			// or a second record of the same id in the batch: one by one.
 		case r.Kind == KindEmotion:
-			if e, _, err := decodeSpooledEmotion(r); err == nil && e.WithDefaults().Validate() == nil {
+			if e, _, err := s.decodeSpooledEmotion(r); err == nil && e.WithDefaults().Validate() == nil {
 				emotions, byID[r.ID] = append(emotions, e), r
 				continue
 			}
 		case r.Kind == KindConversation:
-			if c, _, err := decodeSpooledConversation(r); err == nil && c.WithDefaults().Validate() == nil {
+			if c, _, err := s.decodeSpooledConversation(r); err == nil && c.WithDefaults().Validate() == nil {
 				convs, byID[r.ID] = append(convs, c), r
 				continue
 			}
@@ -149,9 +181,11 @@ func ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (left []Recor
 }
 
 // DrainStores makes one pass over sp on db, storing each record in the store
-// of its kind with ApplyBatch and ApplyRecord, as `angelad spool drain` does
-// and as the daemon's drainer does on each of its passes.
+// of its kind, cleaned by o.Redactor, with Stores' ApplyBatch and
+// ApplyRecord, as `angelad spool drain` does and as the daemon's drainer does
+// on each of its passes.
 func DrainStores(ctx context.Context, db postgres.DB, sp *Spool, o DrainOptions) (Result, error) {
-	o.Batch = ApplyBatch
-	return sp.Drain(ctx, db, ApplyRecord, o)
+	st := Stores{Redactor: o.Redactor}
+	o.Batch = st.ApplyBatch
+	return sp.Drain(ctx, db, st.ApplyRecord, o)
 }

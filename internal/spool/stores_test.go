@@ -282,7 +282,7 @@ func TestDrainInBatchesStoresWhatOneByOneStores(t *testing.T) {
 				var res spool.Result
 				var err error
 				if i == 0 {
-					res, err = sps[i].Drain(ctx, conn, spool.ApplyRecord, spool.DrainOptions{})
+					res, err = sps[i].Drain(ctx, conn, spool.Stores{}.ApplyRecord, spool.DrainOptions{})
 				} else {
 					res, err = spool.DrainStores(ctx, conn, sps[i], spool.DrainOptions{})
 				}
@@ -338,7 +338,7 @@ func TestApplyBatchLeavesWhatItCannotStoreAsNewToApplyRecord(t *testing.T) {
 		rec(spool.KindEmotion, uuid.New(), e), // holds another id
 		{Kind: spool.KindEmotion, ID: uuid.New(), Data: json.RawMessage(`{"emotion":`)},
 	}
-	left, err := spool.ApplyBatch(ctx, conn, recs)
+	left, err := spool.Stores{}.ApplyBatch(ctx, conn, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestApplyBatchLeavesWhatItCannotStoreAsNewToApplyRecord(t *testing.T) {
 	// What it left, ApplyRecord stores or refuses as before: the repeat is
 	// already there, the reuse of its id and the invalid one are refused.
 	for _, i := range leftIdx {
-		err := spool.ApplyRecord(ctx, conn, recs[i])
+		err := spool.Stores{}.ApplyRecord(ctx, conn, recs[i])
 		if refused := i != 2 && i != 4; refused != (errors.As(err, new(*spool.DecodeError)) || postgres.RowRejected(err)) {
 			t.Errorf("record %d: ApplyRecord = %v", i, err)
 		}
