@@ -81,6 +81,12 @@ type Worker struct {
 
 	troubleSince time.Time
 	backoff      time.Duration
+	// back is the database monitor's wake-up, taken before each attempt to
+	// store (see daemon.DatabaseWatch.Back).
+	back <-chan struct{}
+	// dbError is set while st.LastError is the database's, which the end
+	// of the trouble clears.
+	dbError bool
 	// problemText is the problem last published; "" for none.
 	problemText string
 	// noEvents makes the worker poll only, as on a file system without
@@ -221,6 +227,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	for {
+		w.back = w.deps.Database.Back()
 		offs, err := LoadOffsets(ctx, w.deps.Pool)
 		if err == nil {
 			for p, o := range offs {
@@ -238,6 +245,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	backfill := true
 	for {
+		w.back = w.deps.Database.Back()
 		if err := w.pass(ctx, watcher, backfill); err != nil {
 			if !w.wait(ctx, err) {
 				return nil
@@ -260,6 +268,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				case lookAtAll:
 					break events
 				}
+				w.back = w.deps.Database.Back()
 				if err := w.ingestOne(ctx, ev.Name); err != nil {
 					if !w.wait(ctx, err) {
 						return nil
@@ -314,12 +323,15 @@ func (w *Worker) matches(path string) bool {
 	return false
 }
 
-// wait handles a failure to reach the database: it backs off on the clock,
-// reports a problem if the trouble lasts, and returns false on shutdown.
+// wait handles a failure to reach the database: it has the daemon's monitor
+// check the database, backs off on the clock until the monitor sees the
+// database back, reports a problem if the trouble lasts, and returns false on
+// shutdown.
 func (w *Worker) wait(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	w.deps.Database.Trouble()
 	now := w.deps.Clock.Now()
 	if w.troubleSince.IsZero() {
 		w.troubleSince = now
@@ -328,7 +340,7 @@ func (w *Worker) wait(ctx context.Context, err error) bool {
 	} else {
 		w.backoff = min(w.backoff*2, maxBackoff)
 	}
-	w.st.LastError, w.st.LastErrorAt = text.OneLine(err.Error()), now
+	w.st.LastError, w.st.LastErrorAt, w.dbError = text.OneLine(err.Error()), now, true
 	if now.Sub(w.troubleSince) >= problemAfter {
 		w.problem(fmt.Sprintf("cannot store transcripts since %s: %s", w.troubleSince.Format(time.RFC3339), text.OneLine(err.Error())))
 	}
@@ -338,16 +350,23 @@ func (w *Worker) wait(ctx context.Context, err error) bool {
 		return false
 	case <-w.deps.Clock.After(w.backoff):
 		return true
+	case <-w.back:
+		w.log.Debug("the database is back: retrying before the backoff ends", zap.Duration("backoff", w.backoff))
+		return true
 	}
 }
 
-// recovered ends a period of trouble.
+// recovered ends a period of trouble, and with it the database's error in
+// the detail: status must not blame an outage that is over.
 func (w *Worker) recovered() {
 	if w.troubleSince.IsZero() {
 		return
 	}
 	w.log.Info("storing transcripts again", zap.Duration("after", w.deps.Clock.Now().Sub(w.troubleSince)))
 	w.troubleSince = time.Time{}
+	if w.dbError {
+		w.st.LastError, w.st.LastErrorAt, w.dbError = "", time.Time{}, false
+	}
 	w.problem("")
 }
 
@@ -516,7 +535,7 @@ func (w *Worker) ingested(path string, fi os.FileInfo, off Offset, err error) er
 		if msg := err.Error(); msg != t.failed {
 			t.failed = msg
 			w.log.Warn("cannot read transcript", zap.String("file", path), zap.Error(fe.Err))
-			w.st.LastError, w.st.LastErrorAt = text.OneLine(msg), w.deps.Clock.Now()
+			w.st.LastError, w.st.LastErrorAt, w.dbError = text.OneLine(msg), w.deps.Clock.Now(), false
 		}
 		t.size, t.mod = fi.Size(), fi.ModTime()
 		return nil

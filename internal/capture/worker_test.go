@@ -63,6 +63,7 @@ func (c *manualClock) fire(d time.Duration) {
 
 type workerEnv struct {
 	*ingestEnv
+	url  string
 	pool *pgxpool.Pool
 	sup  *daemon.Supervisor
 	w    *Worker
@@ -98,7 +99,7 @@ func startWorker(t *testing.T, dir, glob string, clock daemon.Clock, setup func(
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	env := &workerEnv{ingestEnv: e, pool: pool, sup: sup, w: w}
+	env := &workerEnv{ingestEnv: e, url: url, pool: pool, sup: sup, w: w}
 	var once sync.Once
 	env.stop = func() {
 		once.Do(func() {
@@ -336,5 +337,37 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v, want nil: database trouble is waited out", err)
+	}
+}
+
+func TestWorkerRetriesAsSoonAsTheDatabaseIsBack(t *testing.T) {
+	t.Parallel()
+	clock := newManualClock()
+	watch := daemon.NewDatabaseWatch()
+	e := startWorker(t, "", "*/*.jsonl", daemon.Clock{Now: clock.Now, After: clock.After}, func(w *Worker) {
+		w.noEvents = true
+		w.deps.Database = watch
+	})
+	<-clock.waiting // the first pass is done; the worker waits for the poll
+
+	allow := pgtest.RefuseConnections(t, e.url, e.conn)
+	e.write("p/s.jsonl", e.speechLine("said while the database was away"))
+	clock.fire(time.Hour)
+	<-clock.waiting // the pass failed: backing off 1s
+	clock.fire(time.Second)
+	<-clock.waiting // failed again: backing off 2s
+	if d := e.detail(); d.LastError == "" {
+		t.Fatalf("no last error while the database is away: %+v", d)
+	}
+
+	// The monitor sees the database back: the worker stores the line without
+	// the clock moving on to the end of its backoff.
+	allow()
+	watch.Recovered()
+	e.waitTexts("said while the database was away")
+	// And status no longer blames the outage.
+	eventually(t, "the database's error to be cleared", func() bool { return e.detail().LastError == "" })
+	if e.logs.FilterMessage("storing transcripts again").Len() != 1 {
+		t.Errorf("no line for the end of the trouble: %v", e.logs.All())
 	}
 }

@@ -202,10 +202,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	var sup *Supervisor
 	supCfg.OnChange = func() { publish(func(s *Status) { s.Workers = sup.Status() }) }
 	sup = NewSupervisor(supCfg)
+	watch := NewDatabaseWatch()
 	workers, err := buildWorkers(d.factories, func(name string) Deps {
 		return Deps{
 			Pool: pool, Log: log.Named(name), Clock: Clock{Now: d.o.Now, After: d.o.After},
-			Location: cfg.Location(), StateDir: cfg.StateDir, Status: sup.Reporter(name),
+			Location: cfg.Location(), StateDir: cfg.StateDir, Status: sup.Reporter(name), Database: watch,
 		}
 	})
 	if err != nil {
@@ -231,7 +232,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 				log.Warn("cannot write the status file", zap.Error(err))
 			}
 		},
-		up: true,
+		watch: watch,
+		up:    true,
 	}
 	monitor.check(ctx)
 

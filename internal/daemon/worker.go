@@ -32,6 +32,10 @@ type Deps struct {
 	StateDir string
 	// Status publishes the worker's detail and problem in status.json.
 	Status *Reporter
+	// Database is the daemon's database monitor as the worker's backoff
+	// sees it: call Trouble when the database cannot be reached, and end a
+	// backoff early on Back. Nil outside a daemon.
+	Database *DatabaseWatch
 }
 
 // Factory builds a worker once the pool exists. An error stops the daemon's
