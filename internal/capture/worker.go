@@ -182,12 +182,23 @@ func Ingesters(pool *pgxpool.Pool) int {
 	return max(n, 1)
 }
 
-// publish shows the capture's state and problem.
+// publish shows the capture's counters and problem; the counters are
+// written to status.json at a bounded rate.
 func (w *Worker) publish() {
 	if w.deps.Status == nil {
 		return
 	}
 	w.deps.Status.Detail(w.st)
+	w.deps.Status.Problem(w.problemText)
+}
+
+// publishNow shows the capture's state at once: a backfill that began or
+// finished, trouble that ended.
+func (w *Worker) publishNow() {
+	if w.deps.Status == nil {
+		return
+	}
+	w.deps.Status.DetailNow(w.st)
 	w.deps.Status.Problem(w.problemText)
 }
 
@@ -201,7 +212,7 @@ func (w *Worker) problem(p string) {
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.patterns) == 0 {
 		w.st.Capture = "off (conversation.transcripts is empty)"
-		w.publish()
+		w.publishNow()
 		<-ctx.Done()
 		return nil
 	}
@@ -367,7 +378,8 @@ func (w *Worker) recovered() {
 	if w.dbError {
 		w.st.LastError, w.st.LastErrorAt, w.dbError = "", time.Time{}, false
 	}
-	w.problem("")
+	w.problemText = ""
+	w.publishNow()
 }
 
 // candidate is a transcript that changed since it was last read.
@@ -468,11 +480,15 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 	if err != nil {
 		return err
 	}
-	if prog != nil {
-		prog.finish(w)
-	}
 	w.recovered()
 	w.updateBehind()
+	if prog != nil {
+		// Said at once: status must not show a backfill, and bytes behind,
+		// that are over.
+		prog.finish(w)
+		w.publishNow()
+		return nil
+	}
 	w.publish()
 	return nil
 }
@@ -672,6 +688,7 @@ func (w *Worker) startProgress(changed []candidate) *progress {
 		return nil // nothing to catch up on
 	}
 	w.st.Backfilling = true
+	w.publishNow()
 	w.log.Info("backfill: reading transcripts, oldest first", zap.Int("files", p.totalFiles), zap.Int64("bytes", p.totalBytes))
 	return p
 }

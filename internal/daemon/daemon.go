@@ -104,9 +104,10 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		Database: DatabaseStatus{Managed: db.Managed},
 	})
 	board.refresh = cfg.PoolHealthCheckPeriod
+	statusWriteFailed := func(err error) { log.Warn("cannot write the status file", zap.Error(err)) }
 	publish := func(change func(*Status)) {
-		if err := board.update(change); err != nil {
-			log.Warn("cannot write the status file", zap.Error(err))
+		if err := board.update(change, false); err != nil {
+			statusWriteFailed(err)
 		}
 	}
 	defer publish(func(s *Status) { s.State = StateStopped })
@@ -200,7 +201,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		supCfg.OnHeartbeat()
 	}
 	var sup *Supervisor
-	supCfg.OnChange = func() { publish(func(s *Status) { s.Workers = sup.Status() }) }
+	supCfg.OnChange = func(now bool) {
+		if err := board.update(func(s *Status) { s.Workers = sup.Status() }, now); err != nil {
+			statusWriteFailed(err)
+		}
+	}
 	sup = NewSupervisor(supCfg)
 	watch := NewDatabaseWatch()
 	workers, err := buildWorkers(d.factories, func(name string) Deps {
@@ -248,6 +253,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		monitor.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		board.flushDetails(ctx, d.o.After, statusWriteFailed)
 	}()
 	if d.o.Watchdog > 0 {
 		wg.Add(1)

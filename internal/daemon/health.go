@@ -27,11 +27,12 @@ func checkTimeout(interval time.Duration) time.Duration {
 const outageRecheck = time.Second
 
 // checkEvery is the wait between the end of one check and the start of the
-// next: the period while the database answers, outageRecheck (or half the
-// period, when shorter) during an outage.
+// next. While the database answers it is half the period: a check may take
+// the other half, so an outage shows in status within one period. During an
+// outage it is outageRecheck (or that half period, when shorter).
 func checkEvery(interval time.Duration, up bool) time.Duration {
 	if up {
-		return interval
+		return interval / 2
 	}
 	return min(outageRecheck, interval/2)
 }
@@ -77,7 +78,7 @@ type dbMonitor struct {
 	restartedAt time.Time
 }
 
-// Run checks every period (every outageRecheck during an outage), and at
+// Run checks twice a period (every outageRecheck during an outage), and at
 // once when a worker could not reach the database, until ctx is done. The
 // daemon makes the first check itself, before it reports ready.
 func (m *dbMonitor) Run(ctx context.Context) error {

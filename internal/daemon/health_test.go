@@ -168,6 +168,31 @@ func (f *fakeAfter) next(t *testing.T) time.Duration {
 	}
 }
 
+func TestMonitorChecksTwiceAPeriodAndEverySecondDuringAnOutage(t *testing.T) {
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	var st DatabaseStatus
+	m, _ := testMonitor(t, dead, nil, &st)
+	fa := newFakeAfter()
+	m.after = fa.after
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	// Up: the next check within half a period, so that a check taking the
+	// other half still shows an outage within one period.
+	if d := fa.next(t); d != m.interval/2 {
+		t.Errorf("wait while the database answers = %v, want half the period %v", d, m.interval/2)
+	}
+	// That check failed: during the outage the monitor looks every second.
+	if d := fa.next(t); d != outageRecheck {
+		t.Errorf("wait during an outage = %v, want %v", d, outageRecheck)
+	}
+	cancel()
+	<-done
+	if st.Reachable || st.LastError == "" {
+		t.Errorf("status after a failed check = %+v", st)
+	}
+}
+
 func TestMonitorChecksAtOnceWhenAWorkerHasTrouble(t *testing.T) {
 	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
 	checked := make(chan DatabaseStatus, 10)
