@@ -90,6 +90,13 @@ const (
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	cfg, log := d.cfg, d.log
 	startedAt := d.o.Now()
+	db := cfg.Database()
+	// As root the managed cluster's server runs as another user, who must
+	// pass through the state directory to its data and socket; otherwise
+	// no one but this user needs it.
+	if err := MakeStateDir(cfg.StateDir, db.Managed && os.Geteuid() == 0); err != nil {
+		return err
+	}
 	lock, err := AcquireLock(cfg.StateDir)
 	if err != nil {
 		return err
@@ -97,7 +104,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer lock.Release()
 	removeStatusLeftovers(cfg.StateDir)
 
-	db := cfg.Database()
 	board := newStatusBoard(cfg.StateDir, d.o.Now, Status{
 		PID: os.Getpid(), Version: d.o.Version, State: StateStarting, StartedAt: startedAt,
 		ConfigFile: cfg.File, StateDir: cfg.StateDir, Workers: []WorkerStatus{},
@@ -119,6 +125,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		zap.String("database_source", db.Source),
 		zap.String("database", describeDatabase(db, cfg.StateDir)),
 		zap.Int("pool_max_conns", cfg.PoolMaxConns))
+	if warning := cfg.ExposedPassword(); warning != "" {
+		log.Warn(warning)
+	}
 
 	var cluster *postgres.Cluster
 	if db.Managed {

@@ -14,8 +14,13 @@ import (
 // StatusFileName is the file in the state directory where a running daemon
 // publishes its state for `angelad status`. It is rewritten atomically (a
 // temporary file renamed over it) whenever the state changes, so status never
-// needs the database and never reads half a file.
+// needs the database and never reads half a file. Its mode is 0600: it holds
+// the latest words captured and the last errors.
 const StatusFileName = "status.json"
+
+// statusFileMode keeps status.json to the daemon's user, whatever the mode of
+// the state directory (0711 as root with the managed cluster).
+const statusFileMode = 0o600
 
 // The daemon's states, in the order it moves through them.
 const (
@@ -277,7 +282,9 @@ func writeFileAtomic(path string, v any) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		// CreateTemp makes it 0600 already; said here so that no later
+		// change of the temporary file's making can widen it unnoticed.
+		err = os.Chmod(tmp.Name(), statusFileMode)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
