@@ -30,6 +30,11 @@ benchassistant: ## Claude Code: hook session-start (1,000,000 conversations, and
 	ANGELA_BENCH_ROWS=1000000 $(GO) test -run '^$$' -bench 'BenchmarkHookSessionStart$$' -benchtime 200x -timeout 30m ./cmd/angelad/
 	$(GO) test -run '^$$' -bench 'BenchmarkHookSessionStartDatabaseDown|BenchmarkMCP' -benchtime 200x ./cmd/angelad/
 
+.PHONY: benchstatus
+benchstatus: ## Around an outage and a backfill: how soon capture stores and status shows them (about 7 minutes)
+	$(GO) test -run '^$$' -bench 'BenchmarkCaptureAfterOutage|BenchmarkStatusShowsTheEndOfTheBackfill' -benchtime 3x -timeout 30m ./cmd/angelad/
+	$(GO) test -run '^$$' -bench BenchmarkStatusSeesAnOutage -benchtime 10x ./cmd/angelad/
+
 bench: ## Print the performance report (a throwaway cluster, one run)
 	$(GO) run ./cmd/angelad-bench
 

@@ -63,7 +63,8 @@ func (a *app) configCommand() *cobra.Command {
 		Short: "Show the effective configuration and where each value came from",
 		Long: `Show the effective configuration: every key, its value and where it came from
 (default, file, env or flag). Passwords are shown as xxxxx. The output is valid
-TOML, so it can start a config file.`,
+TOML, so it can start a config file. A config file that holds a password and that
+every user can read is warned of on stderr.`,
 		Example: `  angelad config
   ANGELA_LOG_LEVEL=debug angelad config --json`,
 		Args: noArgs,
@@ -71,6 +72,7 @@ TOML, so it can start a config file.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
 		c := a.cfg
+		a.warnExposedPassword()
 		db := c.Database()
 		target := "the managed local cluster in " + c.StateDir
 		if !db.Managed {
@@ -120,6 +122,16 @@ TOML, so it can start a config file.`,
 		return tw.Flush()
 	})
 	return cmd
+}
+
+// warnExposedPassword prints one warning line on stderr when the config file
+// holds a password that every user can read. Only the commands a person runs
+// to look at angelad (config, status) say it, and the daemon's log; the
+// commands hooks and scripts run stay quiet.
+func (a *app) warnExposedPassword() {
+	if w := a.cfg.ExposedPassword(); w != "" {
+		fmt.Fprintln(a.stderr, "angelad: warning: "+w)
+	}
 }
 
 func (a *app) versionCommand() *cobra.Command {

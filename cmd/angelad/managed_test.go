@@ -308,6 +308,14 @@ func TestRunCreatesAStateDirThatDoesNotExistYet(t *testing.T) {
 	c := newCLI(t, "").with("ANGELA_STATE_DIR=" + dir)
 	d := startDaemon(t, c)
 	d.waitFor(t, `"msg":"ready"`)
+	// Passable by the cluster's user as root, private otherwise.
+	want := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		want = 0o711
+	}
+	if m := mode(t, dir); m != want {
+		t.Errorf("the state directory has mode %04o, want %04o", m, want)
+	}
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code %d:\n%s", code, d.log())
 	}

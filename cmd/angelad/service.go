@@ -140,8 +140,10 @@ func (a *app) statusCommand() *cobra.Command {
 		Long: `Show the service (installed, running), the daemon (pid, uptime), its database
 (reachable, round-trip latency, server and schema version) and each worker
 (running or backing off, restarts, last error), and the saves waiting in the
-spool. The daemon publishes this in status.json in the state directory; status
-reads that file and the spool directory and never needs the database itself.
+spool. The daemon publishes this in status.json in the state directory (mode
+0600: it holds the last message captured); status reads that file and the spool
+directory and never needs the database itself. A config file that holds a
+password and that every user can read is warned of on stderr.
 
 Without the database, status also checks at once that the daemon holding the lock
 wrote the file, that the file is not older than two health check periods (a hung
@@ -159,6 +161,7 @@ database was reachable.`,
 	addUserFlag(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, _ []string) error {
+		a.warnExposedPassword()
 		r := a.status(cmd)
 		if asJSON {
 			if err := writeJSON(a.stdout, r); err != nil {

@@ -85,6 +85,12 @@ type Worker struct {
 
 	troubleSince time.Time
 	backoff      time.Duration
+	// back is the database monitor's wake-up, taken before each attempt to
+	// store (see daemon.DatabaseWatch.Back).
+	back <-chan struct{}
+	// dbError is set while st.LastError is the database's, which the end
+	// of the trouble clears.
+	dbError bool
 	// problemText is the problem last published; "" for none.
 	problemText string
 	// noEvents makes the worker poll only, as on a file system without
@@ -202,12 +208,23 @@ func Ingesters(pool *pgxpool.Pool) int {
 	return max(n, 1)
 }
 
-// publish shows the capture's state and problem.
+// publish shows the capture's counters and problem; the counters are
+// written to status.json at a bounded rate.
 func (w *Worker) publish() {
 	if w.deps.Status == nil {
 		return
 	}
 	w.deps.Status.Detail(w.st)
+	w.deps.Status.Problem(w.problemText)
+}
+
+// publishNow shows the capture's state at once: a backfill that began or
+// finished, trouble that ended.
+func (w *Worker) publishNow() {
+	if w.deps.Status == nil {
+		return
+	}
+	w.deps.Status.DetailNow(w.st)
 	w.deps.Status.Problem(w.problemText)
 }
 
@@ -221,7 +238,7 @@ func (w *Worker) problem(p string) {
 func (w *Worker) Run(ctx context.Context) error {
 	if len(w.patterns) == 0 {
 		w.st.Capture = "off (conversation.transcripts is empty)"
-		w.publish()
+		w.publishNow()
 		<-ctx.Done()
 		return nil
 	}
@@ -247,6 +264,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	for {
+		w.back = w.deps.Database.Back()
 		offs, err := LoadOffsets(ctx, w.deps.Pool)
 		if err == nil {
 			for p, o := range offs {
@@ -264,6 +282,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	backfill := true
 	for {
+		w.back = w.deps.Database.Back()
 		if err := w.pass(ctx, watcher, backfill); err != nil {
 			if !w.wait(ctx, err) {
 				return nil
@@ -286,6 +305,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				case lookAtAll:
 					break events
 				}
+				w.back = w.deps.Database.Back()
 				if err := w.ingestOne(ctx, ev.Name); err != nil {
 					if !w.wait(ctx, err) {
 						return nil
@@ -340,12 +360,15 @@ func (w *Worker) matches(path string) bool {
 	return false
 }
 
-// wait handles a failure to reach the database: it backs off on the clock,
-// reports a problem if the trouble lasts, and returns false on shutdown.
+// wait handles a failure to reach the database: it has the daemon's monitor
+// check the database, backs off on the clock until the monitor sees the
+// database back, reports a problem if the trouble lasts, and returns false on
+// shutdown.
 func (w *Worker) wait(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	w.deps.Database.Trouble()
 	now := w.deps.Clock.Now()
 	if w.troubleSince.IsZero() {
 		w.troubleSince = now
@@ -354,7 +377,7 @@ func (w *Worker) wait(ctx context.Context, err error) bool {
 	} else {
 		w.backoff = min(w.backoff*2, maxBackoff)
 	}
-	w.st.LastError, w.st.LastErrorAt = text.OneLine(err.Error()), now
+	w.st.LastError, w.st.LastErrorAt, w.dbError = text.OneLine(err.Error()), now, true
 	if now.Sub(w.troubleSince) >= problemAfter {
 		w.problem(fmt.Sprintf("cannot store transcripts since %s: %s", w.troubleSince.Format(time.RFC3339), text.OneLine(err.Error())))
 	}
@@ -364,17 +387,25 @@ func (w *Worker) wait(ctx context.Context, err error) bool {
 		return false
 	case <-w.deps.Clock.After(w.backoff):
 		return true
+	case <-w.back:
+		w.log.Debug("the database is back: retrying before the backoff ends", zap.Duration("backoff", w.backoff))
+		return true
 	}
 }
 
-// recovered ends a period of trouble.
+// recovered ends a period of trouble, and with it the database's error in
+// the detail: status must not blame an outage that is over.
 func (w *Worker) recovered() {
 	if w.troubleSince.IsZero() {
 		return
 	}
 	w.log.Info("storing transcripts again", zap.Duration("after", w.deps.Clock.Now().Sub(w.troubleSince)))
 	w.troubleSince = time.Time{}
-	w.problem("")
+	if w.dbError {
+		w.st.LastError, w.st.LastErrorAt, w.dbError = "", time.Time{}, false
+	}
+	w.problemText = ""
+	w.publishNow()
 }
 
 // candidate is a transcript that changed since it was last read.
@@ -475,11 +506,15 @@ func (w *Worker) pass(ctx context.Context, watcher *fsnotify.Watcher, backfill b
 	if err != nil {
 		return err
 	}
-	if prog != nil {
-		prog.finish(w)
-	}
 	w.recovered()
 	w.updateBehind()
+	if prog != nil {
+		// Said at once: status must not show a backfill, and bytes behind,
+		// that are over.
+		prog.finish(w)
+		w.publishNow()
+		return nil
+	}
 	w.publish()
 	return nil
 }
@@ -552,7 +587,7 @@ func (w *Worker) ingested(path string, fi os.FileInfo, off Offset, err error) er
 		if msg := err.Error(); msg != t.failed {
 			t.failed = msg
 			w.log.Warn("cannot read transcript", zap.String("file", path), zap.Error(fe.Err))
-			w.st.LastError, w.st.LastErrorAt = text.OneLine(msg), w.deps.Clock.Now()
+			w.st.LastError, w.st.LastErrorAt, w.dbError = text.OneLine(msg), w.deps.Clock.Now(), false
 		}
 		t.size, t.mod = fi.Size(), fi.ModTime()
 		return nil
@@ -689,6 +724,7 @@ func (w *Worker) startProgress(changed []candidate) *progress {
 		return nil // nothing to catch up on
 	}
 	w.st.Backfilling = true
+	w.publishNow()
 	w.log.Info("backfill: reading transcripts, oldest first", zap.Int("files", p.totalFiles), zap.Int64("bytes", p.totalBytes))
 	return p
 }

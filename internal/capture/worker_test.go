@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,7 @@ var captureStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type workerEnv struct {
 	*ingestEnv
+	url  string
 	pool *pgxpool.Pool
 	sup  *daemon.Supervisor
 	w    *Worker
@@ -61,7 +63,7 @@ func startWorker(t *testing.T, dir, glob string, clock daemon.Clock, setup func(
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	env := &workerEnv{ingestEnv: e, pool: pool, sup: sup, w: w}
+	env := &workerEnv{ingestEnv: e, url: url, pool: pool, sup: sup, w: w}
 	var once sync.Once
 	env.stop = func() {
 		once.Do(func() {
@@ -286,4 +288,123 @@ func TestWorkerReportsAProblemWhenTheDatabaseStaysAway(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v, want nil: database trouble is waited out", err)
 	}
+}
+
+func TestWorkerRetriesAsSoonAsTheDatabaseIsBack(t *testing.T) {
+	t.Parallel()
+	clock := testkit.NewClock(captureStart)
+	watch := daemon.NewDatabaseWatch()
+	e := startWorker(t, "", "*/*.jsonl", daemon.Clock{Now: clock.Now, After: clock.After}, func(w *Worker) {
+		w.noEvents = true
+		w.deps.Database = watch
+	})
+	clock.NextWait(t) // the first pass is done; the worker waits for the poll
+
+	allow := pgtest.RefuseConnections(t, e.url, e.conn)
+	e.write("p/s.jsonl", e.speechLine("said while the database was away"))
+	clock.Advance(time.Hour)
+	clock.FireAll()   // every wait ends, whatever its length
+	clock.NextWait(t) // the pass failed: backing off 1s
+	clock.Advance(time.Second)
+	clock.FireAll()   // every wait ends, whatever its length
+	clock.NextWait(t) // failed again: backing off 2s
+	if d := e.detail(); d.LastError == "" {
+		t.Fatalf("no last error while the database is away: %+v", d)
+	}
+
+	// The monitor sees the database back: the worker stores the line without
+	// the clock moving on to the end of its backoff.
+	allow()
+	watch.Recovered()
+	e.waitTexts("said while the database was away")
+	// And status no longer blames the outage.
+	testkit.WaitFor(t, "the database's error to be cleared", func() bool { return e.detail().LastError == "" })
+	if e.logs.FilterMessage("storing transcripts again").Len() != 1 {
+		t.Errorf("no line for the end of the trouble: %v", e.logs.All())
+	}
+}
+
+func TestWorkerShowsTheBackfillAndItsEndAtOnce(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	e := newIngestEnvOn(t, url)
+	for i := range 3 {
+		e.write(filepath.Join("p", fmt.Sprintf("%d.jsonl", i)), e.speechLine(fmt.Sprintf("line %d", i))+e.noiseLine())
+	}
+	pool, err := postgres.NewPool(e.ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4, ConnectTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	// The database refuses the worker at first, so that every change shown
+	// before the backfill is out of the way when it begins.
+	allow := pgtest.RefuseConnections(t, url, e.conn)
+
+	type shown struct {
+		now bool
+		d   WorkerStatus
+	}
+	shownC := make(chan shown, 1000)
+	var sup *daemon.Supervisor
+	sup = daemon.NewSupervisor(daemon.SupervisorConfig{OnChange: func(now bool) {
+		for _, s := range sup.Status() {
+			var d WorkerStatus
+			if s.Name == "conversation" && (len(s.Detail) == 0 || json.Unmarshal(s.Detail, &d) == nil) {
+				shownC <- shown{now, d}
+			}
+		}
+	}})
+	clock := testkit.NewClock(captureStart)
+	w, err := NewWorker(config.Conversation{Transcripts: []string{filepath.Join(e.dir, "*/*.jsonl")}, PollInterval: time.Hour}, nil,
+		daemon.Deps{Pool: pool, Log: zap.NewNop(), Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Status: sup.Reporter("conversation")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.noEvents = true
+	sup.Add("conversation", w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	await := func(what string, ok func(shown) bool) {
+		t.Helper()
+		for {
+			select {
+			case s := <-shownC:
+				if ok(s) {
+					return
+				}
+			case <-time.After(time.Minute):
+				t.Fatalf("status never showed %s", what)
+			}
+		}
+	}
+	clock.NextWait(t) // the offsets could not be read: backing off
+	await("the failure", func(s shown) bool { return s.d.LastError != "" })
+
+	// Held by a lock, the backfill cannot end before the test has seen it
+	// begin.
+	tx, err := e.conn.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(e.ctx)
+	if _, err := tx.Exec(e.ctx, "lock table conversations in share mode"); err != nil {
+		t.Fatal(err)
+	}
+	allow()
+	clock.Advance(time.Second)
+	clock.FireAll() // every wait ends, whatever its length
+	await("the backfill at once", func(s shown) bool { return s.now && s.d.Backfilling })
+	if err := tx.Rollback(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	await("the end of the backfill at once", func(s shown) bool {
+		return s.now && !s.d.Backfilling && s.d.BytesBehind == 0 && s.d.MessagesStored == 3
+	})
 }

@@ -79,6 +79,8 @@ type Config struct {
 	Sources map[string]Source
 	// database is how the database was chosen; see Database.
 	database Database
+	// exposed is ExposedPassword's warning.
+	exposed string
 }
 
 // Source says where a configuration value came from.
@@ -420,6 +422,7 @@ func Load(o Options) (*Config, error) {
 		}
 		if values != nil {
 			c.File = file
+			c.exposed = exposedPassword(file, values)
 		}
 		names := make([]string, 0, len(values))
 		for name := range values {

@@ -91,6 +91,13 @@ const (
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	cfg, log := d.cfg, d.log
 	startedAt := d.o.Now()
+	db := cfg.Database()
+	// As root the managed cluster's server runs as another user, who must
+	// pass through the state directory to its data and socket; otherwise
+	// no one but this user needs it.
+	if err := MakeStateDir(cfg.StateDir, db.Managed && os.Geteuid() == 0); err != nil {
+		return err
+	}
 	lock, err := AcquireLock(cfg.StateDir)
 	if err != nil {
 		return err
@@ -98,16 +105,16 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer lock.Release()
 	removeStatusLeftovers(cfg.StateDir)
 
-	db := cfg.Database()
 	board := newStatusBoard(cfg.StateDir, d.o.Now, Status{
 		PID: os.Getpid(), Version: d.o.Version, State: StateStarting, StartedAt: startedAt,
 		ConfigFile: cfg.File, StateDir: cfg.StateDir, Workers: []WorkerStatus{},
 		Database: DatabaseStatus{Managed: db.Managed},
 	})
 	board.refresh = cfg.PoolHealthCheckPeriod
+	statusWriteFailed := func(err error) { log.Warn("cannot write the status file", zap.Error(err)) }
 	publish := func(change func(*Status)) {
-		if err := board.update(change); err != nil {
-			log.Warn("cannot write the status file", zap.Error(err))
+		if err := board.update(change, false); err != nil {
+			statusWriteFailed(err)
 		}
 	}
 	defer publish(func(s *Status) { s.State = StateStopped })
@@ -119,6 +126,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		zap.String("database_source", db.Source),
 		zap.String("database", describeDatabase(db, cfg.StateDir)),
 		zap.Int("pool_max_conns", cfg.PoolMaxConns))
+	if warning := cfg.ExposedPassword(); warning != "" {
+		log.Warn(warning)
+	}
 
 	var cluster *managed.Cluster
 	if db.Managed {
@@ -201,12 +211,17 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		supCfg.OnHeartbeat()
 	}
 	var sup *Supervisor
-	supCfg.OnChange = func() { publish(func(s *Status) { s.Workers = sup.Status() }) }
+	supCfg.OnChange = func(now bool) {
+		if err := board.update(func(s *Status) { s.Workers = sup.Status() }, now); err != nil {
+			statusWriteFailed(err)
+		}
+	}
 	sup = NewSupervisor(supCfg)
+	watch := NewDatabaseWatch()
 	workers, err := buildWorkers(d.factories, func(name string) Deps {
 		return Deps{
 			Pool: pool, Log: log.Named(name), Clock: Clock{Now: d.o.Now, After: d.o.After},
-			Location: cfg.Location(), StateDir: cfg.StateDir, Status: sup.Reporter(name),
+			Location: cfg.Location(), StateDir: cfg.StateDir, Status: sup.Reporter(name), Database: watch,
 		}
 	})
 	if err != nil {
@@ -232,7 +247,8 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 				log.Warn("cannot write the status file", zap.Error(err))
 			}
 		},
-		up: true,
+		watch: watch,
+		up:    true,
 	}
 	monitor.check(ctx)
 
@@ -247,6 +263,11 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	go func() {
 		defer wg.Done()
 		monitor.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		board.flushDetails(ctx, d.o.After, statusWriteFailed)
 	}()
 	if d.o.Watchdog > 0 {
 		wg.Add(1)

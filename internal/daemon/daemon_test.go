@@ -148,7 +148,7 @@ func TestStatusBoardWritesOnlySignificantChanges(t *testing.T) {
 	dir := t.TempDir()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := newStatusBoard(dir, func() time.Time { return now }, Status{State: StateStarting})
-	if err := b.update(func(s *Status) { s.State = StateRunning }); err != nil {
+	if err := b.update(func(s *Status) { s.State = StateRunning }, false); err != nil {
 		t.Fatal(err)
 	}
 	st, err := ReadStatus(dir)
@@ -156,12 +156,12 @@ func TestStatusBoardWritesOnlySignificantChanges(t *testing.T) {
 		t.Fatalf("ReadStatus = %+v, %v", st, err)
 	}
 	now = now.Add(time.Second)
-	b.update(func(s *Status) { s.Database.Latency = time.Millisecond })
+	b.update(func(s *Status) { s.Database.Latency = time.Millisecond }, false)
 	if st, _ := ReadStatus(dir); st.Database.Latency != 0 {
 		t.Error("a latency change alone rewrote the file")
 	}
 	now = now.Add(latencyRefresh)
-	b.update(func(s *Status) { s.Database.Latency = 2 * time.Millisecond })
+	b.update(func(s *Status) { s.Database.Latency = 2 * time.Millisecond }, false)
 	if st, _ := ReadStatus(dir); st.Database.Latency != 2*time.Millisecond {
 		t.Error("the latency was not refreshed after latencyRefresh")
 	}

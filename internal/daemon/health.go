@@ -22,6 +22,22 @@ func checkTimeout(interval time.Duration) time.Duration {
 	return min(interval/2, maxCheckTimeout)
 }
 
+// outageRecheck is how often the monitor checks while the database is away:
+// a failed connection costs next to nothing, and the workers it wakes on the
+// database's return then store what waited within about a second.
+const outageRecheck = time.Second
+
+// checkEvery is the wait between the end of one check and the start of the
+// next. While the database answers it is half the period: a check may take
+// the other half, so an outage shows in status within one period. During an
+// outage it is outageRecheck (or that half period, when shorter).
+func checkEvery(interval time.Duration, up bool) time.Duration {
+	if up {
+		return interval / 2
+	}
+	return min(outageRecheck, interval/2)
+}
+
 // clusterRestartTimeout bounds one restart of the managed cluster by the
 // monitor: long enough for crash recovery, short enough that the monitor is
 // known to come back.
@@ -47,6 +63,9 @@ type dbMonitor struct {
 	// go by it. Before a restart of the cluster the promise covers the
 	// restart.
 	alive func(until time.Time)
+	// watch delivers the workers' requests for a check and is told when the
+	// database answers again, to wake them; nil: neither.
+	watch *DatabaseWatch
 
 	up        bool // the daemon starts the monitor once the database answered
 	downSince time.Time
@@ -54,16 +73,22 @@ type dbMonitor struct {
 	// restartFailed is set once a failed restart of the managed cluster was
 	// logged in this outage, so that it is logged once per outage.
 	restartFailed bool
+	// restartedAt is when the monitor last tried to restart the managed
+	// cluster in this outage: it tries at most once a period, although it
+	// checks every outageRecheck.
+	restartedAt time.Time
 }
 
-// Run checks every interval until ctx is done. The daemon makes the first
-// check itself, before it reports ready.
+// Run checks twice a period (every outageRecheck during an outage), and at
+// once when a worker could not reach the database, until ctx is done. The
+// daemon makes the first check itself, before it reports ready.
 func (m *dbMonitor) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-m.after(m.interval):
+		case <-m.after(checkEvery(m.interval, m.up)):
+		case <-m.watch.checkRequests():
 		}
 		m.check(ctx)
 	}
@@ -79,10 +104,12 @@ func (m *dbMonitor) promise(d time.Duration) {
 // check checks the database once, and once more right after it restarted the
 // managed cluster, so that the recovery shows at once.
 func (m *dbMonitor) check(ctx context.Context) {
-	if m.probe(ctx) || m.cluster == nil || ctx.Err() != nil {
+	if m.probe(ctx) || m.cluster == nil || ctx.Err() != nil ||
+		!m.restartedAt.IsZero() && m.now().Sub(m.restartedAt) < m.interval {
 		m.promise(2 * m.interval)
 		return
 	}
+	m.restartedAt = m.now()
 	m.promise(clusterRestartTimeout + 2*m.interval)
 	rctx, cancel := context.WithTimeout(ctx, clusterRestartTimeout)
 	started, err := m.cluster.Start(rctx)
@@ -134,7 +161,7 @@ func (m *dbMonitor) probe(ctx context.Context) bool {
 		return false
 	}
 	wasDown := !m.up
-	m.up, m.restartFailed = true, false
+	m.up, m.restartFailed, m.restartedAt = true, false, time.Time{}
 	if m.upSince.IsZero() {
 		m.upSince = now
 	}
@@ -143,6 +170,8 @@ func (m *dbMonitor) probe(ctx context.Context) bool {
 		d.Latency, d.CheckedAt, d.ServerVersion, d.SchemaVersion = latency, now, server, schema
 	})
 	if wasDown {
+		// The workers backing off retry now, not at the end of their backoff.
+		m.watch.Recovered()
 		m.log.Info("database reachable again", zap.Duration("down_for", now.Sub(m.downSince)))
 	}
 	return true

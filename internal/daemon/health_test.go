@@ -100,3 +100,127 @@ func TestCheckTimeoutIsShorterThanThePeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestMonitorWakesTheWorkersWhenTheDatabaseIsBack(t *testing.T) {
+	ctx := context.Background()
+	live := testPool(t, pgtest.DB(t))
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	var st DatabaseStatus
+	m, _ := testMonitor(t, live, nil, &st)
+	m.watch = NewDatabaseWatch()
+	closed := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+
+	back := m.watch.Back()
+	m.check(ctx)
+	if closed(back) {
+		t.Fatal("a good check without an outage woke the workers")
+	}
+	m.pool = dead
+	m.check(ctx)
+	if closed(back) {
+		t.Fatal("a failed check woke the workers")
+	}
+	m.pool = live
+	m.check(ctx)
+	if !closed(back) {
+		t.Fatal("the database answered again, and the workers waiting on Back were not woken")
+	}
+	if closed(m.watch.Back()) {
+		t.Error("after the wake, Back returns a channel that is closed already")
+	}
+}
+
+// fakeAfter hands the monitor's waits to the test: each wait's duration, and
+// a channel the test fires.
+type fakeAfter struct {
+	waits chan time.Duration
+	fires chan chan time.Time
+}
+
+func newFakeAfter() *fakeAfter {
+	return &fakeAfter{waits: make(chan time.Duration, 10), fires: make(chan chan time.Time, 10)}
+}
+
+func (f *fakeAfter) after(d time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	f.waits <- d
+	f.fires <- c
+	return c
+}
+
+// next returns the duration of the monitor's next wait and ends it.
+func (f *fakeAfter) next(t *testing.T) time.Duration {
+	t.Helper()
+	select {
+	case d := <-f.waits:
+		(<-f.fires) <- time.Now()
+		return d
+	case <-time.After(time.Minute):
+		t.Fatal("the monitor did not wait within a minute")
+		return 0
+	}
+}
+
+func TestMonitorChecksTwiceAPeriodAndEverySecondDuringAnOutage(t *testing.T) {
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	var st DatabaseStatus
+	m, _ := testMonitor(t, dead, nil, &st)
+	fa := newFakeAfter()
+	m.after = fa.after
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	// Up: the next check within half a period, so that a check taking the
+	// other half still shows an outage within one period.
+	if d := fa.next(t); d != m.interval/2 {
+		t.Errorf("wait while the database answers = %v, want half the period %v", d, m.interval/2)
+	}
+	// That check failed: during the outage the monitor looks every second.
+	if d := fa.next(t); d != outageRecheck {
+		t.Errorf("wait during an outage = %v, want %v", d, outageRecheck)
+	}
+	cancel()
+	<-done
+	if st.Reachable || st.LastError == "" {
+		t.Errorf("status after a failed check = %+v", st)
+	}
+}
+
+func TestMonitorChecksAtOnceWhenAWorkerHasTrouble(t *testing.T) {
+	dead := testPool(t, "host=/nonexistent-angelad-socket-dir port=5432 user=angela dbname=angela connect_timeout=1")
+	checked := make(chan DatabaseStatus, 10)
+	m, logs := testMonitor(t, dead, nil, new(DatabaseStatus))
+	m.publish = func(change func(*DatabaseStatus)) {
+		var st DatabaseStatus
+		change(&st)
+		checked <- st
+	}
+	m.watch = NewDatabaseWatch()
+	fa := newFakeAfter()
+	m.after = fa.after // never fired: only the worker's trouble starts a check
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	<-fa.waits
+	m.watch.Trouble()
+	select {
+	case st := <-checked:
+		if st.Reachable {
+			t.Errorf("the check found a dead database reachable: %+v", st)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a worker's trouble did not make the monitor check")
+	}
+	cancel()
+	<-done
+	if logs.FilterMessage("database unreachable").Len() != 1 {
+		t.Errorf("the outage a worker found was not logged once: %v", logs.All())
+	}
+}

@@ -137,7 +137,7 @@ func TestStatusBoardRefreshesEveryHealthPeriod(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := newStatusBoard(dir, func() time.Time { return now }, Status{State: StateRunning})
 	b.refresh = 10 * time.Second
-	if err := b.update(func(s *Status) { s.Database.Reachable = true }); err != nil {
+	if err := b.update(func(s *Status) { s.Database.Reachable = true }, false); err != nil {
 		t.Fatal(err)
 	}
 	read := func() Status {
@@ -158,7 +158,7 @@ func TestStatusBoardRefreshesEveryHealthPeriod(t *testing.T) {
 	// A check that changes only the latency, one period later, still writes.
 	first := now
 	now = now.Add(10 * time.Second)
-	b.update(func(s *Status) { s.Database.Latency = time.Millisecond })
+	b.update(func(s *Status) { s.Database.Latency = time.Millisecond }, false)
 	if st := read(); !st.UpdatedAt.Equal(now) || !st.RefreshBy.Equal(now.Add(20*time.Second)) {
 		t.Errorf("after one period with nothing new: updated_at %s (first %s), refresh_by %s", st.UpdatedAt, first, st.RefreshBy)
 	}
@@ -172,7 +172,7 @@ func TestStatusBoardRefreshesEveryHealthPeriod(t *testing.T) {
 	}
 	b.hold(time.Time{})
 	now = now.Add(10 * time.Second)
-	b.update(func(s *Status) { s.Database.Latency = 2 * time.Millisecond })
+	b.update(func(s *Status) { s.Database.Latency = 2 * time.Millisecond }, false)
 	if st := read(); !st.RefreshBy.Equal(now.Add(20 * time.Second)) {
 		t.Errorf("refresh_by %s after the hold ended, want two periods on", st.RefreshBy)
 	}

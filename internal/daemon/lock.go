@@ -33,16 +33,36 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("another angelad run (pid %d) holds %s: one daemon per state directory", e.PID, e.Path)
 }
 
-// AcquireLock takes the daemon lock of stateDir without waiting.
-func AcquireLock(stateDir string) (*Lock, error) {
-	// Under root the managed cluster runs as an unprivileged user, who must be
-	// able to pass through the state directory (not list it).
+// MakeStateDir creates stateDir, if it is missing, with mode 0700: it holds
+// the spool of saves, status.json and the managed cluster, which are no one
+// else's business. passable makes it 0711 instead, for when the managed
+// cluster's server runs as another user (angelad runs as root), who must pass
+// through it to its data directory and socket without listing or reading it.
+// An existing directory keeps its mode: it is the user's to choose, and the
+// files angelad keeps there are private by their own modes.
+func MakeStateDir(stateDir string, passable bool) error {
+	if _, err := os.Stat(stateDir); err == nil {
+		return nil
+	}
 	mode := os.FileMode(0o700)
-	if os.Geteuid() == 0 {
+	if passable {
 		mode = 0o711
 	}
 	if err := os.MkdirAll(stateDir, mode); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
+		return fmt.Errorf("state directory: %w", err)
+	}
+	// MkdirAll's mode passes through the umask.
+	if err := os.Chmod(stateDir, mode); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return nil
+}
+
+// AcquireLock takes the daemon lock of stateDir without waiting, creating
+// the directory (see MakeStateDir) if it is missing.
+func AcquireLock(stateDir string) (*Lock, error) {
+	if err := MakeStateDir(stateDir, false); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(stateDir, LockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

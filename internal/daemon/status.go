@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,8 +14,13 @@ import (
 // StatusFileName is the file in the state directory where a running daemon
 // publishes its state for `angelad status`. It is rewritten atomically (a
 // temporary file renamed over it) whenever the state changes, so status never
-// needs the database and never reads half a file.
+// needs the database and never reads half a file. Its mode is 0600: it holds
+// the latest words captured and the last errors.
 const StatusFileName = "status.json"
+
+// statusFileMode keeps status.json to the daemon's user, whatever the mode of
+// the state directory (0711 as root with the managed cluster).
+const statusFileMode = 0o600
 
 // The daemon's states, in the order it moves through them.
 const (
@@ -96,10 +102,13 @@ type statusBoard struct {
 	// holdUntil extends that promise while a long step (a restart of the
 	// managed cluster) keeps the daemon from writing.
 	holdUntil time.Time
+	// flush holds at most one pending request to write details that the
+	// bounded rate held back; flushDetails serves it.
+	flush chan struct{}
 }
 
 func newStatusBoard(stateDir string, now func() time.Time, s Status) *statusBoard {
-	return &statusBoard{path: filepath.Join(stateDir, StatusFileName), now: now, s: s}
+	return &statusBoard{path: filepath.Join(stateDir, StatusFileName), now: now, s: s, flush: make(chan struct{}, 1)}
 }
 
 // latencyRefresh bounds how stale the latency in the file may get: a latency
@@ -110,26 +119,66 @@ const latencyRefresh = time.Minute
 // the file: counters that move on every tick must not rewrite it every tick.
 const detailRefresh = 5 * time.Second
 
-// update applies change and writes the file if something other than the
-// latency and check time changed, or the file is older than latencyRefresh.
-// It returns the first write error after a success, so it is logged once.
-func (b *statusBoard) update(change func(*Status)) error {
+// update applies change and writes the file at once if something other than
+// the latency, the check time and the workers' details changed, if now is set
+// and details changed (a change of state a worker asked to show at once), or
+// if the file is older than latencyRefresh (half the health check period,
+// when shorter). Details that changed alone are written at most every
+// detailRefresh: the write is left to flushDetails, which makes it when the
+// time comes even if nothing else changes by then. It returns the first write
+// error after a success, so it is logged once.
+func (b *statusBoard) update(change func(*Status), now bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	before := b.s
 	before.Workers = append([]WorkerStatus(nil), b.s.Workers...)
 	change(&b.s)
-	now := b.now()
-	since := now.Sub(b.written)
+	t := b.now()
+	since := t.Sub(b.written)
 	maxAge := latencyRefresh
 	if b.refresh > 0 {
 		maxAge = min(maxAge, b.refresh/2)
 	}
-	if !significant(before, b.s) && since < maxAge &&
-		(since < detailRefresh || !detailsChanged(b.writtenWorkers, b.s.Workers)) {
+	details := detailsChanged(b.writtenWorkers, b.s.Workers)
+	switch {
+	case significant(before, b.s) || since >= maxAge:
+	case details && (now || since >= detailRefresh):
+	case details:
+		select {
+		case b.flush <- struct{}{}:
+		default: // a flush is pending already
+		}
+		return nil
+	default:
 		return nil
 	}
-	return b.write(now)
+	return b.write(t)
+}
+
+// flushDetails writes the details that update held back, detailRefresh after
+// the last write, until ctx is done. report gets a write error.
+func (b *statusBoard) flushDetails(ctx context.Context, after func(time.Duration) <-chan time.Time, report func(error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.flush:
+		}
+		b.mu.Lock()
+		wait := b.written.Add(detailRefresh).Sub(b.now())
+		b.mu.Unlock()
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-after(wait):
+			}
+		}
+		// A write since then took the details along; otherwise this one does.
+		if err := b.update(func(*Status) {}, false); err != nil {
+			report(err)
+		}
+	}
 }
 
 // hold promises the next write no earlier than until, and writes that
@@ -233,7 +282,9 @@ func writeFileAtomic(path string, v any) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		// CreateTemp makes it 0600 already; said here so that no later
+		// change of the temporary file's making can widen it unnoticed.
+		err = os.Chmod(tmp.Name(), statusFileMode)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)

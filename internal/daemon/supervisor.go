@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -101,9 +102,12 @@ type SupervisorConfig struct {
 	// can publish its status. Calls never overlap, bursts of changes may be
 	// coalesced into one call, and the last call happens after the last
 	// change Run waited for, so Status inside OnChange always ends up current.
-	// It runs on its own goroutine: a slow OnChange delays the next status
-	// publication, never a worker's restart.
-	OnChange func()
+	// now is set when a change since the last call must be shown at once (a
+	// worker's state, a problem, Reporter.DetailNow); otherwise only details
+	// changed, which may be written at a bounded rate. It runs on its own
+	// goroutine: a slow OnChange delays the next status publication, never a
+	// worker's restart.
+	OnChange func(now bool)
 	// Heartbeat, when positive with OnHeartbeat set, is how often Run's own
 	// loop beats: it takes the supervisor's lock and has the goroutine that
 	// calls OnChange call OnHeartbeat, so a beat shows that neither is stuck.
@@ -149,6 +153,9 @@ type Supervisor struct {
 	log *zap.Logger
 	// changes holds at most one pending OnChange call; senders never block.
 	changes chan struct{}
+	// urgent is set by a change that must be shown at once, before it is
+	// sent on changes, and taken by the next OnChange call.
+	urgent atomic.Bool
 	// beats holds at most one pending OnHeartbeat call.
 	beats chan struct{}
 
@@ -244,7 +251,7 @@ func (s *Supervisor) Reporter(name string) *Reporter {
 		s.reporters[name] = sw
 	}
 	if sw.rep == nil {
-		sw.rep = newReporter(func(bool) { s.changed() })
+		sw.rep = newReporter(s.changed)
 	}
 	return sw.rep
 }
@@ -448,12 +455,18 @@ func (s *Supervisor) update(sw *supervised, change func(*WorkerStatus)) {
 	s.mu.Lock()
 	change(&sw.status)
 	s.mu.Unlock()
-	s.changed()
+	s.changed(true)
 }
 
-// changed schedules an OnChange call.
-func (s *Supervisor) changed() {
+// changed schedules an OnChange call; now marks it as one to show at once.
+// The flag is set before the call is scheduled and taken before the call
+// reads the status, so a call that sees the change also sees the flag, or a
+// later call does.
+func (s *Supervisor) changed(now bool) {
 	if s.cfg.OnChange != nil {
+		if now {
+			s.urgent.Store(true)
+		}
 		select {
 		case s.changes <- struct{}{}:
 		default: // A call is already pending; it will read this change too.
@@ -497,7 +510,7 @@ func (s *Supervisor) notify(stop <-chan struct{}, done chan<- struct{}) {
 		select {
 		case <-s.changes:
 			if s.cfg.OnChange != nil {
-				s.cfg.OnChange()
+				s.cfg.OnChange(s.urgent.Swap(false))
 			}
 		case <-s.beats:
 			s.cfg.OnHeartbeat()
@@ -505,7 +518,7 @@ func (s *Supervisor) notify(stop <-chan struct{}, done chan<- struct{}) {
 			select {
 			case <-s.changes:
 				if s.cfg.OnChange != nil {
-					s.cfg.OnChange()
+					s.cfg.OnChange(s.urgent.Swap(false))
 				}
 			default:
 			}

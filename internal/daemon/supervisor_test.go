@@ -118,7 +118,7 @@ func setup(t *testing.T, cfg SupervisorConfig) *harness {
 	cfg.Now = h.clock.Now
 	cfg.After = h.clock.After
 	if cfg.OnChange == nil {
-		cfg.OnChange = func() {
+		cfg.OnChange = func(bool) {
 			select {
 			case h.changed <- struct{}{}:
 			default:
@@ -655,7 +655,7 @@ func TestSupervisorOnChangePublishesEveryStateInTheEnd(t *testing.T) {
 		snapshots            = make(chan []WorkerStatus, 1000)
 		h                    *harness
 	)
-	h = setup(t, SupervisorConfig{OnChange: func() {
+	h = setup(t, SupervisorConfig{OnChange: func(bool) {
 		if inFlight.Swap(true) {
 			overlapped.Store(true)
 		}

@@ -32,6 +32,10 @@ type Deps struct {
 	StateDir string
 	// Status publishes the worker's detail and problem in status.json.
 	Status *Reporter
+	// Database is the daemon's database monitor as the worker's backoff
+	// sees it: call Trouble when the database cannot be reached, and end a
+	// backoff early on Back. Nil outside a daemon.
+	Database *DatabaseWatch
 }
 
 // Factory builds a worker once the pool exists. An error stops the daemon's
@@ -77,24 +81,32 @@ func IsUnrestartable(err error) bool {
 // Reporter publishes one worker's status: a detail of the worker's own shape
 // and an optional problem. It is safe for concurrent use.
 type Reporter struct {
-	// changed is called after every change; significant says whether it must
-	// be written at once (a problem) or may wait for the next bounded write
-	// (a detail).
-	changed func(significant bool)
+	// changed is called after every change; now says whether it must be
+	// written at once (a problem, a change of state) or may wait for the
+	// next bounded write (a counter).
+	changed func(now bool)
 
 	mu      sync.Mutex
 	detail  json.RawMessage
 	problem string
 }
 
-func newReporter(changed func(significant bool)) *Reporter {
+func newReporter(changed func(now bool)) *Reporter {
 	return &Reporter{changed: changed}
 }
 
 // Detail replaces the worker's detail with v, any value that marshals to JSON
 // (a struct with json tags, typically). The daemon writes it to status.json
-// at a bounded rate, so a worker may call Detail on every tick.
-func (r *Reporter) Detail(v any) {
+// at a bounded rate (within detailRefresh), so a worker may call Detail on
+// every tick for counters that move.
+func (r *Reporter) Detail(v any) { r.setDetail(v, false) }
+
+// DetailNow replaces the worker's detail like Detail, and has it written at
+// once: for a change of what the worker is doing (a backfill that began or
+// finished, capture switched off) that status must not show late.
+func (r *Reporter) DetailNow(v any) { r.setDetail(v, true) }
+
+func (r *Reporter) setDetail(v any, now bool) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		data, _ = json.Marshal(map[string]string{"error": "detail cannot be shown: " + err.Error()})
@@ -104,7 +116,7 @@ func (r *Reporter) Detail(v any) {
 	r.detail = data
 	r.mu.Unlock()
 	if !same {
-		r.changed(false)
+		r.changed(now)
 	}
 }
 

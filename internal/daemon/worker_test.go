@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,7 +141,7 @@ func TestStatusBoardBoundsDetailWrites(t *testing.T) {
 	setDetail := func(n int) {
 		b.update(func(s *Status) {
 			s.Workers = []WorkerStatus{{Name: "w", Detail: json.RawMessage(fmt.Sprintf(`{"n":%d}`, n))}}
-		})
+		}, false)
 	}
 	readDetail := func() string {
 		st, err := ReadStatus(dir)
@@ -169,7 +170,7 @@ func TestStatusBoardBoundsDetailWrites(t *testing.T) {
 	now = now.Add(time.Second)
 	b.update(func(s *Status) {
 		s.Workers = []WorkerStatus{{Name: "w", Detail: json.RawMessage(`{"n":12}`), Problem: "stuck"}}
-	})
+	}, false)
 	if st, _ := ReadStatus(dir); st.Workers[0].Problem != "stuck" || compact(t, st.Workers[0].Detail) != `{"n":12}` {
 		t.Errorf("a problem was not written at once: %+v", st.Workers[0])
 	}
@@ -267,4 +268,131 @@ func compact(t *testing.T, raw json.RawMessage) string {
 		t.Fatalf("detail %q: %v", raw, err)
 	}
 	return b.String()
+}
+
+func TestStatusBoardWritesAStateChangeAtOnceAndHeldBackCountersLater(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	b := newStatusBoard(dir, clock, Status{State: StateRunning, Workers: []WorkerStatus{{Name: "conversation"}}})
+	set := func(detail string, now bool) {
+		t.Helper()
+		if err := b.update(func(s *Status) {
+			s.Workers = []WorkerStatus{{Name: "conversation", Detail: json.RawMessage(detail)}}
+		}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		t.Helper()
+		st, err := ReadStatus(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return compact(t, st.Workers[0].Detail)
+	}
+	set(`{"backfilling":true,"bytes_behind":900}`, true)
+	advance(time.Second)
+	set(`{"backfilling":true,"bytes_behind":400}`, false)
+	if got := read(); got != `{"backfilling":true,"bytes_behind":900}` {
+		t.Fatalf("a counter rewrote the file within detailRefresh: %s", got)
+	}
+	// The backfill is over: written at once, within detailRefresh of the
+	// last write.
+	advance(time.Second)
+	set(`{"bytes_behind":0}`, true)
+	if got := read(); got != `{"bytes_behind":0}` {
+		t.Fatalf("the end of the backfill was not written at once: %s", got)
+	}
+
+	// A counter held back is written when detailRefresh has passed since the
+	// last write, though nothing else changes.
+	select {
+	case <-b.flush: // the request of the counter held back above, written since
+	default:
+	}
+	fa := newFakeAfter()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.flushDetails(ctx, fa.after, func(err error) { t.Error(err) })
+	}()
+	advance(time.Second)
+	set(`{"bytes_behind":0,"messages_stored":1}`, false)
+	if got := read(); got != `{"bytes_behind":0}` {
+		t.Fatalf("a counter rewrote the file within detailRefresh: %s", got)
+	}
+	var d time.Duration
+	select {
+	case d = <-fa.waits:
+	case <-time.After(time.Minute):
+		t.Fatal("the held-back counter was never scheduled for a write")
+	}
+	if d != detailRefresh-time.Second {
+		t.Errorf("the flush waits %v, want %v: detailRefresh after the last write", d, detailRefresh-time.Second)
+	}
+	advance(d)
+	(<-fa.fires) <- clock()
+	deadline := time.Now().Add(time.Minute)
+	for read() != `{"bytes_behind":0,"messages_stored":1}` {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held-back counter was not written: %s", read())
+		}
+		<-time.After(10 * time.Millisecond) // polls the file, bounded by the deadline
+	}
+	cancel()
+	<-done
+}
+
+func TestReporterAsksForDetailNowToBeShownAtOnce(t *testing.T) {
+	type call struct {
+		now    bool
+		detail string
+	}
+	calls := make(chan call, 100)
+	var h *harness
+	h = setup(t, SupervisorConfig{OnChange: func(now bool) {
+		st := h.sup.Status()
+		calls <- call{now, string(st[0].Detail)}
+	}})
+	rep := h.sup.Reporter("conversation")
+	w := newScriptedWorker()
+	h.sup.Add("conversation", w)
+	h.start(t)
+	w.started(t)
+	// The call that shows the worker running, a change of state, comes
+	// first; the calls after it show the reporter's changes alone.
+	select {
+	case <-calls:
+	case <-time.After(guard):
+		t.Fatal("OnChange never showed the worker running")
+	}
+	// waitFor returns the first call that shows detail.
+	waitFor := func(detail string) call {
+		t.Helper()
+		for {
+			select {
+			case c := <-calls:
+				if c.detail == detail {
+					return c
+				}
+			case <-time.After(guard):
+				t.Fatalf("OnChange never showed %s", detail)
+			}
+		}
+	}
+	rep.Detail(map[string]int{"messages_stored": 1})
+	if c := waitFor(`{"messages_stored":1}`); c.now {
+		t.Error("a counter asked to be written at once")
+	}
+	rep.DetailNow(map[string]any{"messages_stored": 1, "backfilling": true})
+	if c := waitFor(`{"backfilling":true,"messages_stored":1}`); !c.now {
+		t.Error("DetailNow did not ask to be written at once")
+	}
+	if err := h.stop(t); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -53,6 +53,6 @@ func WorkerFactory(cfg config.DailyUpdate, companion config.Companion) daemon.Fa
 		}
 		o.Log, o.Now = d.Log, d.Clock.Now
 		return NewWorker(WorkerOptions{Options: o, Pool: d.Pool, After: d.Clock.After,
-			Detail: d.Status.Detail, Problem: d.Status.Problem}), nil
+			Detail: d.Status.Detail, Problem: d.Status.Problem, Database: d.Database}), nil
 	}
 }

@@ -126,10 +126,12 @@ func List(ctx context.Context, q postgres.DB, o ListOptions) ([]Update, error) {
 }
 
 // writeFile writes content to dir/<date>-<kind>.md atomically: a temporary file
-// in dir renamed over it, so a reader never sees half an update.
+// in dir renamed over it, so a reader never sees half an update. An update
+// quotes the day's important moments, so the file is the owner's alone (0600)
+// and a directory made for it is too (0700); an existing one keeps its mode.
 func writeFile(dir string, date time.Time, kind, content string) error {
 	name := filepath.Join(dir, date.Format(time.DateOnly)+"-"+kind+".md")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	f, err := os.CreateTemp(dir, "."+kind+"-*.tmp")
@@ -148,7 +150,7 @@ func writeFile(dir string, date time.Time, kind, content string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
+	if err := os.Chmod(f.Name(), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	if err := os.Rename(f.Name(), name); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -19,6 +20,10 @@ type WorkerOptions struct {
 	// Detail and Problem publish the worker's status; nil discards it.
 	Detail  func(any)
 	Problem func(string)
+	// Database is the daemon's database monitor, which ends the backoff
+	// while the ledger is unreachable once it sees the database back; nil:
+	// the backoff runs its course.
+	Database *daemon.DatabaseWatch
 }
 
 // Worker runs the daily updates on schedule. It uses robfig/cron only to
@@ -72,7 +77,8 @@ func NewWorker(o WorkerOptions) *Worker {
 }
 
 // Run runs due slots until ctx is done. Trouble with the database is waited
-// out with backoff; Run returns nil on a clean stop.
+// out with backoff, cut short when the daemon sees the database back; Run
+// returns nil on a clean stop.
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.o.Log
 	log.Info("started", zap.Duration("catch_up", w.o.CatchUp), zap.String("zone", w.o.Location.String()),
@@ -86,11 +92,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		if !w.lastNow.IsZero() && (now.Before(w.lastNow) || now.Sub(w.lastNow) > w.lastWait+jumpSlack) {
 			log.Info("the wall clock jumped: catching up", zap.Time("from", w.lastNow), zap.Time("to", now))
 		}
+		// Taken before the pass: a return seen while it failed still counts.
+		back := w.o.Database.Back()
 		wait, err := w.pass(ctx, now)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
+			w.o.Database.Trouble()
 			if w.dbDown.IsZero() {
 				w.dbDown = now
 				log.Warn("cannot reach the ledger; retrying", zap.Error(err))
@@ -105,7 +114,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				w.dbDown = time.Time{}
 				w.refresh = true
 			}
-			dbWait = time.Second
+			dbWait, back = time.Second, nil
 		}
 		if w.refresh && err == nil {
 			w.publish(ctx, now)
@@ -116,6 +125,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-w.o.After(wait):
+		case <-back: // the database is back: retry before the backoff ends
 		}
 	}
 }

@@ -58,8 +58,9 @@ type workerStatus struct {
 }
 
 // Run consolidates until ctx is done. A failed pass (the database away) is
-// retried with backoff and shown as a problem once it keeps failing; Run
-// returns only when ctx is done.
+// retried with backoff, or as soon as the daemon sees the database back, and
+// shown as a problem once it keeps failing; Run returns only when ctx is
+// done.
 func (w *worker) Run(ctx context.Context) error {
 	clock, log := w.deps.Clock, w.deps.Log
 	var st workerStatus
@@ -68,6 +69,8 @@ func (w *worker) Run(ctx context.Context) error {
 	retry := minRetry
 	for {
 		now := clock.Now()
+		// Taken before the pass: a return seen while it failed still counts.
+		back := w.deps.Database.Back()
 		res, err := Consolidate(ctx, w.deps.Pool, w.model, w.cfg.BatchSize, PassOptions{Now: now, Adopt: adopt, SkipUnchanged: adopt}, clock.Now)
 		wait := w.cfg.ConsolidateEvery
 		switch {
@@ -80,6 +83,7 @@ func (w *worker) Run(ctx context.Context) error {
 				failingSince = now
 			}
 			wait, retry = retry, min(retry*2, maxRetry)
+			w.deps.Database.Trouble()
 			log.Warn("consolidation pass failed", zap.Error(err), zap.Int("failures", st.Failures), zap.Duration("retry_in", wait))
 			if now.Sub(failingSince) >= problemAfter {
 				w.deps.Status.Problem("consolidation failing since " + failingSince.Format(time.RFC3339) + ": " + err.Error())
@@ -92,7 +96,7 @@ func (w *worker) Run(ctx context.Context) error {
 			} else {
 				adopt = false
 			}
-			retry, failingSince = minRetry, time.Time{}
+			retry, failingSince, back = minRetry, time.Time{}, nil
 			st = workerStatus{LastPassAt: &now, LastPassSeconds: res.DurationSeconds,
 				LastPassUpdated: res.Updated, LastPassNewlyForgotten: res.NewlyForgotten, LastPassAdopted: res.Adopted,
 				Conversations: res.Conversations, Emotions: res.Emotions,
@@ -108,6 +112,7 @@ func (w *worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-clock.After(wait):
+		case <-back: // the database is back: retry before the backoff ends
 		}
 	}
 }

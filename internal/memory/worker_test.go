@@ -163,3 +163,55 @@ func TestWorkerReportsAProblemOnlyWhenTheDatabaseStaysAway(t *testing.T) {
 		t.Errorf("Run = %v, want nil", err)
 	}
 }
+
+// TestWorkerRetriesAsSoonAsTheDatabaseIsBack: a worker backing off after a
+// failed pass runs it again when the daemon's monitor sees the database
+// back, without its backoff running out.
+func TestWorkerRetriesAsSoonAsTheDatabaseIsBack(t *testing.T) {
+	url := pgtest.DB(t)
+	pool, err := postgres.NewPool(context.Background(), url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	allow := pgtest.RefuseConnections(t, url)
+	cfg, err := config.Load(config.Options{Env: func(string) (string, bool) { return "", false }, Root: new(bool), Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := testkit.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	watch := daemon.NewDatabaseWatch()
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	w, err := memory.WorkerFactory(cfg.Memory)(daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After},
+		Log: zap.NewNop(), Status: sup.Reporter("memory"), Database: watch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Add("memory", w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	nextWait := func() time.Duration {
+		t.Helper()
+		return clock.NextWait(t).D
+	}
+	if d := nextWait(); d != 5*time.Second {
+		t.Fatalf("first wait %v, want the 5s backoff after a failed pass", d)
+	}
+	// Left waiting: the clock does not reach the end of the backoff.
+	allow()
+	watch.Recovered()
+	if d := nextWait(); d != cfg.Memory.ConsolidateEvery {
+		t.Errorf("after the database came back the worker waits %v, want the period %v after a good pass", d, cfg.Memory.ConsolidateEvery)
+	}
+	var st struct {
+		LastPassAt *time.Time `json:"last_pass_at"`
+	}
+	if err := json.Unmarshal(sup.Status()[0].Detail, &st); err != nil || st.LastPassAt == nil {
+		t.Errorf("no pass in the detail after the database came back: %s (%v)", sup.Status()[0].Detail, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}

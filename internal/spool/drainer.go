@@ -59,6 +59,7 @@ type Drainer struct {
 	log      *zap.Logger
 	clock    daemon.Clock
 	report   *daemon.Reporter
+	database *daemon.DatabaseWatch
 	interval time.Duration
 	workers  int
 	redactor *redact.Redactor
@@ -105,14 +106,17 @@ func NewDrainer(d daemon.Deps, r *redact.Redactor) *Drainer {
 	}
 	return &Drainer{
 		db: d.Pool, spool: New(d.StateDir, clock.Now), log: log, clock: clock, report: d.Status,
-		interval: PollInterval, workers: workers, redactor: r,
+		database: d.Database, interval: PollInterval, workers: workers, redactor: r,
 	}
 }
 
-// Run drains until ctx is done.
+// Run drains until ctx is done. After a failed pass it backs off until the
+// daemon's monitor sees the database back, or the backoff ends.
 func (d *Drainer) Run(ctx context.Context) error {
 	var backoff time.Duration
 	for {
+		// Taken before the pass: a return seen while it failed still counts.
+		back := d.database.Back()
 		err := d.pass(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -120,15 +124,17 @@ func (d *Drainer) Run(ctx context.Context) error {
 		d.publish()
 		wait := d.interval
 		if err != nil {
+			d.database.Trouble()
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 			wait = backoff
 		} else {
-			backoff = 0
+			backoff, back = 0, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.clock.After(wait):
+		case <-back:
 		}
 	}
 }

@@ -226,6 +226,58 @@ func TestDrainerBacksOffWhileTheDatabaseIsAwayAndDrainsWhenItReturns(t *testing.
 	}
 }
 
+// TestDrainerRetriesAsSoonAsTheDatabaseIsBack: a drainer backing off after
+// failed passes drains when the daemon's monitor sees the database back,
+// without its backoff running out.
+func TestDrainerRetriesAsSoonAsTheDatabaseIsBack(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	p := newSpoolProxy(t, url)
+	p.down()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := postgres.NewPool(ctx, p.url(), pgtest.TimeZone, postgres.PoolOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	state := t.TempDir()
+	clock := testkit.NewClock(spoolStart)
+	rec := spoolConversation(t, spool.New(state, clock.Now), valid())
+	watch := daemon.NewDatabaseWatch()
+	d := spool.NewDrainer(daemon.Deps{Pool: pool, Log: zap.NewNop(), StateDir: state,
+		Clock: daemon.Clock{Now: clock.Now, After: clock.After}, Database: watch}, nil)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for _, want := range []time.Duration{time.Second, 2 * time.Second} {
+		w := clock.NextWait(t)
+		if w.D != want {
+			t.Fatalf("backoff %v, want %v", w.D, want)
+		}
+		w.Fire()
+	}
+	if w := clock.NextWait(t); w.D != 4*time.Second {
+		t.Fatalf("backoff %v, want 4s", w.D)
+	} // left waiting: the clock does not reach the end of this backoff
+
+	p.up()
+	watch.Recovered()
+	if w := clock.NextWait(t); w.D != spool.PollInterval {
+		t.Errorf("after the database came back the drainer waits %v, want the poll interval after a good pass", w.D)
+	}
+	if st := d.Status(); st.Drained != 1 || st.Backlog != 0 || st.LastError != "" {
+		t.Errorf("status after the return = %+v", st)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, "select count(*) from conversations where conversation_id = $1", rec.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the spooled record stored %d times (%v)", n, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
 func TestDrainerWithAnEmptySpoolNeedsNoDatabase(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
