@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
@@ -165,7 +166,8 @@ from conversations where conversation_id = $1`
 //
 // The ID is the idempotency key: when a message with c's ID is already stored,
 // Save writes nothing and returns the stored message, so a retry or a replay
-// never duplicates one.
+// never duplicates one. An id forgotten on request (see package forget) is
+// never stored again: Save returns a *forget.ForgottenError.
 func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
@@ -184,6 +186,13 @@ func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not stored, and not there either: its id was forgotten on
+			// request, and the database dropped the row.
+			if ferr := forget.Refused(ctx, q, forget.KindConversation, c.ID); ferr != nil {
+				err = ferr
+			}
+		}
 		if err == nil && !sameConversation(c, saved) {
 			err = &text.FieldError{Field: "conversation_id", Problem: fmt.Sprintf("%s is already stored for a different message; use a new id", c.ID)}
 		}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
@@ -26,8 +27,19 @@ import (
 // A record saved without a time gets the time it was spooled, not the time it
 // is drained: that is when it was felt or said. If its id is already stored
 // (the save that spooled it reached the database after all, and the server
-// chose the time), the stored row is the record, whatever its time.
+// chose the time), the stored row is the record, whatever its time. A record
+// whose id was forgotten on request since is dropped, not stored.
 func ApplySpooled(ctx context.Context, q postgres.Querier, r spool.Record) error {
+	err := applySpooled(ctx, q, r)
+	if forget.IsForgotten(err) {
+		// Forgotten on request after it was spooled: it is settled, and its
+		// file goes, as the forget asked.
+		return nil
+	}
+	return err
+}
+
+func applySpooled(ctx context.Context, q postgres.Querier, r spool.Record) error {
 	switch r.Kind {
 	case spool.KindEmotion:
 		e, untimed, err := decodeSpooledEmotion(r)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -137,7 +138,9 @@ const selectEmotionSQL = `select ` + emotionColumns + ` from angela_emotions whe
 // Save writes nothing and returns the stored emotion, so a retry or a replay
 // never duplicates one. If the stored emotion differs from e, the key was
 // reused by mistake: Save returns a *text.FieldError for "emotion_id" rather
-// than report a save that did not happen.
+// than report a save that did not happen. An id forgotten on request (see
+// package forget) is never stored again: Save returns a
+// *forget.ForgottenError.
 func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
@@ -155,6 +158,13 @@ func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanEmotion(q.QueryRow(ctx, selectEmotionSQL, e.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not stored, and not there either: its id was forgotten on
+			// request, and the database dropped the row.
+			if ferr := forget.Refused(ctx, q, forget.KindEmotion, e.ID); ferr != nil {
+				err = ferr
+			}
+		}
 		if err == nil && !sameEmotion(e, saved) {
 			err = &text.FieldError{Field: "emotion_id", Problem: fmt.Sprintf("%s is already stored for a different emotion; use a new id", e.ID)}
 		}
