@@ -37,6 +37,7 @@ func (a *app) subcommands() []subcommand {
 		{"spool", a.spoolCommand},
 		{"recall", a.recallCommand},
 		{"search", a.searchCommand},
+		{"forget", a.forgetCommand},
 		{"migrate", a.migrateCommand},
 		{"run", a.runCommand},
 		{"status", a.statusCommand},

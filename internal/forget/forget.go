@@ -122,6 +122,8 @@ type Memory struct {
 	Emotion string `json:"emotion,omitempty"`
 	// Preview is the start of its text (a message's, an emotion's context).
 	Preview string `json:"preview"`
+
+	body string // the whole text Preview starts
 }
 
 // Result is what Forget did.
@@ -132,6 +134,9 @@ type Result struct {
 	Forgotten []Memory `json:"forgotten"`
 	// Already are the ids asked for that were forgotten before.
 	Already []uuid.UUID `json:"already_forgotten"`
+	// Scrubbed counts the daily updates and journal entries that quoted a
+	// forgotten memory, whose quote was replaced by "[forgotten]".
+	Scrubbed int `json:"scrubbed"`
 }
 
 // Count returns how many conversations and emotions r forgot.
@@ -275,7 +280,13 @@ func Forget(ctx context.Context, db Beginner, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if o.DryRun || len(res.Forgotten) == 0 {
+	if len(res.Forgotten) == 0 {
+		return res, nil
+	}
+	if res.Scrubbed, err = scrub(ctx, tx, res.Forgotten, o.DryRun); err != nil {
+		return res, err
+	}
+	if o.DryRun {
 		return res, nil
 	}
 	if err := Delete(ctx, tx, res.Forgotten, o.Reason, o.Now); err != nil {
@@ -375,7 +386,7 @@ func collect(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) ([]M
 		} else {
 			m.Emotion = name
 		}
-		m.Preview = text.Preview(body, PreviewChars)
+		m.Preview, m.body = text.Preview(body, PreviewChars), body
 		return m, nil
 	})
 	if err != nil {
