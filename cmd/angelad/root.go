@@ -38,6 +38,8 @@ func (a *app) subcommands() []subcommand {
 		{"recall", a.recallCommand},
 		{"search", a.searchCommand},
 		{"forget", a.forgetCommand},
+		{"export", a.exportCommand},
+		{"import-memory", a.importMemoryCommand},
 		{"migrate", a.migrateCommand},
 		{"run", a.runCommand},
 		{"status", a.statusCommand},
