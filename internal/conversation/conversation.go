@@ -143,13 +143,15 @@ const conversationColumns = `conversation_id, coalesce(session_id, ''), lower(sp
 // time it uses clock_timestamp() rather than now(), so that messages saved one
 // after another in one transaction keep their order. Empty optional texts are
 // stored as NULL, as the original did. $10 is the search grams (text.Grams); the
-// state row is written with the message.
+// state row is written with the message. An id forgotten on request is left
+// out (see postgres.TombstonesSetting).
 const insertConversationSQL = `with ins as (
 	insert into conversations
 		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
 		 importance_level, created_at, search_grams)
-	values ($1, nullif($2::text, ''), $3, $4, nullif($5::text, ''), nullif($6::text, ''),
-		nullif($7::text, ''), $8, coalesce($9::timestamptz, clock_timestamp()), $10)
+	select $1::uuid, nullif($2::text, ''), $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''),
+		nullif($7::text, ''), $8::int4, coalesce($9::timestamptz, clock_timestamp()), $10::int4[]
+	where not exists (select from memory_tombstones where id = $1::uuid)
 	on conflict (conversation_id) do nothing
 	returning *
 ), states as (
@@ -205,7 +207,8 @@ func Save(ctx context.Context, q postgres.Querier, c Conversation) (Conversation
 
 // insertConversationsSQL is insertConversationSQL for many messages in one
 // statement, from arrays. The grams come as one array, $9, each message's its
-// slice lo:hi (see text.GramRuns); a NULL time asks the server for it.
+// slice lo:hi (see text.GramRuns); a NULL time asks the server for it. Ids
+// forgotten on request are left out.
 const insertConversationsSQL = `with ins as (
 	insert into conversations
 		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
@@ -215,6 +218,7 @@ const insertConversationsSQL = `with ins as (
 	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::int4[], $10::timestamptz[], $11::int4[], $12::int4[])
 		as m(id, session, speaker, txt, mtype, topic, emotion, importance, at, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = m.id)
 	on conflict (conversation_id) do nothing
 	returning conversation_id, importance_level, created_at
 ), states as (

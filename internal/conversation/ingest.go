@@ -332,8 +332,9 @@ func fingerprint(f *os.File, offset int64) ([]byte, error) {
 // insertMessagesSQL stores a batch in one statement. The rows' search grams
 // (text.Grams) come as one array, $10, each row's its slice lo:hi (1-based,
 // empty when lo > hi): an array parameter must be rectangular. A message already
-// stored (the same uuid read from another file, or read before) is skipped;
-// each new one gets its state row in the same statement.
+// stored (the same uuid read from another file, or read before), or forgotten
+// on request (see postgres.TombstonesSetting), is skipped; each new one gets
+// its state row in the same statement.
 // created_at is written as timestamptz, which a legacy TIMESTAMP column stores
 // as the wall time in the session's time zone, as Save does.
 const insertMessagesSQL = `with ins as (
@@ -343,6 +344,7 @@ const insertMessagesSQL = `with ins as (
 	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7, ($10::int4[])[lo:hi]
 	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $8::int4[], $9::int4[])
 		as m(id, session, speaker, txt, at, project, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = m.id)
 	on conflict (conversation_id) do nothing
 	returning conversation_id, importance_level, created_at
 ), states as (

@@ -218,7 +218,10 @@ create trigger refuse before delete on angela_emotions for each row execute func
 
 func TestAForgottenIDIsNeverStoredAgain(t *testing.T) {
 	t.Parallel()
-	ctx, conn := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	url := pgtest.DB(t)
+	conn := pgtest.Conn(t, url)
 	c := conversation.Conversation{ID: uuid.New(), Speaker: "david", MessageText: "my password is hunter2", CreatedAt: now}
 	e := memory.Emotion{ID: uuid.New(), Emotion: "worried", Intensity: 6, Context: "a password in the chat", FeltAt: now}
 	if _, err := conversation.Save(ctx, conn, c); err != nil {
@@ -255,6 +258,17 @@ values ($1, 'david', 'again'), ($2, 'david', 'a new one')`, c.ID, other)
 		t.Errorf("insert of a forgotten and a new row: %v rows, %v; want 1 (the new one)", tag.RowsAffected(), err)
 	}
 	if _, err := conn.Exec(ctx, `insert into angela_emotions (emotion_id, emotion, intensity, context) values ($1, 'x', 5, 'y')`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	// A session that does not say it leaves out forgotten ids (an older
+	// angelad, psql), writing a row with its grams as angelad's writers do.
+	plain, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close(ctx)
+	if _, err := plain.Exec(ctx, `insert into conversations (conversation_id, speaker, message_text, search_grams)
+values ($1, 'david', 'again', '{1}')`, c.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []uuid.UUID{c.ID, e.ID} {

@@ -114,13 +114,15 @@ const emotionColumns = `emotion_id, felt_at::timestamptz, emotion, coalesce(inte
 // uses clock_timestamp() rather than now(), so that emotions saved one after
 // another in one transaction keep their order. Empty optional texts are stored
 // as NULL, as the original did. $9 is the search grams (text.Grams); the
-// state row is written with the emotion.
+// state row is written with the emotion. An id forgotten on request is left
+// out (see postgres.TombstonesSetting).
 const insertEmotionSQL = `with ins as (
 	insert into angela_emotions
 		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
 		 search_grams)
-	values ($1, coalesce($2::timestamptz, clock_timestamp()), $3, $4, $5,
-		nullif($6::text, ''), nullif($7::text, ''), $8, $9)
+	select $1::uuid, coalesce($2::timestamptz, clock_timestamp()), $3::text, $4::int4, $5::text,
+		nullif($6::text, ''), nullif($7::text, ''), $8::int4, $9::int4[]
+	where not exists (select from memory_tombstones where id = $1::uuid)
 	on conflict (emotion_id) do nothing
 	returning *
 ), states as (
@@ -177,7 +179,8 @@ func Save(ctx context.Context, q postgres.Querier, e Emotion) (Emotion, error) {
 
 // insertEmotionsSQL is insertEmotionSQL for many emotions in one statement,
 // from arrays. The grams come as one array, $9, each emotion's its slice
-// lo:hi (see text.GramRuns); a NULL time asks the server for it.
+// lo:hi (see text.GramRuns); a NULL time asks the server for it. Ids
+// forgotten on request are left out.
 const insertEmotionsSQL = `with ins as (
 	insert into angela_emotions
 		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
@@ -187,6 +190,7 @@ const insertEmotionsSQL = `with ins as (
 	from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[],
 		$8::int4[], $10::int4[], $11::int4[])
 		as e(id, at, emotion, intensity, context, words, why, strength, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = e.id)
 	on conflict (emotion_id) do nothing
 	returning emotion_id, intensity, memory_strength, felt_at
 ), states as (

@@ -21,9 +21,19 @@ create table if not exists memory_tombstones (
 -- order of their names, so these are named to fire before every other one
 -- (angela_conversation_memory writes a state row for a row without grams).
 --
--- The check is one probe of the tombstones' primary key. Its cost on capture
--- was measured (README, "Forgetting"): it is why the function is PL/pgSQL
--- with one static statement, planned once per session.
+-- A probe of the tombstones for every row costs transcript capture too much:
+-- 3 to 6 us a row from a trigger however it is written (PL/pgSQL, or an SQL
+-- function in the WHEN clause; 20 us once the table is big enough for a
+-- sequential scan and small enough for the planner to prefer one), against
+-- some 30 us for all the rest of capturing a row. An anti-join of a whole
+-- batch against the tombstones costs nearly nothing. So angelad's writers,
+-- which send each row with its search grams (005), leave out tombstoned ids
+-- themselves, in the INSERT ... SELECT, and their sessions say so: every
+-- angelad connection sets angela.tombstones = 'checked' (postgres.ParseConfig).
+-- The trigger checks every other row: one without grams (a hand-written
+-- INSERT, the Python original), or from a session that does not say it checks
+-- (an angelad older than this migration, psql). Its WHEN clause costs the
+-- checked rows a fraction of a microsecond.
 create or replace function angela_conversation_forgotten() returns trigger
 language plpgsql as $$
 begin
@@ -47,12 +57,16 @@ $$;
 drop trigger if exists angela_conversation_forgotten on conversations;
 create trigger angela_conversation_forgotten
     before insert on conversations
-    for each row execute function angela_conversation_forgotten();
+    for each row when (new.search_grams is null
+                       or current_setting('angela.tombstones', true) is distinct from 'checked')
+    execute function angela_conversation_forgotten();
 
 drop trigger if exists angela_emotion_forgotten on angela_emotions;
 create trigger angela_emotion_forgotten
     before insert on angela_emotions
-    for each row execute function angela_emotion_forgotten();
+    for each row when (new.search_grams is null
+                       or current_setting('angela.tombstones', true) is distinct from 'checked')
+    execute function angela_emotion_forgotten();
 
 -- angelad's journal is keyed by journal_id. The Python original keyed its
 -- entries by entry_id and may hold several for one date, so an adopted
