@@ -13,6 +13,7 @@ import (
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -222,6 +223,12 @@ func TestAForgottenIDIsNeverStoredAgain(t *testing.T) {
 	defer cancel()
 	url := pgtest.DB(t)
 	conn := pgtest.Conn(t, url)
+	// angelad's connections say that their writers leave forgotten ids out,
+	// so that the database checks only the rows of other sessions.
+	var setting string
+	if err := conn.QueryRow(ctx, `select current_setting($1, true)`, postgres.TombstonesSetting).Scan(&setting); err != nil || setting != "checked" {
+		t.Fatalf("%s = %q, %v; want checked", postgres.TombstonesSetting, setting, err)
+	}
 	c := conversation.Conversation{ID: uuid.New(), Speaker: "david", MessageText: "my password is hunter2", CreatedAt: now}
 	e := memory.Emotion{ID: uuid.New(), Emotion: "worried", Intensity: 6, Context: "a password in the chat", FeltAt: now}
 	if _, err := conversation.Save(ctx, conn, c); err != nil {
