@@ -385,6 +385,10 @@ func TestImportRefusesABadFileAndWritesNothing(t *testing.T) {
 			t0 := c["tables"].([]any)[3].(map[string]any)
 			t0["columns"] = append(t0["columns"].([]any), map[string]any{"name": "x", "type": "text; drop table conversations"})
 		})}, body, []string{trailer})},
+		{"an unknown type", `column x has type "no_such_type", which this database does not know`, join([]string{withHeader(func(c map[string]any) {
+			t0 := c["tables"].([]any)[3].(map[string]any)
+			t0["columns"] = append(t0["columns"].([]any), map[string]any{"name": "x", "type": "no_such_type"})
+		})}, body, []string{trailer})},
 		{"not JSON", "not a JSON line", join([]string{header, "not json\n"}, body, []string{trailer})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

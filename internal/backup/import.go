@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/postgres"
@@ -124,7 +125,7 @@ func Import(ctx context.Context, db Beginner, path string, o ImportOptions) (Imp
 		return ImportResult{}, err
 	}
 	res := ImportResult{Header: m.header, Tables: []TableResult{}, SchemaChanges: []string{}, Refused: []Refusal{}}
-	im := &importer{db: db, o: o, res: &res, tables: map[string]*importTable{}}
+	im := &importer{path: path, db: db, o: o, res: &res, tables: map[string]*importTable{}}
 	if err := im.prepare(ctx, m); err != nil {
 		return res, err
 	}
@@ -375,6 +376,7 @@ func verify(path string, progress func(done, total int64)) (manifest, error) {
 
 // importer stores a verified file.
 type importer struct {
+	path   string
 	db     Beginner
 	o      ImportOptions
 	res    *ImportResult
@@ -419,6 +421,11 @@ func (im *importer) prepare(ctx context.Context, m manifest) error {
 				// typePattern keeps the type a type name; PostgreSQL
 				// refuses one it does not know.
 				if _, err := tx.Exec(ctx, `alter table `+table+` add column `+pgx.Identifier{c.Name}.Sanitize()+` `+c.Type); err != nil {
+					var pgErr *pgconn.PgError
+					if errors.As(err, &pgErr) && (pgErr.Code == "42704" || pgErr.Code == "42601") {
+						return &FileError{Path: im.path, Problem: fmt.Sprintf("table %s: column %s has type %s, which this database does not know",
+							t.Name, c.Name, text.Quote(c.Type))}
+					}
 					return fmt.Errorf("import: add column %s.%s %s: %w", t.Name, c.Name, c.Type, err)
 				}
 				im.change(fmt.Sprintf("added column %s.%s (%s), which the file's rows have", t.Name, c.Name, c.Type))
