@@ -78,6 +78,13 @@ func TestForgetByIDAndBySearch(t *testing.T) {
 		t.Error("a memory that was not named was touched")
 	}
 
+	// The database unreachable: an error, nothing spooled.
+	down := c.with("ANGELA_DATABASE_URL=" + refusedURL(t))
+	down.fails(1, "connection refused", "forget", keep)
+	if files := spoolFiles(t, down); len(files) != 0 {
+		t.Errorf("forget spooled %v", files)
+	}
+
 	// Saved again with its id: refused, as a problem of the id.
 	c.fails(2, "--id: "+cid+" was forgotten on request (angelad forget) and is not stored again",
 		"save-conversation", "--speaker", "david", "--message", "รหัสผ่านของพี่คือ hunter2", "--id", cid)
