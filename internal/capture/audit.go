@@ -289,7 +289,10 @@ func (c *Capture) Audit(ctx context.Context, q postgres.DB, files []Transcript, 
 		for j, m := range chunk {
 			ids[j] = m.ConversationID
 		}
-		rows, err := q.Query(ctx, `select conversation_id from conversations where conversation_id = any($1)`, ids)
+		// A line forgotten on request (angelad forget) is accounted for:
+		// it is not stored, on purpose.
+		rows, err := q.Query(ctx, `select conversation_id from conversations where conversation_id = any($1)
+union all select id from memory_tombstones where id = any($1)`, ids)
 		if err != nil {
 			return rep, fmt.Errorf("audit: %w", err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -172,13 +173,15 @@ const conversationColumns = `conversation_id, coalesce(session_id, ''), lower(sp
 // time it uses clock_timestamp() rather than now(), so that messages saved one
 // after another in one transaction keep their order. Empty optional texts are
 // stored as NULL, as the original did. $10 is the search grams (text.Grams); the
-// state row is written with the message.
+// state row is written with the message. An id forgotten on request is left
+// out (see postgres.TombstonesSetting).
 const insertConversationSQL = `with ins as (
 	insert into conversations
 		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
 		 importance_level, created_at, search_grams)
-	values ($1, nullif($2::text, ''), $3, $4, nullif($5::text, ''), nullif($6::text, ''),
-		nullif($7::text, ''), $8, coalesce($9::timestamptz, clock_timestamp()), $10)
+	select $1::uuid, nullif($2::text, ''), $3::text, $4::text, nullif($5::text, ''), nullif($6::text, ''),
+		nullif($7::text, ''), $8::int4, coalesce($9::timestamptz, clock_timestamp()), $10::int4[]
+	where not exists (select from memory_tombstones where id = $1::uuid)
 	on conflict (conversation_id) do nothing
 	returning *
 ), states as (
@@ -195,7 +198,8 @@ from conversations where conversation_id = $1`
 //
 // The ID is the idempotency key: when a message with c's ID is already stored,
 // Save writes nothing and returns the stored message, so a retry or a replay
-// never duplicates one.
+// never duplicates one. An id forgotten on request (see package forget) is
+// never stored again: Save returns a *forget.ForgottenError.
 func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, error) {
 	c = c.WithDefaults()
 	if err := c.Validate(); err != nil {
@@ -214,6 +218,13 @@ func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, err
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not stored, and not there either: its id was forgotten on
+			// request, and the database dropped the row.
+			if ferr := forget.Refused(ctx, q, forget.KindConversation, c.ID); ferr != nil {
+				err = ferr
+			}
+		}
 		if err == nil && !sameConversation(c, saved) {
 			err = &text.FieldError{Field: "conversation_id", Problem: fmt.Sprintf("%s is already stored for a different message; use a new id", c.ID)}
 		}
@@ -226,7 +237,8 @@ func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, err
 
 // insertConversationsSQL is insertConversationSQL for many messages in one
 // statement, from arrays. The grams come as one array, $9, each message's its
-// slice lo:hi (see text.GramRuns); a NULL time asks the server for it.
+// slice lo:hi (see text.GramRuns); a NULL time asks the server for it. Ids
+// forgotten on request are left out.
 const insertConversationsSQL = `with ins as (
 	insert into conversations
 		(conversation_id, session_id, speaker, message_text, message_type, topic, emotion_detected,
@@ -236,6 +248,7 @@ const insertConversationsSQL = `with ins as (
 	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::int4[], $10::timestamptz[], $11::int4[], $12::int4[])
 		as m(id, session, speaker, txt, mtype, topic, emotion, importance, at, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = m.id)
 	on conflict (conversation_id) do nothing
 	returning conversation_id, importance_level, created_at
 ), states as (
@@ -304,7 +317,8 @@ type Captured struct {
 // rows' search grams (text.Grams) come as one array, $10, each row's its slice
 // lo:hi (1-based, empty when lo > hi): an array parameter must be rectangular.
 // A message already stored (the same uuid read from another file, or read
-// before) is skipped; each new one gets its state row in the same statement.
+// before), or forgotten on request (see postgres.TombstonesSetting), is
+// skipped; each new one gets its state row in the same statement.
 // created_at is written as timestamptz, which a legacy TIMESTAMP column stores
 // as the wall time in the session's time zone, as Save does.
 const insertCapturedSQL = `with ins as (
@@ -314,6 +328,7 @@ const insertCapturedSQL = `with ins as (
 	select id, nullif(session, ''), speaker, txt, 5, at, nullif(project, ''), $7, ($10::int4[])[lo:hi]
 	from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $8::int4[], $9::int4[])
 		as m(id, session, speaker, txt, at, project, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = m.id)
 	on conflict (conversation_id) do nothing
 	returning conversation_id, importance_level, created_at
 ), states as (

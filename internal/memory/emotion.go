@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -113,13 +114,15 @@ const emotionColumns = `emotion_id, felt_at::timestamptz, emotion, coalesce(inte
 // uses clock_timestamp() rather than now(), so that emotions saved one after
 // another in one transaction keep their order. Empty optional texts are stored
 // as NULL, as the original did. $9 is the search grams (text.Grams); the
-// state row is written with the emotion.
+// state row is written with the emotion. An id forgotten on request is left
+// out (see postgres.TombstonesSetting).
 const insertEmotionSQL = `with ins as (
 	insert into angela_emotions
 		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
 		 search_grams)
-	values ($1, coalesce($2::timestamptz, clock_timestamp()), $3, $4, $5,
-		nullif($6::text, ''), nullif($7::text, ''), $8, $9)
+	select $1::uuid, coalesce($2::timestamptz, clock_timestamp()), $3::text, $4::int4, $5::text,
+		nullif($6::text, ''), nullif($7::text, ''), $8::int4, $9::int4[]
+	where not exists (select from memory_tombstones where id = $1::uuid)
 	on conflict (emotion_id) do nothing
 	returning *
 ), states as (
@@ -137,7 +140,9 @@ const selectEmotionSQL = `select ` + emotionColumns + ` from angela_emotions whe
 // Save writes nothing and returns the stored emotion, so a retry or a replay
 // never duplicates one. If the stored emotion differs from e, the key was
 // reused by mistake: Save returns a *text.FieldError for "emotion_id" rather
-// than report a save that did not happen.
+// than report a save that did not happen. An id forgotten on request (see
+// package forget) is never stored again: Save returns a
+// *forget.ForgottenError.
 func Save(ctx context.Context, q postgres.DB, e Emotion) (Emotion, error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
@@ -155,6 +160,13 @@ func Save(ctx context.Context, q postgres.DB, e Emotion) (Emotion, error) {
 		// that under READ COMMITTED it sees a row that a concurrent save of the
 		// same ID committed while the insert waited for it.
 		saved, err = scanEmotion(q.QueryRow(ctx, selectEmotionSQL, e.ID))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Not stored, and not there either: its id was forgotten on
+			// request, and the database dropped the row.
+			if ferr := forget.Refused(ctx, q, forget.KindEmotion, e.ID); ferr != nil {
+				err = ferr
+			}
+		}
 		if err == nil && !sameEmotion(e, saved) {
 			err = &text.FieldError{Field: "emotion_id", Problem: fmt.Sprintf("%s is already stored for a different emotion; use a new id", e.ID)}
 		}
@@ -167,7 +179,8 @@ func Save(ctx context.Context, q postgres.DB, e Emotion) (Emotion, error) {
 
 // insertEmotionsSQL is insertEmotionSQL for many emotions in one statement,
 // from arrays. The grams come as one array, $9, each emotion's its slice
-// lo:hi (see text.GramRuns); a NULL time asks the server for it.
+// lo:hi (see text.GramRuns); a NULL time asks the server for it. Ids
+// forgotten on request are left out.
 const insertEmotionsSQL = `with ins as (
 	insert into angela_emotions
 		(emotion_id, felt_at, emotion, intensity, context, david_words, why_it_matters, memory_strength,
@@ -177,6 +190,7 @@ const insertEmotionsSQL = `with ins as (
 	from unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[],
 		$8::int4[], $10::int4[], $11::int4[])
 		as e(id, at, emotion, intensity, context, words, why, strength, lo, hi)
+	where not exists (select from memory_tombstones t where t.id = e.id)
 	on conflict (emotion_id) do nothing
 	returning emotion_id, intensity, memory_strength, felt_at
 ), states as (

@@ -45,8 +45,9 @@ var (
 const ApplicationName = "angelad"
 
 // ParseConfig parses a connection string and sets the session parameters every
-// angelad connection carries: the application name and the time zone that times
-// without a zone (legacy TIMESTAMP columns) are read and written in. A
+// angelad connection carries: the application name, the time zone that times
+// without a zone (legacy TIMESTAMP columns) are read and written in, and
+// TombstonesSetting. A
 // cancelled context cancels the running statement on the server.
 func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
 	if err := checkConnString(connString); err != nil {
@@ -76,10 +77,19 @@ func cancelOnServer(c *pgconn.Config) {
 	}
 }
 
+// TombstonesSetting is the session setting by which an angelad connection
+// tells the database that its writers leave out the ids forgotten on request
+// themselves, so that the database's per-row check (migration 010) may skip
+// the rows they send with their search grams. Every statement of angelad that
+// inserts into conversations or angela_emotions with search grams must
+// therefore leave out the ids in memory_tombstones (NOT EXISTS).
+const TombstonesSetting = "angela.tombstones"
+
 func setRuntimeParams(p map[string]string, timeZone string) {
 	if _, ok := p["application_name"]; !ok {
 		p["application_name"] = ApplicationName
 	}
+	p[TombstonesSetting] = "checked"
 	if timeZone != "" {
 		p["timezone"] = timeZone
 	}

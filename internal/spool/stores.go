@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/forget"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/redact"
@@ -38,7 +39,18 @@ type Stores struct {
 // chose the time), the stored row is the record, whatever its time. A record
 // whose required text is nothing but <private> passages (an older angelad
 // spooled it as it was given) is a *SkipError: nothing of it may be stored.
+// A record whose id was forgotten on request since is dropped, not stored.
 func (s Stores) ApplyRecord(ctx context.Context, q postgres.DB, r Record) error {
+	err := s.applyRecord(ctx, q, r)
+	if forget.IsForgotten(err) {
+		// Forgotten on request after it was spooled: it is settled, and its
+		// file goes, as the forget asked.
+		return nil
+	}
+	return err
+}
+
+func (s Stores) applyRecord(ctx context.Context, q postgres.DB, r Record) error {
 	switch r.Kind {
 	case KindEmotion:
 		e, untimed, err := s.decodeSpooledEmotion(r)
