@@ -52,3 +52,55 @@ func TestRecallFindsAProjectOffItsIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrievalReadsItsIndexes checks that the lexical candidates are read
+// off the partial GIN index of terms (a condition on search_terms implies
+// that it is not null), the pending rows off their partial index, and the
+// neighbouring turns off the index on created_at.
+func TestRetrievalReadsItsIndexes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (session_id, speaker, message_text, created_at)
+		select 's' || (i / 20), 'david', 'm ' || i, now() - i * interval '1 second' from generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := IndexPending(ctx, conn, MaxIndexBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+	}
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text) select 'david', 'new' from generate_series(1, 10);
+		analyze conversations`); err != nil {
+		t.Fatal(err)
+	}
+	var ids []any
+	if err := conn.QueryRow(ctx, `select array_agg(conversation_id) from (select conversation_id from conversations limit 30) c`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql, index string
+		args       []any
+	}{
+		{convCandidatesAnySQL, "conversations_search_terms_idx", []any{[]int32{1, 2, 3}, candidateBudget}},
+		{convCandidatesAllSQL, "conversations_search_terms_idx", []any{[]int32{1, 2}, candidateBudget}},
+		{indexKinds[0].pendingSQL, "conversations_terms_pending_idx", []any{100}},
+		{neighboursSQL, "Index Scan using conversations_created_at_idx", []any{ids, "6h"}},
+	} {
+		if q.sql == neighboursSQL {
+			// As expandNeighbours runs it.
+			if _, err := conn.Exec(ctx, "set enable_bitmapscan = off"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan := pgtest.Plan(t, conn, q.sql, q.args...)
+		if !strings.Contains(plan, q.index) || strings.Contains(plan, "Seq Scan on conversations c") {
+			t.Errorf("plan of %s does not use %s:\n%s", q.sql, q.index, plan)
+		}
+	}
+}
