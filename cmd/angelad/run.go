@@ -76,6 +76,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
 		d.Register("socket", socket.WorkerFactory())
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
+		d.Register("index", memory.IndexWorkerFactory())
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

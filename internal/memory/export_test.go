@@ -22,3 +22,6 @@ func RetrieveTuned(ctx context.Context, db Beginner, model Model, o RetrieveOpti
 	}
 	return retrieve(ctx, db, model, o, p)
 }
+
+// IndexEvery is the index worker's idle period.
+const IndexEvery = indexEvery
