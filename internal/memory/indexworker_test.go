@@ -3,12 +3,17 @@ package memory_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 )
 
@@ -60,5 +65,54 @@ func TestIndexWorkerIndexesWhatArrives(t *testing.T) {
 	}
 	if detail.IndexedSinceStart != 2751 || detail.PendingConversations != 0 || detail.PendingEmotions != 0 {
 		t.Fatalf("status detail = %s", st.Workers[0].Detail)
+	}
+}
+
+// TestIndexWorkerBacksOffAndReportsAProblem: with the database away the
+// worker backs off (5 s doubling to 30 s) and, after 2 minutes of failing,
+// shows a problem; it returns nil when stopped.
+func TestIndexWorkerBacksOffAndReportsAProblem(t *testing.T) {
+	pool, err := postgres.NewPool(context.Background(), "host="+t.TempDir()+" user=nobody dbname=none", pgtest.TimeZone,
+		postgres.PoolOptions{MaxConns: 1, ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	clock := &stepClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), waits: make(chan time.Duration), fire: make(chan time.Time)}
+	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
+	w, err := memory.IndexWorkerFactory()(daemon.Deps{Pool: pool, Clock: daemon.Clock{Now: clock.Now, After: clock.After},
+		Log: zap.NewNop(), Status: sup.Reporter("index")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup.Add("index", w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	problem := func() string { return sup.Status()[0].Problem }
+	var failingFor time.Duration
+	var waits []time.Duration
+	for failingFor < 2*time.Minute {
+		d := <-clock.waits
+		if p := problem(); p != "" {
+			t.Fatalf("a problem after failing for %s: %q", failingFor, p)
+		}
+		waits = append(waits, d)
+		clock.mu.Lock()
+		clock.now = clock.now.Add(d)
+		clock.mu.Unlock()
+		failingFor += d
+		clock.fire <- clock.Now()
+	}
+	<-clock.waits
+	if p := problem(); !strings.HasPrefix(p, "indexing for retrieval failing since 2026-01-01T00:00:00Z: ") {
+		t.Errorf("after failing for %s: problem %q", failingFor, p)
+	}
+	if fmt.Sprint(waits) != "[5s 10s 20s 30s 30s 30s]" {
+		t.Errorf("backoff %v, want 5s doubling to 30s", waits)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v, want nil", err)
 	}
 }
