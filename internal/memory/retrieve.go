@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -103,21 +104,23 @@ const (
 	// candidateBudget bounds the memories read to score a question: the
 	// question's rarest terms are looked up until their frequencies add up
 	// to it, so that a common word never reads a large part of a table.
-	candidateBudget = 3000
+	candidateBudget = 1000
+	// commonBudget bounds the memories read when even the rarest term is
+	// more frequent than the budget: those holding its two rarest terms.
+	commonBudget = 500
 	// expandTop is how many of the best scored messages have their
 	// neighbouring turns read.
-	expandTop = 30
+	expandTop = 15
 	// neighbourWindow bounds how far apart in time two turns of a session
 	// may be to be neighbours.
 	neighbourWindow = 6 * time.Hour
-	// exactLimit is how many exact and near matches are ranked.
+	// exactCap bounds the exact and near matches read.
+	exactCap = 2000
+	// exactLimit is how many of them are ranked.
 	exactLimit = 50
 	// timeLimit is how many memories of the time a question names are read
 	// when it has no other words.
 	timeLimit = 50
-	// nudgeTop is how many of the best fused memories are nudged by
-	// retention and recency, at least.
-	nudgeTop = 100
 	// searchIndexBatch is how many memories of each kind a retrieval
 	// indexes first when some are pending (a database written without a
 	// daemon); the daemon's index worker keeps up with capture otherwise.
@@ -125,23 +128,27 @@ const (
 	searchIndexRounds = 3
 )
 
+// fuseDepth is how deep the lexical ranking is fused: a memory ranked
+// lower adds less than 1/(rrfK + fuseDepth) to its fused score.
+const fuseDepth = 300
+
+// nudgeTop is how many of the best fused memories are read, nudged by
+// retention and recency and filtered, for a limit: a nudge moves a score by
+// a tenth at most, so a memory far down the fused ranking never reaches the
+// top.
+func nudgeTop(limit int) int { return min(max(3*limit, 30), 300) }
+
 // memKey names one memory.
 type memKey struct {
 	kind int8 // termKindConversation or termKindEmotion
 	id   uuid.UUID
 }
 
-func kindName(k int8) string {
-	if k == termKindEmotion {
-		return "emotion"
-	}
-	return "conversation"
-}
-
 // scored is one memory the lexical ranking looked at.
 type scored struct {
 	key     memKey
 	session string
+	speaker string
 	at      time.Time
 	own     float64 // its BM25 score
 	score   float64 // with its neighbours' and session's shares
@@ -163,31 +170,37 @@ func retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions, 
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("retrieve: %w", err)
 	}
-	if err := indexBeforeRetrieval(ctx, db); err != nil {
-		return nil, fmt.Errorf("retrieve: %w", err)
-	}
 	var hits []Hit
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "set local jit = off"); err != nil {
-			return err
-		}
-		var err error
-		hits, err = rank(ctx, tx, model, o, p)
-		if err != nil || !o.Reinforce {
-			return err
-		}
-		var convs, emos []uuid.UUID
-		for _, h := range hits {
-			if h.Kind == "conversation" {
-				convs = append(convs, h.ID)
-			} else {
-				emos = append(emos, h.ID)
+	for attempt := 0; ; attempt++ {
+		var pending bool
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			var err error
+			hits, pending, err = rank(ctx, tx, o, p, attempt == 0)
+			if err != nil || pending || !o.Reinforce {
+				return err
 			}
+			var convs, emos []uuid.UUID
+			for _, h := range hits {
+				if h.Kind == "conversation" {
+					convs = append(convs, h.ID)
+				} else {
+					emos = append(emos, h.ID)
+				}
+			}
+			return reinforce(ctx, tx, model, o.Now, convs, emos)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("retrieve: %w", err)
 		}
-		return reinforce(ctx, tx, model, o.Now, convs, emos)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("retrieve: %w", err)
+		if !pending {
+			break
+		}
+		// Memories are waiting to be indexed (a database written without
+		// a daemon, or a message captured a moment ago): index them, a
+		// bounded number, and rank again.
+		if err := indexBeforeRetrieval(ctx, db); err != nil {
+			return nil, fmt.Errorf("retrieve: %w", err)
+		}
 	}
 	if hits == nil {
 		hits = []Hit{}
@@ -207,95 +220,86 @@ func indexBeforeRetrieval(ctx context.Context, db Beginner) error {
 	return nil
 }
 
-// rank is the retrieval inside its transaction.
-func rank(ctx context.Context, tx pgx.Tx, model Model, o RetrieveOptions, p rankParams) ([]Hit, error) {
-	window, rest, hasWindow := questionTime(o.Text, o.Now, o.Location)
-	speaker := ""
+// query is what rank knows of a question.
+type query struct {
+	o                 RetrieveOptions
+	p                 rankParams
+	speaker           string
+	wantConv, wantEmo bool
+	kinds             []int16
+	window            timeWindow
+	hasWindow         bool
+	since             any
+	terms             []int32
+	grams             []int32
+}
+
+// rank is the retrieval inside its transaction, in four round trips: the
+// statistics; the candidates, the exact matches and the memories of a time;
+// the neighbouring turns; the hits. With checkPending, when memories are
+// waiting to be indexed it stops after the first and says so.
+func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, checkPending bool) (hits []Hit, pending bool, err error) {
+	q := query{o: o, p: p, since: any("-infinity")}
+	var rest string
+	q.window, rest, q.hasWindow = questionTime(o.Text, o.Now, o.Location)
 	if o.Speaker != "" {
-		speaker, _ = normalizeSpeaker(o.Speaker)
+		q.speaker, _ = normalizeSpeaker(o.Speaker)
 	}
-	wantConv := o.Kind != KindEmotions
-	wantEmo := o.Kind != KindConversations && speaker == ""
-	var kinds []int16
-	if wantConv {
-		kinds = append(kinds, termKindConversation)
+	if !o.Since.IsZero() {
+		q.since = o.Since
 	}
-	if wantEmo {
-		kinds = append(kinds, termKindEmotion)
+	q.wantConv = o.Kind != KindEmotions
+	q.wantEmo = o.Kind != KindConversations && q.speaker == ""
+	if q.wantConv {
+		q.kinds = append(q.kinds, termKindConversation)
+	}
+	if q.wantEmo {
+		q.kinds = append(q.kinds, termKindEmotion)
+	}
+	q.terms = text.QueryTerms(rest)
+	q.grams = text.Grams(o.Text)
+
+	st, pending, err := loadStats(ctx, tx, q.kinds, q.terms, checkPending)
+	if err != nil || pending {
+		return nil, pending, err
 	}
 
-	// The lexical ranking.
-	terms := text.QueryTerms(rest)
-	st, err := loadStats(ctx, tx, kinds, terms)
-	if err != nil {
-		return nil, err
-	}
+	// The candidates of the lexical ranking, the exact and near matches and
+	// the memories of the time named, in one round trip.
 	var docs []*scored
-	for _, k := range kinds {
-		d, err := lexicalCandidates(ctx, tx, k, st, p)
-		if err != nil {
-			return nil, err
-		}
-		docs = append(docs, d...)
+	var exact, near, inTime []memKey
+	b := &pgx.Batch{}
+	for _, k := range q.kinds {
+		queueCandidates(b, k, st, p, &docs)
 	}
-	if wantConv {
+	for _, k := range q.kinds {
+		queueExact(b, q, k, &exact, &near)
+	}
+	timeAlone := q.hasWindow && len(st.terms) == 0
+	if timeAlone {
+		queueMemoriesIn(b, q, &inTime)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, err
+	}
+	if q.wantConv {
 		more, err := expandNeighbours(ctx, tx, docs, st, p)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		docs = append(docs, more...)
 	}
 	byKey := make(map[memKey]*scored, len(docs))
-	for _, d := range docs {
+	var lexical []memKey
+	for _, d := range byScore(docs) {
 		byKey[d.key] = d
-	}
-
-	// The exact and near matches.
-	var exact, near []memKey
-	exactHits := map[memKey]Hit{}
-	since := any("-infinity")
-	if !o.Since.IsZero() {
-		since = o.Since
-	}
-	steps := searchSteps{cap: searchCap, short: walkShort, long: walkLong}
-	grams := text.Grams(o.Text)
-	for _, k := range kinds {
-		walk, index, name := searchConvWalkSQL, searchConvIndexSQL, "conversation"
-		if k == termKindEmotion {
-			walk, index, name = searchEmoWalkSQL, searchEmoIndexSQL, "emotion"
-		}
-		hs, err := searchKind(ctx, tx, name, walk, index, grams, o.Text, exactLimit, since, speaker, steps)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range hs {
-			key := memKey{int8(k), h.ID}
-			exactHits[key] = h
-			if h.Exact {
-				exact = append(exact, key)
-			} else {
-				near = append(near, key)
+		if len(lexical) < fuseDepth && q.keeps(d.key.kind, d.speaker, d.at) {
+			lexical = append(lexical, d.key)
+			if q.hasWindow && !timeAlone && q.window.contains(d.at) {
+				inTime = append(inTime, d.key)
 			}
 		}
 	}
-
-	// The memories of the time the question names.
-	var inTime []memKey
-	if hasWindow {
-		if len(st.terms) == 0 {
-			inTime, err = memoriesIn(ctx, tx, window, wantConv, wantEmo)
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			for _, d := range byScore(docs) {
-				if window.contains(d.at) {
-					inTime = append(inTime, d.key)
-				}
-			}
-		}
-	}
-
 	var semantic []memKey
 	for _, s := range o.Semantic {
 		k := memKey{termKindConversation, s.ID}
@@ -305,11 +309,7 @@ func rank(ctx context.Context, tx pgx.Tx, model Model, o RetrieveOptions, p rank
 		semantic = append(semantic, k)
 	}
 
-	// The fusion.
-	lexical := make([]memKey, 0, len(docs))
-	for _, d := range byScore(docs) {
-		lexical = append(lexical, d.key)
-	}
+	// The fusion; retention and recency nudge the best, which are read.
 	fused := fuseKeys(p.rrfK, []keyList{
 		{lexical, p.lexicalWeight}, {exact, 2 * p.nearWeight}, {near, p.nearWeight},
 		{inTime, p.timeWeight}, {semantic, p.semanticWeight},
@@ -319,45 +319,32 @@ func rank(ctx context.Context, tx pgx.Tx, model Model, o RetrieveOptions, p rank
 		order = append(order, k)
 	}
 	sortKeys(order, fused)
-
-	// Retention and recency nudge the best; the filters apply.
-	top := order[:min(len(order), max(nudgeTop, 4*o.Limit))]
-	info, err := loadHitInfo(ctx, tx, top)
+	top := order[:min(len(order), nudgeTop(o.Limit))]
+	read, err := loadHits(ctx, tx, top)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	final := make(map[memKey]float64, len(top))
 	kept := top[:0:0]
 	for _, k := range top {
-		in, ok := info[k]
-		if !ok {
-			continue // deleted meanwhile
-		}
-		if k.kind == termKindConversation && !wantConv || k.kind == termKindEmotion && !wantEmo ||
-			speaker != "" && in.speaker != speaker || !o.Since.IsZero() && in.at.Before(o.Since) {
-			continue
+		h, ok := read[k]
+		if !ok || !q.keeps(k.kind, h.Speaker, h.At) {
+			continue // deleted meanwhile, or filtered out
 		}
 		recency := 0.0
-		if !in.at.IsZero() {
-			recency = math.Pow(0.5, max(o.Now.Sub(in.at).Hours()/24, 0)/p.recencyHalfLifeDays)
+		if !h.At.IsZero() {
+			recency = math.Pow(0.5, max(o.Now.Sub(h.At).Hours()/24, 0)/p.recencyHalfLifeDays)
 		}
-		final[k] = fused[k] * (1 + p.nudge*(in.retention+recency)/2)
+		final[k] = fused[k] * (1 + p.nudge*(h.Retention+recency)/2)
 		kept = append(kept, k)
 	}
 	sortKeys(kept, final)
 	kept = kept[:min(len(kept), o.Limit)]
 
-	hits, err := loadHits(ctx, tx, kept)
-	if err != nil {
-		return nil, err
-	}
-	inList := func(l []memKey, k memKey) bool { return slices.Contains(l, k) }
-	for i := range hits {
-		h := &hits[i]
-		k := kept[i]
+	hits = make([]Hit, 0, len(kept))
+	for _, k := range kept {
+		h := read[k]
 		h.Score = final[k] * (p.rrfK + 1)
-		in := info[k]
-		h.Retention, h.Forgotten = in.retention, in.forgotten
 		if d := byKey[k]; d != nil {
 			if d.matched {
 				h.Evidence = append(h.Evidence, EvidenceWords)
@@ -366,22 +353,36 @@ func rank(ctx context.Context, tx pgx.Tx, model Model, o RetrieveOptions, p rank
 				h.Evidence = append(h.Evidence, EvidenceContext)
 			}
 		}
-		if _, ok := exactHits[k]; ok {
-			if inList(exact, k) {
-				h.Exact = true
-				h.Evidence = append(h.Evidence, EvidenceExact)
-			} else {
-				h.Evidence = append(h.Evidence, EvidenceNear)
-			}
+		switch {
+		case slices.Contains(exact, k):
+			h.Exact = true
+			h.Evidence = append(h.Evidence, EvidenceExact)
+		case slices.Contains(near, k):
+			h.Evidence = append(h.Evidence, EvidenceNear)
 		}
-		if inList(inTime, k) {
+		if slices.Contains(inTime, k) {
 			h.Evidence = append(h.Evidence, EvidenceTime)
 		}
-		if inList(semantic, k) {
+		if slices.Contains(semantic, k) {
 			h.Evidence = append(h.Evidence, EvidenceSemantic)
 		}
+		hits = append(hits, h)
 	}
-	return hits, nil
+	return hits, false, nil
+}
+
+// keeps reports whether a memory of kind made at at, said by speaker (a
+// message's, lower case), passes the question's filters.
+func (q query) keeps(kind int8, speaker string, at time.Time) bool {
+	switch {
+	case kind == termKindConversation && !q.wantConv, kind == termKindEmotion && !q.wantEmo:
+		return false
+	case q.speaker != "" && speaker != q.speaker:
+		return false
+	case !q.o.Since.IsZero() && at.Before(q.o.Since):
+		return false
+	}
+	return true
 }
 
 // keyList is one ranking of memories with its weight in the fusion.
@@ -390,7 +391,9 @@ type keyList struct {
 	weight float64
 }
 
-// fuseKeys is fuse over memories named by key.
+// fuseKeys returns the reciprocal-rank fusion of the lists: each memory's
+// sum of weight / (k + rank) over the lists it is in, its rank counted from
+// 1.
 func fuseKeys(k float64, lists []keyList) map[memKey]float64 {
 	out := map[memKey]float64{}
 	for _, l := range lists {
@@ -401,8 +404,8 @@ func fuseKeys(k float64, lists []keyList) map[memKey]float64 {
 	return out
 }
 
-// sortKeys orders keys by score, best first; ties go to the newer id order,
-// so that the order is the same on every call.
+// sortKeys orders keys by score, best first; ties go by kind and id, so that
+// the order is the same on every call.
 func sortKeys(keys []memKey, score map[memKey]float64) {
 	slices.SortFunc(keys, func(a, b memKey) int {
 		if c := cmp.Compare(score[b], score[a]); c != 0 {
@@ -411,11 +414,12 @@ func sortKeys(keys []memKey, score map[memKey]float64) {
 		if a.kind != b.kind {
 			return cmp.Compare(a.kind, b.kind)
 		}
-		return strings.Compare(a.id.String(), b.id.String())
+		return bytes.Compare(a.id[:], b.id[:])
 	})
 }
 
-// byScore returns the documents whose score is above zero, best first.
+// byScore returns the documents whose score is above zero, best first, the
+// newer first among equals.
 func byScore(docs []*scored) []*scored {
 	out := make([]*scored, 0, len(docs))
 	for _, d := range docs {
@@ -444,11 +448,23 @@ type stats struct {
 const (
 	corpusSQL = `select kind, docs, total_len from retrieval_corpus where kind = any($1)`
 	dfSQL     = `select kind, term, df from retrieval_terms where kind = any($1) and term = any($2) and df > 0`
+	// anyPendingSQL says whether a memory is waiting to be indexed, off the
+	// partial indexes of those.
+	anyPendingSQL = `select exists (select from conversations where search_terms is null)
+	or exists (select from angela_emotions where search_terms is null)`
 )
 
-func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32) (stats, error) {
-	st := stats{docs: map[int16]int64{}, avgdl: map[int16]float64{}, df: map[int16]map[int32]int64{}}
+// loadStats reads the corpus figures of the terms of the kinds, and with
+// checkPending whether memories wait to be indexed, in one round trip.
+func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, checkPending bool) (st stats, pending bool, err error) {
+	st = stats{docs: map[int16]int64{}, avgdl: map[int16]float64{}, df: map[int16]map[int32]int64{}}
 	b := &pgx.Batch{}
+	// These are short statements; JIT compiling one that the planner costs
+	// high (a common term's many index matches) takes longer than running it.
+	b.Queue("set local jit = off")
+	if checkPending {
+		b.Queue(anyPendingSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&pending) })
+	}
 	b.Queue(corpusSQL, kinds).Query(func(rows pgx.Rows) error {
 		var k int16
 		var docs, total int64
@@ -480,10 +496,10 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32) (st
 		return err
 	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return st, fmt.Errorf("term statistics: %w", err)
+		return st, false, fmt.Errorf("term statistics: %w", err)
 	}
 	slices.Sort(st.terms)
-	return st, nil
+	return st, pending, nil
 }
 
 // queryTerms returns the question's terms that kind k holds, with their idf,
@@ -503,26 +519,28 @@ func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 // rarest, whose frequencies add up to the budget), or all of them when even
 // the rarest is common, at most $2.
 const (
-	convCandidatesAnySQL = `select conversation_id, coalesce(session_id, ''), created_at::timestamptz, search_terms, search_len
+	convCandidatesAnySQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
 from conversations where search_terms && $1::int4[] limit $2`
-	convCandidatesAllSQL = `select conversation_id, coalesce(session_id, ''), created_at::timestamptz, search_terms, search_len
+	convCandidatesAllSQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
 from conversations where search_terms @> $1::int4[] limit $2`
-	emoCandidatesAnySQL = `select emotion_id, '', felt_at::timestamptz, search_terms, search_len
+	emoCandidatesAnySQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
 from angela_emotions where search_terms && $1::int4[] limit $2`
-	emoCandidatesAllSQL = `select emotion_id, '', felt_at::timestamptz, search_terms, search_len
+	emoCandidatesAllSQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
 from angela_emotions where search_terms @> $1::int4[] limit $2`
 )
 
-// lexicalCandidates reads the memories of kind k that hold the question's
-// rarer terms and scores them. The rarest terms are looked up together
-// until their frequencies reach candidateBudget; when even the rarest is
-// more frequent, the memories holding the two rarest (or the one) are read,
-// up to the budget. A memory holding only common terms of the question is
+// queueCandidates queues the reading and scoring of the memories of kind k
+// that hold the question's rarer terms. The rarest terms are looked up
+// together until their frequencies reach candidateBudget; when even the
+// rarest is more frequent, the memories holding the two rarest are read, up
+// to commonBudget. A memory holding only common terms of the question is
 // left out: it would rank low.
-func lexicalCandidates(ctx context.Context, tx pgx.Tx, k int16, st stats, p rankParams) ([]*scored, error) {
+func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*scored) {
 	byTerm, byRarity := st.queryTerms(k)
 	if len(byTerm) == 0 {
-		return nil, nil
+		return
 	}
 	anySQL, allSQL := convCandidatesAnySQL, convCandidatesAllSQL
 	if k == termKindEmotion {
@@ -538,27 +556,38 @@ func lexicalCandidates(ctx context.Context, tx pgx.Tx, k int16, st stats, p rank
 		sum += df
 		look = append(look, q.term)
 	}
-	sql := anySQL
+	sql, limit := anySQL, candidateBudget
 	if len(look) == 0 {
-		sql = allSQL
+		sql, limit = allSQL, commonBudget
 		for _, q := range byRarity[:min(2, len(byRarity))] {
 			look = append(look, q.term)
 		}
 	}
-	rows, err := tx.Query(ctx, sql, look, candidateBudget)
-	if err != nil {
-		return nil, fmt.Errorf("lexical candidates: %w", err)
-	}
-	var out []*scored
+	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
+		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
+			var m int
+			d.own, m = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.score, d.matched = d.own, m > 0
+			*docs = append(*docs, d)
+		})
+		if err != nil {
+			return fmt.Errorf("lexical candidates: %w", err)
+		}
+		return nil
+	})
+}
+
+// scanScored reads rows of (id, session, speaker, time, terms, length).
+func scanScored(rows pgx.Rows, kind int8, each func(d *scored, terms []int32, dl int)) error {
 	var (
-		id      uuid.UUID
-		session string
-		at      *time.Time
-		terms   []int32
-		dl      *int32
+		id              [16]byte // decoded directly; uuid.UUID would go through its text form
+		session, speakr string
+		at              *time.Time
+		terms           []int32
+		dl              *int32
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &session, &at, &terms, &dl}, func() error {
-		d := &scored{key: memKey{int8(k), id}, session: session}
+	_, err := pgx.ForEachRow(rows, []any{&id, &session, &speakr, &at, &terms, &dl}, func() error {
+		d := &scored{key: memKey{kind, id}, session: session, speaker: speakr}
 		if at != nil {
 			d.at = *at
 		}
@@ -566,16 +595,44 @@ func lexicalCandidates(ctx context.Context, tx pgx.Tx, k int16, st stats, p rank
 		if dl != nil {
 			n = int(*dl)
 		}
-		var m int
-		d.own, m = bm25(byTerm, terms, n, st.avgdl[k], p)
-		d.score, d.matched = d.own, m > 0
-		out = append(out, d)
+		each(d, terms, n)
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("lexical candidates: %w", err)
+	return err
+}
+
+// queueExact queues the reading of the memories of kind k that hold the
+// whole text, or every pair of adjacent characters of it, through the gram
+// index (Search's statement; a question's grams are rare together, so the
+// walk of the best retained memories that answers a common word is left
+// out).
+func queueExact(b *pgx.Batch, q query, k int16, exact, near *[]memKey) {
+	sql := searchConvIndexSQL
+	if k == termKindEmotion {
+		sql = searchEmoIndexSQL
 	}
-	return out, nil
+	b.Queue(sql, q.grams, q.o.Text, exactLimit, q.since, q.speaker, exactCap, 0).Query(func(rows pgx.Rows) error {
+		hits, _, err := scanHits(rows, kindName(k))
+		if err != nil {
+			return fmt.Errorf("exact matches: %w", err)
+		}
+		for _, h := range hits {
+			key := memKey{int8(k), h.ID}
+			if h.Exact {
+				*exact = append(*exact, key)
+			} else {
+				*near = append(*near, key)
+			}
+		}
+		return nil
+	})
+}
+
+func kindName(k int16) string {
+	if k == termKindEmotion {
+		return "emotion"
+	}
+	return "conversation"
 }
 
 // neighboursSQL reads, for each message $1, the two turns before it and the
@@ -584,16 +641,17 @@ func lexicalCandidates(ctx context.Context, tx pgx.Tx, k int16, st stats, p rank
 // sessions is needed (a turn made at the very same time as the message is
 // not counted). Each row names the message it is a neighbour of and the side
 // (-1 before, 1 after).
-const neighboursSQL = `select t.conversation_id, n.side, n.conversation_id, n.session, n.at, n.search_terms, n.search_len
+const neighboursSQL = `select t.conversation_id, n.side, n.conversation_id, n.session, n.speaker, n.at, n.search_terms, n.search_len
 from conversations t
 cross join lateral (
-	(select -1 as side, c.conversation_id, coalesce(c.session_id, '') as session, c.created_at::timestamptz as at,
-		c.search_terms, c.search_len
+	(select -1 as side, c.conversation_id, coalesce(c.session_id, '') as session, lower(c.speaker) as speaker,
+		c.created_at::timestamptz as at, c.search_terms, c.search_len
 	from conversations c
 	where c.created_at < t.created_at and c.created_at >= t.created_at - $2::interval and c.session_id = t.session_id
 	order by c.created_at desc limit 2)
 	union all
-	(select 1, c.conversation_id, coalesce(c.session_id, ''), c.created_at::timestamptz, c.search_terms, c.search_len
+	(select 1, c.conversation_id, coalesce(c.session_id, ''), lower(c.speaker), c.created_at::timestamptz,
+		c.search_terms, c.search_len
 	from conversations c
 	where c.created_at > t.created_at and c.created_at <= t.created_at + $2::interval and c.session_id = t.session_id
 	order by c.created_at limit 2)
@@ -602,23 +660,22 @@ where t.conversation_id = any($1) and t.session_id is not null`
 
 // expandNeighbours reads the neighbouring turns of the best scored messages,
 // scores those not scored yet, and adds to every message the shares of its
-// known neighbours' own scores (p's offsets) and of the best score in its
-// session. It returns the messages it read that were not among docs.
+// known neighbours' own scores (p's before and after shares) and, to one
+// that holds a term of the question, of the best score in its session. It
+// returns the messages it read that were not among docs.
 func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, p rankParams) ([]*scored, error) {
 	var best []*scored
-	for _, d := range docs {
-		if d.key.kind == termKindConversation && d.own > 0 {
-			best = append(best, d)
-		}
-	}
-	slices.SortFunc(best, func(a, b *scored) int { return cmp.Compare(b.own, a.own) })
-	best = best[:min(len(best), expandTop)]
 	byID := map[uuid.UUID]*scored{}
 	for _, d := range docs {
 		if d.key.kind == termKindConversation {
 			byID[d.key.id] = d
+			if d.own > 0 {
+				best = append(best, d)
+			}
 		}
 	}
+	slices.SortFunc(best, func(a, b *scored) int { return cmp.Compare(b.own, a.own) })
+	best = best[:min(len(best), expandTop)]
 	var added []*scored
 	next := map[uuid.UUID]uuid.UUID{}
 	prev := map[uuid.UUID]uuid.UUID{}
@@ -643,21 +700,21 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		b.Queue("set local enable_bitmapscan = off")
 		b.Queue(neighboursSQL, ids, neighbourWindow.String()).Query(func(rows pgx.Rows) error {
 			var (
-				of, id  uuid.UUID
-				side    int
-				session string
-				at      *time.Time
-				terms   []int32
-				dl      *int32
+				of, id          [16]byte
+				side            int
+				session, speakr string
+				at              *time.Time
+				terms           []int32
+				dl              *int32
 			)
-			_, err := pgx.ForEachRow(rows, []any{&of, &side, &id, &session, &at, &terms, &dl}, func() error {
+			_, err := pgx.ForEachRow(rows, []any{&of, &side, &id, &session, &speakr, &at, &terms, &dl}, func() error {
 				l := link{of: of, side: side, id: id}
 				if at != nil {
 					l.at = *at
 				}
 				links = append(links, l)
 				if byID[id] == nil {
-					d := &scored{key: memKey{termKindConversation, id}, session: session, at: l.at}
+					d := &scored{key: memKey{termKindConversation, id}, session: session, speaker: speakr, at: l.at}
 					n := len(terms)
 					if dl != nil {
 						n = int(*dl)
@@ -679,7 +736,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		// The turns either side of a message, nearest first, chain into
 		// runs of turns known to be consecutive.
 		slices.SortStableFunc(links, func(a, b link) int {
-			if c := strings.Compare(a.of.String(), b.of.String()); c != 0 {
+			if c := bytes.Compare(a.of[:], b.of[:]); c != 0 {
 				return c
 			}
 			if a.side != b.side {
@@ -702,26 +759,19 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 			}
 		}
 	}
-	all := append(slices.Clone(docs), added...)
 	own := func(id uuid.UUID, ok bool) float64 {
-		if !ok {
-			return 0
-		}
-		if d := byID[id]; d != nil {
+		if d := byID[id]; ok && d != nil {
 			return d.own
 		}
 		return 0
 	}
 	sessionBest := map[string]float64{}
-	for _, d := range all {
-		if d.key.kind == termKindConversation && d.session != "" {
+	for _, d := range byID {
+		if d.session != "" {
 			sessionBest[d.session] = max(sessionBest[d.session], d.own)
 		}
 	}
-	for _, d := range all {
-		if d.key.kind != termKindConversation {
-			continue
-		}
+	for _, d := range byID {
 		id := d.key.id
 		p1, ok1 := prev[id]
 		p2, ok2 := prev[p1]
@@ -746,99 +796,45 @@ where created_at >= $1 and created_at < $2 order by created_at desc limit $3`
 where felt_at >= $1 and felt_at < $2 order by felt_at desc limit $3`
 )
 
-func memoriesIn(ctx context.Context, tx pgx.Tx, w timeWindow, conv, emo bool) ([]memKey, error) {
-	var out []memKey
+// queueMemoriesIn queues the reading of the memories made in the time the
+// question names, newest first, for a question of a time alone.
+func queueMemoriesIn(b *pgx.Batch, q query, out *[]memKey) {
 	for _, k := range []struct {
 		on   bool
 		kind int8
 		sql  string
-	}{{conv, termKindConversation, convInSQL}, {emo, termKindEmotion, emoInSQL}} {
+	}{{q.wantConv, termKindConversation, convInSQL}, {q.wantEmo, termKindEmotion, emoInSQL}} {
 		if !k.on {
 			continue
 		}
-		rows, err := tx.Query(ctx, k.sql, w.from, w.to, timeLimit)
-		if err != nil {
-			return nil, fmt.Errorf("memories of the time asked about: %w", err)
-		}
-		var id uuid.UUID
-		if _, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			out = append(out, memKey{k.kind, id})
+		b.Queue(k.sql, q.window.from, q.window.to, timeLimit).Query(func(rows pgx.Rows) error {
+			var id uuid.UUID
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				*out = append(*out, memKey{k.kind, id})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("memories of the time asked about: %w", err)
+			}
 			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("memories of the time asked about: %w", err)
-		}
+		})
 	}
-	return out, nil
-}
-
-// hitInfo is what the nudge and the filters need of a memory.
-type hitInfo struct {
-	at        time.Time
-	speaker   string
-	retention float64
-	forgotten bool
 }
 
 const (
-	convInfoSQL = `select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), coalesce(m.retention, 1),
-	m.forgotten_at is not null
+	convHitsSQL = `select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text,
+	coalesce(c.session_id, ''), coalesce(m.retention, 1), m.forgotten_at is not null
 from conversations c left join conversation_memory m on m.id = c.conversation_id
 where c.conversation_id = any($1)`
-	emoInfoSQL = `select e.emotion_id, e.felt_at::timestamptz, '', coalesce(m.retention, 1), m.forgotten_at is not null
+	emoHitsSQL = `select e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
+	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), coalesce(m.retention, 1), m.forgotten_at is not null
 from angela_emotions e left join emotion_memory m on m.id = e.emotion_id
 where e.emotion_id = any($1)`
 )
 
-func loadHitInfo(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]hitInfo, error) {
-	out := make(map[memKey]hitInfo, len(keys))
-	for _, k := range []struct {
-		kind int8
-		sql  string
-	}{{termKindConversation, convInfoSQL}, {termKindEmotion, emoInfoSQL}} {
-		var ids []uuid.UUID
-		for _, key := range keys {
-			if key.kind == k.kind {
-				ids = append(ids, key.id)
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		rows, err := tx.Query(ctx, k.sql, ids)
-		if err != nil {
-			return nil, fmt.Errorf("retention of the hits: %w", err)
-		}
-		var (
-			id  uuid.UUID
-			at  *time.Time
-			in  hitInfo
-			spk string
-		)
-		if _, err := pgx.ForEachRow(rows, []any{&id, &at, &spk, &in.retention, &in.forgotten}, func() error {
-			in.speaker, in.at = spk, time.Time{}
-			if at != nil {
-				in.at = *at
-			}
-			out[memKey{k.kind, id}] = in
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("retention of the hits: %w", err)
-		}
-	}
-	return out, nil
-}
-
-const (
-	convHitsSQL = `select conversation_id, created_at::timestamptz, lower(speaker), message_text, coalesce(session_id, '')
-from conversations where conversation_id = any($1)`
-	emoHitsSQL = `select emotion_id, felt_at::timestamptz, emotion, coalesce(context, ''), coalesce(david_words, ''),
-	coalesce(why_it_matters, '')
-from angela_emotions where emotion_id = any($1)`
-)
-
-// loadHits reads the memories keys in that order; a memory deleted
-// meanwhile is left out.
-func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) ([]Hit, error) {
+// loadHits reads the memories of keys, with their retention, in one round
+// trip; a memory deleted meanwhile is missing from the map.
+func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, error) {
 	found := make(map[memKey]Hit, len(keys))
 	var convs, emos []uuid.UUID
 	for _, k := range keys {
@@ -848,49 +844,45 @@ func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) ([]Hit, error) {
 			emos = append(emos, k.id)
 		}
 	}
+	b := &pgx.Batch{}
 	if len(convs) > 0 {
-		rows, err := tx.Query(ctx, convHitsSQL, convs)
-		if err != nil {
-			return nil, fmt.Errorf("read the hits: %w", err)
-		}
-		var h Hit
-		var at *time.Time
-		if _, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Speaker, &h.Text, &h.SessionID}, func() error {
-			h.Kind, h.At = "conversation", time.Time{}
-			if at != nil {
-				h.At = at.UTC()
-			}
-			found[memKey{termKindConversation, h.ID}] = h
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("read the hits: %w", err)
-		}
+		b.Queue(convHitsSQL, convs).Query(func(rows pgx.Rows) error {
+			var h Hit
+			var at *time.Time
+			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Speaker, &h.Text, &h.SessionID, &h.Retention, &h.Forgotten}, func() error {
+				h.Kind, h.At = "conversation", time.Time{}
+				if at != nil {
+					h.At = at.UTC()
+				}
+				found[memKey{termKindConversation, h.ID}] = h
+				return nil
+			})
+			return err
+		})
 	}
 	if len(emos) > 0 {
-		rows, err := tx.Query(ctx, emoHitsSQL, emos)
-		if err != nil {
-			return nil, fmt.Errorf("read the hits: %w", err)
-		}
-		var h Hit
-		var at *time.Time
-		if _, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Emotion, &h.Text, &h.DavidWords, &h.WhyItMatters}, func() error {
-			h.Kind, h.At = "emotion", time.Time{}
-			if at != nil {
-				h.At = at.UTC()
-			}
-			found[memKey{termKindEmotion, h.ID}] = h
-			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("read the hits: %w", err)
-		}
+		b.Queue(emoHitsSQL, emos).Query(func(rows pgx.Rows) error {
+			var h Hit
+			var at *time.Time
+			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Emotion, &h.Text, &h.DavidWords, &h.WhyItMatters,
+				&h.Retention, &h.Forgotten}, func() error {
+				h.Kind, h.At = "emotion", time.Time{}
+				if at != nil {
+					h.At = at.UTC()
+				}
+				found[memKey{termKindEmotion, h.ID}] = h
+				return nil
+			})
+			return err
+		})
 	}
-	out := make([]Hit, 0, len(keys))
-	for _, k := range keys {
-		if h, ok := found[k]; ok {
-			out = append(out, h)
-		}
+	if b.Len() == 0 {
+		return found, nil
 	}
-	return out, nil
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("read the hits: %w", err)
+	}
+	return found, nil
 }
 
 // maxWordChars is the most letters (not counting vowel and tone marks) a

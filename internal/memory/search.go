@@ -310,6 +310,12 @@ func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) 
 	if err != nil {
 		return nil, 0, err
 	}
+	return scanHits(rows, kind)
+}
+
+// scanHits reads the rows of a search statement: its hits and the count of
+// matches its index step read.
+func scanHits(rows pgx.Rows, kind string) ([]Hit, int64, error) {
 	var total int64
 	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
 		h := Hit{Kind: kind}
