@@ -106,8 +106,11 @@ const (
 	// to it, so that a common word never reads a large part of a table.
 	candidateBudget = 1000
 	// commonBudget bounds the memories read when even the rarest term is
-	// more frequent than the budget: those holding its two rarest terms.
-	commonBudget = 500
+	// more frequent than the budget: those holding its two rarest terms,
+	// when their frequencies add up to at most commonPostings (the index
+	// reads that many entries), else the newest memories.
+	commonBudget   = 500
+	commonPostings = 50000
 	// expandTop is how many of the best scored messages have their
 	// neighbouring turns read.
 	expandTop = 15
@@ -153,6 +156,7 @@ type scored struct {
 	own     float64 // its BM25 score
 	score   float64 // with its neighbours' and session's shares
 	matched bool    // it holds a term of the question
+	terms   int     // how many of the question's terms it holds
 	context bool    // a neighbour's share added to it
 }
 
@@ -171,11 +175,12 @@ func retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions, 
 		return nil, fmt.Errorf("retrieve: %w", err)
 	}
 	var hits []Hit
+	backlog := false // memories remain unindexed after indexing some
 	for attempt := 0; ; attempt++ {
 		var pending bool
 		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			var err error
-			hits, pending, err = rank(ctx, tx, o, p, attempt == 0)
+			hits, pending, err = rank(ctx, tx, o, p, attempt == 0, backlog)
 			if err != nil || pending || !o.Reinforce {
 				return err
 			}
@@ -198,9 +203,11 @@ func retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions, 
 		// Memories are waiting to be indexed (a database written without
 		// a daemon, or a message captured a moment ago): index them, a
 		// bounded number, and rank again.
-		if err := indexBeforeRetrieval(ctx, db); err != nil {
+		more, err := indexBeforeRetrieval(ctx, db)
+		if err != nil {
 			return nil, fmt.Errorf("retrieve: %w", err)
 		}
+		backlog = more
 	}
 	if hits == nil {
 		hits = []Hit{}
@@ -209,15 +216,16 @@ func retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions, 
 }
 
 // indexBeforeRetrieval indexes what is pending, a bounded number, so that a
-// memory stored without a daemon (import, then search) is found by its words.
-func indexBeforeRetrieval(ctx context.Context, db Beginner) error {
+// memory stored without a daemon (import, then search) is found by its
+// words; more says that memories remain pending.
+func indexBeforeRetrieval(ctx context.Context, db Beginner) (more bool, err error) {
 	for range searchIndexRounds {
 		res, err := IndexPending(ctx, db, searchIndexBatch)
 		if err != nil || !res.More {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // query is what rank knows of a question.
@@ -235,10 +243,13 @@ type query struct {
 }
 
 // rank is the retrieval inside its transaction, in four round trips: the
-// statistics; the candidates, the exact matches and the memories of a time;
-// the neighbouring turns; the hits. With checkPending, when memories are
-// waiting to be indexed it stops after the first and says so.
-func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, checkPending bool) (hits []Hit, pending bool, err error) {
+// statistics; the candidates (with the exact and near matches of a short
+// text) and the memories of a time; the neighbouring turns (with the exact
+// matches of a long text); the hits. With checkPending, when memories are
+// waiting to be indexed it stops after the first and says so. backlog says
+// that some are still waiting: the exact matches are then looked for as
+// Search does, which finds those too.
+func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, checkPending, backlog bool) (hits []Hit, pending bool, err error) {
 	q := query{o: o, p: p, since: any("-infinity")}
 	var rest string
 	q.window, rest, q.hasWindow = questionTime(o.Text, o.Now, o.Location)
@@ -272,8 +283,14 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	for _, k := range q.kinds {
 		queueCandidates(b, k, st, p, &docs)
 	}
-	for _, k := range q.kinds {
-		queueExact(b, q, k, &exact, &near)
+	// The exact and near matches of a short text through the gram index, as
+	// Search finds them; a long text's exact matches among the candidates
+	// (below): a memory that holds the whole text holds all its terms.
+	shortText := len(q.grams) <= shortGrams || backlog
+	if shortText {
+		for _, k := range q.kinds {
+			queueExact(b, q, k, &exact, &near)
+		}
 	}
 	timeAlone := q.hasWindow && len(st.terms) == 0
 	if timeAlone {
@@ -282,12 +299,21 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, false, err
 	}
-	if q.wantConv {
-		more, err := expandNeighbours(ctx, tx, docs, st, p)
+	var whole []memKey // candidates that hold every term of the question
+	if !shortText {
+		whole = holdingAll(docs, st)
+	}
+	if q.wantConv || len(whole) > 0 {
+		more, err := expandNeighbours(ctx, tx, docs, st, p, q, whole, &exact)
 		if err != nil {
 			return nil, false, err
 		}
 		docs = append(docs, more...)
+		if !shortText {
+			slices.SortStableFunc(exact, func(a, b memKey) int {
+				return cmp.Compare(slices.Index(whole, a), slices.Index(whole, b))
+			})
+		}
 	}
 	byKey := make(map[memKey]*scored, len(docs))
 	var lexical []memKey
@@ -529,22 +555,31 @@ from conversations where search_terms @> $1::int4[] limit $2`
 from angela_emotions where search_terms && $1::int4[] limit $2`
 	emoCandidatesAllSQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
 from angela_emotions where search_terms @> $1::int4[] limit $2`
+	// The newest memories, off the indexes on their times ($1 is unused).
+	convCandidatesNewSQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
+from conversations where search_terms is not null and $1::int4[] is not null order by created_at desc limit $2`
+	emoCandidatesNewSQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
+from angela_emotions where search_terms is not null and $1::int4[] is not null order by felt_at desc limit $2`
 )
 
 // queueCandidates queues the reading and scoring of the memories of kind k
 // that hold the question's rarer terms. The rarest terms are looked up
 // together until their frequencies reach candidateBudget; when even the
 // rarest is more frequent, the memories holding the two rarest are read, up
-// to commonBudget. A memory holding only common terms of the question is
-// left out: it would rank low.
+// to commonBudget, or, when these two are so common that the index would
+// read more than commonPostings entries for them, the newest memories: a
+// question of common words alone carries little evidence, and what is
+// recent is the likelier answer. A memory holding only common terms of the
+// question is left out: it would rank low.
 func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*scored) {
 	byTerm, byRarity := st.queryTerms(k)
 	if len(byTerm) == 0 {
 		return
 	}
-	anySQL, allSQL := convCandidatesAnySQL, convCandidatesAllSQL
+	anySQL, allSQL, newSQL := convCandidatesAnySQL, convCandidatesAllSQL, convCandidatesNewSQL
 	if k == termKindEmotion {
-		anySQL, allSQL = emoCandidatesAnySQL, emoCandidatesAllSQL
+		anySQL, allSQL, newSQL = emoCandidatesAnySQL, emoCandidatesAllSQL, emoCandidatesNewSQL
 	}
 	var look []int32
 	var sum int64
@@ -559,15 +594,19 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*sco
 	sql, limit := anySQL, candidateBudget
 	if len(look) == 0 {
 		sql, limit = allSQL, commonBudget
+		var postings int64
 		for _, q := range byRarity[:min(2, len(byRarity))] {
 			look = append(look, q.term)
+			postings += st.df[k][q.term]
+		}
+		if postings > commonPostings {
+			sql = newSQL
 		}
 	}
 	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
-			var m int
-			d.own, m = bm25(byTerm, terms, dl, st.avgdl[k], p)
-			d.score, d.matched = d.own, m > 0
+			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.score, d.matched = d.own, d.terms > 0
 			*docs = append(*docs, d)
 		})
 		if err != nil {
@@ -663,7 +702,12 @@ where t.conversation_id = any($1) and t.session_id is not null`
 // known neighbours' own scores (p's before and after shares) and, to one
 // that holds a term of the question, of the best score in its session. It
 // returns the messages it read that were not among docs.
-func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, p rankParams) ([]*scored, error) {
+//
+// In the same round trip it keeps, of the memories whole, those whose text
+// holds the question's whole text, in exact.
+func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, p rankParams, q query, whole []memKey, exact *[]memKey) ([]*scored, error) {
+	b := &pgx.Batch{}
+	queueWhole(b, q, whole, exact)
 	var best []*scored
 	byID := map[uuid.UUID]*scored{}
 	for _, d := range docs {
@@ -676,27 +720,29 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 	}
 	slices.SortFunc(best, func(a, b *scored) int { return cmp.Compare(b.own, a.own) })
 	best = best[:min(len(best), expandTop)]
+	if !q.wantConv {
+		best = nil
+	}
 	var added []*scored
 	next := map[uuid.UUID]uuid.UUID{}
 	prev := map[uuid.UUID]uuid.UUID{}
+	type link struct {
+		of   uuid.UUID
+		side int
+		id   uuid.UUID
+		at   time.Time
+	}
+	var links []link
 	if len(best) > 0 {
 		ids := make([]uuid.UUID, len(best))
 		for i, d := range best {
 			ids[i] = d.key.id
 		}
 		byTerm, _ := st.queryTerms(termKindConversation)
-		type link struct {
-			of   uuid.UUID
-			side int
-			id   uuid.UUID
-			at   time.Time
-		}
-		var links []link
 		// The walk of the index on created_at stops after two turns of the
 		// session; the planner, which cannot know how many turns of other
 		// sessions lie in between, would rather read every turn of the
 		// window through a bitmap and sort them.
-		b := &pgx.Batch{}
 		b.Queue("set local enable_bitmapscan = off")
 		b.Queue(neighboursSQL, ids, neighbourWindow.String()).Query(func(rows pgx.Rows) error {
 			var (
@@ -719,9 +765,8 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 					if dl != nil {
 						n = int(*dl)
 					}
-					var m int
-					d.own, m = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
-					d.score, d.matched = d.own, m > 0
+					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
+					d.score, d.matched = d.own, d.terms > 0
 					byID[id] = d
 					added = append(added, d)
 				}
@@ -730,9 +775,13 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 			return err
 		})
 		b.Queue("set local enable_bitmapscan = on")
+	}
+	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return nil, fmt.Errorf("neighbouring turns: %w", err)
 		}
+	}
+	if len(links) > 0 {
 		// The turns either side of a message, nearest first, chain into
 		// runs of turns known to be consecutive.
 		slices.SortStableFunc(links, func(a, b link) int {
@@ -785,6 +834,74 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		}
 	}
 	return added, nil
+}
+
+// The statements that keep, of the memories $1, those that hold the whole
+// text $2, ignoring case, as Search's exact match.
+const (
+	convWholeSQL   = `select conversation_id from conversations where conversation_id = any($1) and ` + convWholeExact
+	convWholeExact = `strpos(lower(message_text), lower($2)) > 0`
+	emoWholeSQL    = `select emotion_id from angela_emotions where emotion_id = any($1)
+	and strpos(lower(concat_ws(' ', emotion, context, david_words, why_it_matters)), lower($2)) > 0`
+)
+
+// shortGrams is the most character pairs a text may have for its exact and
+// near matches to be looked for through the gram index; a longer text's
+// pairs are read too many and match nothing but the text itself.
+const shortGrams = 16
+
+// wholeLimit bounds the candidates whose texts are compared with a long
+// question.
+const wholeLimit = 50
+
+// holdingAll returns the candidates that hold every term of the question
+// that their kind's memories hold, the best first, up to wholeLimit: only
+// they can hold its whole text.
+func holdingAll(docs []*scored, st stats) []memKey {
+	want := map[int8]int{}
+	for _, k := range []int16{termKindConversation, termKindEmotion} {
+		byTerm, _ := st.queryTerms(k)
+		want[int8(k)] = len(byTerm)
+	}
+	var out []memKey
+	for _, d := range byScore(docs) {
+		if d.terms > 0 && d.terms == want[d.key.kind] {
+			out = append(out, d.key)
+			if len(out) == wholeLimit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// queueWhole queues the comparison of the texts of whole with the question.
+func queueWhole(b *pgx.Batch, q query, whole []memKey, exact *[]memKey) {
+	for _, k := range []struct {
+		kind int8
+		sql  string
+	}{{termKindConversation, convWholeSQL}, {termKindEmotion, emoWholeSQL}} {
+		var ids []uuid.UUID
+		for _, key := range whole {
+			if key.kind == k.kind {
+				ids = append(ids, key.id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		b.Queue(k.sql, ids, q.o.Text).Query(func(rows pgx.Rows) error {
+			var id [16]byte
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				*exact = append(*exact, memKey{k.kind, id})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("exact matches: %w", err)
+			}
+			return nil
+		})
+	}
 }
 
 // memoriesInSQL reads the memories made in [$1, $2), newest first, up to $3

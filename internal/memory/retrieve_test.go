@@ -148,6 +148,16 @@ func TestRetrieveExactPhraseRanksFirst(t *testing.T) {
 	if rankOf(hits, ids[0]) != 2 {
 		t.Fatalf("the memory of the words ranks %d, want 2", rankOf(hits, ids[0]))
 	}
+	// A long text said before word for word, and its words in another
+	// order, more recently.
+	long := saveTurns(t, ctx, conn, []turn{
+		{"", "david", "Remember to water the orchids on the balcony before the rain comes, please!", day0.Add(-60 * 24 * time.Hour)},
+		{"", "david", "The rain comes before the orchids on the balcony: please remember to water them", day0},
+	})
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "remember to water the orchids on the balcony before the rain comes"})
+	if len(hits) < 2 || hits[0].ID != long[0] || !hits[0].Exact || hits[1].ID != long[1] || hits[1].Exact {
+		t.Fatalf("hits %v: want the long text said word for word first, marked exact", texts(hits))
+	}
 }
 
 // TestRetrieveFindsTheAnswerAfterTheQuestion: the turn that answers holds
