@@ -33,7 +33,7 @@ type rankParams struct {
 func defaultRank() rankParams {
 	return rankParams{
 		k1: 0.9, b: 0.4,
-		before1: 0.7, before2: 0.4, after1: 0.3, after2: 0.2, session: 0.2,
+		before1: 0.5, before2: 0.4, after1: 0.3, after2: 0.2, session: 0.2,
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
