@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -622,13 +625,18 @@ func scanScored(rows pgx.Rows, kind int8, each func(d *scored, terms []int32, dl
 		id              [16]byte // decoded directly; uuid.UUID would go through its text form
 		session, speakr string
 		at              *time.Time
-		terms           []int32
+		raw             pgtype.UndecodedBytes
 		dl              *int32
+		terms           []int32
 	)
-	_, err := pgx.ForEachRow(rows, []any{&id, &session, &speakr, &at, &terms, &dl}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id, &session, &speakr, &at, &raw, &dl}, func() error {
 		d := &scored{key: memKey{kind, id}, session: session, speaker: speakr}
 		if at != nil {
 			d.at = *at
+		}
+		var err error
+		if terms, err = decodeTerms(raw, terms[:0]); err != nil {
+			return err
 		}
 		n := len(terms)
 		if dl != nil {
@@ -638,6 +646,35 @@ func scanScored(rows pgx.Rows, kind int8, each func(d *scored, terms []int32, dl
 		return nil
 	})
 	return err
+}
+
+// decodeTerms appends to buf the elements of an int4[] in PostgreSQL's
+// binary format: the number of dimensions, a flag of nulls and the element
+// type, then each dimension's length and lower bound, then each element's
+// length and value. A memory's terms are one dimension without nulls; this
+// reads them without the generic array codec, which costs more than the
+// ranking itself for a thousand candidates.
+func decodeTerms(raw []byte, buf []int32) ([]int32, error) {
+	if len(raw) < 12 {
+		return buf, nil // NULL, or no dimension: no terms
+	}
+	if ndim := binary.BigEndian.Uint32(raw); ndim == 0 {
+		return buf, nil
+	} else if ndim != 1 || len(raw) < 20 {
+		return buf, fmt.Errorf("search terms: an array of %d dimensions", ndim)
+	}
+	n := int(int32(binary.BigEndian.Uint32(raw[12:])))
+	raw = raw[20:]
+	if n < 0 || len(raw) != 8*n {
+		return buf, errors.New("search terms: a malformed array")
+	}
+	for i := 0; i < len(raw); i += 8 {
+		if binary.BigEndian.Uint32(raw[i:]) != 4 {
+			return buf, errors.New("search terms: an array holding a null")
+		}
+		buf = append(buf, int32(binary.BigEndian.Uint32(raw[i+4:])))
+	}
+	return buf, nil
 }
 
 // queueExact queues the reading of the memories of kind k that hold the
@@ -750,16 +787,21 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 				side            int
 				session, speakr string
 				at              *time.Time
-				terms           []int32
+				raw             pgtype.UndecodedBytes
 				dl              *int32
+				terms           []int32
 			)
-			_, err := pgx.ForEachRow(rows, []any{&of, &side, &id, &session, &speakr, &at, &terms, &dl}, func() error {
+			_, err := pgx.ForEachRow(rows, []any{&of, &side, &id, &session, &speakr, &at, &raw, &dl}, func() error {
 				l := link{of: of, side: side, id: id}
 				if at != nil {
 					l.at = *at
 				}
 				links = append(links, l)
 				if byID[id] == nil {
+					var err error
+					if terms, err = decodeTerms(raw, terms[:0]); err != nil {
+						return err
+					}
 					d := &scored{key: memKey{termKindConversation, id}, session: session, speaker: speakr, at: l.at}
 					n := len(terms)
 					if dl != nil {
