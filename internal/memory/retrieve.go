@@ -166,7 +166,8 @@ type scored struct {
 // Retrieve ranks the memories for the question o.Text and returns the best
 // o.Limit, each with its score and the kinds of evidence that found it (see
 // the Evidence constants). Memories not indexed yet are indexed first, a
-// bounded number; those beyond it are found by their exact text alone. With
+// bounded number; those beyond it, or all of them when indexing fails (a
+// role that may only read), are found by their exact text alone. With
 // o.Reinforce it recalls what it returns. Invalid options return a
 // *text.FieldError.
 func Retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions) ([]Hit, error) {
@@ -207,10 +208,12 @@ func retrieve(ctx context.Context, db Beginner, model Model, o RetrieveOptions, 
 		// a daemon, or a message captured a moment ago): index them, a
 		// bounded number, and rank again.
 		more, err := indexBeforeRetrieval(ctx, db)
-		if err != nil {
-			return nil, fmt.Errorf("retrieve: %w", err)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("retrieve: %w", ctx.Err())
 		}
-		backlog = more
+		// A database this role may only read (or a batch that failed) leaves
+		// the memories pending: they are still found by their exact text.
+		backlog = more || err != nil
 	}
 	if hits == nil {
 		hits = []Hit{}

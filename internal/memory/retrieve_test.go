@@ -291,3 +291,27 @@ func TestRetrieveFiltersAndReinforces(t *testing.T) {
 		t.Fatalf("an empty question: %v", err)
 	}
 }
+
+// TestRetrieveWhenIndexingFails: on a connection that may only read, the
+// pending memories cannot be indexed; a question still finds them by their
+// exact text, and the indexed ones by their words.
+func TestRetrieveWhenIndexingFails(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	indexed := saveTurns(t, ctx, conn, []turn{{"", "david", "The lighthouse keeper painted the door blue", day0}})
+	indexAll(t, ctx, conn)
+	pendingIDs := saveTurns(t, ctx, conn, []turn{{"", "david", "the orchids on the balcony need water", day0}})
+	if _, err := conn.Exec(ctx, `set default_transaction_read_only = on`); err != nil {
+		t.Fatal(err)
+	}
+	hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "the orchids on the balcony"})
+	if rankOf(hits, pendingIDs[0]) != 1 || !hits[0].Exact {
+		t.Fatalf("a pending memory is not found by its exact text: %v", texts(hits))
+	}
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "what colour did the lighthouse keeper paint the door?"})
+	if rankOf(hits, indexed[0]) != 1 {
+		t.Fatalf("an indexed memory is not found by its words: %v", texts(hits))
+	}
+}
