@@ -8,7 +8,7 @@ BIN       := bin/angelad
 STATE_DIR ?= $(CURDIR)/.state
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench benchcapture benchdaily benchmemory lint
+.PHONY: help build run test bench benchcapture benchdaily benchmemory benchrecall lint
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,7 +38,7 @@ benchstatus: ## Around an outage and a backfill: how soon capture stores and sta
 bench: ## Print the performance report (a throwaway cluster, one run)
 	$(GO) run ./cmd/angelad-bench
 
-benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, spool, idle daemon (about 4 minutes)
+benchcapture: ## Conversation capture: read MB/s, rows/s stored (and per CPU second before and after the retrieval terms), live latency, spool, idle daemon (about 4 minutes)
 	$(GO) test -run '^$$' -bench 'BenchmarkReadTranscript|BenchmarkStoreRows' -benchtime 3x ./internal/capture/
 	$(GO) test -run '^$$' -bench 'BenchmarkSpooledSave|BenchmarkDrain10k' -benchtime 3x ./internal/spool/
 	$(GO) test -run '^$$' -bench BenchmarkLiveLatency -benchtime 1x ./internal/capture/
@@ -47,8 +47,11 @@ benchcapture: ## Conversation capture: read MB/s, rows/s stored, live latency, s
 benchdaily: ## Daily updates: the evening reflection on 1,000,000/100,000 rows, the idle worker's pass
 	$(GO) test -run '^$$' -bench 'BenchmarkEveningReflection|BenchmarkIdlePass' -benchtime 50x -timeout 30m ./internal/dailyupdate/
 
-benchmemory: ## Memory: recall, search, consolidation and writers' wait on 1,000,000 conversations (up to 10 minutes)
+benchmemory: ## Memory: recall, search, retrieval, consolidation and writers' wait on 1,000,000 conversations (up to 30 minutes)
 	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 $(GO) test ./internal/memory -run '^$$' -bench 'BenchmarkScale$$' -benchtime 3x -timeout 90m
+
+benchrecall: ## Retrieval quality: recall@1/5/10 and MRR per question type and language on the evaluation sets (lexical; hybrid with ANGELA_TEST_EMBED_URL)
+	$(GO) test ./internal/memory -run '^$$' -bench 'BenchmarkRecall' -benchtime 1x -timeout 20m
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

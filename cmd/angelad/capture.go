@@ -17,6 +17,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/capture"
 	"github.com/angela-ai/angelad/internal/logging"
+	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 )
 
@@ -82,10 +83,16 @@ On a terminal it shows a progress bar.`,
 		c := &capture.Capture{Log: log.Zap().Named("import"), IncludeSidechains: a.cfg.Conversation.IncludeSidechains, Now: time.Now,
 			Redactor: r}
 		var res capture.ImportResult
+		var indexErr error
 		err = a.withConn(ctx, func(conn *pgx.Conn) error {
 			db, n, closeDB := a.importWriter(ctx, conn, len(files))
 			defer closeDB()
 			res, err = c.Import(ctx, db, n, files, progress)
+			if err == nil {
+				// Index what is pending (these messages, and any other), so
+				// that a search finds them by their words with no daemon.
+				indexErr = indexPending(ctx, conn)
+			}
 			return err
 		})
 		if bar != nil {
@@ -108,12 +115,25 @@ On a terminal it shows a progress bar.`,
 				res.Malformed, res.TooLarge, res.Refused, res.APIErrors, res.Invisible, res.Private, res.TimesReplaced,
 				res.Redacted, res.Secrets)
 		}
+		if err == nil && indexErr != nil {
+			return fmt.Errorf("the messages are stored, but indexing them for search failed (the daemon or the next search indexes them): %w", indexErr)
+		}
 		if err == nil && len(res.Unreadable) > 0 {
 			return silentError{fmt.Errorf("%d transcripts could not be read", len(res.Unreadable))}
 		}
 		return err
 	})
 	return cmd
+}
+
+// indexPending indexes every memory not indexed yet for retrieval.
+func indexPending(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		res, err := memory.IndexPending(ctx, conn, memory.MaxIndexBatch)
+		if err != nil || !res.More {
+			return err
+		}
+	}
 }
 
 // importWriter returns what import writes through, and how many transcripts

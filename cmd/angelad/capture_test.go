@@ -410,3 +410,43 @@ func TestImportShowsAProgressBarOnATerminal(t *testing.T) {
 		t.Errorf("import on a terminal: %v\n%q", err, out)
 	}
 }
+
+// TestImportThenSearchAQuestion imports transcripts with no daemon running
+// and asks a question in English and one in Thai: import indexed what it
+// stored, and search ranks by relevance, the answer first.
+func TestImportThenSearchAQuestion(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := captureCLI(t, url)
+	tr := newTranscripts(t, c)
+	d := openDB(t, url)
+	tr.write("p/a.jsonl", tr.say("user", "Som-O was sick, so I took her to the vet today")+
+		tr.say("assistant", "Oh no! What did the vet give her?")+
+		tr.say("user", "Antibiotics twice a day for a week, and a probiotic powder")+
+		tr.say("user", "หมอให้ยาฆ่าเชื้อส้มโอกินวันละสองครั้ง")+
+		tr.say("assistant", "The ocean was calm at sunset"))
+	c.ok("import", tr.root)
+	var pending int
+	if err := d.conn.QueryRow(context.Background(), `select count(*) from conversations where search_terms is null`).Scan(&pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 {
+		t.Fatalf("%d messages not indexed after import", pending)
+	}
+	for _, tt := range []struct{ question, want string }{
+		{"what antibiotics did the vet give Som-O?", "Antibiotics twice a day for a week, and a probiotic powder"},
+		{"หมอให้ส้มโอกินยาอะไร", "หมอให้ยาฆ่าเชื้อส้มโอกินวันละสองครั้ง"},
+	} {
+		var hits []struct {
+			Text     string   `json:"text"`
+			Score    float64  `json:"score"`
+			Evidence []string `json:"evidence"`
+		}
+		if err := json.Unmarshal([]byte(c.ok("search", tt.question, "--json", "--limit", "10")), &hits); err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) == 0 || hits[0].Text != tt.want || hits[0].Score <= 0 || len(hits[0].Evidence) == 0 {
+			t.Errorf("search %q = %+v, want %q first with a score and its evidence", tt.question, hits, tt.want)
+		}
+	}
+}

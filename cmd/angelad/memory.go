@@ -78,16 +78,23 @@ func (a *app) searchCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "search TEXT [--kind all|conversations|emotions] [--speaker S] [--since D] [--limit 20] [--reinforce] [--json]",
-		Short: "Find memories containing TEXT, in Thai or English",
+		Short: "Find memories by a word, or answer a question, in Thai or English",
 		Long: `Find the conversation messages and emotions that contain TEXT (ignoring case), or
 every pair of adjacent characters of it (the words spaced or ordered differently):
 exact matches first, then the best remembered, newest first among equals. Thai is
 found inside unsegmented Thai text. Forgotten memories are found too.
 
+TEXT of more than one word (or Thai longer than a word, or ending as a question)
+is a question: the memories are ranked by relevance to it (its words, weighed by
+how rare they are, the turns around each message, the exact text, the time it
+names such as "last week" or "เดือนที่แล้ว"), then by retention and recency; each
+hit shows its score and what found it.
+
 TEXT is 1 to 1000 characters. --speaker keeps only that speaker's messages (and so
 leaves emotions out). --since keeps memories from that date (YYYY-MM-DD in the
 configured time zone) or time (RFC 3339) on. --reinforce recalls what is found.`,
 		Example: `  angelad search คิดถึง
+  angelad search "what did the vet give Som-O?" --json --limit 10
   angelad search "ocean" --kind conversations --speaker david --since 2025-11-01
   angelad search ทะเล --json | jq '.[0].text'`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -105,7 +112,7 @@ configured time zone) or time (RFC 3339) on. --reinforce recalls what is found.`
 	fs.BoolVar(&o.Reinforce, "reinforce", false, "recall (reinforce) the memories found")
 	fs.BoolVar(&asJSON, "json", false, "print the matches as a JSON array")
 	cmd.RunE = a.run(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-		o.Text, o.Limit = args[0], *limit
+		o.Text, o.Limit, o.Now, o.Location = args[0], *limit, time.Now(), a.cfg.Location()
 		if since != "" {
 			t, err := parseSince(since, a.cfg.Location())
 			if err != nil {
@@ -145,7 +152,11 @@ func parseSince(s string, loc *time.Location) (time.Time, error) {
 func writeHits(w io.Writer, hits []memory.Hit, query string) error {
 	for _, h := range hits {
 		match := "exact"
-		if !h.Exact {
+		switch {
+		case len(h.Evidence) > 0:
+			// A question's hit: what found it, and its relevance.
+			match = fmt.Sprintf("%s, score %.2f", strings.Join(h.Evidence, "+"), h.Score)
+		case !h.Exact:
 			match = "near"
 		}
 		if h.Forgotten {

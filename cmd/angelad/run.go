@@ -86,6 +86,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
 		d.Register("spool", spool.WorkerFactory(r))
 		embedding.Register(d, a.cfg.Embedding)
+		d.Register("index", memory.IndexWorkerFactory())
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

@@ -171,6 +171,49 @@ func BenchmarkStoreRows(b *testing.B) {
 	}{{"one_transcript/redaction_off", off}, {"one_transcript/redaction_on", nil}} {
 		b.Run(rc.name, func(b *testing.B) { storeRowsOne(ctx, b, one, rows, rc.r) })
 	}
+	// The cost migration 008 (retrieval terms: two NULL columns and a
+	// partial index of the rows not yet indexed) adds to capture: each
+	// iteration stores the rows into a fresh database as migrated and into
+	// one with 008's additions to conversations taken off, one after the
+	// other (in turns first), so that both meet the same load.
+	b.Run("one_transcript_vs_before_retrieval_terms", func(b *testing.B) {
+		const undo008 = `drop index conversations_terms_pending_idx; drop index conversations_search_terms_idx;
+			drop trigger angela_conversation_terms_stale on conversations;
+			alter table conversations drop column search_terms, drop column search_len`
+		var cpu [2]time.Duration
+		for n := range b.N {
+			for j := range 2 {
+				i := (j + n) % 2 // 0 as migrated, 1 before 008
+				setup := []string{"", undo008}[i]
+				b.StopTimer()
+				conn := pgtest.Conn(b, pgtest.DB(b))
+				if setup != "" {
+					if _, err := conn.Exec(ctx, setup); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c := &Capture{DB: conn, Log: zap.NewNop(), Now: time.Now}
+				var backend int
+				if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+					b.Fatal(err)
+				}
+				server0, client0 := procCPU(backend), cpuTime(b)
+				b.StartTimer()
+				off, err := c.Ingest(ctx, one, nil, nil)
+				b.StopTimer()
+				cpu[i] += procCPU(backend) - server0 + cpuTime(b) - client0
+				if err != nil || off.Lines != rows {
+					b.Fatal(err, off.Lines)
+				}
+			}
+		}
+		if cpu[0] > 0 && cpu[1] > 0 {
+			after, before := float64(rows*b.N)/cpu[0].Seconds(), float64(rows*b.N)/cpu[1].Seconds()
+			b.ReportMetric(after, "rows/cpu-s")
+			b.ReportMetric(before, "rows/cpu-s_before")
+			b.ReportMetric(100*(before-after)/before, "%drop")
+		}
+	})
 	b.Run("side_by_side", func(b *testing.B) {
 		var elapsed time.Duration
 		for range b.N {

@@ -233,11 +233,6 @@ func qualify(expr, alias string) string {
 	}
 }
 
-// Beginner starts a transaction: a *pgxpool.Pool or a *pgx.Conn.
-type Beginner interface {
-	Begin(context.Context) (pgx.Tx, error)
-}
-
 // Vector is an item with its vector; an empty Vec marks a memory with
 // nothing to embed.
 type Vector struct {
@@ -248,7 +243,7 @@ type Vector struct {
 // Store writes vectors of m in one transaction: all of them or none. It
 // returns how many were written; memories deleted or changed since they were
 // read are left out.
-func Store(ctx context.Context, db Beginner, m Model, vs []Vector, now time.Time) (int64, error) {
+func Store(ctx context.Context, db postgres.DB, m Model, vs []Vector, now time.Time) (int64, error) {
 	if len(vs) == 0 {
 		return 0, nil
 	}

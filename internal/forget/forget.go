@@ -207,11 +207,6 @@ func Refused(ctx context.Context, q postgres.DB, kind string, id uuid.UUID) erro
 	return nil
 }
 
-// Beginner starts a transaction: *pgx.Conn and *pgxpool.Pool satisfy it.
-type Beginner interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-}
-
 // The statements. Times are read as timestamptz, which reads a legacy
 // TIMESTAMP in the session time zone, as the stores do. FOR UPDATE holds the
 // rows until the transaction ends, so a concurrent update cannot slip between
@@ -262,7 +257,7 @@ select (select count(*) from c) + (select count(*) from e)`
 // Ids that are neither stored nor tombstoned make it return an
 // *UnknownError and forget nothing; ids forgotten before are listed in
 // Already. A dry run lists the same and changes nothing.
-func Forget(ctx context.Context, db Beginner, o Options) (Result, error) {
+func Forget(ctx context.Context, db postgres.DB, o Options) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, fmt.Errorf("forget: %w", err)
 	}

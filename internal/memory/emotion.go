@@ -1,5 +1,7 @@
-// Package memory owns Angela's emotions: the Emotion type, its validation and
-// its store (later also the consolidation worker and recall).
+// Package memory owns Angela's emotions (the Emotion type, its validation and
+// its store), the retention of every memory and its consolidation worker,
+// recall, search, and relevance retrieval with its index of terms and the
+// worker that keeps it.
 //
 // The store functions take a postgres.DB, so a one-shot command with one
 // *pgx.Conn, the daemon with its *pgxpool.Pool and a caller inside a pgx.Tx all

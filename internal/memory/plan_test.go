@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // TestRecentWalksTheIndex checks that Recent reads its rows off
@@ -49,6 +52,124 @@ func TestRecallFindsAProjectOffItsIndex(t *testing.T) {
 		plan := pgtest.Plan(t, conn, q.sql, q.args...)
 		if !strings.Contains(plan, "conversations_project_dir_idx") || strings.Contains(plan, "Seq Scan") {
 			t.Errorf("plan of %s does not use conversations_project_dir_idx:\n%s", q.sql, plan)
+		}
+	}
+}
+
+// TestRetrievalReadsItsIndexes checks that the lexical candidates are read
+// off the partial GIN index of terms (a condition on search_terms implies
+// that it is not null), the pending rows off their partial index, and the
+// neighbouring turns off the index on created_at.
+func TestRetrievalReadsItsIndexes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (session_id, speaker, message_text, created_at)
+		select 's' || (i / 20), 'david', 'm ' || i, now() - i * interval '1 second' from generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := IndexPending(ctx, conn, MaxIndexBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+	}
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text) select 'david', 'new' from generate_series(1, 10);
+		analyze conversations`); err != nil {
+		t.Fatal(err)
+	}
+	var ids []any
+	if err := conn.QueryRow(ctx, `select array_agg(conversation_id) from (select conversation_id from conversations limit 30) c`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql, index string
+		args       []any
+	}{
+		{convCandidatesAnySQL, "conversations_search_terms_idx", []any{[]int32{1, 2, 3}, candidateBudget}},
+		{convCandidatesAllSQL, "conversations_search_terms_idx", []any{[]int32{1, 2}, candidateBudget}},
+		{convCandidatesNewSQL, "conversations_created_at_idx", []any{[]int32{1}, commonBudget}},
+		{indexKinds[0].pendingSQL, "conversations_terms_pending_idx", []any{100}},
+		{neighboursSQL, "Index Scan using conversations_created_at_idx", []any{ids, "6h"}},
+	} {
+		if q.sql == neighboursSQL {
+			// As expandNeighbours runs it.
+			if _, err := conn.Exec(ctx, "set enable_bitmapscan = off"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan := pgtest.Plan(t, conn, q.sql, q.args...)
+		if !strings.Contains(plan, q.index) || strings.Contains(plan, "Seq Scan on conversations c") {
+			t.Errorf("plan of %s does not use %s:\n%s", q.sql, q.index, plan)
+		}
+	}
+}
+
+// TestCandidatesOfCommonTermsAreBounded checks the three ways candidates are
+// read, by the terms' frequencies: the rarest terms together, the two
+// rarest both held, and the newest memories when those two are so common
+// that their index entries would be too many to read.
+func TestCandidatesOfCommonTermsAreBounded(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (speaker, message_text, created_at)
+		select 'david', case when i % 2 = 0 then 'ocean coffee' else 'ocean' end, '2026-01-01T00:00:00Z'::timestamptz + i * interval '1 minute'
+		from generate_series(1, 2000) i`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := IndexPending(ctx, conn, MaxIndexBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+	}
+	terms := text.QueryTerms("ocean coffee")
+	for _, tt := range []struct {
+		name   string
+		df     []int64 // of ocean, coffee in the order of terms
+		want   int     // candidates read
+		newest bool    // all of them among the newest
+	}{
+		{"rare", []int64{900, 40}, 940, false}, // the any read returns what the rows hold, up to the budget
+		{"common", []int64{2000, 1500}, commonBudget, false},
+		{"very common", []int64{2000 * commonPostings, commonPostings}, commonBudget, true},
+	} {
+		st := stats{terms: terms, docs: map[int16]int64{termKindConversation: 4 * commonPostings},
+			avgdl: map[int16]float64{termKindConversation: 1.5},
+			df:    map[int16]map[int32]int64{termKindConversation: {terms[0]: tt.df[0], terms[1]: tt.df[1]}}}
+		var docs []*scored
+		b := &pgx.Batch{}
+		queueCandidates(b, termKindConversation, st, defaultRank(), &docs)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			t.Fatal(err)
+		}
+		tx.Rollback(ctx)
+		if tt.name == "rare" {
+			tt.want = min(len(docs), candidateBudget)
+		}
+		if len(docs) != tt.want || len(docs) == 0 {
+			t.Errorf("%s: %d candidates, want %d", tt.name, len(docs), tt.want)
+		}
+		if tt.newest {
+			for _, d := range docs {
+				if d.at.Before(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(1500 * time.Minute)) {
+					t.Errorf("%s: a candidate of %v is not among the newest", tt.name, d.at)
+					break
+				}
+			}
 		}
 	}
 }

@@ -9,9 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -75,9 +77,18 @@ insert into conversation_memory (id, weight, made_at, score)
 select conversation_id, angela_conversation_weight(importance_level), created_at, angela_conversation_weight(importance_level) from conversations;
 insert into emotion_memory (id, weight, made_at, score)
 select emotion_id, angela_emotion_weight(intensity, memory_strength), felt_at, angela_emotion_weight(intensity, memory_strength) from angela_emotions;
+set session_replication_role = origin;
+`
+
+// fillIndexesSQL follows the fill and the indexing of its terms (which the
+// fill leaves to memory.IndexPending, as the index worker would): the GIN
+// indexes are built once at the end rather than row by row.
+const fillIndexesSQL = `
+set maintenance_work_mem = '256MB';
 create index conversations_search_grams_idx on conversations using gin (search_grams);
 create index angela_emotions_search_grams_idx on angela_emotions using gin (search_grams);
-set session_replication_role = origin;
+create index conversations_search_terms_idx on conversations using gin (search_terms) where search_terms is not null;
+create index angela_emotions_search_terms_idx on angela_emotions using gin (search_terms) where search_terms is not null;
 `
 
 type scale struct {
@@ -121,8 +132,37 @@ func fillScale(b *testing.B) *scale {
 			conn.Release()
 			return
 		}
-		conn.Release()
 		fmt.Fprintf(os.Stderr, "scale: filled %d conversations and %d emotions in %v\n", convs, emos, time.Since(start).Round(time.Second))
+		if _, err := conn.Exec(ctx, `drop index conversations_search_terms_idx; drop index angela_emotions_search_terms_idx`); err != nil {
+			scaleErr = err
+			conn.Release()
+			return
+		}
+		start = time.Now()
+		var indexed int64
+		for {
+			res, err := memory.IndexPending(ctx, pool, memory.MaxIndexBatch)
+			if err != nil {
+				scaleErr = err
+				conn.Release()
+				return
+			}
+			indexed += res.Conversations + res.Emotions
+			if !res.More {
+				break
+			}
+		}
+		took := time.Since(start)
+		fmt.Fprintf(os.Stderr, "scale: indexed the terms of %d memories in %v (%.0f a second)\n", indexed, took.Round(time.Second),
+			float64(indexed)/took.Seconds())
+		start = time.Now()
+		if _, err := conn.Exec(ctx, fillIndexesSQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+			scaleErr = fmt.Errorf("fill indexes: %w", err)
+			conn.Release()
+			return
+		}
+		conn.Release()
+		fmt.Fprintf(os.Stderr, "scale: built the GIN indexes in %v\n", time.Since(start).Round(time.Second))
 		model := memory.NewModel(defaultMemory(b))
 		start = time.Now()
 		res, err := memory.Consolidate(ctx, pool, model, memory.MaxBatch, memory.PassOptions{Now: now}, time.Now)
@@ -148,6 +188,7 @@ func BenchmarkScale(b *testing.B) {
 	s := fillScale(b)
 	b.Run("recall", func(b *testing.B) { benchScaleRecall(b, s) })
 	b.Run("search", func(b *testing.B) { benchScaleSearch(b, s) })
+	b.Run("retrieve", func(b *testing.B) { benchScaleRetrieve(b, s) })
 	b.Run("pass", func(b *testing.B) { benchScalePass(b, s) })
 	b.Run("insert", func(b *testing.B) { benchScaleInsert(b, s) })
 	b.Run("cli", func(b *testing.B) { benchScaleCLI(b, s) })
@@ -176,6 +217,8 @@ func benchScaleCLI(b *testing.B, s *scale) {
 		{"connect", []string{"query", "select 1"}},
 		{"recall", []string{"recall", "--peek", "--project", "/src/angelad"}},
 		{"search_thai_common", []string{"search", "คิดถึง"}},
+		{"search_question_english", []string{"search", scaleQuestions[1].text, "--json", "--limit", "10"}},
+		{"search_question_thai", []string{"search", scaleQuestions[0].text, "--json", "--limit", "10"}},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			for b.Loop() {
@@ -320,13 +363,122 @@ func benchScaleInsert(b *testing.B, s *scale) {
 			}
 		})
 	}
-	var sizes [4]float64
+	var sizes [8]float64
 	if err := s.pool.QueryRow(ctx, `select pg_relation_size('conversations_search_grams_idx'), pg_relation_size('conversations'),
-		pg_total_relation_size('conversation_memory'), pg_relation_size('angela_emotions_search_grams_idx')`).
-		Scan(&sizes[0], &sizes[1], &sizes[2], &sizes[3]); err != nil {
+		pg_total_relation_size('conversation_memory'), pg_relation_size('angela_emotions_search_grams_idx'),
+		pg_relation_size('conversations_search_terms_idx'), pg_relation_size('conversations_terms_pending_idx'),
+		pg_total_relation_size('retrieval_terms'), pg_relation_size('angela_emotions_search_terms_idx')`).
+		Scan(&sizes[0], &sizes[1], &sizes[2], &sizes[3], &sizes[4], &sizes[5], &sizes[6], &sizes[7]); err != nil {
 		b.Fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "scale: conversations: heap %.0f MB, gram index %.0f MB (%.0f bytes a row); conversation_memory with indexes %.0f MB; emotion gram index %.0f MB",
 		sizes[1]/1e6, sizes[0]/1e6, sizes[0]/float64(s.convs), sizes[2]/1e6, sizes[3]/1e6)
 	fmt.Fprintln(os.Stderr)
+	fmt.Fprintf(os.Stderr, "scale: retrieval: terms index %.0f MB (%.1f MB a million messages), pending index %.1f MB, frequencies %.1f MB, emotion terms index %.0f MB\n",
+		sizes[4]/1e6, sizes[4]/1e6/(float64(s.convs)/1e6), sizes[5]/1e6, sizes[6]/1e6, sizes[7]/1e6)
+}
+
+// scaleQuestions are ten-word questions in the fill's vocabulary: common
+// words with a rare one, and common words alone.
+var scaleQuestions = []struct{ name, text string }{
+	{"thai_10_words", "วันนี้พี่คิดถึงน้องมากอยากไปเที่ยวทะเลกินมะละกอด้วยกันไหม"},
+	{"english_10_words", "what did David and Angela talk about the ocean xylophone today"},
+	{"thai_10_common_words", "วันนี้พี่คิดถึงน้องมากอยากไปเที่ยวทะเลกินข้าวด้วยกันไหม"},
+	{"english_10_common_words", "did we talk about the memory database worker and coffee today"},
+	{"mixed_absent", "เมื่อวานคุยเรื่อง volcano กับ glacier ที่ภูเขาไฟไหม"},
+}
+
+// benchScaleRetrieve is a ten-word question through Retrieve (the top 10),
+// each beside a trivial indexed read (a message by its key) in the same
+// loop and on the same connection, so that both meet the same load: it
+// reports the percentiles of both and of the question's time beyond the
+// read, and the CPU time a question costs this process and its server
+// backend together (cpu_ms), which the machine's other work does not
+// inflate.
+func benchScaleRetrieve(b *testing.B, s *scale) {
+	ctx := context.Background()
+	rows, err := s.pool.Query(ctx, `select conversation_id from conversations tablesample system (1) limit 1000`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil || len(ids) == 0 {
+		b.Fatal("no ids to read", err)
+	}
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	var backend int
+	if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range scaleQuestions {
+		b.Run(q.name, func(b *testing.B) {
+			var trivial, question []time.Duration
+			var n int
+			i := 0
+			var server, client time.Duration
+			for b.Loop() {
+				start := time.Now()
+				var text string
+				if err := conn.QueryRow(ctx, `select message_text from conversations where conversation_id = $1`, ids[i%len(ids)]).Scan(&text); err != nil {
+					b.Fatal(err)
+				}
+				trivial = append(trivial, time.Since(start))
+				server0, client0 := backendCPU(backend), processCPU(b)
+				start = time.Now()
+				hits, err := memory.Retrieve(ctx, conn, s.model, memory.RetrieveOptions{Text: q.text, Limit: 10, Now: s.now})
+				if err != nil {
+					b.Fatal(err)
+				}
+				question = append(question, time.Since(start))
+				server += backendCPU(backend) - server0
+				client += processCPU(b) - client0
+				n = len(hits)
+				i++
+			}
+			pct := func(d []time.Duration, p int) float64 {
+				d = slices.Clone(d)
+				slices.Sort(d)
+				return float64(d[min(len(d)-1, len(d)*p/100)].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(question, 50), "p50_ms")
+			b.ReportMetric(pct(question, 99), "p99_ms")
+			b.ReportMetric(pct(trivial, 50), "trivial_p50_ms")
+			b.ReportMetric(pct(trivial, 99), "trivial_p99_ms")
+			b.ReportMetric(pct(question, 50)-pct(trivial, 50), "beyond_p50_ms")
+			b.ReportMetric(pct(question, 99)-pct(trivial, 99), "beyond_p99_ms")
+			b.ReportMetric(float64((server+client).Microseconds())/1000/float64(len(question)), "cpu_ms")
+			b.ReportMetric(float64(server.Microseconds())/1000/float64(len(question)), "server_cpu_ms")
+			b.ReportMetric(float64(n), "hits")
+		})
+	}
+}
+
+// processCPU is the CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// backendCPU is the CPU time a server process has used (Linux; 0 where
+// /proc is not), in clock ticks of 10 ms: only a sum over many operations
+// means anything.
+func backendCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -43,8 +44,12 @@ type SearchOptions struct {
 	Limit int
 	// Reinforce recalls every memory found, at Now.
 	Reinforce bool
-	// Now is the time of the reinforcement.
+	// Now is the time of the reinforcement, and the time a question's
+	// "yesterday" or "last month" is counted from.
 	Now time.Time
+	// Location is the zone a day or a month of a question is counted in;
+	// nil is UTC.
+	Location *time.Location
 }
 
 // Hit is one memory Search found.
@@ -67,6 +72,15 @@ type Hit struct {
 	Exact     bool    `json:"exact"`
 	Retention float64 `json:"retention"`
 	Forgotten bool    `json:"forgotten"`
+	// SessionID is a message's session, when it has one.
+	SessionID string `json:"session_id,omitempty"`
+	// Score is a question's relevance ranking (see Retrieve): higher is
+	// better, 1 about the score of a memory ranked first by one kind of
+	// evidence. A search for one word leaves it 0.
+	Score float64 `json:"score,omitempty"`
+	// Evidence lists the kinds of evidence that found the memory (see the
+	// Evidence constants), for a question.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // Validate reports the first option that is not allowed, as a
@@ -160,9 +174,19 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 // Search finds the memories that contain o.Text, or every pair of adjacent
 // characters of it, ignoring case: exact matches first, then by retention,
 // then newest first. It finds a Thai word inside unsegmented Thai text under
-// any database locale. With o.Reinforce it recalls what it returns. Invalid
-// options return a *text.FieldError.
+// any database locale. A text of more than one word (see isOneWord) is a
+// question: it is answered by Retrieve, which ranks by relevance and puts
+// the memories that contain the text itself first. With o.Reinforce it
+// recalls what it returns. Invalid options return a *text.FieldError.
 func Search(ctx context.Context, db postgres.DB, model Model, o SearchOptions) ([]Hit, error) {
+	if err := o.Validate(); err == nil && !isOneWord(o.Text) {
+		hits, err := Retrieve(ctx, db, model, RetrieveOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker,
+			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location})
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", errors.Unwrap(err))
+		}
+		return hits, nil
+	}
 	return search(ctx, db, model, o, searchSteps{cap: searchCap, short: walkShort, long: walkLong})
 }
 
@@ -287,6 +311,12 @@ func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) 
 	if err != nil {
 		return nil, 0, err
 	}
+	return scanHits(rows, kind)
+}
+
+// scanHits reads the rows of a search statement: its hits and the count of
+// matches its index step read.
+func scanHits(rows pgx.Rows, kind string) ([]Hit, int64, error) {
 	var total int64
 	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
 		h := Hit{Kind: kind}

@@ -1,7 +1,8 @@
 // Package text owns the rules for text that enters and leaves memory: what a
 // field may hold (valid UTF-8, no NUL bytes, a length in characters or bytes),
-// the one-line errors that say what was wrong, and the previews that show a
-// long text on one line without cutting a character in half.
+// the one-line errors that say what was wrong, the previews that show a
+// long text on one line without cutting a character in half, and the search
+// grams and terms a text is found by.
 package text
 
 import (

@@ -1,0 +1,82 @@
+package memory
+
+import "math"
+
+// rankParams are the constants of relevance ranking. The values in
+// defaultRank were chosen by measuring recall@k on the evaluation sets in
+// testdata (see eval_test.go); the README says how.
+type rankParams struct {
+	// k1 and b are BM25's term-frequency saturation and length
+	// normalisation.
+	k1, b float64
+	// before1, before2, after1 and after2 are the shares of the scores of
+	// the turns one and two before a message, and one and two after it, in
+	// its session, added to its own: a question often names what one turn
+	// said and asks what the next one answered. session is the share of
+	// the best score in its session added to a message that holds a term of
+	// the question.
+	before1, before2, after1, after2, session float64
+	// rrfK is reciprocal-rank fusion's constant: a list's item at rank r
+	// (from 1) adds weight / (rrfK + r).
+	rrfK float64
+	// The weights of the fused lists.
+	lexicalWeight, nearWeight, semanticWeight, timeWeight float64
+	// nudge is the largest share by which retention and recency move a
+	// fused score: a memory's score is multiplied by
+	// 1 + nudge * (retention + recency) / 2, recency being 0.5^(age /
+	// recencyHalfLifeDays).
+	nudge               float64
+	recencyHalfLifeDays float64
+}
+
+// defaultRank returns the ranking's constants.
+func defaultRank() rankParams {
+	return rankParams{
+		k1: 0.9, b: 0.4,
+		before1: 0.5, before2: 0.4, after1: 0.3, after2: 0.2, session: 0.2,
+		rrfK:          60,
+		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
+		nudge: 0.1, recencyHalfLifeDays: 90,
+	}
+}
+
+// queryTerm is a term of a question with its inverse document frequency.
+type queryTerm struct {
+	term int32
+	idf  float64
+}
+
+// idf is BM25's inverse document frequency of a term found in df of n
+// documents, in the form that is never negative (Lucene's): a term in every
+// document weighs almost nothing rather than counting against it.
+func idf(df, n int64) float64 {
+	df = min(max(df, 0), n)
+	return math.Log(1 + (float64(n-df)+0.5)/(float64(df)+0.5))
+}
+
+// bm25 scores one document, whose terms are doc (sorted, with repeats) and
+// whose length in terms is dl, for the question q (sorted by term), in a
+// corpus whose mean length is avgdl. It also returns how many of the
+// question's terms the document holds.
+func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (score float64, matched int) {
+	norm := p.k1 * (1 - p.b + p.b*float64(dl)/max(avgdl, 1))
+	i, j := 0, 0
+	for i < len(q) && j < len(doc) {
+		switch {
+		case q[i].term < doc[j]:
+			i++
+		case q[i].term > doc[j]:
+			j++
+		default:
+			tf := 0
+			for j < len(doc) && doc[j] == q[i].term {
+				tf++
+				j++
+			}
+			score += q[i].idf * float64(tf) * (p.k1 + 1) / (float64(tf) + norm)
+			matched++
+			i++
+		}
+	}
+	return score, matched
+}

@@ -1,0 +1,61 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+)
+
+// TestDecodeTermsReadsWhatTheServerSends decodes int4[] values as the
+// server sends them in binary, and refuses what a memory's terms never are.
+func TestDecodeTermsReadsWhatTheServerSends(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	for _, tt := range []struct {
+		sql  string
+		want []int32
+		bad  bool
+	}{
+		{`select '{-2147483648,-1,0,7,7,2147483647}'::int4[]`, []int32{-2147483648, -1, 0, 7, 7, 2147483647}, false},
+		{`select '{}'::int4[]`, nil, false},
+		{`select null::int4[]`, nil, false},
+		{`select '{{1,2},{3,4}}'::int4[]`, nil, true},
+		{`select '{1,null}'::int4[]`, nil, true},
+	} {
+		var raw pgtype.UndecodedBytes
+		if err := conn.QueryRow(ctx, tt.sql).Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeTerms(raw, nil)
+		if (err != nil) != tt.bad || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, %v; want %v (error %v)", tt.sql, got, err, tt.want, tt.bad)
+		}
+	}
+}
+
+func TestBM25(t *testing.T) {
+	t.Parallel()
+	p := defaultRank()
+	q := []queryTerm{{1, 2.0}, {5, 1.0}}
+	one, m1 := bm25(q, []int32{1, 3, 4}, 3, 3, p)
+	two, m2 := bm25(q, []int32{1, 1, 3}, 3, 3, p)
+	both, m3 := bm25(q, []int32{1, 5, 9}, 3, 3, p)
+	long, _ := bm25(q, []int32{1, 3, 4, 6, 7, 8, 9, 10, 11}, 9, 3, p)
+	none, m0 := bm25(q, []int32{2, 3}, 2, 3, p)
+	switch {
+	case m1 != 1 || m2 != 1 || m3 != 2 || m0 != 0 || none != 0:
+		t.Fatalf("matched %d %d %d %d, score of none %v", m1, m2, m3, m0, none)
+	case !(two > one && both > one && one > long):
+		t.Fatalf("a repeat (%v), a second term (%v) and a shorter text (%v) must score above one term (%v > long %v)", two, both, one, one, long)
+	}
+	if idf(1, 1000) <= idf(100, 1000) || idf(1000, 1000) <= 0 {
+		t.Fatal("a rare term must weigh more, and a term in every document still above zero")
+	}
+}

@@ -1,0 +1,1073 @@
+package memory
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
+)
+
+// Relevance retrieval: a question is answered by ranking memories, not by
+// matching them. Retrieve fuses, by reciprocal rank, up to five rankings of
+// the memories:
+//
+//   - lexical: BM25 over angelad's own terms (text.QueryTerms), with the
+//     document frequencies the indexing step keeps (IndexPending); a
+//     message's score is its own plus shares of its neighbouring turns' in
+//     the same session (an answer is often the turn after the one that
+//     shares the question's words), plus a share of the best score in its
+//     session;
+//   - exact: the memories that contain the whole text (ignoring case), as
+//     Search finds them, which weigh twice;
+//   - near: those that hold every pair of adjacent characters of it;
+//   - time: when the question names a time ("last week", "เดือนที่แล้ว",
+//     "on 5 March"), the lexical ranking of the memories made then;
+//   - semantic: a ranking by meaning from an embedding model, when the
+//     caller has one (RetrieveOptions.Semantic).
+//
+// The fused score is then nudged (by at most a tenth) by the memory's
+// retention and recency, so that between two equally relevant memories the
+// better remembered and the newer comes first.
+
+// Evidence kinds: what made a memory a hit.
+const (
+	EvidenceExact    = "exact"    // it contains the whole text
+	EvidenceNear     = "near"     // it contains every pair of adjacent characters of it
+	EvidenceWords    = "words"    // it shares terms with the question
+	EvidenceContext  = "context"  // a neighbouring turn of its session shares terms with it
+	EvidenceTime     = "time"     // it was made in the time the question names
+	EvidenceSemantic = "semantic" // the embedding model ranked it
+)
+
+// SemanticHit is one memory of a ranking by meaning, as an embedding model's
+// nearest neighbours give it: Retrieve fuses the ranking (best first) with
+// its own.
+type SemanticHit struct {
+	// Kind is "conversation" or "emotion".
+	Kind string
+	ID   uuid.UUID
+	// Similarity is the model's, for the record; only the order counts.
+	Similarity float64
+}
+
+// RetrieveOptions selects what Retrieve ranks. Text, Kind, Speaker, Since,
+// Limit, Reinforce and Now are Search's.
+type RetrieveOptions struct {
+	Text      string
+	Kind      string
+	Speaker   string
+	Since     time.Time
+	Limit     int
+	Reinforce bool
+	// Now is when the question is asked: the time its "yesterday" or "last
+	// month" is counted from, and that of the reinforcement.
+	Now time.Time
+	// Location is the zone a day or a month of the question is counted in;
+	// nil is UTC.
+	Location *time.Location
+	// Semantic is a ranking by meaning to fuse with the lexical one, best
+	// first; nil when there is no embedding model.
+	Semantic []SemanticHit
+}
+
+func (o RetrieveOptions) searchOptions() SearchOptions {
+	return SearchOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
+		Reinforce: o.Reinforce, Now: o.Now, Location: o.Location}
+}
+
+// Validate reports the first option that is not allowed, as a
+// *text.FieldError.
+func (o RetrieveOptions) Validate() error {
+	if err := o.searchOptions().Validate(); err != nil {
+		return err
+	}
+	for _, s := range o.Semantic {
+		if s.Kind != "conversation" && s.Kind != "emotion" {
+			return &text.FieldError{Field: "semantic", Problem: "a hit's kind must be conversation or emotion, got " + text.Quote(s.Kind)}
+		}
+	}
+	return nil
+}
+
+// The bounds of a retrieval.
+const (
+	// candidateBudget bounds the memories read to score a question: the
+	// question's rarest terms are looked up until their frequencies add up
+	// to it, so that a common word never reads a large part of a table.
+	candidateBudget = 1000
+	// commonBudget bounds the memories read when even the rarest term is
+	// more frequent than the budget: those holding its two rarest terms,
+	// when their frequencies add up to at most commonPostings (the index
+	// reads that many entries), else the newest memories.
+	commonBudget   = 500
+	commonPostings = 50000
+	// expandTop is how many of the best scored messages have their
+	// neighbouring turns read.
+	expandTop = 15
+	// neighbourWindow bounds how far apart in time two turns of a session
+	// may be to be neighbours.
+	neighbourWindow = 6 * time.Hour
+	// exactCap bounds the exact and near matches read.
+	exactCap = 2000
+	// exactLimit is how many of them are ranked.
+	exactLimit = 50
+	// timeLimit is how many memories of the time a question names are read
+	// when it has no other words.
+	timeLimit = 50
+	// searchIndexBatch is how many memories of each kind a retrieval
+	// indexes first when some are pending (a database written without a
+	// daemon); the daemon's index worker keeps up with capture otherwise.
+	searchIndexBatch  = 2000
+	searchIndexRounds = 3
+)
+
+// fuseDepth is how deep the lexical ranking is fused: a memory ranked
+// lower adds less than 1/(rrfK + fuseDepth) to its fused score.
+const fuseDepth = 300
+
+// nudgeTop is how many of the best fused memories are read, nudged by
+// retention and recency and filtered, for a limit: a nudge moves a score by
+// a tenth at most, so a memory far down the fused ranking never reaches the
+// top.
+func nudgeTop(limit int) int { return min(max(3*limit, 30), 300) }
+
+// memKey names one memory.
+type memKey struct {
+	kind int8 // termKindConversation or termKindEmotion
+	id   uuid.UUID
+}
+
+// scored is one memory the lexical ranking looked at.
+type scored struct {
+	key     memKey
+	session string
+	speaker string
+	at      time.Time
+	own     float64 // its BM25 score
+	score   float64 // with its neighbours' and session's shares
+	matched bool    // it holds a term of the question
+	terms   int     // how many of the question's terms it holds
+	context bool    // a neighbour's share added to it
+}
+
+// Retrieve ranks the memories for the question o.Text and returns the best
+// o.Limit, each with its score and the kinds of evidence that found it (see
+// the Evidence constants). Memories not indexed yet are indexed first, a
+// bounded number; those beyond it, or all of them when indexing fails (a
+// role that may only read), are found by their exact text alone. With
+// o.Reinforce it recalls what it returns. Invalid options return a
+// *text.FieldError.
+func Retrieve(ctx context.Context, db postgres.DB, model Model, o RetrieveOptions) ([]Hit, error) {
+	return retrieve(ctx, db, model, o, defaultRank())
+}
+
+func retrieve(ctx context.Context, db postgres.DB, model Model, o RetrieveOptions, p rankParams) ([]Hit, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("retrieve: %w", err)
+	}
+	var hits []Hit
+	backlog := false // memories remain unindexed after indexing some
+	for attempt := 0; ; attempt++ {
+		var pending bool
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			var err error
+			hits, pending, err = rank(ctx, tx, o, p, attempt == 0, backlog)
+			if err != nil || pending || !o.Reinforce {
+				return err
+			}
+			var convs, emos []uuid.UUID
+			for _, h := range hits {
+				if h.Kind == "conversation" {
+					convs = append(convs, h.ID)
+				} else {
+					emos = append(emos, h.ID)
+				}
+			}
+			return reinforce(ctx, tx, model, o.Now, convs, emos)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("retrieve: %w", err)
+		}
+		if !pending {
+			break
+		}
+		// Memories are waiting to be indexed (a database written without
+		// a daemon, or a message captured a moment ago): index them, a
+		// bounded number, and rank again.
+		more, err := indexBeforeRetrieval(ctx, db)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("retrieve: %w", ctx.Err())
+		}
+		// A database this role may only read (or a batch that failed) leaves
+		// the memories pending: they are still found by their exact text.
+		backlog = more || err != nil
+	}
+	if hits == nil {
+		hits = []Hit{}
+	}
+	return hits, nil
+}
+
+// indexBeforeRetrieval indexes what is pending, a bounded number, so that a
+// memory stored without a daemon (import, then search) is found by its
+// words; more says that memories remain pending.
+func indexBeforeRetrieval(ctx context.Context, db postgres.DB) (more bool, err error) {
+	for range searchIndexRounds {
+		res, err := IndexPending(ctx, db, searchIndexBatch)
+		if err != nil || !res.More {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// query is what rank knows of a question.
+type query struct {
+	o                 RetrieveOptions
+	p                 rankParams
+	speaker           string
+	wantConv, wantEmo bool
+	kinds             []int16
+	window            timeWindow
+	hasWindow         bool
+	since             any
+	terms             []int32
+	grams             []int32
+}
+
+// rank is the retrieval inside its transaction, in four round trips: the
+// statistics; the candidates (with the exact and near matches of a short
+// text) and the memories of a time; the neighbouring turns (with the exact
+// matches of a long text); the hits. With checkPending, when memories are
+// waiting to be indexed it stops after the first and says so. backlog says
+// that some are still waiting: the exact matches are then looked for as
+// Search does, which finds those too.
+func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, checkPending, backlog bool) (hits []Hit, pending bool, err error) {
+	q := query{o: o, p: p, since: any("-infinity")}
+	var rest string
+	q.window, rest, q.hasWindow = questionTime(o.Text, o.Now, o.Location)
+	if o.Speaker != "" {
+		q.speaker, _ = normalizeSpeaker(o.Speaker)
+	}
+	if !o.Since.IsZero() {
+		q.since = o.Since
+	}
+	q.wantConv = o.Kind != KindEmotions
+	q.wantEmo = o.Kind != KindConversations && q.speaker == ""
+	if q.wantConv {
+		q.kinds = append(q.kinds, termKindConversation)
+	}
+	if q.wantEmo {
+		q.kinds = append(q.kinds, termKindEmotion)
+	}
+	q.terms = text.QueryTerms(rest)
+	q.grams = text.Grams(o.Text)
+
+	st, pending, err := loadStats(ctx, tx, q.kinds, q.terms, checkPending)
+	if err != nil || pending {
+		return nil, pending, err
+	}
+
+	// The candidates of the lexical ranking, the exact and near matches and
+	// the memories of the time named, in one round trip.
+	var docs []*scored
+	var exact, near, inTime []memKey
+	b := &pgx.Batch{}
+	for _, k := range q.kinds {
+		queueCandidates(b, k, st, p, &docs)
+	}
+	// The exact and near matches of a short text through the gram index, as
+	// Search finds them; a long text's exact matches among the candidates
+	// (below): a memory that holds the whole text holds all its terms.
+	shortText := len(q.grams) <= shortGrams || backlog
+	if shortText {
+		for _, k := range q.kinds {
+			queueExact(b, q, k, &exact, &near)
+		}
+	}
+	timeAlone := q.hasWindow && len(st.terms) == 0
+	if timeAlone {
+		queueMemoriesIn(b, q, &inTime)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, false, err
+	}
+	var whole []memKey // candidates that hold every term of the question
+	if !shortText {
+		whole = holdingAll(docs, st)
+	}
+	if q.wantConv || len(whole) > 0 {
+		more, err := expandNeighbours(ctx, tx, docs, st, p, q, whole, &exact)
+		if err != nil {
+			return nil, false, err
+		}
+		docs = append(docs, more...)
+		if !shortText {
+			slices.SortStableFunc(exact, func(a, b memKey) int {
+				return cmp.Compare(slices.Index(whole, a), slices.Index(whole, b))
+			})
+		}
+	}
+	byKey := make(map[memKey]*scored, len(docs))
+	var lexical []memKey
+	for _, d := range byScore(docs) {
+		byKey[d.key] = d
+		if len(lexical) < fuseDepth && q.keeps(d.key.kind, d.speaker, d.at) {
+			lexical = append(lexical, d.key)
+			if q.hasWindow && !timeAlone && q.window.contains(d.at) {
+				inTime = append(inTime, d.key)
+			}
+		}
+	}
+	var semantic []memKey
+	for _, s := range o.Semantic {
+		k := memKey{termKindConversation, s.ID}
+		if s.Kind == "emotion" {
+			k.kind = termKindEmotion
+		}
+		semantic = append(semantic, k)
+	}
+
+	// The fusion; retention and recency nudge the best, which are read.
+	fused := fuseKeys(p.rrfK, []keyList{
+		{lexical, p.lexicalWeight}, {exact, 2 * p.nearWeight}, {near, p.nearWeight},
+		{inTime, p.timeWeight}, {semantic, p.semanticWeight},
+	})
+	order := make([]memKey, 0, len(fused))
+	for k := range fused {
+		order = append(order, k)
+	}
+	sortKeys(order, fused)
+	top := order[:min(len(order), nudgeTop(o.Limit))]
+	read, err := loadHits(ctx, tx, top)
+	if err != nil {
+		return nil, false, err
+	}
+	final := make(map[memKey]float64, len(top))
+	kept := top[:0:0]
+	for _, k := range top {
+		h, ok := read[k]
+		if !ok || !q.keeps(k.kind, h.Speaker, h.At) {
+			continue // deleted meanwhile, or filtered out
+		}
+		recency := 0.0
+		if !h.At.IsZero() {
+			recency = math.Pow(0.5, max(o.Now.Sub(h.At).Hours()/24, 0)/p.recencyHalfLifeDays)
+		}
+		final[k] = fused[k] * (1 + p.nudge*(h.Retention+recency)/2)
+		kept = append(kept, k)
+	}
+	sortKeys(kept, final)
+	kept = kept[:min(len(kept), o.Limit)]
+
+	hits = make([]Hit, 0, len(kept))
+	for _, k := range kept {
+		h := read[k]
+		h.Score = final[k] * (p.rrfK + 1)
+		if d := byKey[k]; d != nil {
+			if d.matched {
+				h.Evidence = append(h.Evidence, EvidenceWords)
+			}
+			if d.context {
+				h.Evidence = append(h.Evidence, EvidenceContext)
+			}
+		}
+		switch {
+		case slices.Contains(exact, k):
+			h.Exact = true
+			h.Evidence = append(h.Evidence, EvidenceExact)
+		case slices.Contains(near, k):
+			h.Evidence = append(h.Evidence, EvidenceNear)
+		}
+		if slices.Contains(inTime, k) {
+			h.Evidence = append(h.Evidence, EvidenceTime)
+		}
+		if slices.Contains(semantic, k) {
+			h.Evidence = append(h.Evidence, EvidenceSemantic)
+		}
+		hits = append(hits, h)
+	}
+	return hits, false, nil
+}
+
+// keeps reports whether a memory of kind made at at, said by speaker (a
+// message's, lower case), passes the question's filters.
+func (q query) keeps(kind int8, speaker string, at time.Time) bool {
+	switch {
+	case kind == termKindConversation && !q.wantConv, kind == termKindEmotion && !q.wantEmo:
+		return false
+	case q.speaker != "" && speaker != q.speaker:
+		return false
+	case !q.o.Since.IsZero() && at.Before(q.o.Since):
+		return false
+	}
+	return true
+}
+
+// keyList is one ranking of memories with its weight in the fusion.
+type keyList struct {
+	keys   []memKey
+	weight float64
+}
+
+// fuseKeys returns the reciprocal-rank fusion of the lists: each memory's
+// sum of weight / (k + rank) over the lists it is in, its rank counted from
+// 1.
+func fuseKeys(k float64, lists []keyList) map[memKey]float64 {
+	out := map[memKey]float64{}
+	for _, l := range lists {
+		for r, key := range l.keys {
+			out[key] += l.weight / (k + float64(r+1))
+		}
+	}
+	return out
+}
+
+// sortKeys orders keys by score, best first; ties go by kind and id, so that
+// the order is the same on every call.
+func sortKeys(keys []memKey, score map[memKey]float64) {
+	slices.SortFunc(keys, func(a, b memKey) int {
+		if c := cmp.Compare(score[b], score[a]); c != 0 {
+			return c
+		}
+		if a.kind != b.kind {
+			return cmp.Compare(a.kind, b.kind)
+		}
+		return bytes.Compare(a.id[:], b.id[:])
+	})
+}
+
+// byScore returns the documents whose score is above zero, best first, the
+// newer first among equals.
+func byScore(docs []*scored) []*scored {
+	out := make([]*scored, 0, len(docs))
+	for _, d := range docs {
+		if d.score > 0 {
+			out = append(out, d)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *scored) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return b.at.Compare(a.at)
+	})
+	return out
+}
+
+// stats are the corpus figures of a question's terms.
+type stats struct {
+	// terms are the question's terms that some memory holds.
+	terms []int32
+	docs  map[int16]int64
+	avgdl map[int16]float64
+	df    map[int16]map[int32]int64
+}
+
+const (
+	corpusSQL = `select kind, docs, total_len from retrieval_corpus where kind = any($1)`
+	dfSQL     = `select kind, term, df from retrieval_terms where kind = any($1) and term = any($2) and df > 0`
+	// anyPendingSQL says whether a memory is waiting to be indexed, off the
+	// partial indexes of those.
+	anyPendingSQL = `select exists (select from conversations where search_terms is null)
+	or exists (select from angela_emotions where search_terms is null)`
+)
+
+// loadStats reads the corpus figures of the terms of the kinds, and with
+// checkPending whether memories wait to be indexed, in one round trip.
+func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, checkPending bool) (st stats, pending bool, err error) {
+	st = stats{docs: map[int16]int64{}, avgdl: map[int16]float64{}, df: map[int16]map[int32]int64{}}
+	b := &pgx.Batch{}
+	// These are short statements; JIT compiling one that the planner costs
+	// high (a common term's many index matches) takes longer than running it.
+	b.Queue("set local jit = off")
+	if checkPending {
+		b.Queue(anyPendingSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&pending) })
+	}
+	b.Queue(corpusSQL, kinds).Query(func(rows pgx.Rows) error {
+		var k int16
+		var docs, total int64
+		_, err := pgx.ForEachRow(rows, []any{&k, &docs, &total}, func() error {
+			st.docs[k] = docs
+			if docs > 0 {
+				st.avgdl[k] = float64(total) / float64(docs)
+			}
+			return nil
+		})
+		return err
+	})
+	seen := map[int32]bool{}
+	b.Queue(dfSQL, kinds, terms).Query(func(rows pgx.Rows) error {
+		var k int16
+		var term int32
+		var df int64
+		_, err := pgx.ForEachRow(rows, []any{&k, &term, &df}, func() error {
+			if st.df[k] == nil {
+				st.df[k] = map[int32]int64{}
+			}
+			st.df[k][term] = df
+			if !seen[term] {
+				seen[term] = true
+				st.terms = append(st.terms, term)
+			}
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return st, false, fmt.Errorf("term statistics: %w", err)
+	}
+	slices.Sort(st.terms)
+	return st, pending, nil
+}
+
+// queryTerms returns the question's terms that kind k holds, with their idf,
+// sorted by term, and the same sorted by frequency, rarest first.
+func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
+	for _, t := range st.terms {
+		if df := st.df[k][t]; df > 0 {
+			byTerm = append(byTerm, queryTerm{t, idf(df, st.docs[k])})
+		}
+	}
+	byRarity = slices.Clone(byTerm)
+	slices.SortStableFunc(byRarity, func(a, b queryTerm) int { return cmp.Compare(b.idf, a.idf) })
+	return byTerm, byRarity
+}
+
+// The candidate statements: the memories holding any of the terms $1 (the
+// rarest, whose frequencies add up to the budget), or all of them when even
+// the rarest is common, at most $2.
+const (
+	convCandidatesAnySQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
+from conversations where search_terms && $1::int4[] limit $2`
+	convCandidatesAllSQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
+from conversations where search_terms @> $1::int4[] limit $2`
+	emoCandidatesAnySQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
+from angela_emotions where search_terms && $1::int4[] limit $2`
+	emoCandidatesAllSQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
+from angela_emotions where search_terms @> $1::int4[] limit $2`
+	// The newest memories, off the indexes on their times ($1 is unused).
+	convCandidatesNewSQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), created_at::timestamptz,
+	search_terms, search_len
+from conversations where search_terms is not null and $1::int4[] is not null order by created_at desc limit $2`
+	emoCandidatesNewSQL = `select emotion_id, '', '', felt_at::timestamptz, search_terms, search_len
+from angela_emotions where search_terms is not null and $1::int4[] is not null order by felt_at desc limit $2`
+)
+
+// queueCandidates queues the reading and scoring of the memories of kind k
+// that hold the question's rarer terms. The rarest terms are looked up
+// together until their frequencies reach candidateBudget; when even the
+// rarest is more frequent, the memories holding the two rarest are read, up
+// to commonBudget, or, when these two are so common that the index would
+// read more than commonPostings entries for them, the newest memories: a
+// question of common words alone carries little evidence, and what is
+// recent is the likelier answer. A memory holding only common terms of the
+// question is left out: it would rank low.
+func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*scored) {
+	byTerm, byRarity := st.queryTerms(k)
+	if len(byTerm) == 0 {
+		return
+	}
+	anySQL, allSQL, newSQL := convCandidatesAnySQL, convCandidatesAllSQL, convCandidatesNewSQL
+	if k == termKindEmotion {
+		anySQL, allSQL, newSQL = emoCandidatesAnySQL, emoCandidatesAllSQL, emoCandidatesNewSQL
+	}
+	var look []int32
+	var sum int64
+	for _, q := range byRarity {
+		df := st.df[k][q.term]
+		if sum+df > candidateBudget {
+			break
+		}
+		sum += df
+		look = append(look, q.term)
+	}
+	sql, limit := anySQL, candidateBudget
+	if len(look) == 0 {
+		sql, limit = allSQL, commonBudget
+		var postings int64
+		for _, q := range byRarity[:min(2, len(byRarity))] {
+			look = append(look, q.term)
+			postings += st.df[k][q.term]
+		}
+		if postings > commonPostings {
+			sql = newSQL
+		}
+	}
+	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
+		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
+			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.score, d.matched = d.own, d.terms > 0
+			*docs = append(*docs, d)
+		})
+		if err != nil {
+			return fmt.Errorf("lexical candidates: %w", err)
+		}
+		return nil
+	})
+}
+
+// scanScored reads rows of (id, session, speaker, time, terms, length).
+func scanScored(rows pgx.Rows, kind int8, each func(d *scored, terms []int32, dl int)) error {
+	var (
+		id              [16]byte // decoded directly; uuid.UUID would go through its text form
+		session, speakr string
+		at              *time.Time
+		raw             pgtype.UndecodedBytes
+		dl              *int32
+		terms           []int32
+	)
+	_, err := pgx.ForEachRow(rows, []any{&id, &session, &speakr, &at, &raw, &dl}, func() error {
+		d := &scored{key: memKey{kind, id}, session: session, speaker: speakr}
+		if at != nil {
+			d.at = *at
+		}
+		var err error
+		if terms, err = decodeTerms(raw, terms[:0]); err != nil {
+			return err
+		}
+		n := len(terms)
+		if dl != nil {
+			n = int(*dl)
+		}
+		each(d, terms, n)
+		return nil
+	})
+	return err
+}
+
+// decodeTerms appends to buf the elements of an int4[] in PostgreSQL's
+// binary format: the number of dimensions, a flag of nulls and the element
+// type, then each dimension's length and lower bound, then each element's
+// length and value. A memory's terms are one dimension without nulls; this
+// reads them without the generic array codec, which costs more than the
+// ranking itself for a thousand candidates.
+func decodeTerms(raw []byte, buf []int32) ([]int32, error) {
+	if len(raw) < 12 {
+		return buf, nil // NULL, or no dimension: no terms
+	}
+	if ndim := binary.BigEndian.Uint32(raw); ndim == 0 {
+		return buf, nil
+	} else if ndim != 1 || len(raw) < 20 {
+		return buf, fmt.Errorf("search terms: an array of %d dimensions", ndim)
+	}
+	n := int(int32(binary.BigEndian.Uint32(raw[12:])))
+	raw = raw[20:]
+	if n < 0 || len(raw) != 8*n {
+		return buf, errors.New("search terms: a malformed array")
+	}
+	for i := 0; i < len(raw); i += 8 {
+		if binary.BigEndian.Uint32(raw[i:]) != 4 {
+			return buf, errors.New("search terms: an array holding a null")
+		}
+		buf = append(buf, int32(binary.BigEndian.Uint32(raw[i+4:])))
+	}
+	return buf, nil
+}
+
+// queueExact queues the reading of the memories of kind k that hold the
+// whole text, or every pair of adjacent characters of it, through the gram
+// index (Search's statement; a question's grams are rare together, so the
+// walk of the best retained memories that answers a common word is left
+// out).
+func queueExact(b *pgx.Batch, q query, k int16, exact, near *[]memKey) {
+	sql := searchConvIndexSQL
+	if k == termKindEmotion {
+		sql = searchEmoIndexSQL
+	}
+	b.Queue(sql, q.grams, q.o.Text, exactLimit, q.since, q.speaker, exactCap, 0).Query(func(rows pgx.Rows) error {
+		hits, _, err := scanHits(rows, kindName(k))
+		if err != nil {
+			return fmt.Errorf("exact matches: %w", err)
+		}
+		for _, h := range hits {
+			key := memKey{int8(k), h.ID}
+			if h.Exact {
+				*exact = append(*exact, key)
+			} else {
+				*near = append(*near, key)
+			}
+		}
+		return nil
+	})
+}
+
+func kindName(k int16) string {
+	if k == termKindEmotion {
+		return "emotion"
+	}
+	return "conversation"
+}
+
+// neighboursSQL reads, for each message $1, the two turns before it and the
+// two after it in its session, within $2 of it in time, walking the index on
+// created_at from the message's time until it has them, so that no index on
+// sessions is needed (a turn made at the very same time as the message is
+// not counted). Each row names the message it is a neighbour of and the side
+// (-1 before, 1 after).
+const neighboursSQL = `select t.conversation_id, n.side, n.conversation_id, n.session, n.speaker, n.at, n.search_terms, n.search_len
+from conversations t
+cross join lateral (
+	(select -1 as side, c.conversation_id, coalesce(c.session_id, '') as session, lower(c.speaker) as speaker,
+		c.created_at::timestamptz as at, c.search_terms, c.search_len
+	from conversations c
+	where c.created_at < t.created_at and c.created_at >= t.created_at - $2::interval and c.session_id = t.session_id
+	order by c.created_at desc limit 2)
+	union all
+	(select 1, c.conversation_id, coalesce(c.session_id, ''), lower(c.speaker), c.created_at::timestamptz,
+		c.search_terms, c.search_len
+	from conversations c
+	where c.created_at > t.created_at and c.created_at <= t.created_at + $2::interval and c.session_id = t.session_id
+	order by c.created_at limit 2)
+) n
+where t.conversation_id = any($1) and t.session_id is not null`
+
+// expandNeighbours reads the neighbouring turns of the best scored messages,
+// scores those not scored yet, and adds to every message the shares of its
+// known neighbours' own scores (p's before and after shares) and, to one
+// that holds a term of the question, of the best score in its session. It
+// returns the messages it read that were not among docs.
+//
+// In the same round trip it keeps, of the memories whole, those whose text
+// holds the question's whole text, in exact.
+func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, p rankParams, q query, whole []memKey, exact *[]memKey) ([]*scored, error) {
+	b := &pgx.Batch{}
+	queueWhole(b, q, whole, exact)
+	var best []*scored
+	byID := map[uuid.UUID]*scored{}
+	for _, d := range docs {
+		if d.key.kind == termKindConversation {
+			byID[d.key.id] = d
+			if d.own > 0 {
+				best = append(best, d)
+			}
+		}
+	}
+	slices.SortFunc(best, func(a, b *scored) int { return cmp.Compare(b.own, a.own) })
+	best = best[:min(len(best), expandTop)]
+	if !q.wantConv {
+		best = nil
+	}
+	var added []*scored
+	next := map[uuid.UUID]uuid.UUID{}
+	prev := map[uuid.UUID]uuid.UUID{}
+	type link struct {
+		of   uuid.UUID
+		side int
+		id   uuid.UUID
+		at   time.Time
+	}
+	var links []link
+	if len(best) > 0 {
+		ids := make([]uuid.UUID, len(best))
+		for i, d := range best {
+			ids[i] = d.key.id
+		}
+		byTerm, _ := st.queryTerms(termKindConversation)
+		// The walk of the index on created_at stops after two turns of the
+		// session; the planner, which cannot know how many turns of other
+		// sessions lie in between, would rather read every turn of the
+		// window through a bitmap and sort them.
+		b.Queue("set local enable_bitmapscan = off")
+		b.Queue(neighboursSQL, ids, neighbourWindow.String()).Query(func(rows pgx.Rows) error {
+			var (
+				of, id          [16]byte
+				side            int
+				session, speakr string
+				at              *time.Time
+				raw             pgtype.UndecodedBytes
+				dl              *int32
+				terms           []int32
+			)
+			_, err := pgx.ForEachRow(rows, []any{&of, &side, &id, &session, &speakr, &at, &raw, &dl}, func() error {
+				l := link{of: of, side: side, id: id}
+				if at != nil {
+					l.at = *at
+				}
+				links = append(links, l)
+				if byID[id] == nil {
+					var err error
+					if terms, err = decodeTerms(raw, terms[:0]); err != nil {
+						return err
+					}
+					d := &scored{key: memKey{termKindConversation, id}, session: session, speaker: speakr, at: l.at}
+					n := len(terms)
+					if dl != nil {
+						n = int(*dl)
+					}
+					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
+					d.score, d.matched = d.own, d.terms > 0
+					byID[id] = d
+					added = append(added, d)
+				}
+				return nil
+			})
+			return err
+		})
+		b.Queue("set local enable_bitmapscan = on")
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, fmt.Errorf("neighbouring turns: %w", err)
+		}
+	}
+	if len(links) > 0 {
+		// The turns either side of a message, nearest first, chain into
+		// runs of turns known to be consecutive.
+		slices.SortStableFunc(links, func(a, b link) int {
+			if c := bytes.Compare(a.of[:], b.of[:]); c != 0 {
+				return c
+			}
+			if a.side != b.side {
+				return cmp.Compare(a.side, b.side)
+			}
+			if a.side < 0 {
+				return b.at.Compare(a.at)
+			}
+			return a.at.Compare(b.at)
+		})
+		for i, l := range links {
+			near := l.of
+			if i > 0 && links[i-1].of == l.of && links[i-1].side == l.side {
+				near = links[i-1].id
+			}
+			if l.side < 0 {
+				prev[near], next[l.id] = l.id, near
+			} else {
+				next[near], prev[l.id] = l.id, near
+			}
+		}
+	}
+	own := func(id uuid.UUID, ok bool) float64 {
+		if d := byID[id]; ok && d != nil {
+			return d.own
+		}
+		return 0
+	}
+	sessionBest := map[string]float64{}
+	for _, d := range byID {
+		if d.session != "" {
+			sessionBest[d.session] = max(sessionBest[d.session], d.own)
+		}
+	}
+	for _, d := range byID {
+		id := d.key.id
+		p1, ok1 := prev[id]
+		p2, ok2 := prev[p1]
+		n1, ok3 := next[id]
+		n2, ok4 := next[n1]
+		around := p.before1*own(p1, ok1) + p.before2*own(p2, ok1 && ok2) + p.after1*own(n1, ok3) + p.after2*own(n2, ok3 && ok4)
+		d.score = d.own + around
+		d.context = around > 0
+		if d.own > 0 && d.session != "" {
+			d.score += p.session * sessionBest[d.session]
+		}
+	}
+	return added, nil
+}
+
+// The statements that keep, of the memories $1, those that hold the whole
+// text $2, ignoring case, as Search's exact match.
+const (
+	convWholeSQL   = `select conversation_id from conversations where conversation_id = any($1) and ` + convWholeExact
+	convWholeExact = `strpos(lower(message_text), lower($2)) > 0`
+	emoWholeSQL    = `select emotion_id from angela_emotions where emotion_id = any($1)
+	and strpos(lower(concat_ws(' ', emotion, context, david_words, why_it_matters)), lower($2)) > 0`
+)
+
+// shortGrams is the most character pairs a text may have for its exact and
+// near matches to be looked for through the gram index; a longer text's
+// pairs are read too many and match nothing but the text itself.
+const shortGrams = 16
+
+// wholeLimit bounds the candidates whose texts are compared with a long
+// question.
+const wholeLimit = 50
+
+// holdingAll returns the candidates that hold every term of the question
+// that their kind's memories hold, the best first, up to wholeLimit: only
+// they can hold its whole text.
+func holdingAll(docs []*scored, st stats) []memKey {
+	want := map[int8]int{}
+	for _, k := range []int16{termKindConversation, termKindEmotion} {
+		byTerm, _ := st.queryTerms(k)
+		want[int8(k)] = len(byTerm)
+	}
+	var out []memKey
+	for _, d := range byScore(docs) {
+		if d.terms > 0 && d.terms == want[d.key.kind] {
+			out = append(out, d.key)
+			if len(out) == wholeLimit {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// queueWhole queues the comparison of the texts of whole with the question.
+func queueWhole(b *pgx.Batch, q query, whole []memKey, exact *[]memKey) {
+	for _, k := range []struct {
+		kind int8
+		sql  string
+	}{{termKindConversation, convWholeSQL}, {termKindEmotion, emoWholeSQL}} {
+		var ids []uuid.UUID
+		for _, key := range whole {
+			if key.kind == k.kind {
+				ids = append(ids, key.id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		b.Queue(k.sql, ids, q.o.Text).Query(func(rows pgx.Rows) error {
+			var id [16]byte
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				*exact = append(*exact, memKey{k.kind, id})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("exact matches: %w", err)
+			}
+			return nil
+		})
+	}
+}
+
+// memoriesInSQL reads the memories made in [$1, $2), newest first, up to $3
+// of each kind, through the indexes on their times.
+const (
+	convInSQL = `select conversation_id from conversations
+where created_at >= $1 and created_at < $2 order by created_at desc limit $3`
+	emoInSQL = `select emotion_id from angela_emotions
+where felt_at >= $1 and felt_at < $2 order by felt_at desc limit $3`
+)
+
+// queueMemoriesIn queues the reading of the memories made in the time the
+// question names, newest first, for a question of a time alone.
+func queueMemoriesIn(b *pgx.Batch, q query, out *[]memKey) {
+	for _, k := range []struct {
+		on   bool
+		kind int8
+		sql  string
+	}{{q.wantConv, termKindConversation, convInSQL}, {q.wantEmo, termKindEmotion, emoInSQL}} {
+		if !k.on {
+			continue
+		}
+		b.Queue(k.sql, q.window.from, q.window.to, timeLimit).Query(func(rows pgx.Rows) error {
+			var id uuid.UUID
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				*out = append(*out, memKey{k.kind, id})
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("memories of the time asked about: %w", err)
+			}
+			return nil
+		})
+	}
+}
+
+const (
+	convHitsSQL = `select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text,
+	coalesce(c.session_id, ''), coalesce(m.retention, 1), m.forgotten_at is not null
+from conversations c left join conversation_memory m on m.id = c.conversation_id
+where c.conversation_id = any($1)`
+	emoHitsSQL = `select e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
+	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), coalesce(m.retention, 1), m.forgotten_at is not null
+from angela_emotions e left join emotion_memory m on m.id = e.emotion_id
+where e.emotion_id = any($1)`
+)
+
+// loadHits reads the memories of keys, with their retention, in one round
+// trip; a memory deleted meanwhile is missing from the map.
+func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, error) {
+	found := make(map[memKey]Hit, len(keys))
+	var convs, emos []uuid.UUID
+	for _, k := range keys {
+		if k.kind == termKindConversation {
+			convs = append(convs, k.id)
+		} else {
+			emos = append(emos, k.id)
+		}
+	}
+	b := &pgx.Batch{}
+	if len(convs) > 0 {
+		b.Queue(convHitsSQL, convs).Query(func(rows pgx.Rows) error {
+			var h Hit
+			var at *time.Time
+			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Speaker, &h.Text, &h.SessionID, &h.Retention, &h.Forgotten}, func() error {
+				h.Kind, h.At = "conversation", time.Time{}
+				if at != nil {
+					h.At = at.UTC()
+				}
+				found[memKey{termKindConversation, h.ID}] = h
+				return nil
+			})
+			return err
+		})
+	}
+	if len(emos) > 0 {
+		b.Queue(emoHitsSQL, emos).Query(func(rows pgx.Rows) error {
+			var h Hit
+			var at *time.Time
+			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Emotion, &h.Text, &h.DavidWords, &h.WhyItMatters,
+				&h.Retention, &h.Forgotten}, func() error {
+				h.Kind, h.At = "emotion", time.Time{}
+				if at != nil {
+					h.At = at.UTC()
+				}
+				found[memKey{termKindEmotion, h.ID}] = h
+				return nil
+			})
+			return err
+		})
+	}
+	if b.Len() == 0 {
+		return found, nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("read the hits: %w", err)
+	}
+	return found, nil
+}
+
+// maxWordChars is the most letters (not counting vowel and tone marks) a
+// text in Thai or another script without spaces may have for Search to take
+// it for one word; a longer one is a phrase or a question.
+const maxWordChars = 12
+
+// isOneWord reports whether s is one word: no white space inside it, and,
+// written in Thai or another script without spaces between words, at most
+// maxWordChars letters and not ending as a question (อะไร, ไหม, ครับ; see
+// text.EndsAsQuestion): a Thai question is written without spaces too.
+func isOneWord(s string) bool {
+	f := strings.Fields(s)
+	if len(f) != 1 {
+		return len(f) == 0
+	}
+	letters := 0
+	for _, r := range f[0] {
+		if unicode.In(r, unicode.Thai, unicode.Lao, unicode.Khmer, unicode.Myanmar, unicode.Han,
+			unicode.Hiragana, unicode.Katakana, unicode.Hangul) && !unicode.IsMark(r) {
+			letters++
+		}
+	}
+	return letters <= maxWordChars && !text.EndsAsQuestion(f[0])
+}
