@@ -21,13 +21,15 @@ const noSpoolUsage = "when the database cannot be reached, fail (exit 1) instead
 
 // spoolable reports whether a save of a valid record that failed with err
 // goes to the spool: when the database could not take it for a reason that may
-// pass (unreachable, refusing connections, starting, shutting down, timing
-// out, the managed cluster failing to start). Not spooled: invalid input and
-// configuration (exit 2), a refusal of this record that would be rejected
-// again when drained (see postgres.RowRejected), and an interrupted command.
+// pass by waiting (see postgres.Transient: unreachable, refusing connections,
+// starting, shutting down, timing out, the managed cluster failing to start).
+// Not spooled: invalid input and configuration (exit 2), a refusal of this
+// record that would be rejected again when drained (postgres.RowRejected),
+// a fault that waits for a person (a refused login, a pooler the protocol
+// does not suit: exit 1), and an interrupted command.
 func spoolable(ctx context.Context, err error) bool {
 	switch {
-	case err == nil, ctx.Err() != nil, isUsage(err), postgres.RowRejected(err):
+	case err == nil, ctx.Err() != nil, isUsage(err), !postgres.Transient(err):
 		return false
 	}
 	return true

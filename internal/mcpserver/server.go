@@ -118,11 +118,12 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // spoolable reports whether a save of a valid record that failed with err
 // goes to the spool, as the CLI decides: the database could not take it for a
-// reason that may pass. Invalid input, a refusal of the record itself and a
+// reason that may pass by waiting (postgres.Transient). Invalid input, a
+// refusal of the record itself, a fault that waits for a person and a
 // cancelled call are not spooled.
 func (s *Server) spoolable(ctx context.Context, err error) bool {
 	var fe *text.FieldError
-	return s.o.Spool != nil && err != nil && ctx.Err() == nil && !errors.As(err, &fe) && !postgres.RowRejected(err)
+	return s.o.Spool != nil && err != nil && ctx.Err() == nil && !errors.As(err, &fe) && postgres.Transient(err)
 }
 
 // spoolSave writes a record the database could not take to the spool.
