@@ -236,7 +236,7 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	if !db.Managed {
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		defer cancel()
-		conn, err := postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone)
+		conn, err := postgres.Connect(cctx, db.ConnString, a.cfg.TimeZone, a.pooler())
 		var iu *postgres.InvalidURLError
 		if errors.As(err, &iu) {
 			return nil, &postgres.InvalidURLError{Source: db.Source, Reason: iu.Reason}
@@ -245,14 +245,20 @@ func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	}
 	cluster := managed.New(a.clusterOptions())
 	connString := a.connString()
-	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone)
+	conn, err := postgres.Connect(ctx, connString, a.cfg.TimeZone, a.pooler())
 	if err == nil {
 		return conn, nil
 	}
 	if _, err := cluster.Start(ctx); err != nil {
 		return nil, fmt.Errorf("managed database in %s: %w", a.cfg.StateDir, err)
 	}
-	return postgres.Connect(ctx, connString, a.cfg.TimeZone)
+	return postgres.Connect(ctx, connString, a.cfg.TimeZone, a.pooler())
+}
+
+// pooler says how the process's own connections reach the database: through
+// a connection pooler or not (database.pooler).
+func (a *app) pooler() postgres.Option {
+	return postgres.WithPooler(postgres.Pooler(a.cfg.Pooler()))
 }
 
 // pathFlags are the flags of a command that the running daemon can serve.

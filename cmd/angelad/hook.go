@@ -234,7 +234,7 @@ func (a *app) captureTranscript(ctx context.Context, path string, log *zap.Logge
 // never starts the managed cluster or migrates: a hook that would wait for
 // either is better off printing nothing.
 func (a *app) hookConnect(ctx context.Context) (*pgx.Conn, error) {
-	return postgres.Connect(ctx, a.connString(), a.cfg.TimeZone)
+	return postgres.Connect(ctx, a.connString(), a.cfg.TimeZone, a.pooler())
 }
 
 // sessionPack is the context session-start adds: the recall pack for the

@@ -156,17 +156,51 @@ func parseErrReason(err error) string {
 	return "it cannot be parsed"
 }
 
-// Connect opens one connection, for a one-shot command.
-func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error) {
+// Connect opens one connection, for a one-shot command. Unless told
+// otherwise (WithPooler), it tells whether a connection pooler stands in front
+// of the database (see PoolerAuto), and if one does, connects again speaking
+// as poolers need.
+func Connect(ctx context.Context, connString, timeZone string, opts ...Option) (*pgx.Conn, error) {
+	o := connectOptions{pooler: PoolerAuto}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := ParseConfig(connString, timeZone)
 	if err != nil {
 		return nil, err
+	}
+	ask := o.pooler != PoolerNone && o.pooler != PoolerTransaction && !modeChosenInURL(cfg)
+	if o.pooler == PoolerTransaction && !modeChosenInURL(cfg) {
+		usePoolerProtocol(cfg)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
 	}
+	if !ask {
+		return conn, nil
+	}
+	pooled, err := throughPooler(ctx, conn.PgConn())
+	if err == nil && !pooled {
+		return conn, nil
+	}
+	closeConn(ctx, conn)
+	if err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+	}
+	usePoolerProtocol(cfg)
+	if conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+	}
 	return conn, nil
+}
+
+// closeConn closes a connection that is no longer wanted, without waiting
+// long on a server that does not answer.
+func closeConn(ctx context.Context, conn *pgx.Conn) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	conn.Close(cctx)
 }
 
 // PoolOptions size and pace the daemon's pool; zero values keep pgxpool's
@@ -177,6 +211,10 @@ type PoolOptions struct {
 	HealthCheckPeriod time.Duration
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration
+	// Pooler says whether a connection pooler stands in front of the
+	// database; "" is PoolerAuto: the pool asks once, before its first
+	// connection.
+	Pooler Pooler
 }
 
 // NewPool builds the daemon's pool. It connects lazily; the caller pings it,
@@ -204,6 +242,15 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 	}
 	if o.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	}
+	if !modeChosenInURL(cfg.ConnConfig) {
+		switch o.Pooler {
+		case PoolerNone:
+		case PoolerTransaction:
+			usePoolerProtocol(cfg.ConnConfig)
+		default:
+			cfg.BeforeConnect = new(poolerProbe).beforeConnect
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
