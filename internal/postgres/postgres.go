@@ -72,8 +72,51 @@ const cancelRequestGrace = 10 * time.Second
 // cancelRequestGrace, the connection is dropped after all.
 func cancelOnServer(c *pgconn.Config) {
 	c.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelRequestGrace}
+		return &cancelRequest{conn: pc}
 	}
+}
+
+// cancelSettle is how long a connection whose statement was cancelled waits
+// before its next statement: the server delivers a cancel request to the
+// session's process by a signal, which may come after the cancelled
+// statement has ended, and must not cancel the next one.
+const cancelSettle = 100 * time.Millisecond
+
+// cancelRequest is the context watcher of a one-shot connection: when the
+// context ends, it sends a cancel request on a connection of its own and
+// bounds the wait for the statement to end by cancelRequestGrace. Unlike
+// pgx's CancelRequestContextWatcherHandler, it lets the cancel request run to
+// its end (the server, or a pooler, closes its socket once the request is
+// passed on) even when the statement has ended meanwhile, which is usual since
+// the request is what ends it: PgBouncer before 1.20 exits with "bad client
+// state" when the client of a cancel request hangs up before the request is
+// passed on (pgbouncer issue 801), and would take every client down with it.
+type cancelRequest struct {
+	conn *pgconn.PgConn
+	done chan struct{}
+}
+
+// HandleCancel sends the cancel request and sets the deadline past which the
+// connection is given up.
+func (h *cancelRequest) HandleCancel(context.Context) {
+	deadline := time.Now().Add(cancelRequestGrace)
+	h.conn.Conn().SetDeadline(deadline)
+	h.done = make(chan struct{})
+	go func() {
+		defer close(h.done)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if h.conn.CancelRequest(ctx) == nil {
+			<-time.After(cancelSettle)
+		}
+	}()
+}
+
+// HandleUnwatchAfterCancel waits for the cancel request to end, then lifts
+// the deadline.
+func (h *cancelRequest) HandleUnwatchAfterCancel() {
+	<-h.done
+	h.conn.Conn().SetDeadline(time.Time{})
 }
 
 func setRuntimeParams(p map[string]string, timeZone string) {
