@@ -18,7 +18,18 @@ import (
 )
 
 func TestTwoWorkersOnTwoPoolsRunEachSlotOnce(t *testing.T) {
-	url := pgtest.DB(t)
+	twoWorkersRunEachSlotOnce(t, pgtest.DB(t))
+}
+
+// TestTwoWorkersThroughPgBouncerRunEachSlotOnce: through a pooler in
+// transaction mode, where a session lock would be taken in one server session
+// and released in another, the slots' transaction locks still let each slot
+// run once.
+func TestTwoWorkersThroughPgBouncerRunEachSlotOnce(t *testing.T) {
+	twoWorkersRunEachSlotOnce(t, pgtest.StartPgBouncer(t).DB(t))
+}
+
+func twoWorkersRunEachSlotOnce(t *testing.T, url string) {
 	loc := mustLoad(t, "Asia/Bangkok")
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, loc)
 	clockA, clockB := newFakeClock(now), newFakeClock(now)
