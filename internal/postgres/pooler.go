@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -65,6 +66,19 @@ func usePoolerProtocol(cc *pgx.ConnConfig) {
 	cc.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cc.StatementCacheCapacity = 0
 	cc.DescriptionCacheCapacity = 0
+}
+
+// registerTypes tells the connection's type map the PostgreSQL type of the Go
+// types angelad passes as parameters that pgx cannot place by itself. Through
+// a pooler a statement goes without its description, so pgx sends each
+// parameter as text typed by its Go type alone, and finds no text form for a
+// raw 16-byte uuid or arrays of uuids, which the batch writes pass for speed.
+// With a description the server's types decide, and these go unused.
+func registerTypes(conn *pgx.Conn) {
+	m := conn.TypeMap()
+	m.RegisterDefaultPgType([16]byte{}, "uuid")
+	m.RegisterDefaultPgType([][16]byte{}, "_uuid")
+	m.RegisterDefaultPgType([]uuid.UUID{}, "_uuid")
 }
 
 // modeChosenInURL reports whether the connection string chose pgx's query

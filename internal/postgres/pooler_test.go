@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -282,4 +283,27 @@ func withoutComments(stmt string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestParametersThroughPgBouncer: through a pooler statements go without
+// their description, and pgx types each parameter by its Go type alone; the
+// raw uuids and uuid arrays the batch writes pass still go.
+func TestParametersThroughPgBouncer(t *testing.T) {
+	t.Parallel()
+	conn := connectN(t, pgtest.StartPgBouncer(t).DB(t), 1)[0]
+	id := uuid.New()
+	for _, tc := range []struct {
+		sql string
+		arg any
+	}{
+		{"select $1::uuid::text", [16]byte(id)},
+		{"select ($1::uuid[])[1]::text", [][16]byte{id}},
+		{"select ($1::uuid[])[1]::text", []uuid.UUID{id}},
+		{"select $1::uuid::text", id},
+	} {
+		var got string
+		if err := conn.QueryRow(testContext(t), tc.sql, tc.arg).Scan(&got); err != nil || got != id.String() {
+			t.Errorf("%s with %T: %q, %v", tc.sql, tc.arg, got, err)
+		}
+	}
 }

@@ -220,6 +220,7 @@ func Connect(ctx context.Context, connString, timeZone string, opts ...Option) (
 	if err != nil {
 		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
 	}
+	registerTypes(conn)
 	if !ask {
 		return conn, nil
 	}
@@ -235,6 +236,7 @@ func Connect(ctx context.Context, connString, timeZone string, opts ...Option) (
 	if conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
 		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
 	}
+	registerTypes(conn)
 	return conn, nil
 }
 
@@ -285,6 +287,10 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 	}
 	if o.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerTypes(conn)
+		return nil
 	}
 	if !modeChosenInURL(cfg.ConnConfig) {
 		switch o.Pooler {
