@@ -127,7 +127,7 @@ func migrate(ctx context.Context, conn *pgx.Conn, ms []migration) (res MigrateRe
 		return MigrateResult{From: v, To: v}, err
 	}
 	if err := createVersionTable(ctx, conn); err != nil {
-		return res, fmt.Errorf("migrate: prepare version table: %w", err)
+		return res, err
 	}
 	for first := true; ; first = false {
 		found, applied, err := step(ctx, conn, ms)
@@ -207,9 +207,12 @@ func createVersionTable(ctx context.Context, conn *pgx.Conn) error {
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if _, err := tx.Exec(ctx, `create table if not exists `+VersionTable+`(version int4 not null);
 insert into `+VersionTable+`(version) select 0 where not exists (select from `+VersionTable+`)`); err != nil {
-		return err
+		return fmt.Errorf("migrate: prepare version table: %w", err)
 	}
-	return tx.Commit(ctx)
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: prepare version table: %w", err)
+	}
+	return nil
 }
 
 // step applies, under the lock, the migration after the version it finds, and
