@@ -144,7 +144,7 @@ func (a *app) importWriter(ctx context.Context, conn *pgx.Conn, files int) (db p
 	if n <= 1 {
 		return conn, 1, func() {}
 	}
-	pool, err := postgres.NewPool(ctx, a.connString(), a.cfg.TimeZone, postgres.PoolOptions{MaxConns: int32(n)})
+	pool, err := postgres.NewPool(ctx, a.connString(), a.cfg.TimeZone, postgres.PoolOptions{MaxConns: int32(n), Pooler: postgres.Pooler(a.cfg.Pooler())})
 	if err != nil {
 		// The pool connects lazily, so this is only a connection string it
 		// cannot use: read one file at a time on conn, which connected.

@@ -147,7 +147,7 @@ func (c *Client) Connect(ctx context.Context) (*pgx.Conn, error) {
 	if !db.Managed {
 		cctx, cancel := context.WithTimeout(ctx, directConnectTimeout)
 		defer cancel()
-		conn, err := postgres.Connect(cctx, db.ConnString, c.cfg.TimeZone)
+		conn, err := postgres.Connect(cctx, db.ConnString, c.cfg.TimeZone, c.pooler())
 		var iu *postgres.InvalidURLError
 		if errors.As(err, &iu) {
 			return nil, &postgres.InvalidURLError{Source: db.Source, Reason: iu.Reason}
@@ -155,14 +155,14 @@ func (c *Client) Connect(ctx context.Context) (*pgx.Conn, error) {
 		return conn, err
 	}
 	connString := ConnString(c.cfg)
-	conn, err := postgres.Connect(ctx, connString, c.cfg.TimeZone)
+	conn, err := postgres.Connect(ctx, connString, c.cfg.TimeZone, c.pooler())
 	if err == nil || c.o.NoStart {
 		return conn, err
 	}
 	if _, err := cluster(c.cfg).Start(ctx); err != nil {
 		return nil, fmt.Errorf("managed database in %s: %w", c.cfg.StateDir, err)
 	}
-	return postgres.Connect(ctx, connString, c.cfg.TimeZone)
+	return postgres.Connect(ctx, connString, c.cfg.TimeZone, c.pooler())
 }
 
 // UnreachableError says the database could not be reached for a call: no
@@ -323,4 +323,13 @@ func (c *Client) viaDaemon(ctx context.Context, op string, args, result any) (se
 		c.debugf("served directly (the daemon did not: %s)", text.OneLine(err.Error()))
 	}
 	return false, nil
+}
+
+// pooler says how the process's own connections reach the database: through
+// a connection pooler or not (database.pooler). The managed cluster has none.
+func (c *Client) pooler() postgres.Option {
+	if c.cfg.Database().Managed {
+		return postgres.WithPooler(postgres.PoolerNone)
+	}
+	return postgres.WithPooler(postgres.Pooler(c.cfg.Pooler()))
 }

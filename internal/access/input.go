@@ -82,14 +82,20 @@ func IsInput(err error) bool {
 
 // spoolable reports whether a save of a valid record that failed with err
 // goes to the spool: when the database could not take it for a reason that
-// may pass (unreachable, refusing connections, starting, shutting down, timing
-// out, the managed cluster failing to start). Not spooled: invalid input and
-// configuration (see IsInput), a refusal of this record that would be
-// rejected again when drained (see postgres.RowRejected), and a cancelled call.
+// may pass by waiting (see postgres.Transient: unreachable, refusing
+// connections, starting, shutting down, timing out, the managed cluster
+// failing to start). Not spooled: invalid input and configuration (see
+// IsInput), a refusal of this record that would be rejected again when
+// drained (postgres.RowRejected), a fault that waits for a person (a refused
+// login, a pooler the protocol does not suit: exit 1), and a cancelled call.
 func spoolable(ctx context.Context, err error) bool {
 	switch {
 	case err == nil, ctx.Err() != nil, IsInput(err), postgres.RowRejected(err):
 		return false
+	case postgres.IsSchemaMissing(err):
+		// A database without angelad's schema that this process may not
+		// migrate (NoMigrate): the daemon migrates it, then drains the spool.
+		return true
 	}
-	return true
+	return postgres.Transient(err)
 }

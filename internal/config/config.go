@@ -26,6 +26,10 @@ type Config struct {
 	// DatabaseURL names an existing database; empty means the managed local
 	// cluster (unless DATABASE_URL or libpq's PG* variables name one).
 	DatabaseURL string
+	// DatabasePooler says whether a connection pooler in transaction mode
+	// stands in front of the database: auto (angelad tells on connecting),
+	// none or transaction.
+	DatabasePooler string
 	// StateDir holds the managed cluster, its socket and angelad's own state.
 	StateDir string
 	// TimeZone is the IANA zone that times are shown in and that legacy columns
@@ -281,6 +285,7 @@ func buildKeys() []key {
 		{name: "database_url", help: "an existing database (URL or key=value); empty: the managed local cluster", secret: true,
 			get: func(c *Config) string { return c.DatabaseURL },
 			set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+		poolerKey(),
 		{name: "state_dir", help: "where the managed cluster and angelad's state live",
 			get: func(c *Config) string { return c.StateDir },
 			set: func(c *Config, v string) error {

@@ -109,6 +109,7 @@ func TestBadConfigIsOneLineError(t *testing.T) {
 		{"bad zone in env", Options{Env: envOf(map[string]string{"ANGELA_TIMEZONE": "Mars/Olympus"})}, `invalid ANGELA_TIMEZONE: must be an IANA zone name`},
 		{"bad timeout flag", Options{Flags: map[string]string{"query_timeout": "-1s"}}, `invalid --query-timeout: must be a positive duration`},
 		{"bad pool size", Options{Env: envOf(map[string]string{"ANGELA_POOL_MAX_CONNS": "0"})}, `invalid ANGELA_POOL_MAX_CONNS: must be an integer from 1 to 1000`},
+		{"bad pooler", Options{Env: envOf(map[string]string{"ANGELA_DATABASE_POOLER": "pgbouncer"})}, `invalid ANGELA_DATABASE_POOLER: must be one of auto, none, transaction, got "pgbouncer"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,6 +153,34 @@ func TestDatabasePrecedence(t *testing.T) {
 			d := c.Database()
 			if d.ConnString != tt.wantConn || d.Managed != tt.wantManaged || d.Source != tt.wantSource {
 				t.Errorf("Database() = %+v, want %q managed=%v from %q", d, tt.wantConn, tt.wantManaged, tt.wantSource)
+			}
+		})
+	}
+}
+
+// TestDatabasePooler: database.pooler is auto unless set, in the [database]
+// section or by ANGELA_DATABASE_POOLER, and it is none for the managed
+// cluster, which nothing stands in front of.
+func TestDatabasePooler(t *testing.T) {
+	file := writeFile(t, "database_url = \"postgres://db.example/angela\"\n[database]\npooler = \"transaction\"\n")
+	for _, tt := range []struct {
+		name   string
+		o      Options
+		key    string
+		pooler string
+	}{
+		{"default", Options{Env: envOf(map[string]string{"ANGELA_DATABASE_URL": "postgres://db.example/angela"})}, "auto", "auto"},
+		{"file", Options{File: file}, "transaction", "transaction"},
+		{"env over file", Options{File: file, Env: envOf(map[string]string{"ANGELA_DATABASE_POOLER": "none"})}, "none", "none"},
+		{"managed cluster", Options{Env: envOf(map[string]string{"ANGELA_DATABASE_POOLER": "transaction"})}, "transaction", "none"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := load(t, tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.DatabasePooler != tt.key || c.Pooler() != tt.pooler {
+				t.Errorf("database.pooler = %q, Pooler() = %q; want %q, %q", c.DatabasePooler, c.Pooler(), tt.key, tt.pooler)
 			}
 		})
 	}

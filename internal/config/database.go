@@ -17,6 +17,32 @@ type Database struct {
 	Source string
 }
 
+// The values of database.pooler (see postgres.Pooler).
+const (
+	PoolerAuto        = "auto"
+	PoolerNone        = "none"
+	PoolerTransaction = "transaction"
+)
+
+// poolerKey is database.pooler: whether a connection pooler that shares
+// server sessions between its clients (PgBouncer in transaction mode, the
+// poolers of Supabase and Neon) stands in front of the database, which then
+// gets no prepared statements by name.
+func poolerKey() key {
+	return oneOfKey("database.pooler",
+		"auto (tell on connecting), none (a direct connection: prepared statements) or transaction (a pooler in transaction mode in front of the database)",
+		PoolerAuto, func(c *Config) *string { return &c.DatabasePooler }, PoolerAuto, PoolerNone, PoolerTransaction)
+}
+
+// Pooler returns database.pooler as it applies to the database in use: none
+// for the managed local cluster, which nothing stands in front of.
+func (c *Config) Pooler() string {
+	if c.database.Managed {
+		return PoolerNone
+	}
+	return c.DatabasePooler
+}
+
 // pgEnvVars are the libpq variables that name a server or database on their
 // own. PGPASSWORD and friends alone do not.
 var pgEnvVars = []string{"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER", "PGSERVICE"}

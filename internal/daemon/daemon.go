@@ -172,6 +172,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	pool, err := postgres.NewPool(ctx, connString, cfg.TimeZone, postgres.PoolOptions{
 		MaxConns: int32(cfg.PoolMaxConns), MinConns: int32(cfg.PoolMinConns),
 		HealthCheckPeriod: cfg.PoolHealthCheckPeriod, ConnectTimeout: cfg.PoolConnectTimeout,
+		Pooler: postgres.Pooler(cfg.Pooler()),
 	})
 	if err != nil {
 		return err
@@ -344,7 +345,7 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *managed.Cluster, own
 		connString = cluster.ConnString(managed.Database)
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.PoolConnectTimeout)
-	conn, err := postgres.Connect(cctx, connString, cfg.TimeZone)
+	conn, err := postgres.Connect(cctx, connString, cfg.TimeZone, postgres.WithPooler(postgres.Pooler(cfg.Pooler())))
 	cancel()
 	if err != nil {
 		var ce *postgres.ConnectError
@@ -358,6 +359,10 @@ func (d *Daemon) openDatabase(ctx context.Context, cluster *managed.Cluster, own
 		return "", conn.IsClosed(), err
 	}
 	d.log.Info("schema", zap.Int32("version", res.To), zap.Int("applied", res.Applied()))
+	if postgres.PoolerProtocol(conn) {
+		d.log.Info("the database is reached through a connection pooler: no statement is prepared by name",
+			zap.String("database.pooler", cfg.Pooler()))
+	}
 	if cols, err := postgres.ZonelessColumns(ctx, conn); err == nil && len(cols) > 0 && cfg.Sources["timezone"].Kind == "default" {
 		d.log.Warn("times without a zone are read in this machine's zone; set timezone in the config file to pin it",
 			zap.Strings("columns", cols), zap.String("timezone", cfg.TimeZone))

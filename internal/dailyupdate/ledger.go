@@ -23,17 +23,6 @@ const (
 	StatusSkipped = "skipped"
 )
 
-// LockConn is one database session: the ledger holds a session advisory lock
-// on it for the whole run of a slot, so the lock, the work and the unlock must
-// all run on the same server session. *pgx.Conn and *pgxpool.Conn are one; a
-// *pgxpool.Pool has the same methods but is not, since each call may take
-// another connection (the unlock would miss the lock, which stays held). The
-// name is kept apart from postgres.DB, whose methods it has, for that promise,
-// which no method set can state.
-type LockConn interface {
-	postgres.DB
-}
-
 // Outcome says what Runner.Run did with a slot.
 type Outcome int
 
@@ -92,11 +81,13 @@ func scanRun(row pgx.Row) (Run, error) {
 	return r, err
 }
 
-// The slot's lock is a session advisory lock keyed by a hash of the slot; a
-// collision only makes two slots wait for each other.
+// The slot's lock is a transaction advisory lock keyed by a hash of the
+// slot, taken by the transaction that runs the slot: it ends with that
+// transaction, so it holds through a connection pooler in transaction mode,
+// which keeps nothing of a session beyond a transaction. A collision only
+// makes two slots wait for each other.
 const (
-	tryLockSQL = `select pg_try_advisory_lock(hashtextextended('angelad.dailyupdate ' || $1, 0))`
-	unlockSQL  = `select pg_advisory_unlock(hashtextextended('angelad.dailyupdate ' || $1, 0))`
+	tryLockSQL = `select pg_try_advisory_xact_lock(hashtextextended('angelad.dailyupdate ' || $1, 0))`
 	getRunSQL  = `select ` + runColumns + ` from daily_update_runs where job = $1 and slot_wall = $2`
 	claimSQL   = `insert into daily_update_runs (job, slot_wall, slot_at, zone, status, attempts, instance, manual_runs, started_at)
 values ($1, $2, $3, $4, 'running', 1, $5, $6, $7)
@@ -168,50 +159,53 @@ func backoff(n int) time.Duration {
 	return min(d, 30*time.Minute)
 }
 
-// Run runs slot s on conn through the ledger. Unless manual, a slot that is
-// done, skipped, failed for good or not yet due for a retry is left alone; a
-// manual run rewrites it. A slot found running while this call holds its lock
-// was left by a process that died (its lock went with its session) and is
-// taken over. The error is the update's failure for Failed and GaveUp, or a
-// ledger error (the database away) with no outcome.
-func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (Outcome, Result, error) {
+// Run runs slot s through the ledger, in one transaction on q that locks the
+// slot, reads its row, claims it, writes the update and marks it done. Unless
+// manual, a slot that is done, skipped, failed for good or not yet due for a
+// retry is left alone; a manual run rewrites it. A failed update is rolled
+// back to a savepoint and recorded failed in the same transaction. A run cut
+// short (the process killed, the connection lost, a shutdown) rolls back
+// whole: it leaves the ledger as it found it, and the slot runs again, its
+// lock released with the transaction. A slot found running was left by an
+// earlier release that held its lock in the session, whose owner has gone,
+// and is taken over. The error is the update's failure for Failed and GaveUp,
+// or a ledger error (the database away) with no outcome.
+func (r *Runner) Run(ctx context.Context, q postgres.DB, s Slot, manual bool) (Outcome, Result, error) {
 	var res Result
 	key := s.Key()
+	tx, err := q.Begin(ctx)
+	if err != nil {
+		return NotRun, res, fmt.Errorf("begin slot %s: %w", key, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
 	var locked bool
-	if err := conn.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
+	if err := tx.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
 		return NotRun, res, fmt.Errorf("lock slot %s: %w", key, err)
 	}
 	if !locked {
 		return Busy, res, nil
 	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, unlockSQL, key); err != nil {
-			r.log.Warn("cannot unlock slot", zap.String("slot", key), zap.Error(err))
-		}
-	}()
 
 	zone := r.o.Location.String()
 	manualRuns := 0
 	if manual {
 		manualRuns = 1
 	}
-	prev, err := scanRun(conn.QueryRow(ctx, getRunSQL, s.Job, s.Wall))
+	prev, err := scanRun(tx.QueryRow(ctx, getRunSQL, s.Job, s.Wall))
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return NotRun, res, fmt.Errorf("read slot %s: %w", key, err)
 	}
 	now := r.o.Now()
 	if !exists {
-		tag, err := conn.Exec(ctx, claimSQL, s.Job, s.Wall, s.At, zone, r.o.Instance, manualRuns, now)
+		tag, err := tx.Exec(ctx, claimSQL, s.Job, s.Wall, s.At, zone, r.o.Instance, manualRuns, now)
 		if err != nil {
 			return NotRun, res, fmt.Errorf("claim slot %s: %w", key, err)
 		}
 		if tag.RowsAffected() == 0 {
 			// Recorded as skipped by another process between the read and the
 			// claim (skipping takes no lock).
-			if prev, err = scanRun(conn.QueryRow(ctx, getRunSQL, s.Job, s.Wall)); err != nil {
+			if prev, err = scanRun(tx.QueryRow(ctx, getRunSQL, s.Job, s.Wall)); err != nil {
 				return NotRun, res, fmt.Errorf("read slot %s: %w", key, err)
 			}
 			exists = true
@@ -233,38 +227,38 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 					zap.Int("attempts", prev.Attempts))
 			}
 		}
-		if _, err := conn.Exec(ctx, reclaimSQL, s.Job, s.Wall, r.o.Instance, manualRuns, now); err != nil {
+		if _, err := tx.Exec(ctx, reclaimSQL, s.Job, s.Wall, r.o.Instance, manualRuns, now); err != nil {
 			return NotRun, res, fmt.Errorf("claim slot %s: %w", key, err)
 		}
 		attempts = prev.Attempts + 1
 	}
 
 	runErr := r.guarded(s.Job, func() error {
-		tx, err := conn.Begin(ctx)
+		sp, err := tx.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
-		defer tx.Rollback(context.WithoutCancel(ctx))
-		if res, err = produce(ctx, tx, &r.o, s); err != nil {
+		defer sp.Rollback(context.WithoutCancel(ctx))
+		if res, err = produce(ctx, sp, &r.o, s); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, doneSQL, s.Job, s.Wall, r.o.Now()); err != nil {
+		if _, err := sp.Exec(ctx, doneSQL, s.Job, s.Wall, r.o.Now()); err != nil {
 			return fmt.Errorf("finish slot %s: %w", key, err)
 		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit slot %s: %w", key, err)
-		}
-		return nil
+		return sp.Commit(ctx)
 	})
 	if runErr == nil {
+		if err := tx.Commit(ctx); err != nil {
+			return NotRun, res, fmt.Errorf("commit slot %s: %w", key, err)
+		}
 		if exists && (prev.Status == StatusDone || prev.Status == StatusSkipped) {
 			return Rewrote, res, nil
 		}
 		return Ran, res, nil
 	}
 	if ctx.Err() != nil {
-		// Shutting down: the slot stays running and the next start, or the
-		// other daemon, takes it over once this session has gone.
+		// Shutting down: the transaction rolls back, and the next start, or
+		// the other daemon, runs the slot.
 		return NotRun, res, ctx.Err()
 	}
 	next := now.Add(backoff(attempts))
@@ -275,7 +269,10 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := conn.Exec(fctx, failSQL, s.Job, s.Wall, r.o.Now(), text.OneLine(runErr.Error()), nextAt); err != nil {
+	if _, err := tx.Exec(fctx, failSQL, s.Job, s.Wall, r.o.Now(), text.OneLine(runErr.Error()), nextAt); err != nil {
+		return NotRun, res, fmt.Errorf("record failure of slot %s: %w (after %v)", key, err, runErr)
+	}
+	if err := tx.Commit(fctx); err != nil {
 		return NotRun, res, fmt.Errorf("record failure of slot %s: %w (after %v)", key, err, runErr)
 	}
 	return outcome, res, runErr
@@ -285,25 +282,25 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 var ErrBusy = errors.New("the slot is running in another process right now")
 
 // Ahead writes the update of a slot whose time has not come yet, without
-// recording it in the ledger: the slot still runs at its time. It holds the
-// slot's lock meanwhile, so it never overlaps a run of the slot.
-func (r *Runner) Ahead(ctx context.Context, conn LockConn, s Slot) (Result, error) {
+// recording it in the ledger: the slot still runs at its time. Its
+// transaction holds the slot's lock meanwhile, so it never overlaps a run of
+// the slot.
+func (r *Runner) Ahead(ctx context.Context, q postgres.DB, s Slot) (Result, error) {
 	var res Result
 	key := s.Key()
-	var locked bool
-	if err := conn.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
-		return res, fmt.Errorf("lock slot %s: %w", key, err)
-	}
-	if !locked {
-		return res, ErrBusy
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), unlockSQL, key)
 	err := r.guarded(s.Job, func() error {
-		tx, err := conn.Begin(ctx)
+		tx, err := q.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("begin: %w", err)
 		}
 		defer tx.Rollback(context.WithoutCancel(ctx))
+		var locked bool
+		if err := tx.QueryRow(ctx, tryLockSQL, key).Scan(&locked); err != nil {
+			return fmt.Errorf("lock slot %s: %w", key, err)
+		}
+		if !locked {
+			return ErrBusy
+		}
 		if res, err = produce(ctx, tx, &r.o, s); err != nil {
 			return err
 		}

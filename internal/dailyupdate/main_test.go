@@ -9,7 +9,7 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		// A child process of TestKill9MidRunIsTakenOverOnce: it runs a worker
+		// A child process of TestKill9MidRunLeavesTheSlotToRunOnceElsewhere: it runs a worker
 		// against the database the parent names and never returns.
 		runChild()
 		return

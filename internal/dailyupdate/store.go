@@ -43,7 +43,9 @@ func saveUpdate(ctx context.Context, q postgres.DB, date time.Time, kind, title,
 	if err != nil {
 		return fmt.Errorf("save %s update: %w", kind, err)
 	}
-	if _, err := q.Exec(ctx, upsertUpdateSQL, date, kind, title, content, js); err != nil {
+	// As a string: through a pooler statements go unnamed with parameters
+	// typed by their Go type (postgres.Pooler), and a []byte is bytea there.
+	if _, err := q.Exec(ctx, upsertUpdateSQL, date, kind, title, content, string(js)); err != nil {
 		return fmt.Errorf("save %s update of %s: %w", kind, date.Format(time.DateOnly), err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -543,7 +544,13 @@ func Consolidate(ctx context.Context, db postgres.DB, model Model, batch int, o 
 	}
 	res.Duration = clock().Sub(start)
 	res.DurationSeconds = res.Duration.Seconds()
-	if _, err := db.Exec(ctx, passDoneSQL, o.Now, res, fingerprint); err != nil {
+	// As JSON text: through a connection pooler a statement goes without its
+	// description, and pgx cannot tell on its own that a struct is jsonb.
+	last, err := json.Marshal(res)
+	if err != nil {
+		return res, fmt.Errorf("consolidate: finish pass: %w", err)
+	}
+	if _, err := db.Exec(ctx, passDoneSQL, o.Now, string(last), fingerprint); err != nil {
 		return res, fmt.Errorf("consolidate: finish pass: %w", err)
 	}
 	return res, nil

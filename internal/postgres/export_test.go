@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"io/fs"
 	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
@@ -28,3 +29,20 @@ func MigrateWith(ctx context.Context, conn *pgx.Conn, files ...Migration) (Migra
 
 // SplitStatements exposes splitStatements.
 var SplitStatements = splitStatements
+
+// MigrationFiles returns the embedded migrations by file name.
+func MigrationFiles() (map[string]string, error) {
+	sub, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	ms, err := loadMigrations(sub)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m.name] = m.sql
+	}
+	return out, nil
+}

@@ -27,9 +27,10 @@ var migrationFiles embed.FS
 // carry on from where they are.
 const VersionTable = "public.angelad_schema_version"
 
-// migrateLock is the advisory lock held while migrating: the number the
-// earlier tern-based releases used too, so that an old and a new angelad
-// never migrate one database at the same moment.
+// migrateLock is the advisory lock a migration holds: the number the earlier
+// tern-based releases used too, so that an old and a new angelad never migrate
+// one database at the same moment (their session lock and angelad's
+// transaction lock on one number exclude each other).
 const migrateLock = int64(9628173550095224)
 
 // noTxDirective on a line of its own makes a migration run outside a
@@ -48,11 +49,15 @@ type migration struct {
 
 // MigrateResult reports what Migrate did.
 type MigrateResult struct {
+	// From is the version Migrate found, To the version it left.
 	From, To int32
+	// applied counts the migrations this call applied, which is less than
+	// To - From when another process applied some meanwhile.
+	applied int
 }
 
 // Applied is the number of migrations this call applied.
-func (r MigrateResult) Applied() int { return int(r.To - r.From) }
+func (r MigrateResult) Applied() int { return r.applied }
 
 // LatestVersion is the schema version this binary's migrations lead to.
 func LatestVersion() int32 {
@@ -93,10 +98,13 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// Migrate brings the schema up to date. It holds an advisory lock while it works,
-// so a daemon and one-shot commands migrating the same database at the same moment
-// apply each migration once; each migration runs in its own transaction, which
-// also moves the version on.
+// Migrate brings the schema up to date. Each migration runs in a transaction
+// of its own that takes an advisory lock, reads the version, applies the
+// migration after it and moves the version on; so a daemon and one-shot
+// commands migrating the same database at the same moment apply each migration
+// once, also through a connection pooler in transaction mode, which keeps no
+// lock beyond a transaction. A schema found up to date costs one read and no
+// lock.
 func Migrate(ctx context.Context, conn *pgx.Conn) (res MigrateResult, err error) {
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -110,86 +118,161 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (res MigrateResult, err error)
 }
 
 func migrate(ctx context.Context, conn *pgx.Conn, ms []migration) (res MigrateResult, err error) {
-	if _, err := conn.Exec(ctx, "select pg_advisory_lock($1)", migrateLock); err != nil {
-		return res, fmt.Errorf("migrate: lock: %w", err)
-	}
-	defer func() {
-		// On a fresh context: a cancelled one would leave the lock with the
-		// session until it closes.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, uerr := conn.Exec(uctx, "select pg_advisory_unlock($1)", migrateLock); uerr != nil && err == nil && !conn.IsClosed() {
-			err = fmt.Errorf("migrate: unlock: %w", uerr)
-		}
-	}()
-	if _, err := conn.Exec(ctx, `create table if not exists `+VersionTable+`(version int4 not null);
-insert into `+VersionTable+`(version) select 0 where not exists (select from `+VersionTable+`)`); err != nil {
-		return res, fmt.Errorf("migrate: prepare version table: %w", err)
-	}
-	if res.From, err = SchemaVersion(ctx, conn); err != nil {
+	latest := int32(len(ms))
+	v, err := SchemaVersion(ctx, conn)
+	if err != nil {
 		return res, fmt.Errorf("migrate: read schema version: %w", err)
 	}
-	latest := int32(len(ms))
-	if res.From > latest {
-		return res, fmt.Errorf("migrate: the database schema is at version %d, newer than this angelad knows (%d): upgrade angelad", res.From, latest)
+	if err := checkVersion(v, latest); err != nil || v == latest {
+		return MigrateResult{From: v, To: v}, err
 	}
-	if res.From < 0 {
-		return res, fmt.Errorf("migrate: the database schema is at version %d, which is not a version", res.From)
+	if err := createVersionTable(ctx, conn); err != nil {
+		return res, err
 	}
-	res.To = res.From
-	for _, m := range ms[res.From:] {
-		if err := apply(ctx, conn, m); err != nil {
+	for first := true; ; first = false {
+		found, applied, err := step(ctx, conn, ms)
+		if first {
+			res.From = found
+		}
+		if err != nil {
 			return res, err
 		}
-		res.To = m.version
+		if !applied {
+			res.To = found
+			return res, nil
+		}
+		res.To = found + 1
+		res.applied++
 	}
-	return res, nil
 }
 
-// apply runs one migration and records its version, in one transaction
-// unless the file asks to run outside one.
-func apply(ctx context.Context, conn *pgx.Conn, m migration) error {
-	fail := func(err error) error {
+// checkVersion refuses a schema version this binary cannot migrate from.
+func checkVersion(v, latest int32) error {
+	switch {
+	case v > latest:
+		return fmt.Errorf("migrate: the database schema is at version %d, newer than this angelad knows (%d): upgrade angelad", v, latest)
+	case v < 0:
+		return fmt.Errorf("migrate: the database schema is at version %d, which is not a version", v)
+	}
+	return nil
+}
+
+// lockWait bounds the wait between two tries for the migration lock.
+const lockWait = 200 * time.Millisecond
+
+// begin opens a transaction that holds the migration lock. It tries for the
+// lock, and while another transaction holds it, ends its own and tries again
+// in a new one, rather than wait inside a statement: a session waiting for a
+// lock holds a snapshot, and CREATE INDEX CONCURRENTLY, run on another
+// connection for the holder of the lock (see applyOutside), waits for every
+// transaction holding a snapshot older than its own, which would wait for it
+// in turn. For the same reason the try, and the version read after it, go by
+// the simple protocol, which leaves no portal open in the transaction and so
+// no snapshot either.
+func begin(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
+	wait := 5 * time.Millisecond
+	for {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: begin: %w", err)
+		}
+		var locked bool
+		err = tx.QueryRow(ctx, "select pg_try_advisory_xact_lock($1)", pgx.QueryExecModeSimpleProtocol, migrateLock).Scan(&locked)
+		if err == nil && locked {
+			return tx, nil
+		}
+		tx.Rollback(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("migrate: lock: %w", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("migrate: lock: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, lockWait)
+	}
+}
+
+// createVersionTable makes the version table, at version 0, unless it
+// exists; under the lock, since two sessions creating one table at the same
+// moment may both try.
+func createVersionTable(ctx context.Context, conn *pgx.Conn) error {
+	tx, err := begin(ctx, conn)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `create table if not exists `+VersionTable+`(version int4 not null);
+insert into `+VersionTable+`(version) select 0 where not exists (select from `+VersionTable+`)`); err != nil {
+		return fmt.Errorf("migrate: prepare version table: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: prepare version table: %w", err)
+	}
+	return nil
+}
+
+// step applies, under the lock, the migration after the version it finds, and
+// says which version it found and whether there was one to apply.
+func step(ctx context.Context, conn *pgx.Conn, ms []migration) (found int32, applied bool, err error) {
+	fail := func(m migration, err error) error {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
 			return fmt.Errorf("migrate: migration %s: %s", m.name, pgErr.Message)
 		}
 		return fmt.Errorf("migrate: migration %s: %w", m.name, err)
 	}
-	setVersion := "update " + VersionTable + " set version = $1"
-	if m.noTx {
-		// Each statement on its own: a failure leaves the earlier ones
-		// applied, so such a file must be written to be re-run (if not
-		// exists), and the version moves only once all of it succeeded.
-		for _, stmt := range splitStatements(m.sql) {
-			if _, err := conn.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err != nil {
-				return fail(err)
-			}
-		}
-		if _, err := conn.Exec(ctx, setVersion, m.version); err != nil {
-			return fail(err)
-		}
-		return nil
-	}
-	tx, err := conn.Begin(ctx)
+	tx, err := begin(ctx, conn)
 	if err != nil {
-		return fail(err)
+		return 0, false, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	// The simple protocol runs the whole file, every statement, in one round trip.
-	if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-		return fail(err)
+	if err := tx.QueryRow(ctx, "select version from "+VersionTable, pgx.QueryExecModeSimpleProtocol).Scan(&found); err != nil {
+		return 0, false, fmt.Errorf("migrate: read schema version: %w", err)
 	}
-	if _, err := tx.Exec(ctx, setVersion, m.version); err != nil {
-		return fail(err)
+	latest := int32(len(ms))
+	if err := checkVersion(found, latest); err != nil || found == latest {
+		return found, false, err
+	}
+	m := ms[found]
+	if m.noTx {
+		// PostgreSQL refuses these statements inside a transaction, so they
+		// run on a connection of their own while this transaction holds the
+		// lock. Each statement on its own: a failure leaves the earlier ones
+		// applied, so such a file must be written to be re-run (if not
+		// exists), and the version moves only once all of it succeeded.
+		if err := applyOutside(ctx, conn.Config(), m); err != nil {
+			return found, false, fail(m, err)
+		}
+	} else if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+		// The simple protocol runs the whole file, every statement, in one
+		// round trip.
+		return found, false, fail(m, err)
+	}
+	if _, err := tx.Exec(ctx, "update "+VersionTable+" set version = $1", m.version); err != nil {
+		return found, false, fail(m, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fail(err)
+		return found, false, fail(m, err)
 	}
-	// A migration may have changed session settings (search_path); the
-	// connection goes on serving the command that migrated it.
-	if _, err := conn.Exec(ctx, "reset all"); err != nil {
-		return fail(err)
+	return found, true, nil
+}
+
+// applyOutside runs the statements of a migration that must run outside a
+// transaction, one by one, on a new connection made as cfg says.
+func applyOutside(ctx context.Context, cfg *pgx.ConnConfig, m migration) error {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeConn(ctx, conn)
+	for _, stmt := range splitStatements(m.sql) {
+		if _, err := conn.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -278,11 +361,12 @@ func onlyComments(s string) bool {
 }
 
 // SchemaVersion returns the schema version of the database, 0 when angelad has
-// never migrated it.
+// never migrated it (nor has an earlier release left its version table
+// empty).
 func SchemaVersion(ctx context.Context, q DB) (int32, error) {
 	var v int32
 	err := q.QueryRow(ctx, "select version from "+VersionTable).Scan(&v)
-	if IsSchemaMissing(err) {
+	if IsSchemaMissing(err) || errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
 	return v, err

@@ -73,7 +73,7 @@ const cancelRequestGrace = 10 * time.Second
 // cancelRequestGrace, the connection is dropped after all.
 func cancelOnServer(c *pgconn.Config) {
 	c.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelRequestGrace}
+		return &cancelRequest{conn: pc}
 	}
 }
 
@@ -84,6 +84,49 @@ func cancelOnServer(c *pgconn.Config) {
 // inserts into conversations or angela_emotions with search grams must
 // therefore leave out the ids in memory_tombstones (NOT EXISTS).
 const TombstonesSetting = "angela.tombstones"
+
+// cancelSettle is how long a connection whose statement was cancelled waits
+// before its next statement: the server delivers a cancel request to the
+// session's process by a signal, which may come after the cancelled
+// statement has ended, and must not cancel the next one.
+const cancelSettle = 100 * time.Millisecond
+
+// cancelRequest is the context watcher of a one-shot connection: when the
+// context ends, it sends a cancel request on a connection of its own and
+// bounds the wait for the statement to end by cancelRequestGrace. Unlike
+// pgx's CancelRequestContextWatcherHandler, it lets the cancel request run to
+// its end (the server, or a pooler, closes its socket once the request is
+// passed on) even when the statement has ended meanwhile, which is usual since
+// the request is what ends it: PgBouncer before 1.20 exits with "bad client
+// state" when the client of a cancel request hangs up before the request is
+// passed on (pgbouncer issue 801), and would take every client down with it.
+type cancelRequest struct {
+	conn *pgconn.PgConn
+	done chan struct{}
+}
+
+// HandleCancel sends the cancel request and sets the deadline past which the
+// connection is given up.
+func (h *cancelRequest) HandleCancel(context.Context) {
+	deadline := time.Now().Add(cancelRequestGrace)
+	h.conn.Conn().SetDeadline(deadline)
+	h.done = make(chan struct{})
+	go func() {
+		defer close(h.done)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if h.conn.CancelRequest(ctx) == nil {
+			<-time.After(cancelSettle)
+		}
+	}()
+}
+
+// HandleUnwatchAfterCancel waits for the cancel request to end, then lifts
+// the deadline.
+func (h *cancelRequest) HandleUnwatchAfterCancel() {
+	<-h.done
+	h.conn.Conn().SetDeadline(time.Time{})
+}
 
 func setRuntimeParams(p map[string]string, timeZone string) {
 	if _, ok := p["application_name"]; !ok {
@@ -166,19 +209,53 @@ func parseErrReason(err error) string {
 	return "it cannot be parsed"
 }
 
-// Connect opens one connection, for a one-shot command. Its times read
-// within MinReadTime and MaxReadTime (see registerBoundedTimes).
-func Connect(ctx context.Context, connString, timeZone string) (*pgx.Conn, error) {
+// Connect opens one connection, for a one-shot command. Unless told
+// otherwise (WithPooler), it tells whether a connection pooler stands in front
+// of the database (see PoolerAuto), and if one does, connects again speaking
+// as poolers need.
+func Connect(ctx context.Context, connString, timeZone string, opts ...Option) (*pgx.Conn, error) {
+	o := connectOptions{pooler: PoolerAuto}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg, err := ParseConfig(connString, timeZone)
 	if err != nil {
 		return nil, err
+	}
+	ask := o.pooler != PoolerNone && o.pooler != PoolerTransaction && !modeChosenInURL(cfg)
+	if o.pooler == PoolerTransaction && !modeChosenInURL(cfg) {
+		usePoolerProtocol(cfg)
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
 	}
-	registerBoundedTimes(conn.TypeMap())
+	registerTypes(conn)
+	if !ask {
+		return conn, nil
+	}
+	pooled, err := throughPooler(ctx, conn.PgConn())
+	if err == nil && !pooled {
+		return conn, nil
+	}
+	closeConn(ctx, conn)
+	if err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+	}
+	usePoolerProtocol(cfg)
+	if conn, err = pgx.ConnectConfig(ctx, cfg); err != nil {
+		return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+	}
+	registerTypes(conn)
 	return conn, nil
+}
+
+// closeConn closes a connection that is no longer wanted, without waiting
+// long on a server that does not answer.
+func closeConn(ctx context.Context, conn *pgx.Conn) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	conn.Close(cctx)
 }
 
 // PoolOptions size and pace the daemon's pool; zero values keep pgxpool's
@@ -189,6 +266,10 @@ type PoolOptions struct {
 	HealthCheckPeriod time.Duration
 	// ConnectTimeout bounds one connection attempt.
 	ConnectTimeout time.Duration
+	// Pooler says whether a connection pooler stands in front of the
+	// database; "" is PoolerAuto: the pool asks once, before its first
+	// connection.
+	Pooler Pooler
 }
 
 // NewPool builds the daemon's pool. It connects lazily; the caller pings it,
@@ -219,8 +300,17 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
 	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		registerBoundedTimes(conn.TypeMap())
+		registerTypes(conn)
 		return nil
+	}
+	if !modeChosenInURL(cfg.ConnConfig) {
+		switch o.Pooler {
+		case PoolerNone:
+		case PoolerTransaction:
+			usePoolerProtocol(cfg.ConnConfig)
+		default:
+			cfg.BeforeConnect = new(poolerProbe).beforeConnect
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
