@@ -69,9 +69,7 @@ func BenchmarkNearest(b *testing.B) {
 		b.Fatal(err)
 	}
 	rows = nil
-	if _, err := conn.Exec(ctx, "vacuum analyze memory_embeddings"); err != nil {
-		b.Fatal(err)
-	}
+	pgtest.Settle(b, conn, "memory_embeddings")
 	var size int64
 	if err := conn.QueryRow(ctx, "select pg_total_relation_size('memory_embeddings')").Scan(&size); err != nil {
 		b.Fatal(err)

@@ -27,7 +27,13 @@ func testContext(t *testing.T) context.Context {
 // addConversation stores a message as a hand-written INSERT would.
 func addConversation(t *testing.T, conn *pgx.Conn, speaker, msg string, at time.Time) Ref {
 	t.Helper()
-	id := uuid.New()
+	return addConversationID(t, conn, uuid.New(), speaker, msg, at)
+}
+
+// addConversationID stores a message under a key of the test's choosing, for
+// a test that depends on where the sweep, in key order, meets it.
+func addConversationID(t *testing.T, conn *pgx.Conn, id uuid.UUID, speaker, msg string, at time.Time) Ref {
+	t.Helper()
 	if _, err := conn.Exec(testContext(t), `insert into conversations (conversation_id, speaker, message_text, created_at) values ($1, $2, $3, $4)`,
 		id, speaker, msg, at); err != nil {
 		t.Fatal(err)
@@ -285,11 +291,7 @@ func TestWorkerQueriesWalkIndexes(t *testing.T) {
 		select 'conversation', conversation_id, 'm', 384, decode(repeat('0000803f', 384), 'hex') from conversations`); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"conversations", "memory_embeddings"} {
-		if _, err := conn.Exec(ctx, "vacuum analyze "+table); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pgtest.Settle(t, conn, "conversations", "angela_emotions", "memory_embeddings")
 	s := sources[0]
 	for _, q := range []struct {
 		name, sql string

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -224,14 +225,18 @@ func TestWorkerEmbedsNewestFirstThenBackfillsEverything(t *testing.T) {
 // batches: nothing of the failed batches is stored, the worker backs off on
 // the injected clock (5 s doubling to 2 minutes), shows a problem once it has
 // failed for 5 minutes, and finishes, clearing the problem, once the server
-// is back.
+// is back. The keys grow with the time (as UUIDv7 keys do), so that the
+// sweep meets the oldest memories first and its first step of 5 holds 5 not
+// yet embedded: with random keys the 2 newest, already embedded, are among
+// them one run in 19, and the second batch is 3.
 func TestWorkerBacksOffWhileTheServerIsAway(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 8)
 	var texts []string
 	for i := range 20 {
 		msg := fmt.Sprintf("line %d", i)
-		addConversation(t, h.conn, "david", msg, t0.Add(time.Duration(i)*time.Minute))
+		id := uuid.MustParse(fmt.Sprintf("00000000-0000-7000-8000-%012d", i+1))
+		addConversationID(t, h.conn, id, "david", msg, t0.Add(time.Duration(i)*time.Minute))
 		texts = append(texts, msg)
 	}
 	h.srv.set(func(f *fakeServer) {

@@ -295,6 +295,51 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// Settle vacuums and analyses tables on conn as autovacuum would some time
+// after the writes that filled them, so that a test or benchmark planning on
+// them sees the statistics and the visibility map of tables at rest (an
+// index-only scan over pages missing from the map costs as much as a heap
+// scan, and the planner rightly prefers the heap). A VACUUM run at once does
+// not always get there: the throwaway clusters commit asynchronously, and a
+// row whose commit is not flushed yet cannot be hinted committed, so its page
+// stays out of the map; and a snapshot taken anywhere in the cluster (a
+// backend connecting to another test's database) can hold back for a moment
+// which rows count as visible to all. So the log is flushed first, and a
+// table is vacuumed again, within a deadline, until the map covers it. The
+// tables must not be written meanwhile.
+func Settle(t testing.TB, conn *pgx.Conn, tables ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The commit waits for the flush only if its transaction wrote to the
+	// log (an xid alone writes nothing before the commit record): the
+	// message is such a write, open to every role, and read by nothing.
+	if _, err := conn.Exec(ctx, `begin; set local synchronous_commit = on;
+		select pg_logical_emit_message(true, 'pgtest', 'settle'); commit`); err != nil {
+		t.Fatalf("pgtest: flush the log: %v", err)
+	}
+	for _, table := range tables {
+		for {
+			if _, err := conn.Exec(ctx, "vacuum analyze "+pgx.Identifier{table}.Sanitize()); err != nil {
+				t.Fatalf("pgtest: vacuum %s: %v", table, err)
+			}
+			var pages, visible int64
+			if err := conn.QueryRow(ctx, `select relpages, relallvisible from pg_class where oid = $1::regclass`,
+				pgx.Identifier{table}.Sanitize()).Scan(&pages, &visible); err != nil {
+				t.Fatalf("pgtest: vacuum %s: %v", table, err)
+			}
+			if visible >= pages {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("pgtest: vacuum %s: still %d of its %d pages all-visible at the deadline", table, visible, pages)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
+
 // Plan returns the EXPLAIN output of sql with args on conn, one line per plan
 // node, so a test can check which index a statement walks.
 func Plan(t testing.TB, conn *pgx.Conn, sql string, args ...any) string {
