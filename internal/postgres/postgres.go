@@ -45,10 +45,11 @@ var (
 const ApplicationName = "angelad"
 
 // ParseConfig parses a connection string and sets the session parameters every
-// angelad connection carries: the application name, the time zone that times
-// without a zone (legacy TIMESTAMP columns) are read and written in, and
-// TombstonesSetting. A
-// cancelled context cancels the running statement on the server.
+// angelad connection carries: the application name and the time zone that
+// times without a zone (legacy TIMESTAMP columns) are read and written in
+// (TombstonesSetting is set once the connection is known to reach the server
+// itself, see markTombstonesChecked). A cancelled context cancels the running
+// statement on the server.
 func ParseConfig(connString, timeZone string) (*pgx.ConnConfig, error) {
 	if err := checkConnString(connString); err != nil {
 		return nil, err
@@ -84,6 +85,16 @@ func cancelOnServer(c *pgconn.Config) {
 // inserts into conversations or angela_emotions with search grams must
 // therefore leave out the ids in memory_tombstones (NOT EXISTS).
 const TombstonesSetting = "angela.tombstones"
+
+// markTombstonesChecked sets TombstonesSetting on a connection that reaches
+// the server itself. It is never sent as a startup parameter where a pooler
+// may stand in front of the server (PgBouncer refuses a parameter it does not
+// know), nor set through a transaction pooler, whose server sessions other
+// clients share: there the database's own check covers every row.
+func markTombstonesChecked(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "select set_config('"+TombstonesSetting+"', 'checked', false)")
+	return err
+}
 
 // cancelSettle is how long a connection whose statement was cancelled waits
 // before its next statement: the server delivers a cancel request to the
@@ -132,7 +143,6 @@ func setRuntimeParams(p map[string]string, timeZone string) {
 	if _, ok := p["application_name"]; !ok {
 		p["application_name"] = ApplicationName
 	}
-	p[TombstonesSetting] = "checked"
 	if timeZone != "" {
 		p["timezone"] = timeZone
 	}
@@ -232,10 +242,20 @@ func Connect(ctx context.Context, connString, timeZone string, opts ...Option) (
 	}
 	registerTypes(conn)
 	if !ask {
+		if o.pooler == PoolerNone && !modeChosenInURL(cfg) {
+			if err := markTombstonesChecked(ctx, conn); err != nil {
+				closeConn(ctx, conn)
+				return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+			}
+		}
 		return conn, nil
 	}
 	pooled, err := throughPooler(ctx, conn.PgConn())
 	if err == nil && !pooled {
+		if err := markTombstonesChecked(ctx, conn); err != nil {
+			closeConn(ctx, conn)
+			return nil, &ConnectError{Where: Describe(&cfg.Config), Err: err}
+		}
 		return conn, nil
 	}
 	closeConn(ctx, conn)
@@ -299,9 +319,12 @@ func NewPool(ctx context.Context, connString, timeZone string, o PoolOptions) (*
 	if o.ConnectTimeout > 0 {
 		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
 	}
-	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		registerTypes(conn)
-		return nil
+		if modeChosenInURL(cfg.ConnConfig) || PoolerProtocol(conn) {
+			return nil
+		}
+		return markTombstonesChecked(ctx, conn)
 	}
 	if !modeChosenInURL(cfg.ConnConfig) {
 		switch o.Pooler {
