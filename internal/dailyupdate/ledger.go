@@ -239,20 +239,9 @@ func (r *Runner) Run(ctx context.Context, conn LockConn, s Slot, manual bool) (O
 		attempts = prev.Attempts + 1
 	}
 
-	runErr := r.guarded(s.Job, func() error {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		defer tx.Rollback(context.WithoutCancel(ctx))
-		if res, err = produce(ctx, tx, &r.o, s); err != nil {
-			return err
-		}
+	res, runErr := r.produceTx(ctx, conn, s, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, doneSQL, s.Job, s.Wall, r.o.Now()); err != nil {
 			return fmt.Errorf("finish slot %s: %w", key, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit slot %s: %w", key, err)
 		}
 		return nil
 	})
@@ -298,6 +287,14 @@ func (r *Runner) Ahead(ctx context.Context, conn LockConn, s Slot) (Result, erro
 		return res, ErrBusy
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), unlockSQL, key)
+	return r.produceTx(ctx, conn, s, nil)
+}
+
+// produceTx writes the update of slot s in one transaction on conn, through
+// the job's chain; finish, when not nil, runs in the same transaction after
+// the update is written and before the commit.
+func (r *Runner) produceTx(ctx context.Context, conn LockConn, s Slot, finish func(pgx.Tx) error) (Result, error) {
+	var res Result
 	err := r.guarded(s.Job, func() error {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
@@ -307,7 +304,15 @@ func (r *Runner) Ahead(ctx context.Context, conn LockConn, s Slot) (Result, erro
 		if res, err = produce(ctx, tx, &r.o, s); err != nil {
 			return err
 		}
-		return tx.Commit(ctx)
+		if finish != nil {
+			if err := finish(tx); err != nil {
+				return err
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit slot %s: %w", s.Key(), err)
+		}
+		return nil
 	})
 	return res, err
 }
