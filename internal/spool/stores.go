@@ -78,41 +78,39 @@ func (s Stores) applyRecord(ctx context.Context, q postgres.DB, r Record) error 
 	return &DecodeError{File: r.Name, Err: fmt.Errorf("unknown kind %q", r.Kind)}
 }
 
-// decodeSpooledEmotion reads an emotion record as it is stored: cleaned, and
-// when it was saved without a time (untimed), with the time it was spooled.
-func (s Stores) decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) {
-	if err := decodeSpooled(r, &e); err != nil {
-		return e, false, err
-	}
-	if e.ID != r.ID {
-		return e, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
-	}
-	if e, _, err = e.Clean(s.Redactor); err != nil {
-		return e, false, skipPrivate(err)
-	}
-	if untimed = e.FeltAt.IsZero(); untimed {
-		e.FeltAt = r.SpooledAt
-	}
-	return e, untimed, nil
+// decodeSpooledEmotion reads an emotion record as it is stored (see
+// decodeSpooledMemory).
+func (s Stores) decodeSpooledEmotion(r Record) (memory.Emotion, bool, error) {
+	return decodeSpooledMemory(s, r, "emotion", func(e *memory.Emotion) (*uuid.UUID, *time.Time) { return &e.ID, &e.FeltAt })
 }
 
-// decodeSpooledConversation reads a conversation record as it is stored:
-// cleaned, and when it was saved without a time (untimed), with the time it
-// was spooled.
-func (s Stores) decodeSpooledConversation(r Record) (c conversation.Conversation, untimed bool, err error) {
-	if err := decodeSpooled(r, &c); err != nil {
-		return c, false, err
+// decodeSpooledConversation reads a conversation record as it is stored (see
+// decodeSpooledMemory).
+func (s Stores) decodeSpooledConversation(r Record) (conversation.Conversation, bool, error) {
+	return decodeSpooledMemory(s, r, "conversation", func(c *conversation.Conversation) (*uuid.UUID, *time.Time) {
+		return &c.ID, &c.CreatedAt
+	})
+}
+
+// decodeSpooledMemory reads a record of one memory, of the kind noun names,
+// as it is stored: cleaned, and when it was saved without a time (untimed),
+// with the time it was spooled. fields gives the memory's id and time.
+func decodeSpooledMemory[T interface {
+	Clean(*redact.Redactor) (T, redact.Report, error)
+}](s Stores, r Record, noun string, fields func(*T) (*uuid.UUID, *time.Time)) (m T, untimed bool, err error) {
+	if err := decodeSpooled(r, &m); err != nil {
+		return m, false, err
 	}
-	if c.ID != r.ID {
-		return c, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
+	if id, _ := fields(&m); *id != r.ID {
+		return m, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds %s %s, not %s", noun, *id, r.ID)}
 	}
-	if c, _, err = c.Clean(s.Redactor); err != nil {
-		return c, false, skipPrivate(err)
+	if m, _, err = m.Clean(s.Redactor); err != nil {
+		return m, false, skipPrivate(err)
 	}
-	if untimed = c.CreatedAt.IsZero(); untimed {
-		c.CreatedAt = r.SpooledAt
+	if _, at := fields(&m); at.IsZero() {
+		*at, untimed = r.SpooledAt, true
 	}
-	return c, untimed, nil
+	return m, untimed, nil
 }
 
 // skipPrivate turns Clean's refusal of a record whose required text is all
