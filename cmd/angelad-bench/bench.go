@@ -215,31 +215,16 @@ func (b *bench) measure(ctx context.Context) (results, error) {
 		return nil
 	}
 
-	if err := checkpoint(); err != nil {
-		return res, err
-	}
-	if err := b.measureOneShot(ctx, &res); err != nil {
-		return res, err
-	}
-	if err := checkpoint(); err != nil {
-		return res, err
-	}
-	if err := b.measureWrites(ctx, &res); err != nil {
-		return res, err
-	}
-	// The daemon before the fill: the autovacuum that a million new rows
-	// set off would compete with its start-up.
-	if err := checkpoint(); err != nil {
-		return res, err
-	}
-	if err := b.measureDaemon(ctx, &res); err != nil {
-		return res, err
-	}
-	if err := checkpoint(); err != nil {
-		return res, err
-	}
-	if err := b.measureFastPath(ctx, conn, &res); err != nil {
-		return res, err
+	// These groups come before the fill: the autovacuum that a million new
+	// rows set off would compete with the daemon's start-up.
+	fastPath := func(ctx context.Context, res *results) error { return b.measureFastPath(ctx, conn, res) }
+	for _, group := range []func(context.Context, *results) error{b.measureOneShot, b.measureWrites, b.measureDaemon, fastPath} {
+		if err := checkpoint(); err != nil {
+			return res, err
+		}
+		if err := group(ctx, &res); err != nil {
+			return res, err
+		}
 	}
 
 	b.logf("filling angela_emotions with %s emotions", thousands(b.opts.fill))

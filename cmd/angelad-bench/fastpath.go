@@ -71,14 +71,11 @@ func (b *bench) measureFastPath(ctx context.Context, conn *pgx.Conn, res *result
 	if err != nil {
 		return err
 	}
-	d, err := b.startDaemon(ctx)
+	d, err := b.startServingDaemon(ctx)
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	if err := b.waitForSocket(ctx, d); err != nil {
-		return err
-	}
 	save := []string{"save-emotion", "--emotion", "happy", "--intensity", "9", "--context", "benchmark: through the daemon",
 		"--david-words", "พี่ ก็ คิดถึงเหมือน กัน ค่ะ"}
 	probes := []probe{
@@ -128,14 +125,11 @@ func (b *bench) measureFastPath(ctx context.Context, conn *pgx.Conn, res *result
 // measureDaemonGet times get-emotions --limit 10 on the filled table through
 // a daemon and directly, interleaved.
 func (b *bench) measureDaemonGet(ctx context.Context, res *results) error {
-	d, err := b.startDaemon(ctx)
+	d, err := b.startServingDaemon(ctx)
 	if err != nil {
 		return err
 	}
 	defer d.stop()
-	if err := b.waitForSocket(ctx, d); err != nil {
-		return err
-	}
 	b.logf("timing get-emotions --limit 10 through the daemon and directly (%d rounds)", runsE2E)
 	got, err := interleave(ctx, warmups, runsE2E, []probe{
 		{name: "get-emotions through the daemon", run: b.angelad(tenEmotions, "get-emotions", "--limit", "10")},
@@ -146,6 +140,20 @@ func (b *bench) measureDaemonGet(ctx context.Context, res *results) error {
 	}
 	res.FastPath.DaemonGet, res.FastPath.DirectGet = got[0], got[1]
 	return nil
+}
+
+// startServingDaemon is startDaemon that returns once the daemon also serves
+// its socket; a daemon that does not is stopped.
+func (b *bench) startServingDaemon(ctx context.Context) (*daemonRun, error) {
+	d, err := b.startDaemon(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.waitForSocket(ctx, d); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
 }
 
 // waitForSocket waits until the daemon serves its socket: a read through it

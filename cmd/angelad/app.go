@@ -20,6 +20,7 @@ import (
 	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/query"
 	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/text"
@@ -256,6 +257,21 @@ func (a *app) warnings() *zap.Logger {
 // connect opens the one connection a command that holds it itself uses.
 func (a *app) connect(ctx context.Context) (*pgx.Conn, error) {
 	return a.access(access.Options{}).Connect(ctx)
+}
+
+// connectMigrated is connect followed by postgres.Migrate, for the commands
+// that write a whole schema's worth (export, import-memory, spool drain) and
+// so want every migration applied first; the connection is closed on error.
+func (a *app) connectMigrated(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := a.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := postgres.Migrate(ctx, conn); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return conn, nil
 }
 
 // withConn runs fn on a connection of the command's own, migrating a database

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/angela-ai/angelad/internal/backup"
-	"github.com/angela-ai/angelad/internal/postgres"
 )
 
 func (a *app) exportCommand() *cobra.Command {
@@ -60,14 +59,11 @@ or time (RFC 3339) on. On a terminal it shows a progress bar on standard error.`
 				_ = bar.Set64(done)
 			}
 		}
-		conn, err := a.connect(ctx)
+		conn, err := a.connectMigrated(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		if _, err := postgres.Migrate(ctx, conn); err != nil {
-			return err
-		}
 		h, err := backup.Export(ctx, conn, a.stdout, o)
 		if bar != nil {
 			_ = bar.Finish()
@@ -135,14 +131,11 @@ or altered is refused with one line (exit 2).`,
 				_ = bar.Set64(done)
 			}
 		}
-		conn, err := a.connect(ctx)
+		conn, err := a.connectMigrated(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		if _, err := postgres.Migrate(ctx, conn); err != nil {
-			return err
-		}
 		res, err := backup.Import(ctx, conn, args[0], o)
 		if bar != nil {
 			_ = bar.Finish()

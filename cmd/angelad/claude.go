@@ -96,19 +96,25 @@ longer than hooks.timeout.`,
 		} else if _, err := f.UninstallHooks(); err != nil {
 			return err
 		}
-		if err := a.finishEdit(f, print, install, what); err != nil {
-			return err
-		}
-		if install {
-			a.noteDatabaseFromEnv()
-		}
-		return nil
+		return a.finishEdit(f, print, install, what)
 	})
 	return cmd
 }
 
-// finishEdit prints or writes an edited file and says what happened.
+// finishEdit prints or writes an edited file and says what happened; after
+// an install it notes where the installed command will find its database.
 func (a *app) finishEdit(f *claudecode.File, print, install bool, what string) error {
+	if err := a.writeEdit(f, print, install, what); err != nil {
+		return err
+	}
+	if install {
+		a.noteDatabaseFromEnv()
+	}
+	return nil
+}
+
+// writeEdit prints or writes an edited file and says what happened.
+func (a *app) writeEdit(f *claudecode.File, print, install bool, what string) error {
 	if print {
 		content, err := f.Content()
 		if err != nil {
@@ -341,13 +347,7 @@ with its mode kept, after a copy of the previous one is left beside it as
 		} else if _, err := f.UninstallProjectMCP(target.project, claudecode.MCPServerName); err != nil {
 			return err
 		}
-		if err := a.finishEdit(f, print, install, what); err != nil {
-			return err
-		}
-		if install {
-			a.noteDatabaseFromEnv()
-		}
-		return nil
+		return a.finishEdit(f, print, install, what)
 	})
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -164,14 +165,9 @@ func (a *app) getConversationsCommand() *cobra.Command {
 		if err != nil {
 			return renameFields(err, conversationFlags)
 		}
-		loc := a.cfg.Location()
-		for i := range list {
-			list[i].CreatedAt = list[i].CreatedAt.In(loc)
-		}
-		if asJSON {
-			return writeJSON(a.stdout, list)
-		}
-		return writeConversations(a.stdout, list)
+		return writeList(a.stdout, list, a.cfg.Location(), func(c *conversation.Conversation, loc *time.Location) {
+			c.CreatedAt = c.CreatedAt.In(loc)
+		}, asJSON, writeConversations)
 	})
 	return cmd
 }

@@ -87,14 +87,9 @@ that closes it, the evening reflection and the morning greeting.`,
 		if err != nil {
 			return err
 		}
-		loc := a.cfg.Location()
-		for i := range list {
-			list[i].CreatedAt, list[i].UpdatedAt = list[i].CreatedAt.In(loc), list[i].UpdatedAt.In(loc)
-		}
-		if asJSON {
-			return writeJSON(a.stdout, list)
-		}
-		return writeUpdates(a.stdout, list)
+		return writeList(a.stdout, list, a.cfg.Location(), func(u *dailyupdate.Update, loc *time.Location) {
+			u.CreatedAt, u.UpdatedAt = u.CreatedAt.In(loc), u.UpdatedAt.In(loc)
+		}, asJSON, writeUpdates)
 	})
 	return cmd
 }

@@ -109,14 +109,9 @@ func (a *app) getEmotionsCommand() *cobra.Command {
 		if err != nil {
 			return renameFields(err, emotionFlags)
 		}
-		loc := a.cfg.Location()
-		for i := range list {
-			list[i].FeltAt = list[i].FeltAt.In(loc)
-		}
-		if asJSON {
-			return writeJSON(a.stdout, list)
-		}
-		return writeEmotions(a.stdout, list)
+		return writeList(a.stdout, list, a.cfg.Location(), func(e *memory.Emotion, loc *time.Location) {
+			e.FeltAt = e.FeltAt.In(loc)
+		}, asJSON, writeEmotions)
 	})
 	return cmd
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/angela-ai/angelad/internal/access"
 	"github.com/angela-ai/angelad/internal/logging"
-	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -141,14 +140,11 @@ func (a *app) drainSpool(ctx context.Context, sp *spool.Spool) (spool.Result, er
 		return spool.Result{}, err
 	}
 	defer log.Close()
-	conn, err := a.connect(ctx)
+	conn, err := a.connectMigrated(ctx)
 	if err != nil {
 		return spool.Result{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := postgres.Migrate(ctx, conn); err != nil {
-		return spool.Result{}, err
-	}
 	r, err := a.redactor(log.Zap())
 	if err != nil {
 		return spool.Result{}, err

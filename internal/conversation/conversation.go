@@ -13,7 +13,6 @@ package conversation
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -210,25 +209,14 @@ func Save(ctx context.Context, q postgres.DB, c Conversation) (Conversation, err
 	if !c.CreatedAt.IsZero() {
 		createdAt = c.CreatedAt
 	}
-	saved, err := scanConversation(q.QueryRow(ctx, insertConversationSQL, c.ID, c.SessionID, c.Speaker,
-		c.MessageText, c.MessageType, c.Topic, c.EmotionDetected, c.ImportanceLevel, createdAt,
-		text.Grams(c.MessageText)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Already stored. This is a second statement, not part of the insert, so
-		// that under READ COMMITTED it sees a row that a concurrent save of the
-		// same ID committed while the insert waited for it.
-		saved, err = scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Not stored, and not there either: its id was forgotten on
-			// request, and the database dropped the row.
-			if ferr := forget.Refused(ctx, q, forget.KindConversation, c.ID); ferr != nil {
-				err = ferr
-			}
-		}
-		if err == nil && !sameConversation(c, saved) {
-			err = &text.FieldError{Field: "conversation_id", Problem: fmt.Sprintf("%s is already stored for a different message; use a new id", c.ID)}
-		}
-	}
+	saved, err := forget.SaveOnce(ctx, q, forget.KindConversation, c.ID, "message",
+		func() (Conversation, error) {
+			return scanConversation(q.QueryRow(ctx, insertConversationSQL, c.ID, c.SessionID, c.Speaker,
+				c.MessageText, c.MessageType, c.Topic, c.EmotionDetected, c.ImportanceLevel, createdAt,
+				text.Grams(c.MessageText)))
+		},
+		func() (Conversation, error) { return scanConversation(q.QueryRow(ctx, selectConversationSQL, c.ID)) },
+		func(stored Conversation) bool { return sameConversation(c, stored) })
 	if err != nil {
 		return Conversation{}, fmt.Errorf("save conversation: %w", err)
 	}

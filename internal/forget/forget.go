@@ -207,6 +207,35 @@ func Refused(ctx context.Context, q postgres.DB, kind string, id uuid.UUID) erro
 	return nil
 }
 
+// SaveOnce stores one memory of kind, by id, so that a retry or a replay
+// never duplicates it: insert stores it and returns the stored row, or
+// pgx.ErrNoRows when it stored nothing (the id is taken, or the tombstone
+// trigger dropped the row). Then lookup reads the stored row, in a second
+// statement, not part of the insert, so that under READ COMMITTED it sees a
+// row that a concurrent save of the same id committed while the insert
+// waited for it. A row that same finds unlike the one saved is a
+// *text.FieldError (the id is reused for a different what); no row at all
+// means the id was forgotten on request, a *ForgottenError.
+func SaveOnce[T any](ctx context.Context, q postgres.DB, kind string, id uuid.UUID, what string,
+	insert, lookup func() (T, error), same func(stored T) bool) (T, error) {
+	saved, err := insert()
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return saved, err
+	}
+	saved, err = lookup()
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Not stored, and not there either: its id was forgotten on
+		// request, and the database dropped the row.
+		if ferr := Refused(ctx, q, kind, id); ferr != nil {
+			err = ferr
+		}
+	}
+	if err == nil && !same(saved) {
+		err = &text.FieldError{Field: kind + "_id", Problem: fmt.Sprintf("%s is already stored for a different %s; use a new id", id, what)}
+	}
+	return saved, err
+}
+
 // The statements. Times are read as timestamptz, which reads a legacy
 // TIMESTAMP in the session time zone, as the stores do. FOR UPDATE holds the
 // rows until the transaction ends, so a concurrent update cannot slip between

@@ -11,7 +11,6 @@ package memory
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -154,25 +153,14 @@ func Save(ctx context.Context, q postgres.DB, e Emotion) (Emotion, error) {
 	if !e.FeltAt.IsZero() {
 		feltAt = e.FeltAt
 	}
-	saved, err := scanEmotion(q.QueryRow(ctx, insertEmotionSQL, e.ID, feltAt, e.Emotion, e.Intensity,
-		e.Context, e.DavidWords, e.WhyItMatters, e.MemoryStrength,
-		text.Grams(e.Emotion, e.Context, e.DavidWords, e.WhyItMatters)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Already stored. This is a second statement, not part of the insert, so
-		// that under READ COMMITTED it sees a row that a concurrent save of the
-		// same ID committed while the insert waited for it.
-		saved, err = scanEmotion(q.QueryRow(ctx, selectEmotionSQL, e.ID))
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Not stored, and not there either: its id was forgotten on
-			// request, and the database dropped the row.
-			if ferr := forget.Refused(ctx, q, forget.KindEmotion, e.ID); ferr != nil {
-				err = ferr
-			}
-		}
-		if err == nil && !sameEmotion(e, saved) {
-			err = &text.FieldError{Field: "emotion_id", Problem: fmt.Sprintf("%s is already stored for a different emotion; use a new id", e.ID)}
-		}
-	}
+	saved, err := forget.SaveOnce(ctx, q, forget.KindEmotion, e.ID, "emotion",
+		func() (Emotion, error) {
+			return scanEmotion(q.QueryRow(ctx, insertEmotionSQL, e.ID, feltAt, e.Emotion, e.Intensity,
+				e.Context, e.DavidWords, e.WhyItMatters, e.MemoryStrength,
+				text.Grams(e.Emotion, e.Context, e.DavidWords, e.WhyItMatters)))
+		},
+		func() (Emotion, error) { return scanEmotion(q.QueryRow(ctx, selectEmotionSQL, e.ID)) },
+		func(stored Emotion) bool { return sameEmotion(e, stored) })
 	if err != nil {
 		return Emotion{}, fmt.Errorf("save emotion: %w", err)
 	}

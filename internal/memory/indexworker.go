@@ -46,8 +46,7 @@ type indexStatus struct {
 	PendingEmotions      int64      `json:"pending_emotions"`
 	IndexedSinceStart    int64      `json:"indexed_since_start"`
 	LastIndexedAt        *time.Time `json:"last_indexed_at,omitempty"`
-	Failures             int        `json:"failures,omitempty"`
-	LastError            string     `json:"last_error,omitempty"`
+	failures
 }
 
 // Run indexes until ctx is done. A failing batch (the database away) is
@@ -56,9 +55,8 @@ type indexStatus struct {
 func (w *indexWorker) Run(ctx context.Context) error {
 	clock, log := w.deps.Clock, w.deps.Log
 	var st indexStatus
-	var failingSince, countedAt time.Time
+	var countedAt time.Time
 	var backlog int64 // indexed since the backlog began
-	retry := minRetry
 	for {
 		now := clock.Now()
 		res, err := IndexPending(ctx, w.deps.Pool, workerIndexBatch)
@@ -71,22 +69,11 @@ func (w *indexWorker) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			st.Failures++
-			st.LastError = err.Error()
-			if failingSince.IsZero() {
-				failingSince = now
-			}
-			wait, retry = retry, min(retry*2, maxRetry)
-			log.Warn("indexing failed", zap.Error(err), zap.Int("failures", st.Failures), zap.Duration("retry_in", wait))
-			if now.Sub(failingSince) >= problemAfter {
-				w.deps.Status.Problem("indexing for retrieval failing since " + failingSince.Format(time.RFC3339) + ": " + err.Error())
-			}
+			wait = st.fail(now, err, log, "indexing failed", w.deps.Status, "indexing for retrieval")
 		default:
-			if !failingSince.IsZero() {
+			if st.recovered() {
 				w.deps.Status.Problem("")
 			}
-			retry, failingSince = minRetry, time.Time{}
-			st.Failures, st.LastError = 0, ""
 			n := res.Conversations + res.Emotions
 			if n > 0 {
 				st.IndexedSinceStart += n

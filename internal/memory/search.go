@@ -124,52 +124,51 @@ const (
 	and ($5 = '' or lower(c.speaker) = $5)`
 	convExact = `strpos(lower(c.message_text), lower($2)) > 0`
 
-	// searchConvWalkSQL reads the $7 most retained memories off
-	// conversation_memory_retention_idx and keeps the exact matches: a common
-	// term finds its matches among them without touching the gram index,
-	// whose posting lists for it are long; when they hold fewer than the
-	// limit, searchConvIndexSQL finds every match through the gram index.
-	// The lateral subquery (OFFSET 0 keeps it one) looks each memory up by
-	// its key in walk order, so the walk stops at the limit; a join would let
-	// the planner, which underestimates common grams, read every match first.
-	searchConvWalkSQL = `select c.*, true, m.retention, m.forgotten_at is not null, 0::bigint
-from (select id, retention, made_at, forgotten_at from conversation_memory
-	order by retention desc, made_at desc limit $7) m
-cross join lateral (select ` + convHitColumns + ` from conversations c
-	where c.conversation_id = m.id and ` + convFilter + ` and ` + convExact + ` offset 0) c
-where $6::bigint > 0
-order by m.retention desc, m.made_at desc limit $3`
-
-	searchConvIndexSQL = `with h as materialized (
-	select ` + convHitColumns + `, ` + convExact + ` as exact
-	from conversations c where $7::int >= 0 and ` + convFilter + ` limit $6
-)
-select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
-from h left join conversation_memory m on m.id = h.conversation_id
-order by h.exact desc, coalesce(m.retention, 1) desc, h.created_at desc limit $3`
-
 	emoText       = `concat_ws(' ', e.emotion, e.context, e.david_words, e.why_it_matters)`
 	emoHitColumns = `e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
 	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), '' as x`
 	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
 	emoExact  = `strpos(lower(` + emoText + `), lower($2)) > 0`
+)
 
-	searchEmoWalkSQL = `select e.*, true, m.retention, m.forgotten_at is not null, 0::bigint
-from (select id, retention, made_at, forgotten_at from emotion_memory
+// searchConvWalkSQL and searchConvIndexSQL search the conversations, and
+// searchEmoWalkSQL and searchEmoIndexSQL the emotions (see searchStatements).
+var (
+	searchConvWalkSQL, searchConvIndexSQL = searchStatements("conversations c", "conversation_memory", "conversation_id", "created_at",
+		convHitColumns, convFilter, convExact)
+	searchEmoWalkSQL, searchEmoIndexSQL = searchStatements("angela_emotions e", "emotion_memory", "emotion_id", "felt_at",
+		emoHitColumns, emoFilter, emoExact)
+)
+
+// searchStatements makes a kind's two search statements. The walk reads the
+// $7 most retained memories off the retention table's retention index and
+// keeps the exact matches: a common term finds its matches among them
+// without touching the gram index, whose posting lists for it are long; when
+// they hold fewer than the limit, the index statement finds every match
+// through the gram index. The lateral subquery (OFFSET 0 keeps it one) looks
+// each memory up by its key in walk order, so the walk stops at the limit; a
+// join would let the planner, which underestimates common grams, read every
+// match first. from is the memory table with its alias, which names the
+// walk's result too; key and at are its key and time columns, hit the
+// columns of a hit, filter and exact the conditions above.
+func searchStatements(from, retention, key, at, hit, filter, exact string) (walk, index string) {
+	alias := from[strings.LastIndexByte(from, ' ')+1:]
+	walk = `select ` + alias + `.*, true, m.retention, m.forgotten_at is not null, 0::bigint
+from (select id, retention, made_at, forgotten_at from ` + retention + `
 	order by retention desc, made_at desc limit $7) m
-cross join lateral (select ` + emoHitColumns + ` from angela_emotions e
-	where e.emotion_id = m.id and ` + emoFilter + ` and ` + emoExact + ` offset 0) e
+cross join lateral (select ` + hit + ` from ` + from + `
+	where ` + alias + `.` + key + ` = m.id and ` + filter + ` and ` + exact + ` offset 0) ` + alias + `
 where $6::bigint > 0
 order by m.retention desc, m.made_at desc limit $3`
-
-	searchEmoIndexSQL = `with h as materialized (
-	select ` + emoHitColumns + `, ` + emoExact + ` as exact
-	from angela_emotions e where $7::int >= 0 and ` + emoFilter + ` limit $6
+	index = `with h as materialized (
+	select ` + hit + `, ` + exact + ` as exact
+	from ` + from + ` where $7::int >= 0 and ` + filter + ` limit $6
 )
 select h.*, coalesce(m.retention, 1), m.forgotten_at is not null, (select count(*) from h)
-from h left join emotion_memory m on m.id = h.emotion_id
-order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
-)
+from h left join ` + retention + ` m on m.id = h.` + key + `
+order by h.exact desc, coalesce(m.retention, 1) desc, h.` + at + ` desc limit $3`
+	return walk, index
+}
 
 // Search finds the memories that contain o.Text, or every pair of adjacent
 // characters of it, ignoring case: exact matches first, then by retention,

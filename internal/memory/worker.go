@@ -53,8 +53,43 @@ type workerStatus struct {
 	Emotions               int64      `json:"emotions"`
 	Forgotten              int64      `json:"forgotten"`
 	NextPassAt             time.Time  `json:"next_pass_at"`
-	Failures               int        `json:"failures,omitempty"`
-	LastError              string     `json:"last_error,omitempty"`
+	failures
+}
+
+// failures is a worker's run of failed tries. Embedded in the worker's
+// status, its counts are fields of the status; the backoff and since when
+// the tries fail are the worker's own.
+type failures struct {
+	Failures  int    `json:"failures,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	retry     time.Duration
+	since     time.Time
+}
+
+// fail counts err, a try failed at now, logs it as msg and returns the wait
+// before the next try: minRetry at first, doubling up to maxRetry. Once the
+// tries have failed for problemAfter, the failure is the worker's problem in
+// status, named by what the worker does.
+func (f *failures) fail(now time.Time, err error, log *zap.Logger, msg string, status *daemon.Reporter, what string) time.Duration {
+	f.Failures++
+	f.LastError = err.Error()
+	if f.since.IsZero() {
+		f.since = now
+	}
+	wait := max(f.retry, minRetry)
+	f.retry = min(wait*2, maxRetry)
+	log.Warn(msg, zap.Error(err), zap.Int("failures", f.Failures), zap.Duration("retry_in", wait))
+	if now.Sub(f.since) >= problemAfter {
+		status.Problem(what + " failing since " + f.since.Format(time.RFC3339) + ": " + err.Error())
+	}
+	return wait
+}
+
+// recovered ends a run of failures, and reports whether there was one.
+func (f *failures) recovered() bool {
+	failing := !f.since.IsZero()
+	*f = failures{}
+	return failing
 }
 
 // Run consolidates until ctx is done. A failed pass (the database away) is
@@ -64,9 +99,7 @@ type workerStatus struct {
 func (w *worker) Run(ctx context.Context) error {
 	clock, log := w.deps.Clock, w.deps.Log
 	var st workerStatus
-	var failingSince time.Time
 	adopt := true // adopt legacy rows on the first pass after start
-	retry := minRetry
 	for {
 		now := clock.Now()
 		// Taken before the pass: a return seen while it failed still counts.
@@ -77,17 +110,8 @@ func (w *worker) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			st.Failures++
-			st.LastError = err.Error()
-			if failingSince.IsZero() {
-				failingSince = now
-			}
-			wait, retry = retry, min(retry*2, maxRetry)
 			w.deps.Database.Trouble()
-			log.Warn("consolidation pass failed", zap.Error(err), zap.Int("failures", st.Failures), zap.Duration("retry_in", wait))
-			if now.Sub(failingSince) >= problemAfter {
-				w.deps.Status.Problem("consolidation failing since " + failingSince.Format(time.RFC3339) + ": " + err.Error())
-			}
+			wait = st.fail(now, err, log, "consolidation pass failed", w.deps.Status, "consolidation")
 		default:
 			if res.Resumed {
 				// It finished a pass cut short earlier, which may not have
@@ -96,7 +120,8 @@ func (w *worker) Run(ctx context.Context) error {
 			} else {
 				adopt = false
 			}
-			retry, failingSince, back = minRetry, time.Time{}, nil
+			back = nil
+			// A new status: the run of failures, if any, is over.
 			st = workerStatus{LastPassAt: &now, LastPassSeconds: res.DurationSeconds,
 				LastPassUpdated: res.Updated, LastPassNewlyForgotten: res.NewlyForgotten, LastPassAdopted: res.Adopted,
 				Conversations: res.Conversations, Emotions: res.Emotions,

@@ -241,28 +241,22 @@ func (u *unit) Uninstall() error {
 }
 
 // Start starts the installed service.
-func (u *unit) Start() error {
-	if err := u.needInstalled(); err != nil {
-		return err
-	}
-	return u.Service.Start()
-}
+func (u *unit) Start() error { return u.whenInstalled(u.Service.Start) }
 
 // Stop stops the installed service. A LaunchAgent is unloaded, so launchd does
 // not start it again until the next login or Start.
-func (u *unit) Stop() error {
-	if err := u.needInstalled(); err != nil {
-		return err
-	}
-	return u.Service.Stop()
-}
+func (u *unit) Stop() error { return u.whenInstalled(u.Service.Stop) }
 
 // Restart restarts the installed service.
-func (u *unit) Restart() error {
+func (u *unit) Restart() error { return u.whenInstalled(u.Service.Restart) }
+
+// whenInstalled runs op, an action on the installed service, or reports
+// ErrNotInstalled (see needInstalled) without running it.
+func (u *unit) whenInstalled(op func() error) error {
 	if err := u.needInstalled(); err != nil {
 		return err
 	}
-	return u.Service.Restart()
+	return op()
 }
 
 // Status reports ErrNotInstalled without asking the service manager when the

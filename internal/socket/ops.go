@@ -40,50 +40,53 @@ type GetEmotionsArgs struct {
 // not have, and what reaches the database is the daemon's to answer for.
 func Handlers(q postgres.DB, r *redact.Redactor) map[string]Handler {
 	return map[string]Handler{
-		OpSaveEmotion: func(ctx context.Context, args json.RawMessage) (any, error) {
-			var e memory.Emotion
-			if err := decodeSave(args, &e, &e.ID, "emotion_id"); err != nil {
-				return nil, err
-			}
-			e, _, err := e.Clean(r)
-			if err != nil {
-				return nil, err
-			}
-			return memory.Save(ctx, q, e)
-		},
-		OpSaveConversation: func(ctx context.Context, args json.RawMessage) (any, error) {
-			var c conversation.Conversation
-			if err := decodeSave(args, &c, &c.ID, "conversation_id"); err != nil {
-				return nil, err
-			}
-			c, _, err := c.Clean(r)
-			if err != nil {
-				return nil, err
-			}
-			return conversation.Save(ctx, q, c)
-		},
-		OpGetEmotions: func(ctx context.Context, args json.RawMessage) (any, error) {
-			var a GetEmotionsArgs
-			if err := decode(args, &a); err != nil {
-				return nil, err
-			}
-			list, err := memory.Recent(ctx, q, a.Limit)
-			if list == nil {
-				list = []memory.Emotion{}
-			}
-			return list, err
-		},
-		OpGetConversations: func(ctx context.Context, args json.RawMessage) (any, error) {
-			var o conversation.RecentOptions
-			if err := decode(args, &o); err != nil {
-				return nil, err
-			}
-			list, err := conversation.Recent(ctx, q, o)
-			if list == nil {
-				list = []conversation.Conversation{}
-			}
-			return list, err
-		},
+		OpSaveEmotion: saveOp(r, "emotion_id", func(e *memory.Emotion) *uuid.UUID { return &e.ID },
+			func(ctx context.Context, e memory.Emotion) (memory.Emotion, error) { return memory.Save(ctx, q, e) }),
+		OpSaveConversation: saveOp(r, "conversation_id", func(c *conversation.Conversation) *uuid.UUID { return &c.ID },
+			func(ctx context.Context, c conversation.Conversation) (conversation.Conversation, error) {
+				return conversation.Save(ctx, q, c)
+			}),
+		OpGetEmotions: listOp(func(ctx context.Context, a GetEmotionsArgs) ([]memory.Emotion, error) {
+			return memory.Recent(ctx, q, a.Limit)
+		}),
+		OpGetConversations: listOp(func(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
+			return conversation.Recent(ctx, q, o)
+		}),
+	}
+}
+
+// saveOp is the handler of a save of one memory: its record decoded (see
+// decodeSave; id picks its id field, named field), cleaned with r, and
+// stored by save.
+func saveOp[T interface {
+	Clean(*redact.Redactor) (T, redact.Report, error)
+}](r *redact.Redactor, field string, id func(*T) *uuid.UUID, save func(context.Context, T) (T, error)) Handler {
+	return func(ctx context.Context, args json.RawMessage) (any, error) {
+		var m T
+		if err := decodeSave(args, &m, id(&m), field); err != nil {
+			return nil, err
+		}
+		m, _, err := m.Clean(r)
+		if err != nil {
+			return nil, err
+		}
+		return save(ctx, m)
+	}
+}
+
+// listOp is the handler of a listing: its arguments decoded into an A, the
+// list read by list, an empty one answered as [] rather than null.
+func listOp[A, T any](list func(context.Context, A) ([]T, error)) Handler {
+	return func(ctx context.Context, args json.RawMessage) (any, error) {
+		var a A
+		if err := decode(args, &a); err != nil {
+			return nil, err
+		}
+		l, err := list(ctx, a)
+		if l == nil {
+			l = []T{}
+		}
+		return l, err
 	}
 }
 

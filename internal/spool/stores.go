@@ -53,66 +53,61 @@ func (s Stores) ApplyRecord(ctx context.Context, q postgres.DB, r Record) error 
 func (s Stores) applyRecord(ctx context.Context, q postgres.DB, r Record) error {
 	switch r.Kind {
 	case KindEmotion:
-		e, untimed, err := s.decodeSpooledEmotion(r)
-		if err != nil {
-			return err
-		}
-		_, err = memory.Save(ctx, q, e)
-		if untimed && isIDTaken(err, "emotion_id") {
-			e.FeltAt = time.Time{}
-			_, err = memory.Save(ctx, q, e)
-		}
-		return err
+		return applySpooled(ctx, q, s, r, "emotion", emotionFields, memory.Save)
 	case KindConversation:
-		c, untimed, err := s.decodeSpooledConversation(r)
-		if err != nil {
-			return err
-		}
-		_, err = conversation.Save(ctx, q, c)
-		if untimed && isIDTaken(err, "conversation_id") {
-			c.CreatedAt = time.Time{}
-			_, err = conversation.Save(ctx, q, c)
-		}
-		return err
+		return applySpooled(ctx, q, s, r, "conversation", conversationFields, conversation.Save)
 	}
 	return &DecodeError{File: r.Name, Err: fmt.Errorf("unknown kind %q", r.Kind)}
 }
 
-// decodeSpooledEmotion reads an emotion record as it is stored: cleaned, and
-// when it was saved without a time (untimed), with the time it was spooled.
-func (s Stores) decodeSpooledEmotion(r Record) (e memory.Emotion, untimed bool, err error) {
-	if err := decodeSpooled(r, &e); err != nil {
-		return e, false, err
-	}
-	if e.ID != r.ID {
-		return e, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds emotion %s, not %s", e.ID, r.ID)}
-	}
-	if e, _, err = e.Clean(s.Redactor); err != nil {
-		return e, false, skipPrivate(err)
-	}
-	if untimed = e.FeltAt.IsZero(); untimed {
-		e.FeltAt = r.SpooledAt
-	}
-	return e, untimed, nil
+// emotionFields and conversationFields give a memory's id and time, for
+// decodeSpooledMemory and applySpooled.
+func emotionFields(e *memory.Emotion) (*uuid.UUID, *time.Time) { return &e.ID, &e.FeltAt }
+
+func conversationFields(c *conversation.Conversation) (*uuid.UUID, *time.Time) {
+	return &c.ID, &c.CreatedAt
 }
 
-// decodeSpooledConversation reads a conversation record as it is stored:
-// cleaned, and when it was saved without a time (untimed), with the time it
-// was spooled.
-func (s Stores) decodeSpooledConversation(r Record) (c conversation.Conversation, untimed bool, err error) {
-	if err := decodeSpooled(r, &c); err != nil {
-		return c, false, err
+// applySpooled stores a record of one memory, of the kind noun names, with
+// save (see ApplyRecord). An untimed record carries the time it was spooled;
+// when Save finds its id stored for a row of another time, it is saved again
+// without one, as it was given, so that the stored row is the record.
+func applySpooled[T interface {
+	Clean(*redact.Redactor) (T, redact.Report, error)
+}](ctx context.Context, q postgres.DB, s Stores, r Record, noun string, fields func(*T) (*uuid.UUID, *time.Time),
+	save func(context.Context, postgres.DB, T) (T, error)) error {
+	m, untimed, err := decodeSpooledMemory(s, r, noun, fields)
+	if err != nil {
+		return err
 	}
-	if c.ID != r.ID {
-		return c, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds conversation %s, not %s", c.ID, r.ID)}
+	_, err = save(ctx, q, m)
+	if untimed && isIDTaken(err, noun+"_id") {
+		_, at := fields(&m)
+		*at = time.Time{}
+		_, err = save(ctx, q, m)
 	}
-	if c, _, err = c.Clean(s.Redactor); err != nil {
-		return c, false, skipPrivate(err)
+	return err
+}
+
+// decodeSpooledMemory reads a record of one memory, of the kind noun names,
+// as it is stored: cleaned, and when it was saved without a time (untimed),
+// with the time it was spooled. fields gives the memory's id and time.
+func decodeSpooledMemory[T interface {
+	Clean(*redact.Redactor) (T, redact.Report, error)
+}](s Stores, r Record, noun string, fields func(*T) (*uuid.UUID, *time.Time)) (m T, untimed bool, err error) {
+	if err := decodeSpooled(r, &m); err != nil {
+		return m, false, err
 	}
-	if untimed = c.CreatedAt.IsZero(); untimed {
-		c.CreatedAt = r.SpooledAt
+	if id, _ := fields(&m); *id != r.ID {
+		return m, false, &DecodeError{File: r.Name, Err: fmt.Errorf("holds %s %s, not %s", noun, *id, r.ID)}
 	}
-	return c, untimed, nil
+	if m, _, err = m.Clean(s.Redactor); err != nil {
+		return m, false, skipPrivate(err)
+	}
+	if _, at := fields(&m); at.IsZero() {
+		*at, untimed = r.SpooledAt, true
+	}
+	return m, untimed, nil
 }
 
 // skipPrivate turns Clean's refusal of a record whose required text is all
@@ -159,12 +154,12 @@ func (s Stores) ApplyBatch(ctx context.Context, q postgres.DB, recs []Record) (l
 			// No id (SaveNew would give it one, and ApplyRecord another),
 			// or a second record of the same id in the batch: one by one.
 		case r.Kind == KindEmotion:
-			if e, _, err := s.decodeSpooledEmotion(r); err == nil && e.WithDefaults().Validate() == nil {
+			if e, _, err := decodeSpooledMemory(s, r, "emotion", emotionFields); err == nil && e.WithDefaults().Validate() == nil {
 				emotions, byID[r.ID] = append(emotions, e), r
 				continue
 			}
 		case r.Kind == KindConversation:
-			if c, _, err := s.decodeSpooledConversation(r); err == nil && c.WithDefaults().Validate() == nil {
+			if c, _, err := decodeSpooledMemory(s, r, "conversation", conversationFields); err == nil && c.WithDefaults().Validate() == nil {
 				convs, byID[r.ID] = append(convs, c), r
 				continue
 			}
