@@ -59,3 +59,23 @@ func TestBM25(t *testing.T) {
 		t.Fatal("a rare term must weigh more, and a term in every document still above zero")
 	}
 }
+
+// TestIsOneWord: what Search still answers by matching, and what it takes
+// for a question.
+func TestIsOneWord(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		s    string
+		want bool
+	}{
+		{"ocean", true}, {"คิดถึง", true}, {"ทะเล", true}, {"รักแองเจล่า", true}, {"ผ้าไหม", false},
+		{"internationalization", true}, {"  ocean  ", true},
+		{"ocean david", false}, {"what did the vet say?", false},
+		{"หมอให้ส้มโอกินยาอะไร", false}, {"กินยาอะไร", false}, {"ไปไหม", false},
+		{"โรงพยาบาลสัตว์แพทย์จุฬาลงกรณ์", false}, // longer than a word
+	} {
+		if got := isOneWord(tt.s); got != tt.want {
+			t.Errorf("isOneWord(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}

@@ -115,6 +115,9 @@ const (
 	// reads that many entries), else the newest memories.
 	commonBudget   = 500
 	commonPostings = 50000
+	// emotionShare divides the budgets for emotions, which are fewer than
+	// messages and longer each.
+	emotionShare = 3
 	// expandTop is how many of the best scored messages have their
 	// neighbouring turns read.
 	expandTop = 15
@@ -574,8 +577,9 @@ from angela_emotions where search_terms is not null and $1::int4[] is not null o
 // that hold the question's rarer terms. The rarest terms are looked up
 // together until their frequencies reach candidateBudget; when even the
 // rarest is more frequent, the memories holding the two rarest are read, up
-// to commonBudget, or, when these two are so common that the index would
-// read more than commonPostings entries for them, the newest memories: a
+// to commonBudget (for emotions a third of these budgets), or, when these
+// two are so common that the index would read more than commonPostings
+// entries for them, the newest memories: a
 // question of common words alone carries little evidence, and what is
 // recent is the likelier answer. A memory holding only common terms of the
 // question is left out: it would rank low.
@@ -588,19 +592,23 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*sco
 	if k == termKindEmotion {
 		anySQL, allSQL, newSQL = emoCandidatesAnySQL, emoCandidatesAllSQL, emoCandidatesNewSQL
 	}
+	budget, common := int64(candidateBudget), commonBudget
+	if k == termKindEmotion {
+		budget, common = budget/emotionShare, common/emotionShare
+	}
 	var look []int32
 	var sum int64
 	for _, q := range byRarity {
 		df := st.df[k][q.term]
-		if sum+df > candidateBudget {
+		if sum+df > budget {
 			break
 		}
 		sum += df
 		look = append(look, q.term)
 	}
-	sql, limit := anySQL, candidateBudget
+	sql, limit := anySQL, int(budget)
 	if len(look) == 0 {
-		sql, limit = allSQL, commonBudget
+		sql, limit = allSQL, common
 		var postings int64
 		for _, q := range byRarity[:min(2, len(byRarity))] {
 			look = append(look, q.term)
