@@ -78,6 +78,10 @@ type Hit struct {
 	// better, 1 about the score of a memory ranked first by one kind of
 	// evidence. A search for one word leaves it 0.
 	Score float64 `json:"score,omitempty"`
+	// Match is the share of a question's weight (the idf of its terms) that
+	// the memory's own words hold, 0 to 1: unlike Score it does not depend on
+	// the other memories, so it says whether a memory is relevant at all.
+	Match float64 `json:"match,omitempty"`
 	// Evidence lists the kinds of evidence that found the memory (see the
 	// Evidence constants), for a question.
 	Evidence []string `json:"evidence,omitempty"`
