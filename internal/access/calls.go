@@ -225,3 +225,29 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 	})
 	return hits, err
 }
+
+// Retrieve ranks the memories for the question o asks (memory.Retrieve) over
+// the process's own connection with the configured memory model, in the
+// configured zone unless o names one; a zero o.Now is the Client's clock.
+// Invalid options are a *text.FieldError, returned before the database is
+// reached. The list is never nil when err is.
+func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memory.Hit, error) {
+	if o.Now.IsZero() {
+		o.Now = c.o.Now()
+	}
+	if o.Location == nil {
+		o.Location = c.cfg.Location()
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	hits := []memory.Hit{}
+	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		h, err := memory.Retrieve(ctx, conn, memory.NewModel(c.cfg.Memory), o)
+		if h != nil {
+			hits = h
+		}
+		return err
+	})
+	return hits, err
+}
