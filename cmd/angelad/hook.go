@@ -184,7 +184,7 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 	case "user-prompt-submit":
 		budget := a.cfg.Hooks.PromptMaxChars
 		fields = append(fields, zap.Int("max_chars", budget))
-		text, n, err := a.promptContext(ctx, in, budget)
+		text, n, err := a.promptContext(ctx, in, budget, log)
 		fields = append(fields, zap.Int("memories", n), zap.Int("chars", len([]rune(text))))
 		if err != nil {
 			return hookResult{fields: fields, err: err}
@@ -300,8 +300,9 @@ const promptHeading = "Memories that may be relevant to this prompt (from angela
 // none is relevant enough. It reinforces nothing: it runs on every prompt,
 // and a memory shown unasked on every prompt that mentions it would grow
 // strong for being talked about rather than for being remembered. n is how
-// many memories it shows.
-func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxChars int) (string, int, error) {
+// many memories it shows. With an embedding model configured, its ranking
+// by meaning is fused in (see access.Client.Retrieve).
+func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxChars int, log *zap.Logger) (string, int, error) {
 	prompt := strings.TrimSpace(in.Prompt)
 	if prompt == "" {
 		return "", 0, nil
@@ -309,7 +310,10 @@ func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxCha
 	// A long prompt (a pasted log) is asked by its beginning, as a
 	// question may be at most that long.
 	prompt, _ = text.Cut(strings.ToValidUTF8(prompt, "\uFFFD"), memory.MaxSearchChars)
-	hits, err := a.hookAccess(false).Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates})
+	// With an embedding model, its ranking may take half the hook's time;
+	// past that (or failing) the prompt is ranked by its words alone.
+	acc := a.access(access.Options{NoStart: true, NoMigrate: true, Log: log, SemanticTimeout: a.cfg.Hooks.Timeout / 2})
+	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates})
 	if postgres.IsSchemaMissing(err) {
 		return "", 0, nil
 	}

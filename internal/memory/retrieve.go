@@ -1068,7 +1068,11 @@ const maxWordChars = 12
 // written in Thai or another script without spaces between words, at most
 // maxWordChars letters and not ending as a question (อะไร, ไหม, ครับ; see
 // text.EndsAsQuestion): a Thai question is written without spaces too.
-func isOneWord(s string) bool {
+func isOneWord(s string) bool { return IsOneWord(s) }
+
+// IsOneWord reports whether Search takes s for one word rather than a
+// question (see isOneWord).
+func IsOneWord(s string) bool {
 	f := strings.Fields(s)
 	if len(f) != 1 {
 		return len(f) == 0

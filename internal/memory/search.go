@@ -50,6 +50,9 @@ type SearchOptions struct {
 	// Location is the zone a day or a month of a question is counted in;
 	// nil is UTC.
 	Location *time.Location
+	// Semantic is a ranking by meaning of a question (see RetrieveOptions);
+	// a search for one word does not use it.
+	Semantic []SemanticHit
 }
 
 // Hit is one memory Search found.
@@ -185,7 +188,7 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.felt_at desc limit $3`
 func Search(ctx context.Context, db postgres.DB, model Model, o SearchOptions) ([]Hit, error) {
 	if err := o.Validate(); err == nil && !isOneWord(o.Text) {
 		hits, err := Retrieve(ctx, db, model, RetrieveOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker,
-			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location})
+			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location, Semantic: o.Semantic})
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", errors.Unwrap(err))
 		}
