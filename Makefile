@@ -26,9 +26,9 @@ test: ## Vet, then run every test with the race detector against a real PostgreS
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: benchassistant
-benchassistant: ## Claude Code: hook session-start (1,000,000 conversations, and the database down), MCP round trips
-	ANGELA_BENCH_ROWS=1000000 $(GO) test -run '^$$' -bench 'BenchmarkHookSessionStart$$' -benchtime 200x -timeout 30m ./cmd/angelad/
-	$(GO) test -run '^$$' -bench 'BenchmarkHookSessionStartDatabaseDown|BenchmarkMCP' -benchtime 200x ./cmd/angelad/
+benchassistant: ## Claude Code: hooks session-start and user-prompt-submit (1,000,000 conversations, and the database down), MCP round trips
+	ANGELA_BENCH_ROWS=1000000 $(GO) test -run '^$$' -bench 'BenchmarkHookSessionStart$$|BenchmarkHookUserPromptSubmit$$' -benchtime 200x -timeout 60m ./cmd/angelad/
+	$(GO) test -run '^$$' -bench 'BenchmarkHookSessionStartDatabaseDown|BenchmarkHookUserPromptSubmitDatabaseDown|BenchmarkMCP' -benchtime 200x ./cmd/angelad/
 
 .PHONY: benchstatus
 benchstatus: ## Around an outage and a backfill: how soon capture stores and status shows them (about 7 minutes)

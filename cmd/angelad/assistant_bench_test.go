@@ -78,18 +78,30 @@ func filledDB(b *testing.B, rows int) string {
 // median and p99 of one run, process start to exit.
 func runHooks(b *testing.B, env []string, wantOutput bool) {
 	b.Helper()
-	in := payload("SessionStart", map[string]string{"source": "startup"})
+	runHook(b, env, "session-start", payload("SessionStart", map[string]string{"source": "startup"}), wantOutput)
+}
+
+// runHook runs `angelad hook NAME` with the input in b.N times and reports
+// the median and p99 of one run, process start to exit.
+func runHook(b *testing.B, env []string, name, in string, wantOutput bool) {
+	b.Helper()
 	var took []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
-		cmd := exec.Command(binary, "hook", "session-start")
+		cmd := exec.Command(binary, "hook", name)
 		cmd.Env = env
 		cmd.Stdin = strings.NewReader(in)
 		start := time.Now()
 		out, err := cmd.Output()
 		took = append(took, time.Since(start))
 		if err != nil || (len(out) > 0) != wantOutput {
-			b.Fatalf("hook: %v, output %q", err, out)
+			var log string
+			for _, e := range env {
+				if dir, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
+					log = readFile(filepath.Join(dir, hooksLogName))
+				}
+			}
+			b.Fatalf("hook: %v, output %q; log:\n%s", err, out, log)
 		}
 	}
 	b.StopTimer()
@@ -117,6 +129,32 @@ func BenchmarkHookSessionStartDatabaseDown(b *testing.B) {
 	// cluster is stopped.
 	env := benchEnv(b, "host="+b.TempDir()+" dbname=AngelaMemory")
 	runHooks(b, env, false)
+}
+
+// promptBenchText is the prompt of the prompt hook's benchmarks: ten words,
+// common ones among them, that the filled database's memories answer.
+const promptBenchText = "what was it, ข้อความที่ 4242, in the memory of it?"
+
+func BenchmarkHookUserPromptSubmit(b *testing.B) {
+	url := filledDB(b, benchRows(b))
+	// Indexed, as the daemon's index worker keeps it.
+	conn := pgtest.Conn(b, url)
+	for {
+		res, err := memory.IndexPending(context.Background(), conn, memory.MaxIndexBatch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+	}
+	env := benchEnv(b, url)
+	runHook(b, env, "user-prompt-submit", payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText}), true)
+}
+
+func BenchmarkHookUserPromptSubmitDatabaseDown(b *testing.B) {
+	env := benchEnv(b, "host="+b.TempDir()+" dbname=AngelaMemory")
+	runHook(b, env, "user-prompt-submit", payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText}), false)
 }
 
 // benchEnv is newCLI's environment for a benchmark.

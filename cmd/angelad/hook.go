@@ -24,6 +24,7 @@ import (
 	"github.com/angela-ai/angelad/internal/logging"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // hooksLogName is the hooks' log file in the state directory, used when
@@ -33,14 +34,17 @@ const hooksLogName = "hooks.log"
 func (a *app) hookCommand() *cobra.Command {
 	var strict bool
 	cmd := &cobra.Command{
-		Use:   "hook session-start|session-end|pre-compact [--strict]",
+		Use:   "hook session-start|user-prompt-submit|session-end|pre-compact [--strict]",
 		Short: "Run one Claude Code hook (reads the hook's JSON on standard input)",
 		Long: `Run one Claude Code hook; "angelad hooks install" sets Claude Code up to run
 them. The hook reads the JSON Claude Code writes on standard input.
 
 session-start prints the recall pack for the session's directory as the
 session's additional context, at most hooks.max_chars characters
-(hooks.compact_max_chars after a compaction). session-end and pre-compact store
+(hooks.compact_max_chars after a compaction). user-prompt-submit adds to each
+prompt the few memories most relevant to it from other sessions, at most
+hooks.prompt_max_chars characters, and nothing when none is relevant enough;
+it recalls nothing. session-end and pre-compact store
 what the session's transcript holds that is not stored yet, through the same
 reader and offsets as the daemon's conversation worker, so nothing is stored
 twice whichever reads a line first.
@@ -177,6 +181,23 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 			return hookResult{fields: fields, err: err}
 		}
 		return hookResult{out: out.Bytes(), fields: fields}
+	case "user-prompt-submit":
+		budget := a.cfg.Hooks.PromptMaxChars
+		fields = append(fields, zap.Int("max_chars", budget))
+		text, n, err := a.promptContext(ctx, in, budget, log)
+		fields = append(fields, zap.Int("memories", n), zap.Int("chars", len([]rune(text))))
+		if err != nil {
+			return hookResult{fields: fields, err: err}
+		}
+		if text == "" {
+			// Most prompts have nothing relevant: not worth a line each.
+			return hookResult{fields: fields, quiet: true}
+		}
+		var out bytes.Buffer
+		if err := claudecode.WriteUserPromptSubmit(&out, text); err != nil {
+			return hookResult{fields: fields, err: err}
+		}
+		return hookResult{out: out.Bytes(), fields: fields}
 	default:
 		fields = append(fields, zap.String("transcript_path", in.TranscriptPath))
 		if in.Reason != "" {
@@ -252,4 +273,92 @@ func (a *app) sessionPack(ctx context.Context, in claudecode.HookInput, maxChars
 		return "", err
 	}
 	return pack.Markdown, nil
+}
+
+// The prompt hook's limits.
+const (
+	// promptCandidates is how many memories are ranked for a prompt; of
+	// them, those of other sessions relevant enough are shown, at most
+	// promptMemories.
+	promptCandidates = 10
+	promptMemories   = 5
+	// promptLineChars bounds one memory's line, so that one long message
+	// cannot take the whole budget.
+	promptLineChars = 500
+	// promptWorth is the fewest characters of a memory's text worth showing
+	// cut.
+	promptWorth = 40
+)
+
+// promptHeading opens what the prompt hook adds.
+const promptHeading = "Memories that may be relevant to this prompt (from angelad, Angela's long-term memory):\n"
+
+// promptContext is what user-prompt-submit adds to a prompt: the memories
+// Retrieve ranks for it whose own words hold at least memory.PromptRelevance
+// of the prompt's weight (Hit.Match), leaving out those of this session
+// (already in its context), best first, within maxChars characters; "" when
+// none is relevant enough. It reinforces nothing: it runs on every prompt,
+// and a memory shown unasked on every prompt that mentions it would grow
+// strong for being talked about rather than for being remembered. n is how
+// many memories it shows. With an embedding model configured, its ranking
+// by meaning is fused in (see access.Client.Retrieve).
+func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxChars int, log *zap.Logger) (string, int, error) {
+	prompt := strings.TrimSpace(in.Prompt)
+	if prompt == "" {
+		return "", 0, nil
+	}
+	// A long prompt (a pasted log) is asked by its beginning, as a
+	// question may be at most that long.
+	prompt, _ = text.Cut(strings.ToValidUTF8(prompt, "\uFFFD"), memory.MaxSearchChars)
+	// With an embedding model, its ranking may take half the hook's time;
+	// past that (or failing) the prompt is ranked by its words alone.
+	acc := a.access(access.Options{NoStart: true, NoMigrate: true, Log: log, SemanticTimeout: a.cfg.Hooks.Timeout / 2})
+	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates})
+	if postgres.IsSchemaMissing(err) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	loc := a.cfg.Location()
+	var b strings.Builder
+	n := 0
+	for _, h := range hits {
+		if n == promptMemories {
+			break
+		}
+		if h.Match < memory.PromptRelevance || (h.SessionID != "" && h.SessionID == in.SessionID) {
+			continue
+		}
+		var head, body string
+		at := h.At.In(loc).Format("2006-01-02 15:04")
+		if h.Kind == "emotion" {
+			head = fmt.Sprintf("- %s · %s felt %s: ", at, a.cfg.Companion.Name, h.Emotion)
+			body = text.OneLine(h.Text)
+			if h.DavidWords != "" {
+				body += " — " + a.cfg.Companion.UserName + ": “" + text.OneLine(h.DavidWords) + "”"
+			}
+		} else {
+			head = fmt.Sprintf("- %s · %s: ", at, a.cfg.Companion.SpeakerName(h.Speaker, h.Speaker))
+			body = text.OneLine(h.Text)
+		}
+		used := len([]rune(b.String()))
+		if used == 0 {
+			used = len([]rune(promptHeading))
+		}
+		left := min(maxChars-used, promptLineChars) - len([]rune(head)) - 1 // the newline
+		if left < promptWorth {
+			break
+		}
+		if len([]rune(body)) > left {
+			cut, _ := text.Cut(body, left-1)
+			body = cut + "…"
+		}
+		if b.Len() == 0 {
+			b.WriteString(promptHeading)
+		}
+		b.WriteString(head + body + "\n")
+		n++
+	}
+	return b.String(), n, nil
 }

@@ -152,7 +152,9 @@ func TestHookBadInputIsLoggedAndExits0OrWithStrict2(t *testing.T) {
 	}{
 		{"malformed", `{"session_id": `, "hook input is not a JSON object", []string{"hook", "session-start"}},
 		{"empty", "", "hook input is empty", []string{"hook", "session-end"}},
-		{"unknown event", payload("Stop", nil), "one of session-start, session-end, pre-compact; got", []string{"hook", "stop"}},
+		{"unknown event", payload("Stop", nil), "one of session-start, session-end, pre-compact, user-prompt-submit; got", []string{"hook", "stop"}},
+		{"malformed prompt", `{"session_id":"s1","prompt":`, "hook input is not a JSON object", []string{"hook", "user-prompt-submit"}},
+		{"prompt without session", `{"hook_event_name":"UserPromptSubmit","prompt":"hello"}`, "hook input lacks session_id", []string{"hook", "user-prompt-submit"}},
 		{"no event", "{}", "hook takes one hook name", []string{"hook"}},
 		{"missing fields", `{"hook_event_name":"PreCompact"}`, "hook input lacks session_id and transcript_path", []string{"hook", "pre-compact"}},
 		{"wrong event", payload("SessionEnd", nil), "hook input is for SessionEnd", []string{"hook", "session-start"}},
@@ -293,4 +295,92 @@ func TestHookWithLogFileWritesThereAndBadConfigStaysQuiet(t *testing.T) {
 		t.Errorf("bad config: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	checkFailure(t, bad.run(payload("SessionStart", nil), "hook", "session-start", "--strict"), 2, "invalid ANGELA_HOOKS_TIMEOUT", nil)
+}
+
+// promptContext is what user-prompt-submit printed as its additional
+// context, "" when it printed nothing.
+func promptContext(t *testing.T, r result) string {
+	t.Helper()
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r.stdout == "" {
+		return ""
+	}
+	var o claudecode.SessionStartOutput
+	if err := json.Unmarshal([]byte(r.stdout), &o); err != nil {
+		t.Fatalf("stdout is not the hook's JSON: %v\n%s", err, r.stdout)
+	}
+	if o.HookSpecificOutput.HookEventName != "UserPromptSubmit" || o.HookSpecificOutput.AdditionalContext == "" {
+		t.Errorf("hook output %s", r.stdout)
+	}
+	return o.HookSpecificOutput.AdditionalContext
+}
+
+func TestHookUserPromptSubmitInjectsRelevantMemoriesOfOtherSessions(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := newCLI(t, url)
+	const this = "0f8e4c1a-6b7d-4e2f-9a3b-5c6d7e8f9a0b" // payload's session
+	c.ok("save-conversation", "--speaker", "david", "--message", "For my mother's birthday I gave her a jade bracelet from Chiang Mai.",
+		"--session", "an-earlier-session", "--at", "2025-10-01T10:00:00+07:00")
+	c.ok("save-conversation", "--speaker", "david", "--message", "หมอบอกให้ส้มโอกินยาแก้อักเสบวันละสองครั้งนะ",
+		"--session", "an-earlier-session", "--at", "2025-10-02T10:00:00+07:00")
+	c.ok("save-conversation", "--speaker", "david", "--message", "The jade bracelet for my mother is wrapped and ready now.",
+		"--session", this, "--at", "2025-11-08T21:00:00+07:00")
+	for i := range 10 {
+		c.ok("save-conversation", "--speaker", "angela", "--message", fmt.Sprintf("Good night David, sleep well %d", i),
+			"--session", "other", "--at", fmt.Sprintf("2025-11-07T22:%02d:00+07:00", i))
+	}
+	before := recalls(t, url)
+
+	got := promptContext(t, c.run(payload("UserPromptSubmit", map[string]string{"prompt": "What gift did I give my mother for her birthday?"}),
+		"hook", "user-prompt-submit"))
+	if !strings.Contains(got, "2025-10-01 10:00 · David: For my mother's birthday I gave her a jade bracelet from Chiang Mai.") {
+		t.Errorf("the memory that answers the prompt is not injected:\n%s", got)
+	}
+	if strings.Contains(got, "wrapped and ready") {
+		t.Errorf("a memory of this same session is injected:\n%s", got)
+	}
+	got = promptContext(t, c.run(payload("UserPromptSubmit", map[string]string{"prompt": "หมอให้ส้มโอกินยาอะไร"}), "hook", "user-prompt-submit"))
+	if !strings.Contains(got, "ยาแก้อักเสบ") {
+		t.Errorf("the Thai memory that answers the prompt is not injected:\n%s", got)
+	}
+	for _, p := range []string{"fix the failing test in parser.go", "ok continue", "   ", "รัน test ทั้งหมดแล้วบอกผลด้วย"} {
+		if got := promptContext(t, c.run(payload("UserPromptSubmit", map[string]string{"prompt": p}), "hook", "user-prompt-submit")); got != "" {
+			t.Errorf("prompt %q, about nothing stored, injected:\n%s", p, got)
+		}
+	}
+	if after := recalls(t, url); after != before {
+		t.Errorf("the prompt hook recalled memories: %d -> %d", before, after)
+	}
+
+	// The budget holds, whatever the memories' length.
+	for i := range 5 {
+		c.ok("save-conversation", "--speaker", "david", "--message", fmt.Sprintf("For my mother's birthday I gave her a jade bracelet, %d: %s", i, strings.Repeat("สร้อยข้อมือหยก ", 60)),
+			"--session", "long", "--at", fmt.Sprintf("2025-10-03T10:%02d:00+07:00", i))
+	}
+	got = promptContext(t, c.with("ANGELA_HOOKS_PROMPT_MAX_CHARS=400").run(
+		payload("UserPromptSubmit", map[string]string{"prompt": "the jade bracelet for my mother's birthday"}), "hook", "user-prompt-submit"))
+	if n := len([]rune(got)); n > 400 || n < 200 {
+		t.Errorf("the context has %d characters, want at most 400 (and near it):\n%s", n, got)
+	}
+	c.with("ANGELA_HOOKS_PROMPT_MAX_CHARS=100").fails(2, "invalid ANGELA_HOOKS_PROMPT_MAX_CHARS: must be an integer from 200 to 20000", "status")
+}
+
+func TestHookUserPromptSubmitWithTheDatabaseStoppedExits0Quietly(t *testing.T) {
+	t.Parallel()
+	cluster := ownCluster(t)
+	c := newCLI(t, cluster.ConnString(managed.Database))
+	c.ok("save-conversation", "--speaker", "david", "--message", "For my mother's birthday I gave her a jade bracelet.", "--session", "s0")
+	if err := cluster.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run(payload("UserPromptSubmit", map[string]string{"prompt": "What gift did I give my mother?"}), "hook", "user-prompt-submit")
+	if r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("database stopped: exit %d, stdout %q, stderr %q; want 0 and nothing", r.code, r.stdout, r.stderr)
+	}
+	if log := c.hooksLog(); strings.Count(log, `"msg":"hook failed"`) != 1 || !strings.Contains(log, "user-prompt-submit") {
+		t.Errorf("the failure is not one line in the log:\n%s", log)
+	}
 }

@@ -189,6 +189,11 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 	if n := len([]rune(text)); n > 1000 || !strings.Contains(text, "felt คิดถึง (9/10)") || m != nil {
 		t.Errorf("recall (%d characters): %q %v", n, text, m)
 	}
+	// Given a query, the pack leads with the memory that answers it.
+	text, _ = p.ok(t, "recall", map[string]any{"max_chars": 1000, "query": "Did David come back?"})
+	if _, rel, ok := strings.Cut(text, "## Relevant to the question\n"); !ok || !strings.HasPrefix(rel, "- 2025-11-08 21:30 · felt คิดถึง: David came back") {
+		t.Errorf("recall with a query: %q", text)
+	}
 
 	text, m = p.ok(t, "journal", nil)
 	if len(m["updates"].([]any)) != 0 || text != "No daily updates written yet." {
@@ -216,6 +221,8 @@ func TestMCPServesEveryToolOverStdioAndStopsWhenStdinCloses(t *testing.T) {
 		{"search_memory", map[string]any{"query": "x", "kind": "dreams"}, "invalid argument kind"},
 		{"recall", map[string]any{"max_chars": 10}, "invalid argument max_chars: must be an integer from 200 to 200000"},
 		{"recall", map[string]any{"project": "relative/dir"}, "invalid argument project: must be an absolute directory"},
+		{"recall", map[string]any{"query": ""}, "invalid argument query"},
+		{"recall", map[string]any{"query": strings.Repeat("x", 1001)}, "invalid argument query"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "strength": 0}, "invalid argument strength: must be an integer from 1 to 10, got 0"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "at": "yesterday"}, "invalid argument at: must be an RFC 3339 time"},
 		{"save_emotion", map[string]any{"emotion": "happy", "intensity": 5, "context": "x", "id": emotionID}, "invalid argument id:"},
@@ -579,6 +586,7 @@ func TestMCPToolsTellClientsWhatTheyAllow(t *testing.T) {
 		{"recall", "max_chars", `"default":6000,`},
 		{"recall", "max_chars", `"maximum":200000,"minimum":200,"type":"integer"}`},
 		{"search_memory", "query", `"maxLength":1000,"minLength":1,"type":"string"}`},
+		{"recall", "query", `"maxLength":1000,"minLength":1,"type":"string"}`},
 		{"search_memory", "kind", `"enum":["all","conversations","emotions"]`},
 		{"search_memory", "limit", `"maximum":1000,"minimum":1,"type":"integer"}`},
 	} {

@@ -18,11 +18,12 @@ import (
 func (a *app) recallCommand() *cobra.Command {
 	var (
 		project      string
+		query        string
 		asJSON, asMD bool
 		peek         bool
 	)
 	cmd := &cobra.Command{
-		Use:   "recall [--max-chars 6000] [--project DIR] [--markdown|--json] [--peek]",
+		Use:   "recall [--max-chars 6000] [--project DIR] [--query TEXT] [--markdown|--json] [--peek]",
 		Short: "Print the context pack an assistant reads at the start of a session",
 		Long: `Print the context pack an assistant reads at the start of a session, Markdown by
 default: who and when (day N together), the latest journal entry and this morning's
@@ -32,9 +33,14 @@ weight, newest first among equals), the tail of the most recent session and coun
 The whole pack fits --max-chars characters: the lowest ranked parts are cut or left
 out first, never inside a Thai character. What it shows is recalled, which renews
 its retention and makes it fade more slowly; --peek changes nothing. --project
-favours memories and the last session from that project directory.`,
+favours memories and the last session from that project directory.
+
+--query builds the pack around a question: the memories most relevant to it, as
+search ranks them (at most 10, best first), come right after who and when, within
+the same --max-chars, and are recalled with the rest.`,
 		Example: `  angelad recall
   angelad recall --max-chars 3000 --project "$PWD"
+  angelad recall --query "What gift did David give his mother?"
   angelad recall --json --peek | jq '.memories[].text'`,
 		Args: noArgs,
 	}
@@ -42,6 +48,7 @@ favours memories and the last session from that project directory.`,
 	maxChars := newIntFlag(fs, "max-chars", memory.DefaultRecallChars, memory.MinRecallChars, memory.MaxRecallChars,
 		fmt.Sprintf("the most characters the pack may have, %d to %d", memory.MinRecallChars, memory.MaxRecallChars))
 	fs.StringVar(&project, "project", "", "favour memories from sessions in this project directory")
+	fs.StringVar(&query, "query", "", fmt.Sprintf("build the pack around this question (1 to %d characters)", memory.MaxSearchChars))
 	fs.BoolVar(&asMD, "markdown", false, "print Markdown (the default)")
 	fs.BoolVar(&asJSON, "json", false, "print the same content as JSON")
 	fs.BoolVar(&peek, "peek", false, "show the pack without recalling (reinforcing) what it shows")
@@ -49,7 +56,12 @@ favours memories and the last session from that project directory.`,
 		if asJSON && asMD {
 			return usagef("--markdown and --json exclude each other (see 'angelad recall --help')")
 		}
-		o := memory.RecallOptions{MaxChars: *maxChars, Peek: peek}
+		o := memory.RecallOptions{MaxChars: *maxChars, Peek: peek, Query: query}
+		if cmd.Flags().Changed("query") {
+			if err := text.Check("--query", query, 1, memory.MaxSearchChars); err != nil {
+				return err
+			}
+		}
 		if project != "" {
 			abs, err := filepath.Abs(project)
 			if err != nil {
@@ -59,7 +71,7 @@ favours memories and the last session from that project directory.`,
 		}
 		pack, err := a.access(access.Options{}).Recall(ctx, o)
 		if err != nil {
-			return renameFields(err, map[string]string{"max_chars": "--max-chars"})
+			return renameFields(err, map[string]string{"max_chars": "--max-chars", "query": "--query"})
 		}
 		if asJSON {
 			return writeJSON(a.stdout, pack)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -99,7 +100,59 @@ func TestSearchAndRecallRejectBadInput(t *testing.T) {
 	c.fails(2, "search takes one TEXT to find, got 2 arguments", "search", "a", "b", "--reinforce")
 	c.fails(2, "--max-chars", "recall", "--max-chars", "100")
 	c.fails(2, "--markdown and --json exclude each other", "recall", "--json", "--markdown")
+	c.fails(2, "invalid --query: must not be empty", "recall", "--query", "")
+	c.fails(2, "invalid --query: must not be only whitespace", "recall", "--query", "   ")
+	c.fails(2, "invalid --query: must be at most 1000 characters, got 1001", "recall", "--query", strings.Repeat("ค", 1001))
 	if after := recalls(t, url); after != before {
 		t.Fatalf("bad input wrote: recalls %d -> %d", before, after)
+	}
+}
+
+func TestRecallQueryLeadsWithTheAnswer(t *testing.T) {
+	t.Parallel()
+	url := pgtest.DB(t)
+	c := newCLI(t, url)
+	// The answer is neither the strongest memory nor the newest: without the
+	// question it would not lead the pack.
+	c.ok("save-conversation", "--speaker", "david", "--message", "For my mother's birthday I gave her a jade bracelet from Chiang Mai.",
+		"--importance", "3", "--at", "2025-10-01T10:00:00+07:00")
+	for i, m := range []string{"The deploy failed again on the staging server.", "Let's refactor the parser tomorrow.",
+		"วันนี้ฝนตกหนักมากเลย", "I love the sound of rain on the roof."} {
+		c.ok("save-conversation", "--speaker", "david", "--message", m, "--importance", "10",
+			"--at", fmt.Sprintf("2025-11-08T21:0%d:00+07:00", i))
+	}
+	var pack struct {
+		Query    string `json:"query"`
+		Relevant []struct {
+			Text     string   `json:"text"`
+			Score    float64  `json:"score"`
+			Evidence []string `json:"evidence"`
+		} `json:"relevant"`
+		Chars    int `json:"chars"`
+		MaxChars int `json:"max_chars"`
+	}
+	before := recalls(t, url)
+	out := c.ok("recall", "--json", "--max-chars", "1500", "--query", "What gift did David give his mother?")
+	if err := json.Unmarshal([]byte(out), &pack); err != nil || len(pack.Relevant) == 0 {
+		t.Fatalf("recall --query --json: %v\n%s", err, out)
+	}
+	if !strings.Contains(pack.Relevant[0].Text, "jade bracelet") || pack.Relevant[0].Score <= 0 || len(pack.Relevant[0].Evidence) == 0 {
+		t.Errorf("the pack does not lead with the answer: %+v", pack.Relevant)
+	}
+	if pack.Query != "What gift did David give his mother?" || pack.Chars > 1500 {
+		t.Errorf("query %q, %d characters of %d", pack.Query, pack.Chars, pack.MaxChars)
+	}
+	if after := recalls(t, url); after <= before {
+		t.Errorf("recall --query recalled nothing: %d -> %d", before, after)
+	}
+	md := c.ok("recall", "--peek", "--query", "What gift did David give his mother?")
+	rel := strings.Index(md, "## Relevant to the question\n")
+	if rel < 0 || !strings.HasPrefix(md[rel:], "## Relevant to the question\n- 2025-10-01 10:00 · David: For my mother's birthday") {
+		t.Errorf("the Markdown pack does not lead with the answer:\n%s", md)
+	}
+	// Not again among the strongest memories (the session tail, in time
+	// order, may show it too).
+	if head, _, _ := strings.Cut(md, "## Last session"); strings.Count(head, "jade bracelet") != 1 {
+		t.Errorf("the answer is shown twice:\n%s", md)
 	}
 }

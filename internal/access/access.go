@@ -58,6 +58,10 @@ type Options struct {
 	// times how long a database found not answering is left alone (see
 	// UnreachableError.Retry); nil means time.Now.
 	Now func() time.Time
+	// SemanticTimeout, when set, bounds the embedding model's ranking of a
+	// question below embedding.timeout (a hook, which has hooks.timeout for
+	// everything), so that a slow model leaves time to rank by words.
+	SemanticTimeout time.Duration
 	// Redactor cleans every text of a save before it goes down the chain
 	// (see SaveEmotion): the process's one Redactor, built from its
 	// configuration. nil applies the built-in rules, so that a Client built

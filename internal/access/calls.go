@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/redact"
 	"github.com/angela-ai/angelad/internal/socket"
@@ -197,6 +199,9 @@ func (c *Client) Recall(ctx context.Context, o memory.RecallOptions) (memory.Pac
 	}
 	var pack memory.Pack
 	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		if o.Query != "" && o.Semantic == nil {
+			o.Semantic = c.semantic(ctx, conn, o.Query, 10, embedding.Filter{})
+		}
 		var err error
 		pack, err = memory.Recall(ctx, conn, memory.NewModel(c.cfg.Memory), o)
 		return err
@@ -217,6 +222,9 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 	}
 	hits := []memory.Hit{}
 	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		if o.Semantic == nil && !memory.IsOneWord(o.Text) {
+			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embeddingFilter(o.Kind, o.Speaker, o.Since))
+		}
 		h, err := memory.Search(ctx, conn, memory.NewModel(c.cfg.Memory), o)
 		if h != nil {
 			hits = h
@@ -224,4 +232,82 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 		return err
 	})
 	return hits, err
+}
+
+// Retrieve ranks the memories for the question o asks (memory.Retrieve) over
+// the process's own connection with the configured memory model, in the
+// configured zone unless o names one; a zero o.Now is the Client's clock.
+// Invalid options are a *text.FieldError, returned before the database is
+// reached. The list is never nil when err is.
+func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memory.Hit, error) {
+	if o.Now.IsZero() {
+		o.Now = c.o.Now()
+	}
+	if o.Location == nil {
+		o.Location = c.cfg.Location()
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	hits := []memory.Hit{}
+	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
+		if o.Semantic == nil {
+			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embeddingFilter(o.Kind, o.Speaker, o.Since))
+		}
+		h, err := memory.Retrieve(ctx, conn, memory.NewModel(c.cfg.Memory), o)
+		if h != nil {
+			hits = h
+		}
+		return err
+	})
+	return hits, err
+}
+
+// semanticDepth is how many of the embedding model's nearest memories are
+// fused at least: the lexical ranking is fused deeper than a limit too.
+const semanticDepth = 50
+
+// semantic is the embedding model's ranking for question, best first, when
+// embedding is configured: nil when it is not, and nil with one log line
+// when the model or its vectors fail (the question is then ranked by its
+// words alone). It is bounded by embedding.timeout and by
+// Options.SemanticTimeout.
+func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, limit int, f embedding.Filter) []memory.SemanticHit {
+	if !c.cfg.Embedding.Enabled() || strings.TrimSpace(question) == "" {
+		return nil
+	}
+	client, err := embedding.NewClient(c.cfg.Embedding)
+	if err != nil {
+		c.o.Log.Warn("ranking by words alone: the embedding configuration is not usable", zap.Error(err))
+		return nil
+	}
+	defer client.Close()
+	if c.o.SemanticTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.o.SemanticTimeout)
+		defer cancel()
+	}
+	matches, err := embedding.Nearest(ctx, conn, client, question, min(max(limit, semanticDepth), embedding.MaxNearest), f)
+	if err != nil {
+		c.o.Log.Warn("ranking by words alone: the ranking by meaning failed", zap.Error(err))
+		return nil
+	}
+	hits := make([]memory.SemanticHit, len(matches))
+	for i, m := range matches {
+		hits[i] = memory.SemanticHit{Kind: m.Kind, ID: m.ID, Similarity: float64(m.Score)}
+	}
+	return hits
+}
+
+// embeddingFilter is Nearest's filter for a search's kind, speaker and
+// earliest time.
+func embeddingFilter(kind, speaker string, since time.Time) embedding.Filter {
+	f := embedding.Filter{Speaker: speaker, Since: since}
+	switch kind {
+	case memory.KindConversations:
+		f.Kind = embedding.KindConversation
+	case memory.KindEmotions:
+		f.Kind = embedding.KindEmotion
+	}
+	return f
 }

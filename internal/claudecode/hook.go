@@ -15,8 +15,8 @@ const MaxInputBytes = 1 << 20
 
 // HookInput is the JSON Claude Code writes to a hook's standard input. The
 // fields common to every event come first; Source is SessionStart's (startup,
-// resume, clear or compact), Reason SessionEnd's and Trigger PreCompact's
-// (manual or auto).
+// resume, clear or compact), Reason SessionEnd's, Trigger PreCompact's
+// (manual or auto) and Prompt UserPromptSubmit's (what the user typed).
 type HookInput struct {
 	SessionID      string `json:"session_id"`
 	TranscriptPath string `json:"transcript_path"`
@@ -25,6 +25,7 @@ type HookInput struct {
 	Source         string `json:"source,omitempty"`
 	Reason         string `json:"reason,omitempty"`
 	Trigger        string `json:"trigger,omitempty"`
+	Prompt         string `json:"prompt,omitempty"`
 }
 
 // SessionStart sources, as Claude Code names them.
@@ -89,6 +90,9 @@ func ReadHookInput(r io.Reader, name string) (HookInput, error) {
 		if in.Cwd == "" {
 			missing = append(missing, "cwd")
 		}
+	case "user-prompt-submit":
+		// The prompt may be empty (nothing to find); the session is what
+		// its memories are told apart by.
 	default:
 		if in.TranscriptPath == "" {
 			missing = append(missing, "transcript_path")
@@ -111,8 +115,20 @@ type SessionStartOutput struct {
 
 // WriteSessionStart prints context as SessionStart's additional context.
 func WriteSessionStart(w io.Writer, context string) error {
+	return writeContext(w, "SessionStart", context)
+}
+
+// WriteUserPromptSubmit prints context as UserPromptSubmit's additional
+// context: Claude Code adds it beside the prompt.
+func WriteUserPromptSubmit(w io.Writer, context string) error {
+	return writeContext(w, "UserPromptSubmit", context)
+}
+
+// writeContext prints context as the additional context of event, in the
+// hookSpecificOutput form SessionStart and UserPromptSubmit share.
+func writeContext(w io.Writer, event, context string) error {
 	var o SessionStartOutput
-	o.HookSpecificOutput.HookEventName = "SessionStart"
+	o.HookSpecificOutput.HookEventName = event
 	o.HookSpecificOutput.AdditionalContext = context
 	b, err := marshal(o)
 	if err != nil {

@@ -19,7 +19,7 @@ var Events = []struct{ Name, ClaudeEvent string }{
 	{"session-start", "SessionStart"},
 	{"session-end", "SessionEnd"},
 	{"pre-compact", "PreCompact"},
-	// {"user-prompt-submit", "UserPromptSubmit"}, once `angelad hook user-prompt-submit` exists.
+	{"user-prompt-submit", "UserPromptSubmit"},
 }
 
 // ClaudeTimeout is the time limit angelad gives Claude Code for one of its

@@ -13,6 +13,9 @@ type Hooks struct {
 	// CompactMaxChars is the budget after a compaction, smaller so the pack
 	// does not refill the context that was just compacted.
 	CompactMaxChars int
+	// PromptMaxChars is the most characters user-prompt-submit adds to a
+	// prompt: it runs on every prompt, so it is small.
+	PromptMaxChars int
 }
 
 // DefaultHooksTimeout is hooks.timeout when nothing sets it; the Claude Code
@@ -27,5 +30,7 @@ func hooksKeys() []key {
 			func(c *Config) *int { return &c.Hooks.MaxChars }),
 		intKey("hooks.compact_max_chars", "characters of memory session-start adds after a compaction", 3000, 200, 200000,
 			func(c *Config) *int { return &c.Hooks.CompactMaxChars }),
+		intKey("hooks.prompt_max_chars", "characters of relevant memories user-prompt-submit adds to a prompt", 1500, 200, 20000,
+			func(c *Config) *int { return &c.Hooks.PromptMaxChars }),
 	}
 }

@@ -157,11 +157,13 @@ func (s *Server) addTools() {
 		Title: "Recall",
 		Description: "Get Angela's recall pack in Markdown: who and when, the latest journal entry and this " +
 			"morning's greeting, her strongest memories, the end of the last session and counts. Read it when a " +
-			"session starts or whenever you need to remember what matters; it strengthens the memories it shows.",
+			"session starts or whenever you need to remember what matters; it strengthens the memories it shows. " +
+			"Given a query (a question, Thai or English), the memories most relevant to it come first.",
 		// Not read-only: what it shows is recalled, which strengthens it.
 		Annotations: &mcp.ToolAnnotations{Title: "Recall", DestructiveHint: new(false), OpenWorldHint: new(false)},
 	}, args{
 		"max_chars": {between(memory.MinRecallChars, memory.MaxRecallChars), byDefault(memory.DefaultRecallChars)},
+		"query":     {chars(1, memory.MaxSearchChars)},
 	}, s.recall)
 	addTool(s, &mcp.Tool{
 		Name:  "search_memory",
@@ -180,8 +182,9 @@ func (s *Server) addTools() {
 
 // RecallInput are recall's arguments.
 type RecallInput struct {
-	MaxChars *int   `json:"max_chars,omitempty" jsonschema:"the most characters the pack may have, an integer from 200 to 200000; default 6000"`
-	Project  string `json:"project,omitempty" jsonschema:"an absolute project directory whose memories are favoured, such as the session's working directory"`
+	MaxChars *int    `json:"max_chars,omitempty" jsonschema:"the most characters the pack may have, an integer from 200 to 200000; default 6000"`
+	Project  string  `json:"project,omitempty" jsonschema:"an absolute project directory whose memories are favoured, such as the session's working directory"`
+	Query    *string `json:"query,omitempty" jsonschema:"a question to build the pack around, 1 to 1000 characters, Thai or English: the memories most relevant to it come first"`
 }
 
 // SearchInput are search_memory's arguments.
@@ -202,6 +205,13 @@ func (s *Server) recall(ctx context.Context, _ *mcp.CallToolRequest, in RecallIn
 	o := memory.RecallOptions{MaxChars: memory.DefaultRecallChars, Project: in.Project}
 	if in.MaxChars != nil {
 		o.MaxChars = *in.MaxChars
+	}
+	if in.Query != nil {
+		// Given, it is a question: empty is a mistake, not "no question".
+		if err := text.Check("query", *in.Query, 1, memory.MaxSearchChars); err != nil {
+			return nil, nil, argError(presented(err), nil)
+		}
+		o.Query = *in.Query
 	}
 	if in.Project != "" && !filepath.IsAbs(in.Project) {
 		return nil, nil, fmt.Errorf("invalid argument project: must be an absolute directory, got %q", in.Project)

@@ -148,7 +148,7 @@ func TestCandidatesOfCommonTermsAreBounded(t *testing.T) {
 			df:    map[int16]map[int32]int64{termKindConversation: {terms[0]: tt.df[0], terms[1]: tt.df[1]}}}
 		var docs []*scored
 		b := &pgx.Batch{}
-		queueCandidates(b, termKindConversation, st, defaultRank(), &docs)
+		queueCandidates(b, termKindConversation, st, defaultRank(), 1, &docs)
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)

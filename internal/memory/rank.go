@@ -80,3 +80,39 @@ func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (scor
 	}
 	return score, matched
 }
+
+// heldShare is the share of the question's weight that a document whose
+// terms are doc (sorted) holds: the idf of the question's terms it holds
+// over total, the idf of all the question's terms (those no memory holds at
+// the highest idf). It is an absolute measure of a match, where the fused
+// score is a rank: a question none of whose rare words a memory holds finds
+// it ranked first all the same, but with a small share.
+func heldShare(q []queryTerm, doc []int32, total float64) float64 {
+	if total <= 0 {
+		return 0
+	}
+	held := 0.0
+	i, j := 0, 0
+	for i < len(q) && j < len(doc) {
+		switch {
+		case q[i].term < doc[j]:
+			i++
+		case q[i].term > doc[j]:
+			j++
+		default:
+			held += q[i].idf
+			i++
+		}
+	}
+	return min(held/total, 1)
+}
+
+// questionWeight is the idf of all the question's terms in kind k's corpus,
+// a term no memory holds counting at the highest idf.
+func questionWeight(terms []int32, st stats, k int16) float64 {
+	w := 0.0
+	for _, t := range terms {
+		w += idf(st.df[k][t], st.docs[k])
+	}
+	return w
+}

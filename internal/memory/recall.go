@@ -28,6 +28,8 @@ const (
 	recallCandidates = 60
 	// recallMemories is the most memories a pack shows.
 	recallMemories = 25
+	// recallRelevant is the most memories a pack shows for its question.
+	recallRelevant = 10
 	// tailWindow is how many of the newest messages the session tail is
 	// looked for in; tailMessages how many of them it shows.
 	tailWindow   = 200
@@ -61,10 +63,20 @@ type RecallOptions struct {
 	Location *time.Location
 	// Companion names who and since when.
 	Companion config.Companion
+	// Query, when set, builds the pack around a question: the memories
+	// Retrieve ranks for it come first (see Pack.Relevant), then the rest of
+	// the pack. Semantic is Retrieve's ranking by meaning for it, if any.
+	Query    string
+	Semantic []SemanticHit
 }
 
 // Validate reports an option that is not allowed, as a *text.FieldError.
 func (o RecallOptions) Validate() error {
+	if o.Query != "" || o.Semantic != nil {
+		if err := text.Check("query", o.Query, 1, MaxSearchChars); err != nil {
+			return err
+		}
+	}
 	return text.IntRange("max_chars", o.MaxChars, MinRecallChars, MaxRecallChars)
 }
 
@@ -73,18 +85,22 @@ func (o RecallOptions) Validate() error {
 // the last session and counts. Its Markdown fits MaxChars; its JSON carries
 // the same content.
 type Pack struct {
-	Companion   string           `json:"companion"`
-	User        string           `json:"user"`
-	Now         time.Time        `json:"now"`
-	TimeZone    string           `json:"time_zone"`
-	DayTogether int              `json:"day_together"`
-	Since       string           `json:"since"`
-	Project     string           `json:"project,omitempty"`
-	Journal     *JournalEntry    `json:"journal,omitempty"`
-	Greeting    *Greeting        `json:"morning_greeting,omitempty"`
-	Memories    []RecalledMemory `json:"memories"`
-	Session     *SessionTail     `json:"session,omitempty"`
-	Counts      *Counts          `json:"counts,omitempty"`
+	Companion   string    `json:"companion"`
+	User        string    `json:"user"`
+	Now         time.Time `json:"now"`
+	TimeZone    string    `json:"time_zone"`
+	DayTogether int       `json:"day_together"`
+	Since       string    `json:"since"`
+	Project     string    `json:"project,omitempty"`
+	// Query is the question the pack was built around, and Relevant the
+	// memories ranked for it, best first, that the budget kept.
+	Query    string           `json:"query,omitempty"`
+	Relevant []RelevantMemory `json:"relevant,omitempty"`
+	Journal  *JournalEntry    `json:"journal,omitempty"`
+	Greeting *Greeting        `json:"morning_greeting,omitempty"`
+	Memories []RecalledMemory `json:"memories"`
+	Session  *SessionTail     `json:"session,omitempty"`
+	Counts   *Counts          `json:"counts,omitempty"`
 	// Chars is the length of the Markdown in characters; Trimmed says the
 	// budget left something out or cut it.
 	Chars    int    `json:"chars"`
@@ -130,6 +146,20 @@ type RecalledMemory struct {
 	InProject bool `json:"in_project,omitempty"`
 }
 
+// RelevantMemory is one memory of the pack ranked for its question.
+type RelevantMemory struct {
+	Kind       string    `json:"kind"` // conversation or emotion
+	ID         uuid.UUID `json:"id"`
+	At         time.Time `json:"at"`
+	Speaker    string    `json:"speaker,omitempty"`
+	Emotion    string    `json:"emotion,omitempty"`
+	Text       string    `json:"text"`
+	DavidWords string    `json:"david_words,omitempty"`
+	// Score and Evidence are Retrieve's (see Hit).
+	Score    float64  `json:"score"`
+	Evidence []string `json:"evidence,omitempty"`
+}
+
 // SessionTail is the end of the most recent session, oldest message first.
 type SessionTail struct {
 	SessionID string           `json:"session_id,omitempty"`
@@ -164,17 +194,36 @@ func Recall(ctx context.Context, db postgres.DB, model Model, o RecallOptions) (
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
+	var relevant []Hit
+	if o.Query != "" {
+		// Ranked in a transaction of its own, which may index memories that
+		// are pending; what it finds is recalled with the rest below.
+		var err error
+		relevant, err = Retrieve(ctx, db, model, RetrieveOptions{Text: o.Query, Limit: recallRelevant,
+			Now: o.Now, Location: o.Location, Semantic: o.Semantic})
+		if err != nil {
+			return Pack{}, fmt.Errorf("recall: %w", err)
+		}
+	}
 	var pack Pack
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		c, err := gather(ctx, tx, model, o)
+		c, err := gather(ctx, tx, model, o, relevant)
 		if err != nil {
 			return err
 		}
+		c.relevant = relevant
 		pack = assemble(c, o)
 		if o.Peek {
 			return nil
 		}
 		var convs, emos []uuid.UUID
+		for _, m := range pack.Relevant {
+			if m.Kind == "conversation" {
+				convs = append(convs, m.ID)
+			} else {
+				emos = append(emos, m.ID)
+			}
+		}
 		for _, m := range pack.Memories {
 			if m.Kind == "conversation" {
 				convs = append(convs, m.ID)
@@ -197,6 +246,7 @@ func Recall(ctx context.Context, db postgres.DB, model Model, o RecallOptions) (
 
 // candidates is everything a pack may show, before the budget.
 type candidates struct {
+	relevant []Hit // ranked for the question, best first
 	journal  *JournalEntry
 	greeting *Greeting
 	memories []RecalledMemory // ranked, strongest first
@@ -250,7 +300,7 @@ from conversations order by created_at desc limit $1`
 // depends on nothing, one of what depends on it, then the counts. A recall
 // is a dozen short statements, and on a busy machine each round trip of its
 // own can wait for the scheduler longer than the statement runs.
-func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candidates, error) {
+func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions, relevant []Hit) (candidates, error) {
 	var c candidates
 	type tailRow struct {
 		m                SessionMessage
@@ -315,6 +365,9 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions) (candi
 		}
 	}
 	shown := map[uuid.UUID]bool{}
+	for _, h := range relevant {
+		shown[h.ID] = true // shown first, not again among the strongest
+	}
 	if pick >= 0 {
 		s := &SessionTail{SessionID: recent[pick].session, Project: recent[pick].project}
 		for _, t := range recent[pick:] {
@@ -403,6 +456,7 @@ type block struct {
 // The sections, in the order the Markdown shows them.
 const (
 	secHeader = iota
+	secRelevant
 	secGreeting
 	secJournal
 	secMemories
@@ -413,6 +467,8 @@ const (
 
 func sectionTitle(sec int) string {
 	switch sec {
+	case secRelevant:
+		return "## Relevant to the question\n"
 	case secGreeting:
 		return "## This morning\n"
 	case secJournal:
@@ -449,7 +505,8 @@ func cutText(s string, limit int) string {
 func chars(s string) int { return utf8.RuneCountInString(s) }
 
 // assemble fits the candidates into o.MaxChars. The blocks are taken in
-// priority order (who and when, counts, this morning's greeting, the journal,
+// priority order (who and when, the memories relevant to the question best
+// first, counts, this morning's greeting, the journal,
 // the memories strongest first, the session tail newest first); one that does
 // not fit whole is cut to what is left when enough is left to be worth
 // reading, otherwise left out, and the later, lower ranked blocks are tried.
@@ -469,6 +526,32 @@ func assemble(c candidates, o RecallOptions) Pack {
 	}
 	blocks = append(blocks, block{secHeader,
 		func(l int) string { return cutText(header, l) + "\n" }, func(int) {}})
+	p.Query = o.Query
+	for _, h := range c.relevant {
+		var head, body string
+		if h.Kind == "emotion" {
+			head = fmt.Sprintf("- %s · felt %s: ", at(h.At), h.Emotion)
+			body = clip(text.OneLine(h.Text), memoryTextChars)
+			if h.DavidWords != "" {
+				body += " — David: “" + clip(text.OneLine(h.DavidWords), memoryTextChars/2) + "”"
+			}
+		} else {
+			head = fmt.Sprintf("- %s · %s: ", at(h.At), speakerName(h.Speaker, o.Companion))
+			body = clip(text.OneLine(h.Text), memoryTextChars)
+		}
+		blocks = append(blocks, block{secRelevant,
+			func(l int) string { return head + cutText(body, l) + "\n" },
+			func(l int) {
+				r := RelevantMemory{Kind: h.Kind, ID: h.ID, At: h.At.UTC(), Speaker: h.Speaker, Emotion: h.Emotion,
+					Score: h.Score, Evidence: h.Evidence}
+				if h.Kind == "emotion" && h.DavidWords != "" {
+					r.Text, r.DavidWords = splitCut(clip(text.OneLine(h.Text), memoryTextChars), " — David: “"+clip(text.OneLine(h.DavidWords), memoryTextChars/2)+"”", l)
+				} else {
+					r.Text = cutText(body, l)
+				}
+				p.Relevant = append(p.Relevant, r)
+			}})
+	}
 	if c.counts != nil {
 		n := *c.counts
 		line := fmt.Sprintf("%s conversation messages, %s emotions, %s forgotten (kept, searchable)",

@@ -142,6 +142,14 @@ const (
 // lower adds less than 1/(rrfK + fuseDepth) to its fused score.
 const fuseDepth = 300
 
+// PromptRelevance is the least Hit.Match of a memory worth adding to a
+// prompt unasked (the prompt hook): measured on the evaluation set
+// (TestPromptRelevanceThreshold), the top hits at 0.5 or more answer their
+// question 71% of the time against 46% for all, and none of the off-topic
+// prompts of a working session reaches it, where the fused Score, a rank,
+// is about 1 for the top hit of any question, off-topic ones included.
+const PromptRelevance = 0.5
+
 // nudgeTop is how many of the best fused memories are read, nudged by
 // retention and recency and filtered, for a limit: a nudge moves a score by
 // a tenth at most, so a memory far down the fused ranking never reaches the
@@ -165,6 +173,7 @@ type scored struct {
 	matched bool    // it holds a term of the question
 	terms   int     // how many of the question's terms it holds
 	context bool    // a neighbour's share added to it
+	match   float64 // the share of the question's weight it holds (heldShare)
 }
 
 // Retrieve ranks the memories for the question o.Text and returns the best
@@ -291,7 +300,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	var exact, near, inTime []memKey
 	b := &pgx.Batch{}
 	for _, k := range q.kinds {
-		queueCandidates(b, k, st, p, &docs)
+		queueCandidates(b, k, st, p, questionWeight(q.terms, st, k), &docs)
 	}
 	// The exact and near matches of a short text through the gram index, as
 	// Search finds them; a long text's exact matches among the candidates
@@ -382,6 +391,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		h := read[k]
 		h.Score = final[k] * (p.rrfK + 1)
 		if d := byKey[k]; d != nil {
+			h.Match = d.match
 			if d.matched {
 				h.Evidence = append(h.Evidence, EvidenceWords)
 			}
@@ -583,7 +593,7 @@ from angela_emotions where search_terms is not null and $1::int4[] is not null o
 // question of common words alone carries little evidence, and what is
 // recent is the likelier answer. A memory holding only common terms of the
 // question is left out: it would rank low.
-func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*scored) {
+func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float64, docs *[]*scored) {
 	byTerm, byRarity := st.queryTerms(k)
 	if len(byTerm) == 0 {
 		return
@@ -622,6 +632,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, docs *[]*sco
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
 			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
 			d.score, d.matched = d.own, d.terms > 0
+			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
 		})
 		if err != nil {
@@ -1065,7 +1076,11 @@ const maxWordChars = 12
 // written in Thai or another script without spaces between words, at most
 // maxWordChars letters and not ending as a question (อะไร, ไหม, ครับ; see
 // text.EndsAsQuestion): a Thai question is written without spaces too.
-func isOneWord(s string) bool {
+func isOneWord(s string) bool { return IsOneWord(s) }
+
+// IsOneWord reports whether Search takes s for one word rather than a
+// question (see isOneWord).
+func IsOneWord(s string) bool {
 	f := strings.Fields(s)
 	if len(f) != 1 {
 		return len(f) == 0

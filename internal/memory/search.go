@@ -50,6 +50,9 @@ type SearchOptions struct {
 	// Location is the zone a day or a month of a question is counted in;
 	// nil is UTC.
 	Location *time.Location
+	// Semantic is a ranking by meaning of a question (see RetrieveOptions);
+	// a search for one word does not use it.
+	Semantic []SemanticHit
 }
 
 // Hit is one memory Search found.
@@ -78,6 +81,10 @@ type Hit struct {
 	// better, 1 about the score of a memory ranked first by one kind of
 	// evidence. A search for one word leaves it 0.
 	Score float64 `json:"score,omitempty"`
+	// Match is the share of a question's weight (the idf of its terms) that
+	// the memory's own words hold, 0 to 1: unlike Score it does not depend on
+	// the other memories, so it says whether a memory is relevant at all.
+	Match float64 `json:"match,omitempty"`
 	// Evidence lists the kinds of evidence that found the memory (see the
 	// Evidence constants), for a question.
 	Evidence []string `json:"evidence,omitempty"`
@@ -180,7 +187,7 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.` + at + ` desc limit $3
 func Search(ctx context.Context, db postgres.DB, model Model, o SearchOptions) ([]Hit, error) {
 	if err := o.Validate(); err == nil && !isOneWord(o.Text) {
 		hits, err := Retrieve(ctx, db, model, RetrieveOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker,
-			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location})
+			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location, Semantic: o.Semantic})
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", errors.Unwrap(err))
 		}
