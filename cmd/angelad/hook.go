@@ -144,9 +144,18 @@ func hookLogger(cfg *config.Config) (*zap.Logger, func()) {
 			o.File = filepath.Join(cfg.StateDir, hooksLogName)
 		}
 	} else {
-		// The configuration is what failed: fall back to the default place.
+		// The configuration is what failed. The places its environment
+		// names still stand (a test's or a second install's state directory
+		// must not log into the machine's default one); else the default.
 		home, _ := os.UserHomeDir()
-		o.File = filepath.Join(config.DefaultStateDir(runtime.GOOS, os.Geteuid() == 0, home, os.LookupEnv), hooksLogName)
+		dir := config.DefaultStateDir(runtime.GOOS, os.Geteuid() == 0, home, os.LookupEnv)
+		if v := os.Getenv(config.EnvName("state_dir")); filepath.IsAbs(v) {
+			dir = v
+		}
+		o.File = filepath.Join(dir, hooksLogName)
+		if v := os.Getenv(config.EnvName("log.file")); filepath.IsAbs(v) {
+			o.File = v
+		}
 	}
 	l, err := logging.New(o, io.Discard)
 	if err != nil {

@@ -295,6 +295,17 @@ func TestHookWithLogFileWritesThereAndBadConfigStaysQuiet(t *testing.T) {
 		t.Errorf("bad config: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	checkFailure(t, bad.run(payload("SessionStart", nil), "hook", "session-start", "--strict"), 2, "invalid ANGELA_HOOKS_TIMEOUT", nil)
+	// A configuration that fails still logs where its environment says:
+	// log.file, else hooks.log in the state directory it names.
+	if !strings.Contains(readFile(logFile), "invalid ANGELA_HOOKS_TIMEOUT") || c.hooksLog() != "" {
+		t.Errorf("bad config with log.file: log.file %q, hooks.log %q", readFile(logFile), c.hooksLog())
+	}
+	if r := bad.with("ANGELA_LOG_FILE=").run(payload("SessionStart", nil), "hook", "session-start"); r.code != 0 || r.stdout != "" || r.stderr != "" {
+		t.Errorf("bad config: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(c.hooksLog(), "invalid ANGELA_HOOKS_TIMEOUT") {
+		t.Errorf("bad config without log.file: hooks.log in the state directory is %q", c.hooksLog())
+	}
 }
 
 // promptContext is what user-prompt-submit printed as its additional

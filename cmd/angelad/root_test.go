@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +43,12 @@ func TestSubcommandsNameEveryCommand(t *testing.T) {
 // unknown one print the same and exit the same whether the tree holds only
 // that command or every command.
 func TestOneCommandTreeAnswersAsTheWholeTree(t *testing.T) {
+	// Some of these run a command for real ("search help" searches for
+	// "help"): keep them off the machine's own state directory and cluster.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("ANGELA_STATE_DIR", filepath.Join(home, "state"))
+	t.Setenv("ANGELA_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none?connect_timeout=1")
 	run := func(root func(*app, []string) *cobra.Command, args []string) (int, string, string) {
 		var stdout, stderr bytes.Buffer
 		a := &app{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}
