@@ -79,13 +79,20 @@ readable format on a terminal, JSON lines otherwise.`,
 		if err != nil {
 			return err
 		}
+		// One copy of the vectors in memory, kept current by the embedding
+		// worker and read by the socket's questions.
+		searcher, err := embedding.NewSearcher(a.cfg.Embedding, log.Zap().Named("embedding"))
+		if err != nil {
+			return err
+		}
+		defer searcher.Close()
 		d := daemon.New(o)
 		d.Register("conversation", capture.WorkerFactory(a.cfg.Conversation, r))
 		d.Register("dailyupdate", dailyupdate.WorkerFactory(a.cfg.DailyUpdate, a.cfg.Companion))
-		d.Register("socket", socket.WorkerFactory(r))
+		d.Register("socket", socket.WorkerFactory(r, searcher))
 		d.Register("memory", memory.WorkerFactory(a.cfg.Memory))
 		d.Register("spool", spool.WorkerFactory(r))
-		embedding.Register(d, a.cfg.Embedding)
+		embedding.Register(d, a.cfg.Embedding, searcher)
 		d.Register("index", memory.IndexWorkerFactory())
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,

@@ -276,18 +276,16 @@ func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, 
 	if !c.cfg.Embedding.Enabled() || strings.TrimSpace(question) == "" {
 		return nil
 	}
-	client, err := embedding.NewClient(c.cfg.Embedding)
-	if err != nil {
-		c.o.Log.Warn("ranking by words alone: the embedding configuration is not usable", zap.Error(err))
-		return nil
-	}
-	defer client.Close()
 	if c.o.SemanticTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.o.SemanticTimeout)
 		defer cancel()
 	}
-	matches, err := embedding.Nearest(ctx, conn, client, question, min(max(limit, semanticDepth), embedding.MaxNearest), f)
+	k := min(max(limit, semanticDepth), embedding.MaxNearest)
+	matches, served, err := c.nearestViaDaemon(ctx, question, k, f)
+	if !served {
+		matches, err = c.nearestDirect(ctx, conn, question, k, f)
+	}
 	if err != nil {
 		c.o.Log.Warn("ranking by words alone: the ranking by meaning failed", zap.Error(err))
 		return nil
@@ -297,6 +295,47 @@ func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, 
 		hits[i] = memory.SemanticHit{Kind: m.Kind, ID: m.ID, Similarity: float64(m.Score)}
 	}
 	return hits
+}
+
+// nearestViaDaemon asks the daemon for the k nearest memories, which it
+// answers from the vectors it holds in memory. served is false when no
+// daemon answers or it does not serve questions by meaning (none
+// configured there, or an older daemon): the caller then reads the vectors
+// itself. A daemon that tried and failed (the model server away) is final:
+// asking the same server again directly would only wait as long again.
+func (c *Client) nearestViaDaemon(ctx context.Context, question string, k int, f embedding.Filter) (matches []embedding.Match, served bool, err error) {
+	if c.daemon == nil {
+		return nil, false, nil
+	}
+	args := socket.NearestArgs{Query: question, K: k, Kind: f.Kind, Speaker: f.Speaker, Since: f.Since}
+	if !socket.Fits(args) {
+		return nil, false, nil
+	}
+	err = c.daemon.Call(ctx, socket.OpNearest, args, &matches)
+	var se *socket.Error
+	switch {
+	case err == nil:
+		c.debugf("ranked by meaning by the daemon (%s)", c.daemon.Path)
+		return matches, true, nil
+	case ctx.Err() != nil:
+		return nil, true, ctx.Err()
+	case errors.As(err, &se) && (se.Kind == socket.KindRuntime || se.Kind == socket.KindUsage):
+		return nil, true, err
+	default:
+		return nil, false, nil
+	}
+}
+
+// nearestDirect embeds question itself and reads every vector of the model
+// from the table on conn: without a daemon, the slow way.
+func (c *Client) nearestDirect(ctx context.Context, conn *pgx.Conn, question string, k int, f embedding.Filter) ([]embedding.Match, error) {
+	client, err := embedding.NewClient(c.cfg.Embedding)
+	if err != nil {
+		return nil, fmt.Errorf("the embedding configuration is not usable: %w", err)
+	}
+	defer client.Close()
+	c.debugf("ranked by meaning directly (every vector read from the table)")
+	return embedding.Nearest(ctx, conn, client, question, k, f)
 }
 
 // embeddingFilter is Nearest's filter for a search's kind, speaker and

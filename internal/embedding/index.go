@@ -84,6 +84,27 @@ select coalesce((select max(seq) from memory_embeddings where model = $1 and dim
 // again after vectors were deleted (a memory forgotten, a text changed).
 // When nothing changed it costs one look at two indexes' ends.
 func (ix *Index) Refresh(ctx context.Context, db postgres.DB) error {
+	return ix.refresh(ctx, db, true)
+}
+
+// RefreshAdded reads what was written since the last refresh, and nothing
+// more: never the whole table, which at a million memories takes longer
+// than a question may wait. Vectors deleted since stay held until the next
+// Refresh; a caller that reads each memory it ranks (memory.Retrieve) finds
+// those gone and drops them. An index never loaded stays empty (see
+// Loaded).
+func (ix *Index) RefreshAdded(ctx context.Context, db postgres.DB) error {
+	return ix.refresh(ctx, db, false)
+}
+
+// Loaded reports whether the index has read the table in full once.
+func (ix *Index) Loaded() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.loaded
+}
+
+func (ix *Index) refresh(ctx context.Context, db postgres.DB, full bool) error {
 	var maxSeq, deleted int64
 	if err := db.QueryRow(ctx, indexStateSQL, ix.model.Name, ix.model.Dims).Scan(&maxSeq, &deleted); err != nil {
 		return fmt.Errorf("refresh vectors: %w", err)
@@ -92,18 +113,18 @@ func (ix *Index) Refresh(ctx context.Context, db postgres.DB) error {
 	loaded, seq, seen := ix.loaded, ix.seq, ix.deleted
 	ix.mu.RUnlock()
 	switch {
-	case !loaded || deleted != seen:
+	case full && (!loaded || deleted != seen):
 		if err := ix.read(ctx, db, true); err != nil {
 			return err
 		}
-	case maxSeq > seq:
+		ix.mu.Lock()
+		ix.deleted = deleted
+		ix.mu.Unlock()
+	case loaded && maxSeq > seq:
 		if err := ix.read(ctx, db, false); err != nil {
 			return err
 		}
 	}
-	ix.mu.Lock()
-	ix.deleted = deleted
-	ix.mu.Unlock()
 	return nil
 }
 

@@ -16,9 +16,9 @@ import (
 // Register adds the embedding worker to the daemon when an embedding server is
 // configured, and nothing otherwise: without one no worker runs and no vector
 // is made.
-func Register(d *daemon.Daemon, cfg config.Embedding) {
+func Register(d *daemon.Daemon, cfg config.Embedding, s *Searcher) {
 	if cfg.Enabled() {
-		d.Register("embedding", WorkerFactory(cfg))
+		d.Register("embedding", WorkerFactory(cfg, s))
 	}
 }
 
@@ -26,14 +26,17 @@ func Register(d *daemon.Daemon, cfg config.Embedding) {
 // memory a vector of the configured model: new memories within a poll of
 // being stored, old ones by sweeping every memory in batches, all in the
 // background (see Run). A configuration that cannot work stops the daemon's
-// start-up with the key's name.
-func WorkerFactory(cfg config.Embedding) daemon.Factory {
+// start-up with the key's name. After each step it brings s's vectors up to
+// date (s may be nil: nothing is held in memory).
+func WorkerFactory(cfg config.Embedding, s *Searcher) daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
 		c, err := NewClient(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return newWorker(c, cfg.BatchSize, RecentWindow, sweepStep, d), nil
+		w := newWorker(c, cfg.BatchSize, RecentWindow, sweepStep, d)
+		w.searcher = s
+		return w, nil
 	}
 }
 
@@ -70,6 +73,9 @@ type worker struct {
 	window, sweep int
 	deps          daemon.Deps
 	log           *zap.Logger
+	// searcher, when set, is the daemon's in-memory vectors, refreshed
+	// after each step so that a question finds them read.
+	searcher *Searcher
 
 	model Model // Dims 0: not known yet
 	// counts are as of countedAt, moved on by what the worker stored since.
@@ -125,6 +131,9 @@ func (w *worker) Run(ctx context.Context) error {
 	clock := w.deps.Clock
 	for {
 		wait, err := w.step(ctx)
+		if err == nil && w.searcher != nil && w.model.Dims > 0 {
+			err = w.searcher.Refresh(ctx, w.deps.Pool, w.model)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -80,6 +80,8 @@ type harness struct {
 	pool  *pgxpool.Pool
 	clock *stepClock
 	srv   *fakeServer
+	// searcher, when set, is given to the workers start runs.
+	searcher *Searcher
 }
 
 func newHarness(t *testing.T, dims int) *harness {
@@ -112,6 +114,7 @@ func (h *harness) start(cfg config.Embedding, window, step int) *running {
 	sup := daemon.NewSupervisor(daemon.SupervisorConfig{})
 	w := newWorker(c, cfg.BatchSize, window, step, daemon.Deps{Pool: h.pool, Log: zap.NewNop(),
 		Clock: daemon.Clock{Now: h.clock.Now, After: h.clock.After}, Status: sup.Reporter("embedding")})
+	w.searcher = h.searcher
 	sup.Add("embedding", w)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{sup: sup, cancel: cancel, done: make(chan error, 1)}
@@ -471,7 +474,7 @@ func TestRegisterRunsTheWorkerInTheDaemonOnlyWhenConfigured(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := daemon.New(daemon.Options{Config: cfg})
-		Register(d, cfg.Embedding)
+		Register(d, cfg.Embedding, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() { errc <- d.Run(ctx) }()
@@ -508,7 +511,7 @@ func TestRegisterRunsTheWorkerInTheDaemonOnlyWhenConfigured(t *testing.T) {
 		}
 	}
 	// A configuration the factory refuses stops the start-up.
-	_, err := WorkerFactory(config.Embedding{URL: "http://h", Protocol: "ollama"})(daemon.Deps{})
+	_, err := WorkerFactory(config.Embedding{URL: "http://h", Protocol: "ollama"}, nil)(daemon.Deps{})
 	if err == nil || !strings.Contains(err.Error(), "invalid embedding.model") {
 		t.Errorf("factory: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/conversation"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/redact"
@@ -27,7 +28,19 @@ const (
 	OpSaveConversation = "save-conversation"
 	OpGetEmotions      = "get-emotions"
 	OpGetConversations = "get-conversations"
+	// OpNearest ranks memories by meaning from the vectors the daemon holds
+	// in memory; served only when an embedding server is configured.
+	OpNearest = "nearest"
 )
+
+// NearestArgs are the arguments of OpNearest: embedding.Nearest's.
+type NearestArgs struct {
+	Query   string    `json:"query"`
+	K       int       `json:"k"`
+	Kind    string    `json:"kind,omitempty"`
+	Speaker string    `json:"speaker,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
+}
 
 // GetEmotionsArgs are the arguments of OpGetEmotions.
 type GetEmotionsArgs struct {
@@ -38,8 +51,10 @@ type GetEmotionsArgs struct {
 // clean what they are given with r (the daemon's one Redactor) before it is
 // stored: a client cleans a record before it sends it, but an older one may
 // not have, and what reaches the database is the daemon's to answer for.
-func Handlers(q postgres.DB, r *redact.Redactor) map[string]Handler {
-	return map[string]Handler{
+// With s (the daemon's in-memory vectors, nil without an embedding server)
+// it serves OpNearest too.
+func Handlers(q postgres.DB, r *redact.Redactor, s *embedding.Searcher) map[string]Handler {
+	h := map[string]Handler{
 		OpSaveEmotion: saveOp(r, "emotion_id", func(e *memory.Emotion) *uuid.UUID { return &e.ID },
 			func(ctx context.Context, e memory.Emotion) (memory.Emotion, error) { return memory.Save(ctx, q, e) }),
 		OpSaveConversation: saveOp(r, "conversation_id", func(c *conversation.Conversation) *uuid.UUID { return &c.ID },
@@ -53,6 +68,12 @@ func Handlers(q postgres.DB, r *redact.Redactor) map[string]Handler {
 			return conversation.Recent(ctx, q, o)
 		}),
 	}
+	if s != nil {
+		h[OpNearest] = listOp(func(ctx context.Context, a NearestArgs) ([]embedding.Match, error) {
+			return s.Nearest(ctx, q, a.Query, a.K, embedding.Filter{Kind: a.Kind, Speaker: a.Speaker, Since: a.Since})
+		})
+	}
+	return h
 }
 
 // saveOp is the handler of a save of one memory: its record decoded (see
@@ -120,11 +141,12 @@ func decode(args json.RawMessage, v any) error {
 const statsEvery = 10 * time.Second
 
 // WorkerFactory runs the socket server as one of the daemon's supervised
-// workers, on the daemon's pool, cleaning the saves it serves with r.
-func WorkerFactory(r *redact.Redactor) daemon.Factory {
+// workers, on the daemon's pool, cleaning the saves it serves with r and
+// answering questions by meaning with s (nil: not served).
+func WorkerFactory(r *redact.Redactor, s *embedding.Searcher) daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
 		identity := Identity(d.Pool.Config().ConnString(), d.Location.String())
-		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool, r))
+		s := NewServer(Path(d.StateDir), identity, d.Log, Handlers(d.Pool, r, s))
 		return daemon.WorkerFunc(func(ctx context.Context) error {
 			l, err := s.Listen()
 			if errors.Is(err, errPathTooLong) {

@@ -68,7 +68,7 @@ func serve(t *testing.T) *harness {
 	t.Cleanup(pool.Close)
 	dir := pgtest.StateDir(t)
 	core, logs := observer.New(zap.DebugLevel)
-	h := &harness{srv: NewServer(Path(dir), "test", zap.New(core), Handlers(pool, nil)), pool: pool, path: Path(dir), logs: logs}
+	h := &harness{srv: NewServer(Path(dir), "test", zap.New(core), Handlers(pool, nil, nil)), pool: pool, path: Path(dir), logs: logs}
 	l, err := h.srv.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func FuzzAnswer(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer pool.Close()
-	s := NewServer("unused", "test", zap.NewNop(), Handlers(pool, nil))
+	s := NewServer("unused", "test", zap.NewNop(), Handlers(pool, nil, nil))
 	for _, seed := range []string{
 		`{"v":1,"op":"get-emotions","db":"test","args":{"limit":2}}`,
 		`{"v":1,"op":"get-emotions","db":"other","args":{"limit":2}}`,
