@@ -36,7 +36,7 @@ type moodsPage struct {
 
 type moodPeriod struct {
 	Start, End string
-	Top   []TopEmotion
+	Top        []TopEmotion
 }
 
 func (s *Server) moods(w http.ResponseWriter, r *http.Request) {
