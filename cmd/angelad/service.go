@@ -289,4 +289,3 @@ func writeSpoolLine(b *strings.Builder, s spoolReport, now time.Time) {
 	}
 	b.WriteString("\n")
 }
-

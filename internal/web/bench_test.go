@@ -18,6 +18,7 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // BenchmarkPages times each page's server time (the handler, from request
@@ -29,8 +30,8 @@ import (
 //	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 \
 //	  go test ./internal/web -run '^$' -bench BenchmarkPages -benchtime 20x -timeout 60m
 func BenchmarkPages(b *testing.B) {
-	convs := benchEnv(b, "ANGELA_BENCH_CONVERSATIONS", 20000)
-	emos := benchEnv(b, "ANGELA_BENCH_EMOTIONS", 2000)
+	convs := testkit.BenchSize(b, "ANGELA_BENCH_CONVERSATIONS", 20000)
+	emos := testkit.BenchSize(b, "ANGELA_BENCH_EMOTIONS", 2000)
 	ctx := context.Background()
 	pool, err := postgres.NewPool(ctx, pgtest.DB(b), pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
 	if err != nil {
@@ -91,18 +92,6 @@ func BenchmarkPages(b *testing.B) {
 			}
 		})
 	}
-}
-
-func benchEnv(b *testing.B, env string, def int) int {
-	v := os.Getenv(env)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 100 {
-		b.Fatalf("%s must be an integer of at least 100, got %q", env, v)
-	}
-	return n
 }
 
 // benchFillSQL spreads the messages and emotions evenly over the three

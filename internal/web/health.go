@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -30,14 +31,13 @@ type healthWorker struct {
 // health shows what `angelad status` shows, read the same way: the lock,
 // the status file and the spool directory, judged by daemon.Verdict. The
 // capture lag is the conversation worker's detail.
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+func (s *Server) healthData(context.Context, *http.Request) (healthPage, error) {
 	now := s.o.Now()
 	p := healthPage{Nav: Nav{"health"}, Now: now.In(s.o.Location)}
 	o, err := daemon.Observe(s.o.StateDir, now)
 	if err != nil {
 		p.Error = err.Error()
-		s.render(w, r, "health.html", p, nil)
-		return
+		return p, nil
 	}
 	backlog, err := spool.New(s.o.StateDir, nil).Backlog()
 	if err != nil {
@@ -54,5 +54,5 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 				State: strings.ReplaceAll(string(wk.State), "_", " "), Lines: daemon.DetailLines(wk.Detail)})
 		}
 	}
-	s.render(w, r, "health.html", p, nil)
+	return p, nil
 }

@@ -39,13 +39,6 @@ type moodPeriod struct {
 	Top        []TopEmotion
 }
 
-func (s *Server) moods(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	data, err := s.moodsData(ctx, r)
-	s.render(w, r, "moods.html", data, err)
-}
-
 func (s *Server) moodsData(ctx context.Context, r *http.Request) (moodsPage, error) {
 	q := r.URL.Query()
 	p := moodsPage{Nav: Nav{"moods"}, By: q.Get("by")}
@@ -75,11 +68,7 @@ func (s *Server) moodsData(ctx context.Context, r *http.Request) (moodsPage, err
 		return p, &badRequest{fmt.Sprintf("invalid from: the range may span at most %d days, got %d", maxMoodDays, span)}
 	}
 	p.From, p.To = from.Format(time.DateOnly), to.Format(time.DateOnly)
-	days, err := moodDays(ctx, s.o.Pool, from, end, s.o.Location)
-	if err != nil {
-		return p, err
-	}
-	tops, err := topEmotions(ctx, s.o.Pool, from, end, s.o.Location, p.By, topPerPeriod)
+	days, tops, err := moods(ctx, s.o.Pool, from, end, s.o.Location, p.By, topPerPeriod)
 	if err != nil {
 		return p, err
 	}

@@ -116,15 +116,15 @@ type todayPage struct {
 // Nav is what every page's header needs.
 type Nav struct{ Page string }
 
-func (s *Server) ctx(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), pageTimeout)
-}
-
-func (s *Server) today(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	data, err := s.todayData(ctx, r)
-	s.render(w, r, "today.html", data, err)
+// page is the handler of the page made by data from a request, within
+// pageTimeout, and rendered by the template name.
+func page[T any](s *Server, name string, data func(context.Context, *http.Request) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+		defer cancel()
+		d, err := data(ctx, r)
+		s.render(w, r, name, d, err)
+	}
 }
 
 func (s *Server) todayData(ctx context.Context, r *http.Request) (todayPage, error) {
@@ -186,13 +186,10 @@ type searchHit struct {
 	Link string
 }
 
-func (s *Server) search(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
+func (s *Server) searchData(ctx context.Context, r *http.Request) (searchPage, error) {
 	p := searchPage{Nav: Nav{"search"}, Query: r.URL.Query().Get("q")}
 	if strings.TrimSpace(p.Query) == "" {
-		s.render(w, r, "search.html", p, nil)
-		return
+		return p, nil
 	}
 	// The CLI's search: memory.Search with the configured model, lexical
 	// (the daemon holds no embedding client for a page).
@@ -211,7 +208,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Hits = append(p.Hits, searchHit{h, link})
 	}
-	s.render(w, r, "search.html", p, err)
+	return p, err
 }
 
 type journalPage struct {
@@ -224,13 +221,6 @@ type journalDay struct {
 	Date    string
 	Updates []dailyupdate.Update
 	Entries []JournalEntry
-}
-
-func (s *Server) journal(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.ctx(r)
-	defer cancel()
-	data, err := s.journalData(ctx, r)
-	s.render(w, r, "journal.html", data, err)
 }
 
 func (s *Server) journalData(ctx context.Context, r *http.Request) (journalPage, error) {

@@ -84,12 +84,12 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/today", http.StatusSeeOther)
 	})
-	s.mux.HandleFunc("GET /today", s.today)
+	s.mux.HandleFunc("GET /today", page(s, "today.html", s.todayData))
 	s.mux.HandleFunc("GET /events", s.events)
-	s.mux.HandleFunc("GET /moods", s.moods)
-	s.mux.HandleFunc("GET /journal", s.journal)
-	s.mux.HandleFunc("GET /search", s.search)
-	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.HandleFunc("GET /moods", page(s, "moods.html", s.moodsData))
+	s.mux.HandleFunc("GET /journal", page(s, "journal.html", s.journalData))
+	s.mux.HandleFunc("GET /search", page(s, "search.html", s.searchData))
+	s.mux.HandleFunc("GET /health", page(s, "health.html", s.healthData))
 	return s
 }
 
