@@ -8,7 +8,7 @@ BIN       := bin/angelad
 STATE_DIR ?= $(CURDIR)/.state
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench benchcapture benchdaily benchmemory benchrecall lint
+.PHONY: help build run test bench benchcapture benchdaily benchmemory benchrecall benchweb lint
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ benchdaily: ## Daily updates: the evening reflection on 1,000,000/100,000 rows, 
 
 benchmemory: ## Memory: recall, search, retrieval, consolidation and writers' wait on 1,000,000 conversations (up to 30 minutes)
 	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 $(GO) test ./internal/memory -run '^$$' -bench 'BenchmarkScale$$' -benchtime 3x -timeout 90m
+
+benchweb: ## The viewer: each page's server time on 1,000,000 conversations and 100,000 emotions over three years (up to 30 minutes)
+	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 $(GO) test ./internal/web -run '^$$' -bench BenchmarkPages -benchtime 20x -timeout 60m
 
 benchrecall: ## Retrieval quality: recall@1/5/10 and MRR per question type and language on the evaluation sets (lexical; hybrid with ANGELA_TEST_EMBED_URL)
 	$(GO) test ./internal/memory -run '^$$' -bench 'BenchmarkRecall' -benchtime 1x -timeout 20m

@@ -43,6 +43,7 @@ func (a *app) subcommands() []subcommand {
 		{"migrate", a.migrateCommand},
 		{"run", a.runCommand},
 		{"status", a.statusCommand},
+		{"open", a.openCommand},
 		{"logs", a.logsCommand},
 		{"hook", a.hookCommand},
 		{"hooks", a.hooksCommand},

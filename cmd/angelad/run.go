@@ -21,6 +21,7 @@ import (
 	"github.com/angela-ai/angelad/internal/socket"
 	"github.com/angela-ai/angelad/internal/spool"
 	"github.com/angela-ai/angelad/internal/text"
+	"github.com/angela-ai/angelad/internal/web"
 )
 
 func (a *app) runCommand() *cobra.Command {
@@ -94,6 +95,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("spool", spool.WorkerFactory(r))
 		embedding.Register(d, a.cfg.Embedding, searcher)
 		d.Register("index", memory.IndexWorkerFactory())
+		web.Register(d, a.cfg.Web, a.cfg.Memory)
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

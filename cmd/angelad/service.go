@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -15,7 +13,6 @@ import (
 	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/service"
 	"github.com/angela-ai/angelad/internal/spool"
-	"github.com/angela-ai/angelad/internal/text"
 )
 
 // serviceOptions reads the flags every service command shares.
@@ -255,7 +252,7 @@ func writeStatus(w interface{ Write([]byte) (int, error) }, r statusReport) erro
 			if wk.Problem != "" {
 				fmt.Fprintf(&b, "           problem: %s\n", wk.Problem)
 			}
-			for _, f := range detailLines(wk.Detail) {
+			for _, f := range daemon.DetailLines(wk.Detail) {
 				fmt.Fprintf(&b, "           %s\n", f)
 			}
 		}
@@ -291,63 +288,4 @@ func writeSpoolLine(b *strings.Builder, s spoolReport, now time.Time) {
 		b.WriteString(" (angelad spool lists them)")
 	}
 	b.WriteString("\n")
-}
-
-// detailLines shows a worker's detail generically, one "key: value" a field in
-// the order the worker wrote them, nested objects with dotted keys, so that a
-// worker needs no code here for its status lines.
-func detailLines(detail json.RawMessage) []string {
-	if len(detail) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(detail))
-	dec.UseNumber()
-	var lines []string
-	var walk func(prefix string) error
-	walk = func(prefix string) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				for dec.More() {
-					k, err := dec.Token()
-					if err != nil {
-						return err
-					}
-					name := k.(string)
-					if prefix != "" {
-						name = prefix + "." + name
-					}
-					if err := walk(name); err != nil {
-						return err
-					}
-				}
-			case '[':
-				var items []string
-				for dec.More() {
-					var v any
-					if err := dec.Decode(&v); err != nil {
-						return err
-					}
-					items = append(items, text.OneLine(fmt.Sprint(v)))
-				}
-				lines = append(lines, prefix+": "+strings.Join(items, ", "))
-			}
-			_, err := dec.Token() // the closing delimiter
-			return err
-		case nil:
-			lines = append(lines, prefix+": none")
-		default:
-			lines = append(lines, prefix+": "+text.OneLine(fmt.Sprint(t)))
-		}
-		return nil
-	}
-	if err := walk(""); err != nil {
-		return []string{"detail: cannot be shown: " + err.Error()}
-	}
-	return lines
 }

@@ -46,7 +46,7 @@ func TestStatusShowsEachWorkersDetailAndProblems(t *testing.T) {
 		}
 		last += i + len(w)
 	}
-	if got := detailLines(json.RawMessage(`{"a":`)); len(got) != 1 || !strings.HasPrefix(got[0], "detail: cannot be shown") {
+	if got := daemon.DetailLines(json.RawMessage(`{"a":`)); len(got) != 1 || !strings.HasPrefix(got[0], "detail: cannot be shown") {
 		t.Errorf("broken detail = %q", got)
 	}
 }

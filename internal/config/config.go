@@ -76,6 +76,7 @@ type Config struct {
 	Hooks        Hooks
 	Redaction    Redaction
 	Embedding    Embedding
+	Web          Web
 
 	// File is the config file that was read ("" when none).
 	File string
@@ -352,6 +353,7 @@ func buildKeys() []key {
 	ks = append(ks, hooksKeys()...)
 	ks = append(ks, redactionKeys()...)
 	ks = append(ks, embeddingKeys()...)
+	ks = append(ks, webKeys()...)
 	return ks
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // StatusFileName is the file in the state directory where a running daemon
@@ -294,4 +297,63 @@ func writeFileAtomic(path string, v any) error {
 		return fmt.Errorf("status file: %w", err)
 	}
 	return nil
+}
+
+// DetailLines shows a worker's detail generically, one "key: value" a field in
+// the order the worker wrote them, nested objects with dotted keys, so that a
+// worker needs no code here for its status lines.
+func DetailLines(detail json.RawMessage) []string {
+	if len(detail) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(detail))
+	dec.UseNumber()
+	var lines []string
+	var walk func(prefix string) error
+	walk = func(prefix string) error {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				for dec.More() {
+					k, err := dec.Token()
+					if err != nil {
+						return err
+					}
+					name := k.(string)
+					if prefix != "" {
+						name = prefix + "." + name
+					}
+					if err := walk(name); err != nil {
+						return err
+					}
+				}
+			case '[':
+				var items []string
+				for dec.More() {
+					var v any
+					if err := dec.Decode(&v); err != nil {
+						return err
+					}
+					items = append(items, text.OneLine(fmt.Sprint(v)))
+				}
+				lines = append(lines, prefix+": "+strings.Join(items, ", "))
+			}
+			_, err := dec.Token() // the closing delimiter
+			return err
+		case nil:
+			lines = append(lines, prefix+": none")
+		default:
+			lines = append(lines, prefix+": "+text.OneLine(fmt.Sprint(t)))
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return []string{"detail: cannot be shown: " + err.Error()}
+	}
+	return lines
 }

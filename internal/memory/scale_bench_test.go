@@ -21,6 +21,7 @@ import (
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/testkit"
 )
 
 // The scale benchmarks fill one database with ANGELA_BENCH_CONVERSATIONS
@@ -30,19 +31,6 @@ import (
 //
 //	ANGELA_BENCH_CONVERSATIONS=1000000 ANGELA_BENCH_EMOTIONS=100000 \
 //	  go test ./internal/memory -run '^$' -bench BenchmarkScale -benchtime 20x -timeout 60m
-
-func benchSize(b *testing.B, env string, def int) int {
-	b.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 100 {
-		b.Fatalf("%s must be an integer of at least 100, got %q", env, v)
-	}
-	return n
-}
 
 // The fill's vocabulary: Thai written without spaces, as Thai is, and
 // English with them. The rare words appear in 20 rows each.
@@ -103,8 +91,8 @@ type scale struct {
 // on a small machine, so BenchmarkScale makes it once for all its figures.
 func fillScale(b *testing.B) *scale {
 	b.Helper()
-	convs := benchSize(b, "ANGELA_BENCH_CONVERSATIONS", 20000)
-	emos := benchSize(b, "ANGELA_BENCH_EMOTIONS", 2000)
+	convs := testkit.BenchSize(b, "ANGELA_BENCH_CONVERSATIONS", 20000)
+	emos := testkit.BenchSize(b, "ANGELA_BENCH_EMOTIONS", 2000)
 	var (
 		scaleDB  *scale
 		scaleErr error

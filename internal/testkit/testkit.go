@@ -1,7 +1,8 @@
 // Package testkit owns what tests share about time and waiting: Clock, a fake
 // clock a test moves by hand, so that time-driven code is tested without
 // waiting for time to pass, and WaitFor, which polls a condition under a
-// deadline, so that no test sleeps to wait for something to happen.
+// deadline, so that no test sleeps to wait for something to happen; and
+// BenchSize, how big a benchmark's database is made.
 //
 // Only tests import it; the module's dependency test fails when non-test code
 // does. It imports nothing of this module, so any package's tests can use it,
@@ -10,9 +11,27 @@ package testkit
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
+
+// BenchSize is the size a scale benchmark reads from the environment
+// variable env (ANGELA_BENCH_CONVERSATIONS, say), def when it is not set: a
+// plain run stays quick, and the figures at scale are asked for by name.
+func BenchSize(tb testing.TB, env string, def int) int {
+	tb.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 100 {
+		tb.Fatalf("%s must be an integer of at least 100, got %q", env, v)
+	}
+	return n
+}
 
 // Patience bounds every wait in the kit. It only ever ends a test that would
 // otherwise hang, and it paces nothing: a condition that holds is seen
