@@ -95,7 +95,7 @@ readable format on a terminal, JSON lines otherwise.`,
 		d.Register("spool", spool.WorkerFactory(r))
 		embedding.Register(d, a.cfg.Embedding, searcher)
 		d.Register("index", memory.IndexWorkerFactory())
-		web.Register(d, a.cfg.Web, a.cfg.Memory)
+		web.Register(d, a.cfg.Web, a.cfg.Memory, searcher)
 		if err := d.Run(ctx); err != nil {
 			// The log is where a daemon's failure is read; say it there, once,
 			// and on stderr too when the log is a file, so whoever started the

@@ -129,7 +129,7 @@ func TestInTheBrowser(t *testing.T) {
 	}
 
 	d := daemon.New(daemon.Options{Config: cfg})
-	web.Register(d, cfg.Web, cfg.Memory)
+	web.Register(d, cfg.Web, cfg.Memory, nil)
 	dctx, stop := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- d.Run(dctx) }()

@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/dailyupdate"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -36,6 +38,11 @@ const (
 // pageTimeout bounds the database work of one page.
 const pageTimeout = 10 * time.Second
 
+// semanticTimeout bounds a search's ranking by meaning (the model's answer
+// and the vectors' read), so that a slow model server leaves the page its
+// ranking by words.
+const semanticTimeout = 3 * time.Second
+
 func parseTemplates() *template.Template {
 	funcs := template.FuncMap{
 		"show": displayable,
@@ -46,6 +53,7 @@ func parseTemplates() *template.Template {
 			return text.Preview(displayable(s), n)
 		},
 		"printf": fmt.Sprintf,
+		"lang":   thaiLang,
 	}
 	return template.Must(template.New("pages").Funcs(funcs).ParseFS(templateFiles, "templates/*.html"))
 }
@@ -191,10 +199,10 @@ func (s *Server) searchData(ctx context.Context, r *http.Request) (searchPage, e
 	if strings.TrimSpace(p.Query) == "" {
 		return p, nil
 	}
-	// The CLI's search: memory.Search with the configured model, lexical
-	// (the daemon holds no embedding client for a page).
+	// The CLI's search: memory.Search with the configured model, and the
+	// daemon's ranking by meaning of a question when it has one.
 	hits, err := memory.Search(ctx, s.o.Pool, s.o.Model, memory.SearchOptions{Text: p.Query, Limit: searchLimit,
-		Now: s.o.Now(), Location: s.o.Location})
+		Now: s.o.Now(), Location: s.o.Location, Semantic: s.semantic(ctx, p.Query)})
 	var fe *text.FieldError
 	if errors.As(err, &fe) {
 		p.Error, err = fe.Error(), nil
@@ -264,4 +272,41 @@ func (s *Server) journalData(ctx context.Context, r *http.Request) (journalPage,
 	// Both lists are newest first, but a date may be in one only.
 	slices.SortStableFunc(p.Days, func(a, b journalDay) int { return strings.Compare(b.Date, a.Date) })
 	return p, nil
+}
+
+// semanticDepth is how many of the nearest memories by meaning are fused
+// with the words' ranking, as the CLI's search fuses.
+const semanticDepth = 50
+
+// semantic ranks a question of more than a word by meaning, within
+// semanticTimeout; nil (ranked by words alone, with one log line) without
+// an embedding server or when it fails.
+func (s *Server) semantic(ctx context.Context, question string) []memory.SemanticHit {
+	if s.o.Searcher == nil || memory.IsOneWord(question) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, semanticTimeout)
+	defer cancel()
+	matches, err := s.o.Searcher.Nearest(ctx, s.o.Pool, question, semanticDepth, embedding.Filter{})
+	if err != nil {
+		s.o.Log.Warn("search ranked by words alone: the ranking by meaning failed", zap.Error(err))
+		return nil
+	}
+	out := make([]memory.SemanticHit, 0, len(matches))
+	for _, m := range matches {
+		out = append(out, memory.SemanticHit{Kind: m.Kind, ID: m.ID, Similarity: float64(m.Score)})
+	}
+	return out
+}
+
+// thaiLang is a text's lang attribute: "th" when it holds Thai script, so
+// that the browser picks a Thai font and breaks its lines as Thai, and ""
+// (no attribute) otherwise.
+func thaiLang(s string) string {
+	for _, r := range s {
+		if unicode.Is(unicode.Thai, r) {
+			return "th"
+		}
+	}
+	return ""
 }

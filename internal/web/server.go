@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	Model memory.Model
 	// StateDir is where the health page reads the daemon's status and spool.
 	StateDir string
+	// Searcher, when an embedding server is configured, is the daemon's
+	// vectors in memory: search ranks a question by meaning too, as the
+	// CLI's does. nil: by words alone.
+	Searcher *embedding.Searcher
 	// LiveInterval is how often a live timeline polls; zero means
 	// DefaultLiveInterval.
 	LiveInterval time.Duration

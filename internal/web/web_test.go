@@ -40,7 +40,7 @@ type fixture struct {
 	clock *testkit.Clock
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t *testing.T, with ...func(*Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := postgres.NewPool(ctx, pgtest.DB(t), pgtest.TimeZone, postgres.PoolOptions{MaxConns: 4})
@@ -58,8 +58,12 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Options{Pool: pool, Token: testToken, Now: clock.Now, After: clock.After, Location: loc,
-		Model: memory.NewModel(mem.Memory), StateDir: t.TempDir()})
+	o := Options{Pool: pool, Token: testToken, Now: clock.Now, After: clock.After, Location: loc,
+		Model: memory.NewModel(mem.Memory), StateDir: t.TempDir()}
+	for _, w := range with {
+		w(&o)
+	}
+	s := New(o)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{pool: pool, srv: srv, s: s, loc: loc, now: now, clock: clock}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/daemon"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 )
 
@@ -23,9 +24,9 @@ const shutdownTimeout = 5 * time.Second
 
 // Register adds the viewer to the daemon when web.enabled is set, and
 // nothing otherwise.
-func Register(d *daemon.Daemon, cfg config.Web, mem config.Memory) {
+func Register(d *daemon.Daemon, cfg config.Web, mem config.Memory, searcher *embedding.Searcher) {
 	if cfg.Enabled {
-		d.Register("web", WorkerFactory(cfg, mem))
+		d.Register("web", WorkerFactory(cfg, mem, searcher))
 	}
 }
 
@@ -50,17 +51,18 @@ func URL(cfg config.Web) string {
 }
 
 // WorkerFactory returns the factory of the viewer's worker, which serves the
-// viewer on the configured address until the daemon stops. The token is
+// viewer on the configured address until the daemon stops, its search
+// ranking questions by meaning too with searcher (nil: by words alone). The token is
 // made (or read) when the worker is built, so that a token file others may
 // read stops the start-up with its name.
-func WorkerFactory(cfg config.Web, mem config.Memory) daemon.Factory {
+func WorkerFactory(cfg config.Web, mem config.Memory, searcher *embedding.Searcher) daemon.Factory {
 	return func(d daemon.Deps) (daemon.Worker, error) {
 		tok, err := Token(d.StateDir)
 		if err != nil {
 			return nil, err
 		}
 		s := New(Options{Pool: d.Pool, Log: d.Log, Token: tok, Now: d.Clock.Now, After: d.Clock.After,
-			Location: d.Location, Model: memory.NewModel(mem), StateDir: d.StateDir})
+			Location: d.Location, Model: memory.NewModel(mem), StateDir: d.StateDir, Searcher: searcher})
 		return daemon.WorkerFunc(func(ctx context.Context) error { return serve(ctx, d, cfg, s) }), nil
 	}
 }

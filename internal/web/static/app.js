@@ -47,7 +47,7 @@ function follow(live) {
     speaker.textContent = l.speaker;
     const text = document.createElement("span");
     text.className = "text";
-    text.lang = "th";
+    if (/[\u0E00-\u0E7F]/.test(l.text)) text.lang = "th";
     text.textContent = l.text;
     li.append(time, " ", speaker, " ", text);
     session.querySelector("ol").prepend(li);
