@@ -293,6 +293,16 @@ func addPathFlags(cmd *cobra.Command) *pathFlags {
 	return &p
 }
 
+// saveAccess returns the access path of a save command with p's flags, its
+// texts cleaned by the process's Redactor.
+func (a *app) saveAccess(p *pathFlags, noSpool bool) (*access.Client, error) {
+	r, err := a.redactor(a.warnings())
+	if err != nil {
+		return nil, err
+	}
+	return a.pathAccess(p, noSpool, r), nil
+}
+
 // pathAccess returns the access path of a command with p's flags: --direct
 // skips the daemon, --debug says on stderr which path served the command.
 // A save's texts are cleaned by r, the process's Redactor (nil for a read).

@@ -85,23 +85,15 @@ input is never spooled.`,
 		if msgFile != "" {
 			flags = withFlag(flags, "message_text", "--message-file")
 		}
-		r, err := a.redactor(a.warnings())
+		acc, err := a.saveAccess(path, noSpool)
 		if err != nil {
 			return err
 		}
-		saved, spooled, err := a.pathAccess(path, noSpool, r).SaveConversation(ctx, c, at, id)
-		if spooled != nil {
-			a.warnSpooled(spooled)
-		}
-		if err != nil {
-			return renameFields(err, flags)
-		}
-		if asJSON {
-			saved.CreatedAt = saved.CreatedAt.In(a.cfg.Location())
-			return writeJSON(a.stdout, saved)
-		}
-		_, err = fmt.Fprintln(a.stdout, saved.ID)
-		return err
+		saved, spooled, err := acc.SaveConversation(ctx, c, at, id)
+		return a.writeSaved(saved.ID, spooled, renameFields(err, flags), asJSON, func(loc *time.Location) any {
+			saved.CreatedAt = saved.CreatedAt.In(loc)
+			return saved
+		})
 	})
 	return cmd
 }

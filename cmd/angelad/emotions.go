@@ -68,23 +68,15 @@ input is never spooled.`,
 			return err
 		}
 		e.Intensity, e.MemoryStrength = *intensity, *strength
-		r, err := a.redactor(a.warnings())
+		acc, err := a.saveAccess(path, noSpool)
 		if err != nil {
 			return err
 		}
-		saved, spooled, err := a.pathAccess(path, noSpool, r).SaveEmotion(ctx, e, at, id)
-		if spooled != nil {
-			a.warnSpooled(spooled)
-		}
-		if err != nil {
-			return renameFields(err, emotionFlags)
-		}
-		if asJSON {
-			saved.FeltAt = saved.FeltAt.In(a.cfg.Location())
-			return writeJSON(a.stdout, saved)
-		}
-		_, err = fmt.Fprintln(a.stdout, saved.ID)
-		return err
+		saved, spooled, err := acc.SaveEmotion(ctx, e, at, id)
+		return a.writeSaved(saved.ID, spooled, renameFields(err, emotionFlags), asJSON, func(loc *time.Location) any {
+			saved.FeltAt = saved.FeltAt.In(loc)
+			return saved
+		})
 	})
 	return cmd
 }

@@ -86,7 +86,7 @@ func skipValue(b []byte, i int) (int, error) {
 				break
 			}
 			open = append(open, '}')
-			if i, err = skipKey(b, i+1); err != nil {
+			if _, i, err = readKey(b, i+1); err != nil {
 				return 0, err
 			}
 			continue
@@ -127,7 +127,7 @@ func skipValue(b []byte, i int) (int, error) {
 			}
 			i++
 			if closer == '}' {
-				if i, err = skipKey(b, i); err != nil {
+				if _, i, err = readKey(b, i); err != nil {
 					return 0, err
 				}
 			}
@@ -136,22 +136,24 @@ func skipValue(b []byte, i int) (int, error) {
 	}
 }
 
-// skipKey returns the index just after the ':' that follows the object key
-// starting at b[i] (after any whitespace).
-func skipKey(b []byte, i int) (int, error) {
+// readKey reads the object key starting at b[i] (after any whitespace) and
+// the ':' that follows it. It returns the raw key, quotes included, and the
+// index just after the ':'.
+func readKey(b []byte, i int) ([]byte, int, error) {
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '"' {
-		return 0, syntaxErr(i, "object key expected")
+		return nil, 0, syntaxErr(i, "object key expected")
 	}
 	end, err := skipString(b, i)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
+	key := b[i:end]
 	i = skipSpace(b, end)
 	if i >= len(b) || b[i] != ':' {
-		return 0, syntaxErr(i, "':' expected")
+		return nil, 0, syntaxErr(i, "':' expected")
 	}
-	return i + 1, nil
+	return key, i + 1, nil
 }
 
 // skipScalar returns the index just after the string, literal or number
@@ -215,38 +217,39 @@ func walkObject(b []byte, i int, field func(key, value []byte)) (int, error) {
 		return i + 1, nil
 	}
 	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] != '"' {
-			return 0, syntaxErr(i, "object key expected")
-		}
-		kEnd, err := skipString(b, i)
+		key, after, err := readKey(b, i)
 		if err != nil {
 			return 0, err
 		}
-		key := b[i:kEnd]
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return 0, syntaxErr(i, "':' expected")
-		}
-		vStart := skipSpace(b, i+1)
+		vStart := skipSpace(b, after)
 		vEnd, err := skipValue(b, vStart)
 		if err != nil {
 			return 0, err
 		}
 		field(key, b[vStart:vEnd])
-		i = skipSpace(b, vEnd)
-		if i >= len(b) {
-			return 0, syntaxErr(i, "unterminated object")
+		next, done, err := afterValue(b, vEnd, '}', "object")
+		if err != nil || done {
+			return next, err
 		}
-		switch b[i] {
-		case ',':
-			i++
-		case '}':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "',' or '}' expected")
-		}
+		i = next
 	}
+}
+
+// afterValue reads what follows a member of an object or an element of an
+// array, from b[i]: a ',' (another one comes) or closing, the end of the
+// container (kind names it in errors), when it reports done. It returns the
+// index just after either.
+func afterValue(b []byte, i int, closing byte, kind string) (next int, done bool, err error) {
+	i = skipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return 0, false, syntaxErr(i, "unterminated "+kind)
+	case b[i] == ',':
+		return i + 1, false, nil
+	case b[i] == closing:
+		return i + 1, true, nil
+	}
+	return 0, false, syntaxErr(i, "',' or '"+string(closing)+"' expected")
 }
 
 // walkArray is walkObject for arrays: elem gets each raw element.
@@ -262,18 +265,11 @@ func walkArray(b []byte, i int, elem func(value []byte)) (int, error) {
 			return 0, err
 		}
 		elem(b[vStart:vEnd])
-		i = skipSpace(b, vEnd)
-		if i >= len(b) {
-			return 0, syntaxErr(i, "unterminated array")
+		next, done, err := afterValue(b, vEnd, ']', "array")
+		if err != nil || done {
+			return next, err
 		}
-		switch b[i] {
-		case ',':
-			i++
-		case ']':
-			return i + 1, nil
-		default:
-			return 0, syntaxErr(i, "',' or ']' expected")
-		}
+		i = next
 	}
 }
 

@@ -17,6 +17,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // object is a JSON object that keeps the order of its keys.
@@ -175,11 +177,11 @@ func ReadFile(path string, newMode fs.FileMode) (*File, error) {
 		f.obj = newObject()
 		return f, nil
 	case err != nil:
-		return nil, fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("read %s: %w", path, text.WithoutPath(err))
 	}
 	st, err := os.Stat(f.target)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("read %s: %w", path, text.WithoutPath(err))
 	}
 	f.exists, f.mode, f.data = true, st.Mode().Perm(), data
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -190,14 +192,6 @@ func ReadFile(path string, newMode fs.FileMode) (*File, error) {
 		return nil, &NotJSONError{Path: path, Err: err}
 	}
 	return f, nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // Content is the file as it would be written now.
@@ -246,7 +240,7 @@ func (f *File) Write() (backup string, err error) {
 	dir := filepath.Dir(f.target)
 	if !f.exists {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("create %s: %w", dir, unwrapPath(err))
+			return "", fmt.Errorf("create %s: %w", dir, text.WithoutPath(err))
 		}
 	}
 	if f.exists {
@@ -266,24 +260,24 @@ func (f *File) Write() (backup string, err error) {
 func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return unwrapPath(err)
+		return text.WithoutPath(err)
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // a no-op after the rename
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return unwrapPath(err)
+		return text.WithoutPath(err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
-		return unwrapPath(err)
+		return text.WithoutPath(err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return unwrapPath(err)
+		return text.WithoutPath(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return unwrapPath(err)
+		return text.WithoutPath(err)
 	}
-	return unwrapPath(os.Rename(name, path))
+	return text.WithoutPath(os.Rename(name, path))
 }

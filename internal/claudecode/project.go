@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // ProjectKey is the key under which Claude Code keeps what its local scope
@@ -22,7 +24,7 @@ func ProjectKey(dir string) (string, error) {
 		return "", fmt.Errorf("find the project directory: %w", err)
 	}
 	if abs, err = filepath.EvalSymlinks(abs); err != nil {
-		return "", fmt.Errorf("find the project directory: %w", unwrapPath(err))
+		return "", fmt.Errorf("find the project directory: %w", text.WithoutPath(err))
 	}
 	for d := abs; ; d = filepath.Dir(d) {
 		if root, ok := gitTop(d); ok {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // Config is angelad's effective configuration.
@@ -610,7 +612,7 @@ func readFile(path string, explicit bool) (map[string]string, error) {
 		if errors.Is(err, os.ErrNotExist) && !explicit {
 			return nil, nil
 		}
-		return nil, errorf("config file %s: %v", path, unwrapPathError(err))
+		return nil, errorf("config file %s: %v", path, text.WithoutPath(err))
 	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -625,14 +627,6 @@ func readFile(path string, explicit bool) (map[string]string, error) {
 		return nil, errorf("config file %s: %v", path, err)
 	}
 	return out, nil
-}
-
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 func flatten(prefix string, m map[string]any, out map[string]string) error {

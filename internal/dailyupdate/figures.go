@@ -112,6 +112,16 @@ func dayBounds(d time.Time, loc *time.Location) (time.Time, time.Time) {
 	return start, end
 }
 
+// appendRows returns a batch query's callback that appends every row, as
+// scan reads it, to *dst.
+func appendRows[T any](dst *[]T, scan func(pgx.CollectableRow) (T, error)) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		var err error
+		*dst, err = pgx.AppendRows(*dst, rows, scan)
+		return err
+	}
+}
+
 // DayNumber is the number of the local date d counted from since (day 1).
 func DayNumber(d, since time.Time) int {
 	a := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC)
@@ -130,43 +140,28 @@ func ComputeDay(ctx context.Context, q postgres.DB, d time.Time, loc *time.Locat
 		return row.Scan(&f.Conversations, &f.BySpeaker.David, &f.BySpeaker.Angela, &f.BySpeaker.System,
 			&f.Sessions, &f.ImportantCount)
 	})
-	b.Queue(dayTopicsSQL, start, end, topTopics).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var t TopicCount
-			if err := rows.Scan(&t.Topic, &t.Count); err != nil {
-				return err
-			}
-			f.TopTopics = append(f.TopTopics, t)
-		}
-		return rows.Err()
-	})
-	b.Queue(dayImportantSQL, start, end, ImportantLevel, topMoments).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var m Moment
-			if err := rows.Scan(&m.At, &m.Speaker, &m.Text, &m.Importance); err != nil {
-				return err
-			}
+	b.Queue(dayTopicsSQL, start, end, topTopics).Query(appendRows(&f.TopTopics,
+		func(row pgx.CollectableRow) (t TopicCount, err error) {
+			err = row.Scan(&t.Topic, &t.Count)
+			return t, err
+		}))
+	b.Queue(dayImportantSQL, start, end, ImportantLevel, topMoments).Query(appendRows(&f.Important,
+		func(row pgx.CollectableRow) (m Moment, err error) {
+			err = row.Scan(&m.At, &m.Speaker, &m.Text, &m.Importance)
 			m.At = m.At.UTC()
 			m.Text = text.Preview(m.Text, momentChars)
-			f.Important = append(f.Important, m)
-		}
-		return rows.Err()
-	})
+			return m, err
+		}))
 	type emotionRow struct {
 		name               string
 		count, sum, max, n int
 	}
 	var emotions []emotionRow
-	b.Queue(dayEmotionsSQL, start, end).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var r emotionRow
-			if err := rows.Scan(&r.name, &r.count, &r.sum, &r.max, &r.n); err != nil {
-				return err
-			}
-			emotions = append(emotions, r)
-		}
-		return rows.Err()
-	})
+	b.Queue(dayEmotionsSQL, start, end).Query(appendRows(&emotions,
+		func(row pgx.CollectableRow) (r emotionRow, err error) {
+			err = row.Scan(&r.name, &r.count, &r.sum, &r.max, &r.n)
+			return r, err
+		}))
 	b.Queue(dayMostIntenseSQL, start, end).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var m EmotionMoment

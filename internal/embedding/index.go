@@ -270,19 +270,13 @@ func (ix *Index) Search(q []float32, k int, f Filter) []Match {
 // with c, whose model must be the index's, and searches the vectors held
 // (Refresh them first for the latest).
 func (ix *Index) Nearest(ctx context.Context, c *Client, query string, k int, f Filter) ([]Match, error) {
-	if c == nil {
-		return nil, ErrNotConfigured
-	}
-	if err := checkQuestion(query, k, f); err != nil {
+	m, q, err := embedQuestion(ctx, c, query, k, f)
+	if err != nil {
 		return nil, err
 	}
-	vs, err := c.Embed(ctx, []string{query})
-	if err != nil {
-		return nil, fmt.Errorf("embed the question: %w", err)
-	}
-	if c.Model() != ix.model.Name || len(vs[0]) != ix.model.Dims {
+	if m != ix.model {
 		return nil, fmt.Errorf("nearest: the index holds %s at %d dimensions, the question is embedded with %s at %d",
-			ix.model.Name, ix.model.Dims, c.Model(), len(vs[0]))
+			ix.model.Name, ix.model.Dims, m.Name, m.Dims)
 	}
-	return ix.Search(vs[0], k, f), nil
+	return ix.Search(q, k, f), nil
 }

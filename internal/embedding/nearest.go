@@ -45,30 +45,34 @@ type Match struct {
 // server, the database's) means "no ranking by meaning this time": the caller
 // logs it once and ranks lexically.
 func Nearest(ctx context.Context, db postgres.DB, c *Client, query string, k int, f Filter) ([]Match, error) {
-	if c == nil {
-		return nil, ErrNotConfigured
-	}
-	if err := checkQuestion(query, k, f); err != nil {
+	m, q, err := embedQuestion(ctx, c, query, k, f)
+	if err != nil {
 		return nil, err
+	}
+	return NearestVector(ctx, db, m, q, k, f)
+}
+
+// embedQuestion checks a question for k nearest memories passing f, and
+// embeds it with c: both Nearests ask the server only for a question they can
+// answer. It returns the vector and the model it is of.
+func embedQuestion(ctx context.Context, c *Client, query string, k int, f Filter) (Model, []float32, error) {
+	if c == nil {
+		return Model{}, nil, ErrNotConfigured
+	}
+	if k < 1 || k > MaxNearest {
+		return Model{}, nil, fmt.Errorf("nearest: k must be from 1 to %d, got %d", MaxNearest, k)
+	}
+	if f.Kind != "" && f.Kind != KindConversation && f.Kind != KindEmotion {
+		return Model{}, nil, fmt.Errorf("nearest: kind must be %s or %s, got %q", KindConversation, KindEmotion, f.Kind)
+	}
+	if strings.TrimSpace(query) == "" {
+		return Model{}, nil, errors.New("nearest: the question is empty")
 	}
 	vs, err := c.Embed(ctx, []string{query})
 	if err != nil {
-		return nil, fmt.Errorf("embed the question: %w", err)
+		return Model{}, nil, fmt.Errorf("embed the question: %w", err)
 	}
-	return NearestVector(ctx, db, Model{Name: c.Model(), Dims: len(vs[0])}, vs[0], k, f)
-}
-
-func checkQuestion(query string, k int, f Filter) error {
-	if k < 1 || k > MaxNearest {
-		return fmt.Errorf("nearest: k must be from 1 to %d, got %d", MaxNearest, k)
-	}
-	if f.Kind != "" && f.Kind != KindConversation && f.Kind != KindEmotion {
-		return fmt.Errorf("nearest: kind must be %s or %s, got %q", KindConversation, KindEmotion, f.Kind)
-	}
-	if strings.TrimSpace(query) == "" {
-		return errors.New("nearest: the question is empty")
-	}
-	return nil
+	return Model{Name: c.Model(), Dims: len(vs[0])}, vs[0], nil
 }
 
 // NearestVector is Nearest for a question already embedded as q (unit

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/zap"
@@ -242,20 +243,14 @@ func (s *Server) searchMemory(ctx context.Context, _ *mcp.CallToolRequest, in Se
 		return nil, nil, argError(presented(err), map[string]string{"TEXT": "query"})
 	}
 	res := SearchResult{Hits: hits}
-	var b strings.Builder
-	if len(res.Hits) == 0 {
-		b.WriteString("Nothing found.")
-	}
-	for i := range res.Hits {
-		h := &res.Hits[i]
+	return listResult(res.Hits, "Nothing found.", func(b *strings.Builder, _ int, h *memory.Hit) {
 		h.At = h.At.In(s.o.Location)
 		who := h.Speaker
 		if h.Kind == "emotion" {
 			who = "felt " + h.Emotion
 		}
-		fmt.Fprintf(&b, "%s %s: %s\n", h.At.Format(time.RFC3339), who, text.Preview(h.Text, 300))
-	}
-	return textResult("%s", b.String()), res, nil
+		fmt.Fprintf(b, "%s %s: %s\n", h.At.Format(time.RFC3339), who, text.Preview(h.Text, 300))
+	}), res, nil
 }
 
 func textResult(format string, args ...any) *mcp.CallToolResult {
@@ -272,11 +267,7 @@ func (s *Server) saveEmotion(ctx context.Context, _ *mcp.CallToolRequest, in Sav
 	if err != nil {
 		return nil, nil, argError(presented(err), emotionArgs)
 	}
-	what := fmt.Sprintf("the emotion %s (%d/10)", saved.Emotion, saved.Intensity)
-	if sp != nil {
-		return s.spooled(sp, what), nil, nil
-	}
-	return textResult("Saved %s felt at %s, id %s.", what, saved.FeltAt.In(s.o.Location).Format(time.RFC3339), saved.ID), nil, nil
+	return s.saved(fmt.Sprintf("the emotion %s (%d/10)", saved.Emotion, saved.Intensity), "felt at", saved.FeltAt, saved.ID, sp), nil, nil
 }
 
 func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, in SaveConversationInput) (*mcp.CallToolResult, any, error) {
@@ -290,11 +281,16 @@ func (s *Server) saveConversation(ctx context.Context, _ *mcp.CallToolRequest, i
 		return nil, nil, argError(presented(err), convArgs)
 	}
 	// The answer names the message rather than repeat it: it may be long.
-	what := upperFirst(saved.Speaker) + "'s message"
+	return s.saved(upperFirst(saved.Speaker)+"'s message", "at", saved.CreatedAt, saved.ID, sp), nil, nil
+}
+
+// saved answers a save of what: stored, when (after verb, in the server's
+// zone) and under which id; or, with sp, kept in the spool.
+func (s *Server) saved(what, verb string, at time.Time, id uuid.UUID, sp *access.Spooled) *mcp.CallToolResult {
 	if sp != nil {
-		return s.spooled(sp, what), nil, nil
+		return s.spooled(sp, what)
 	}
-	return textResult("Saved %s at %s, id %s.", what, saved.CreatedAt.In(s.o.Location).Format(time.RFC3339), saved.ID), nil, nil
+	return textResult("Saved %s %s %s, id %s.", what, verb, at.In(s.o.Location).Format(time.RFC3339), id)
 }
 
 // spooled logs a save that went to the spool and answers the model with
@@ -341,23 +337,31 @@ func (s *Server) recentEmotions(ctx context.Context, _ *mcp.CallToolRequest, in 
 		return nil, nil, argError(presented(err), emotionArgs)
 	}
 	list := EmotionList{Emotions: emotions}
-	var b strings.Builder
-	if len(list.Emotions) == 0 {
-		b.WriteString("No emotions saved yet.")
-	}
-	for i := range list.Emotions {
-		e := &list.Emotions[i]
+	return listResult(list.Emotions, "No emotions saved yet.", func(b *strings.Builder, _ int, e *memory.Emotion) {
 		e.FeltAt = e.FeltAt.In(s.o.Location)
-		fmt.Fprintf(&b, "%s %s (%d/10): %s", e.FeltAt.Format(time.RFC3339), e.Emotion, e.Intensity, e.Context)
+		fmt.Fprintf(b, "%s %s (%d/10): %s", e.FeltAt.Format(time.RFC3339), e.Emotion, e.Intensity, e.Context)
 		if e.DavidWords != "" {
-			fmt.Fprintf(&b, " | David said: %s", e.DavidWords)
+			fmt.Fprintf(b, " | David said: %s", e.DavidWords)
 		}
 		if e.WhyItMatters != "" {
-			fmt.Fprintf(&b, " | why: %s", e.WhyItMatters)
+			fmt.Fprintf(b, " | why: %s", e.WhyItMatters)
 		}
 		b.WriteString("\n")
+	}), list, nil
+}
+
+// listResult answers a listing tool in text: each item as line writes it
+// (line may also move the item's times to the server's zone, which the
+// structured result then shows too), or none when there is no item.
+func listResult[T any](items []T, none string, line func(b *strings.Builder, i int, item *T)) *mcp.CallToolResult {
+	var b strings.Builder
+	if len(items) == 0 {
+		b.WriteString(none)
 	}
-	return textResult("%s", b.String()), list, nil
+	for i := range items {
+		line(&b, i, &items[i])
+	}
+	return textResult("%s", b.String())
 }
 
 func (s *Server) recentConversations(ctx context.Context, _ *mcp.CallToolRequest, in RecentConversationsInput) (*mcp.CallToolResult, any, error) {
@@ -376,16 +380,10 @@ func (s *Server) recentConversations(ctx context.Context, _ *mcp.CallToolRequest
 		return nil, nil, argError(presented(err), convArgs)
 	}
 	list := ConversationList{Conversations: convs}
-	var b strings.Builder
-	if len(list.Conversations) == 0 {
-		b.WriteString("No messages saved yet.")
-	}
-	for i := range list.Conversations {
-		c := &list.Conversations[i]
+	return listResult(list.Conversations, "No messages saved yet.", func(b *strings.Builder, _ int, c *conversation.Conversation) {
 		c.CreatedAt = c.CreatedAt.In(s.o.Location)
-		fmt.Fprintf(&b, "%s %s: %s\n", c.CreatedAt.Format(time.RFC3339), c.Speaker, c.MessageText)
-	}
-	return textResult("%s", b.String()), list, nil
+		fmt.Fprintf(b, "%s %s: %s\n", c.CreatedAt.Format(time.RFC3339), c.Speaker, c.MessageText)
+	}), list, nil
 }
 
 func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in JournalInput) (*mcp.CallToolResult, any, error) {
@@ -418,17 +416,11 @@ func (s *Server) journal(ctx context.Context, _ *mcp.CallToolRequest, in Journal
 	if err != nil {
 		return nil, nil, presented(err)
 	}
-	var b strings.Builder
-	if len(list.Updates) == 0 {
-		b.WriteString("No daily updates written yet.")
-	}
-	for i := range list.Updates {
-		u := &list.Updates[i]
+	return listResult(list.Updates, "No daily updates written yet.", func(b *strings.Builder, i int, u *dailyupdate.Update) {
 		u.CreatedAt, u.UpdatedAt = u.CreatedAt.In(s.o.Location), u.UpdatedAt.In(s.o.Location)
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "%s %s: %s\n%s\n", u.Date, u.Kind, u.Title, strings.TrimRight(u.Content, "\n"))
-	}
-	return textResult("%s", b.String()), list, nil
+		fmt.Fprintf(b, "%s %s: %s\n%s\n", u.Date, u.Kind, u.Title, strings.TrimRight(u.Content, "\n"))
+	}), list, nil
 }

@@ -179,7 +179,7 @@ func (u *unit) Install() error {
 	}
 	if u.config != "" {
 		if _, err := os.Stat(u.config); err != nil {
-			return problemf("config file %s: %s: create it, or leave out --config", u.config, reason(err))
+			return problemf("config file %s: %s: create it, or leave out --config", u.config, text.WithoutPath(err))
 		}
 	}
 	if u.kind.system() {
@@ -197,7 +197,7 @@ func (u *unit) Install() error {
 		// kardianos writes the file before it enables it: removing it keeps a
 		// failed enable from turning every later install into "already exists".
 		if rerr := os.Remove(u.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			return fmt.Errorf("%w (and removing %s failed: %s)", err, u.path, reason(rerr))
+			return fmt.Errorf("%w (and removing %s failed: %s)", err, u.path, text.WithoutPath(rerr))
 		}
 		return err
 	}
@@ -385,15 +385,6 @@ func (u *unit) statusCommand() string {
 		return "systemctl --user status " + unitName + " and journalctl --user -u " + unitName
 	}
 	return "systemctl status " + unitName + " and journalctl -u " + unitName
-}
-
-// reason is err without the path a *fs.PathError repeats.
-func reason(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // hasAccount reports whether the user name exists.

@@ -6,7 +6,9 @@
 package text
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +20,17 @@ import (
 // message, a context, David's words): 1 MiB. It is counted in bytes, not
 // characters, because it bounds memory and row size, not what a person reads.
 const MaxTextBytes = 1 << 20
+
+// WithoutPath returns the error a *fs.PathError holds, for a message that
+// names the path itself and would otherwise say it twice; any other err
+// (nil too) is returned as it is.
+func WithoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
 
 // FieldError says that one input field holds a value that is not allowed. Field
 // is the Go/column-level name ("why_it_matters"); a caller that presents the

@@ -2,6 +2,8 @@ package text
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -228,6 +230,24 @@ func TestEscapeControls(t *testing.T) {
 	for _, tt := range tests {
 		if got := EscapeControls(tt.in); got != tt.want {
 			t.Errorf("EscapeControls(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestWithoutPathKeepsOnlyWhatAPathErrorSays(t *testing.T) {
+	t.Parallel()
+	pe := &fs.PathError{Op: "open", Path: "/x/settings.json", Err: fs.ErrPermission}
+	other := errors.New("not a path error")
+	for _, c := range []struct {
+		in, want error
+	}{
+		{pe, fs.ErrPermission},
+		{fmt.Errorf("read: %w", pe), fs.ErrPermission},
+		{other, other},
+		{nil, nil},
+	} {
+		if got := WithoutPath(c.in); got != c.want {
+			t.Errorf("WithoutPath(%v) = %v, want %v", c.in, got, c.want)
 		}
 	}
 }

@@ -32,17 +32,16 @@ var (
 	cluster  *managed.Cluster
 	stateDir string
 
-	templateOnce sync.Once
-	templateErr  error
-	seq          atomic.Int64
+	// makeTemplateOnce makes the migrated template database on first use.
+	makeTemplateOnce = sync.OnceValue(makeTemplate)
+	seq              atomic.Int64
 
 	// The second throwaway cluster, initialised with the C locale, that
 	// CLocaleDB starts on first use and Run stops.
-	cOnce    sync.Once
-	cErr     error
-	cCluster *managed.Cluster
-	cDir     string
-	cAdmin   string
+	startCLocaleOnce = sync.OnceValue(startCLocale)
+	cCluster         *managed.Cluster
+	cDir             string
+	cAdmin           string
 )
 
 // Main runs m against a real PostgreSQL and exits with its result. Use it from
@@ -119,11 +118,7 @@ func StateDir(t testing.TB) string {
 // locale, such as text search in Thai.
 func CLocaleDB(t testing.TB) string {
 	t.Helper()
-	mustAdmin(t)
-	cOnce.Do(func() { cErr = startCLocale() })
-	if cErr != nil {
-		t.Fatalf("pgtest: C-locale cluster: %v", cErr)
-	}
+	mustStart(t, startCLocaleOnce, "C-locale cluster")
 	url := createOn(t, cAdmin, "template0")
 	conn := Conn(t, url)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -177,15 +172,21 @@ func mustAdmin(t testing.TB) {
 	}
 }
 
+// mustStart fails t unless Main ran and start, which does its work once and
+// then returns the same error to every caller, succeeded.
+func mustStart(t testing.TB, start func() error, what string) {
+	t.Helper()
+	mustAdmin(t)
+	if err := start(); err != nil {
+		t.Fatalf("pgtest: %s: %v", what, err)
+	}
+}
+
 // DB creates a fresh, migrated database for this test, dropped when the test
 // ends, and returns its connection string.
 func DB(t testing.TB) string {
 	t.Helper()
-	mustAdmin(t)
-	templateOnce.Do(func() { templateErr = makeTemplate() })
-	if templateErr != nil {
-		t.Fatalf("pgtest: template database: %v", templateErr)
-	}
+	mustStart(t, makeTemplateOnce, "template database")
 	return create(t, templateName())
 }
 
