@@ -97,14 +97,10 @@ func (s *Searcher) Nearest(ctx context.Context, db postgres.DB, query string, k 
 	if s == nil {
 		return nil, ErrNotConfigured
 	}
-	if err := checkQuestion(query, k, f); err != nil {
+	m, q, err := embedQuestion(ctx, s.client, query, k, f)
+	if err != nil {
 		return nil, err
 	}
-	vs, err := s.client.Embed(ctx, []string{query})
-	if err != nil {
-		return nil, fmt.Errorf("embed the question: %w", err)
-	}
-	m := Model{Name: s.client.Model(), Dims: len(vs[0])}
 	ix := s.index(m)
 	// A question reads only what was added since; the worker's Refresh
 	// reads the whole table (at start, after a deletion), and a question
@@ -119,7 +115,7 @@ func (s *Searcher) Nearest(ctx context.Context, db postgres.DB, query string, k 
 	if !ix.Loaded() {
 		// Not read yet (the daemon has just started): as a one-shot
 		// command would, from the table.
-		return NearestVector(ctx, db, m, vs[0], k, f)
+		return NearestVector(ctx, db, m, q, k, f)
 	}
-	return ix.Search(vs[0], k, f), nil
+	return ix.Search(q, k, f), nil
 }
