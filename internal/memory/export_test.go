@@ -18,15 +18,6 @@ func RetrieveTuned(ctx context.Context, db postgres.DB, model Model, o RetrieveO
 			"near": &p.nearWeight, "time": &p.timeWeight, "semantic": &p.semanticWeight, "nudge": &p.nudge,
 		}[name]
 		if !ok {
-			n, ok := map[string]*int{"fbDocs": &p.feedbackDocs, "fbTerms": &p.feedbackTerms}[name]
-			if ok {
-				*n = int(v)
-				continue
-			}
-			if name == "fbWeight" {
-				p.feedbackWeight = v
-				continue
-			}
 			return nil, fmt.Errorf("no ranking constant %q", name)
 		}
 		*f = v

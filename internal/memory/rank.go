@@ -27,12 +27,6 @@ type rankParams struct {
 	// recencyHalfLifeDays).
 	nudge               float64
 	recencyHalfLifeDays float64
-	// feedbackDocs is how many of the best memories of the first ranking
-	// lend their terms to the question, feedbackTerms how many terms they
-	// lend, and feedbackWeight the share of its idf the heaviest of them
-	// weighs (see feedback).
-	feedbackDocs, feedbackTerms int
-	feedbackWeight              float64
 }
 
 // defaultRank returns the ranking's constants.
@@ -43,7 +37,6 @@ func defaultRank() rankParams {
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
-		feedbackDocs: 10, feedbackTerms: 20, feedbackWeight: 0.2,
 	}
 }
 

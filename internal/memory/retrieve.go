@@ -174,8 +174,6 @@ type scored struct {
 	terms   int     // how many of the question's terms it holds
 	context bool    // a neighbour's share added to it
 	match   float64 // the share of the question's weight it holds (heldShare)
-	doc     []int32 // its terms, for feedback; nil when not read as a candidate
-	dl      int     // its length in terms
 }
 
 // Retrieve ranks the memories for the question o.Text and returns the best
@@ -318,9 +316,6 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		queueMemoriesIn(b, q, &inTime)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, false, err
-	}
-	if docs, err = feedback(ctx, tx, q, &st, p, docs); err != nil {
 		return nil, false, err
 	}
 	var whole []memKey // candidates that hold every term of the question
@@ -494,9 +489,6 @@ type stats struct {
 	docs  map[int16]int64
 	avgdl map[int16]float64
 	df    map[int16]map[int32]int64
-	// extra are the terms feedback added to the question, with their
-	// weights folded into their idf, sorted by term.
-	extra map[int16][]queryTerm
 }
 
 const (
@@ -640,7 +632,6 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
 			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
 			d.score, d.matched = d.own, d.terms > 0
-			d.doc, d.dl = slices.Clone(terms), dl
 			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
 		})
@@ -807,7 +798,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		for i, d := range best {
 			ids[i] = d.key.id
 		}
-		byTerm := st.rankTerms(termKindConversation)
+		byTerm, _ := st.queryTerms(termKindConversation)
 		// The walk of the index on created_at stops after two turns of the
 		// session; the planner, which cannot know how many turns of other
 		// sessions lie in between, would rather read every turn of the
