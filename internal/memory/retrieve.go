@@ -51,6 +51,7 @@ const (
 	EvidenceContext  = "context"  // a neighbouring turn of its session shares terms with it
 	EvidenceTime     = "time"     // it was made in the time the question names
 	EvidenceSemantic = "semantic" // the embedding model ranked it
+	EvidenceRelated  = "related"  // it holds words the lexicon relates to the question's, none of its own
 )
 
 // SemanticHit is one memory of a ranking by meaning, as an embedding model's
@@ -258,6 +259,7 @@ type query struct {
 	hasWindow         bool
 	since             any
 	terms             []int32
+	related, other    []int32 // text.RelatedTerms
 	grams             []int32
 }
 
@@ -287,12 +289,16 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		q.kinds = append(q.kinds, termKindEmotion)
 	}
 	q.terms = text.QueryTerms(rest)
+	if p.relatedWeight > 0 || p.translatedWeight > 0 {
+		q.related, q.other = text.RelatedTerms(rest)
+	}
 	q.grams = text.Grams(o.Text)
 
-	st, pending, err := loadStats(ctx, tx, q.kinds, q.terms, checkPending)
+	st, pending, err := loadStats(ctx, tx, q.kinds, slices.Concat(q.terms, q.related, q.other), checkPending)
 	if err != nil || pending {
 		return nil, pending, err
 	}
+	st.splitRelated(q.related, q.other, p)
 
 	// The candidates of the lexical ranking, the exact and near matches and
 	// the memories of the time named, in one round trip.
@@ -394,6 +400,8 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 			h.Match = d.match
 			if d.matched {
 				h.Evidence = append(h.Evidence, EvidenceWords)
+			} else if d.own > 0 {
+				h.Evidence = append(h.Evidence, EvidenceRelated)
 			}
 			if d.context {
 				h.Evidence = append(h.Evidence, EvidenceContext)
@@ -489,6 +497,10 @@ type stats struct {
 	docs  map[int16]int64
 	avgdl map[int16]float64
 	df    map[int16]map[int32]int64
+	// related are the terms the lexicon relates to the question's that some
+	// memory holds, weighing relatedWeight of their idf (see rankTerms).
+	related       []int32
+	relatedWeight map[int32]float64
 }
 
 const (
@@ -553,7 +565,7 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 	for _, t := range st.terms {
 		if df := st.df[k][t]; df > 0 {
-			byTerm = append(byTerm, queryTerm{t, idf(df, st.docs[k])})
+			byTerm = append(byTerm, queryTerm{term: t, idf: idf(df, st.docs[k])})
 		}
 	}
 	byRarity = slices.Clone(byTerm)
@@ -594,7 +606,8 @@ from angela_emotions where search_terms is not null and $1::int4[] is not null o
 // recent is the likelier answer. A memory holding only common terms of the
 // question is left out: it would rank low.
 func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float64, docs *[]*scored) {
-	byTerm, byRarity := st.queryTerms(k)
+	own, ownByRarity := st.queryTerms(k)
+	byTerm, byRarity := st.rankTerms(k)
 	if len(byTerm) == 0 {
 		return
 	}
@@ -618,9 +631,12 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	sql, limit := anySQL, int(budget)
 	if len(look) == 0 {
+		if len(ownByRarity) == 0 {
+			return // only related terms, all of them common
+		}
 		sql, limit = allSQL, common
 		var postings int64
-		for _, q := range byRarity[:min(2, len(byRarity))] {
+		for _, q := range ownByRarity[:min(2, len(ownByRarity))] {
 			look = append(look, q.term)
 			postings += st.df[k][q.term]
 		}
@@ -632,7 +648,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
 			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
 			d.score, d.matched = d.own, d.terms > 0
-			d.match = heldShare(byTerm, terms, weight)
+			d.match = heldShare(own, terms, weight)
 			*docs = append(*docs, d)
 		})
 		if err != nil {
@@ -798,7 +814,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		for i, d := range best {
 			ids[i] = d.key.id
 		}
-		byTerm, _ := st.queryTerms(termKindConversation)
+		byTerm, _ := st.rankTerms(termKindConversation)
 		// The walk of the index on created_at stops after two turns of the
 		// session; the planner, which cannot know how many turns of other
 		// sessions lie in between, would rather read every turn of the
