@@ -42,16 +42,14 @@ func defaultRank() rankParams {
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
-		relatedWeight: 0.3, translatedWeight: 0.3,
+		relatedWeight: 0.3, translatedWeight: 0,
 	}
 }
 
-// queryTerm is a term of a question with its inverse document frequency;
-// a related term's (see related.go) is weighted down.
+// queryTerm is a term of a question with its inverse document frequency.
 type queryTerm struct {
-	term    int32
-	idf     float64
-	related bool // a term the lexicon relates to the question's, not its own
+	term int32
+	idf  float64
 }
 
 // idf is BM25's inverse document frequency of a term found in df of n
@@ -65,7 +63,7 @@ func idf(df, n int64) float64 {
 // bm25 scores one document, whose terms are doc (sorted, with repeats) and
 // whose length in terms is dl, for the question q (sorted by term), in a
 // corpus whose mean length is avgdl. It also returns how many of the
-// question's own terms (not related ones) the document holds.
+// question's terms the document holds.
 func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (score float64, matched int) {
 	norm := p.k1 * (1 - p.b + p.b*float64(dl)/max(avgdl, 1))
 	i, j := 0, 0
@@ -82,9 +80,7 @@ func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (scor
 				j++
 			}
 			score += q[i].idf * float64(tf) * (p.k1 + 1) / (float64(tf) + norm)
-			if !q[i].related {
-				matched++
-			}
+			matched++
 			i++
 		}
 	}

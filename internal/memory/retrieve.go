@@ -259,7 +259,7 @@ type query struct {
 	hasWindow         bool
 	since             any
 	terms             []int32
-	related, other    []int32 // text.RelatedTerms
+	related           []text.RelatedWord
 	grams             []int32
 }
 
@@ -290,15 +290,15 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	q.terms = text.QueryTerms(rest)
 	if p.relatedWeight > 0 || p.translatedWeight > 0 {
-		q.related, q.other = text.RelatedTerms(rest)
+		q.related = text.RelatedWords(rest)
 	}
 	q.grams = text.Grams(o.Text)
 
-	st, pending, err := loadStats(ctx, tx, q.kinds, slices.Concat(q.terms, q.related, q.other), checkPending)
+	st, pending, err := loadStats(ctx, tx, q.kinds, slices.Concat(q.terms, relatedTerms(q.related)), checkPending)
 	if err != nil || pending {
 		return nil, pending, err
 	}
-	st.splitRelated(q.related, q.other, p)
+	st.setRelated(q.related, q.terms, p)
 
 	// The candidates of the lexical ranking, the exact and near matches and
 	// the memories of the time named, in one round trip.
@@ -497,10 +497,9 @@ type stats struct {
 	docs  map[int16]int64
 	avgdl map[int16]float64
 	df    map[int16]map[int32]int64
-	// related are the terms the lexicon relates to the question's that some
-	// memory holds, weighing relatedWeight of their idf (see rankTerms).
-	related       []int32
-	relatedWeight map[int32]float64
+	// related are the words the lexicon relates to the question's that
+	// some memory of each kind may hold (see setRelated).
+	related map[int16][]relatedWord
 }
 
 const (
@@ -606,9 +605,8 @@ from angela_emotions where search_terms is not null and $1::int4[] is not null o
 // recent is the likelier answer. A memory holding only common terms of the
 // question is left out: it would rank low.
 func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float64, docs *[]*scored) {
-	own, ownByRarity := st.queryTerms(k)
-	byTerm, byRarity := st.rankTerms(k)
-	if len(byTerm) == 0 {
+	byTerm, byRarity := st.queryTerms(k)
+	if len(byTerm) == 0 && len(st.related[k]) == 0 {
 		return
 	}
 	anySQL, allSQL, newSQL := convCandidatesAnySQL, convCandidatesAllSQL, convCandidatesNewSQL
@@ -621,7 +619,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	var look []int32
 	var sum int64
-	for _, q := range byRarity {
+	for _, q := range st.lookTerms(k, byRarity) {
 		df := st.df[k][q.term]
 		if sum+df > budget {
 			break
@@ -631,12 +629,12 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	sql, limit := anySQL, int(budget)
 	if len(look) == 0 {
-		if len(ownByRarity) == 0 {
-			return // only related terms, all of them common
+		if len(byRarity) == 0 {
+			return // only related words, all of them common
 		}
 		sql, limit = allSQL, common
 		var postings int64
-		for _, q := range ownByRarity[:min(2, len(ownByRarity))] {
+		for _, q := range byRarity[:min(2, len(byRarity))] {
 			look = append(look, q.term)
 			postings += st.df[k][q.term]
 		}
@@ -646,9 +644,9 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
-			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.own, d.terms = st.score(k, byTerm, terms, dl, p)
 			d.score, d.matched = d.own, d.terms > 0
-			d.match = heldShare(own, terms, weight)
+			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
 		})
 		if err != nil {
@@ -814,7 +812,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 		for i, d := range best {
 			ids[i] = d.key.id
 		}
-		byTerm, _ := st.rankTerms(termKindConversation)
+		byTerm, _ := st.queryTerms(termKindConversation)
 		// The walk of the index on created_at stops after two turns of the
 		// session; the planner, which cannot know how many turns of other
 		// sessions lie in between, would rather read every turn of the
@@ -846,7 +844,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 					if dl != nil {
 						n = int(*dl)
 					}
-					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
+					d.own, d.terms = st.score(termKindConversation, byTerm, terms, n, p)
 					d.score, d.matched = d.own, d.terms > 0
 					byID[id] = d
 					added = append(added, d)

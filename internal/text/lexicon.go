@@ -2,6 +2,7 @@ package text
 
 import (
 	_ "embed"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -29,9 +30,11 @@ type lexGroup struct {
 	// thai are the group's Thai words as written, tone marks included, that
 	// a question is searched for.
 	thai []string
-	// spaced and unsegmented are the terms of the group's words of each
-	// kind of script, sorted and distinct.
-	spaced, unsegmented []int32
+	// spaced and unsegmented are the terms of each of the group's words of
+	// each kind of script, each word's sorted and distinct; thaiWords are
+	// the words of unsegmented, as written.
+	spaced, unsegmented [][]int32
+	thaiWords           []string
 }
 
 // lexicon returns the parsed groups of lexicon.txt.
@@ -54,21 +57,25 @@ func parseLexicon(src string) []lexGroup {
 			if w == "" {
 				continue
 			}
+			terms := Terms(w)
+			if len(terms) == 0 {
+				continue // a stop word
+			}
+			slices.Sort(terms)
+			terms = slices.Compact(terms)
 			if isUnsegmented(w) {
-				g.unsegmented = append(g.unsegmented, Terms(w)...)
+				g.unsegmented = append(g.unsegmented, terms)
+				g.thaiWords = append(g.thaiWords, w)
 				if !addOnly {
 					g.thai = append(g.thai, w)
 				}
-			} else if toks := Tokens(w, false); len(toks) > 0 {
-				g.spaced = append(g.spaced, Terms(w)...)
+			} else {
+				g.spaced = append(g.spaced, terms)
 				if !addOnly {
-					g.english = append(g.english, toks)
+					g.english = append(g.english, Tokens(w, false))
 				}
 			}
 		}
-		slices.Sort(g.spaced)
-		slices.Sort(g.unsegmented)
-		g.spaced, g.unsegmented = slices.Compact(g.spaced), slices.Compact(g.unsegmented)
 		if len(g.spaced)+len(g.unsegmented) > 0 {
 			out = append(out, g)
 		}
@@ -87,46 +94,64 @@ func isUnsegmented(w string) bool {
 	return false
 }
 
-// RelatedTerms returns the terms of the words the lexicon relates to the
-// words of the question s, without the question's own terms (QueryTerms):
-// what relevance retrieval may add to the question, with a smaller weight.
-// same are those of the words written in the script of the question's word
-// that named their group (English for English, Thai for Thai), other those
-// of its translations; each is distinct and sorted, and a term in both is in
-// same. A question that names no group has none.
-func RelatedTerms(s string) (same, other []int32) {
+// RelatedWord is a word the lexicon relates to a question's.
+type RelatedWord struct {
+	// Terms are the word's terms (a Thai word's bigrams, an English
+	// phrase's words), sorted and distinct: a text holds the word when it
+	// holds them all.
+	Terms []int32
+	// Translated says that the word is in another script than the
+	// question's word that named its group (a Thai word for an English one).
+	Translated bool
+}
+
+// RelatedWords returns the words the lexicon relates to the words of the
+// question s, each once, leaving out those whose terms the question holds
+// all of (QueryTerms): what relevance retrieval may add to the question,
+// with a smaller weight. A question that names no group has none.
+func RelatedWords(s string) []RelatedWord {
 	own := QueryTerms(s)
 	words := map[string]bool{}
 	for _, w := range Tokens(s, true) {
 		words[w] = true
 	}
-	add := func(out, terms []int32) []int32 {
-		for _, t := range terms {
-			if _, found := slices.BinarySearch(own, t); !found {
-				out = append(out, t)
+	var out []RelatedWord
+	seen := map[string]int{}
+	add := func(ws [][]int32, translated bool, skip func(i int) bool) {
+		for i, terms := range ws {
+			if skip(i) || !slices.ContainsFunc(terms, func(t int32) bool {
+				_, found := slices.BinarySearch(own, t)
+				return !found
+			}) {
+				continue // the question holds it
 			}
+			key := fmt.Sprint(terms)
+			if i, ok := seen[key]; ok {
+				out[i].Translated = out[i].Translated && translated
+				continue
+			}
+			seen[key] = len(out)
+			out = append(out, RelatedWord{Terms: terms, Translated: translated})
 		}
-		return out
 	}
 	for _, g := range lexicon() {
 		spaced, unsegmented := g.named(s, words)
-		switch {
-		case spaced && unsegmented:
-			same = add(add(same, g.spaced), g.unsegmented)
-		case spaced:
-			same, other = add(same, g.spaced), add(other, g.unsegmented)
-		case unsegmented:
-			same, other = add(same, g.unsegmented), add(other, g.spaced)
+		if spaced || unsegmented {
+			add(g.spaced, !spaced, func(int) bool { return false })
+			// A Thai word that holds the question's word of the group
+			// (คุณแม่ and แม่) adds only its other letters' pairs, which
+			// are another word's (คุณ): it is left out.
+			add(g.unsegmented, !unsegmented, func(i int) bool {
+				for _, w := range g.thai {
+					if w != g.thaiWords[i] && strings.Contains(g.thaiWords[i], w) && strings.Contains(s, w) {
+						return true
+					}
+				}
+				return false
+			})
 		}
 	}
-	slices.Sort(same)
-	same = slices.Compact(same)
-	slices.Sort(other)
-	other = slices.DeleteFunc(slices.Compact(other), func(t int32) bool {
-		_, found := slices.BinarySearch(same, t)
-		return found
-	})
-	return same, other
+	return out
 }
 
 // named reports whether the question s, whose terms' text are words, names
