@@ -27,11 +27,6 @@ type rankParams struct {
 	// recencyHalfLifeDays).
 	nudge               float64
 	recencyHalfLifeDays float64
-	// relatedWeight is the share of its idf a term related to the
-	// question's by the lexicon weighs (see related.go), translatedWeight
-	// that of one of another script (a Thai word for an English one); 0
-	// adds none.
-	relatedWeight, translatedWeight float64
 }
 
 // defaultRank returns the ranking's constants.
@@ -42,7 +37,6 @@ func defaultRank() rankParams {
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
-		relatedWeight: 0.3, translatedWeight: 0,
 	}
 }
 

@@ -51,7 +51,6 @@ const (
 	EvidenceContext  = "context"  // a neighbouring turn of its session shares terms with it
 	EvidenceTime     = "time"     // it was made in the time the question names
 	EvidenceSemantic = "semantic" // the embedding model ranked it
-	EvidenceRelated  = "related"  // it holds words the lexicon relates to the question's, none of its own
 )
 
 // SemanticHit is one memory of a ranking by meaning, as an embedding model's
@@ -259,7 +258,6 @@ type query struct {
 	hasWindow         bool
 	since             any
 	terms             []int32
-	related           []text.RelatedWord
 	grams             []int32
 }
 
@@ -289,16 +287,12 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		q.kinds = append(q.kinds, termKindEmotion)
 	}
 	q.terms = text.QueryTerms(rest)
-	if p.relatedWeight > 0 || p.translatedWeight > 0 {
-		q.related = text.RelatedWords(rest)
-	}
 	q.grams = text.Grams(o.Text)
 
-	st, pending, err := loadStats(ctx, tx, q.kinds, slices.Concat(q.terms, relatedTerms(q.related)), checkPending)
+	st, pending, err := loadStats(ctx, tx, q.kinds, q.terms, checkPending)
 	if err != nil || pending {
 		return nil, pending, err
 	}
-	st.setRelated(q.related, q.terms, p)
 
 	// The candidates of the lexical ranking, the exact and near matches and
 	// the memories of the time named, in one round trip.
@@ -400,8 +394,6 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 			h.Match = d.match
 			if d.matched {
 				h.Evidence = append(h.Evidence, EvidenceWords)
-			} else if d.own > 0 {
-				h.Evidence = append(h.Evidence, EvidenceRelated)
 			}
 			if d.context {
 				h.Evidence = append(h.Evidence, EvidenceContext)
@@ -497,9 +489,6 @@ type stats struct {
 	docs  map[int16]int64
 	avgdl map[int16]float64
 	df    map[int16]map[int32]int64
-	// related are the words the lexicon relates to the question's that
-	// some memory of each kind may hold (see setRelated).
-	related map[int16][]relatedWord
 }
 
 const (
@@ -564,7 +553,7 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 	for _, t := range st.terms {
 		if df := st.df[k][t]; df > 0 {
-			byTerm = append(byTerm, queryTerm{term: t, idf: idf(df, st.docs[k])})
+			byTerm = append(byTerm, queryTerm{t, idf(df, st.docs[k])})
 		}
 	}
 	byRarity = slices.Clone(byTerm)
@@ -606,7 +595,7 @@ from angela_emotions where search_terms is not null and $1::int4[] is not null o
 // question is left out: it would rank low.
 func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float64, docs *[]*scored) {
 	byTerm, byRarity := st.queryTerms(k)
-	if len(byTerm) == 0 && len(st.related[k]) == 0 {
+	if len(byTerm) == 0 {
 		return
 	}
 	anySQL, allSQL, newSQL := convCandidatesAnySQL, convCandidatesAllSQL, convCandidatesNewSQL
@@ -619,7 +608,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	var look []int32
 	var sum int64
-	for _, q := range st.lookTerms(k, byRarity) {
+	for _, q := range byRarity {
 		df := st.df[k][q.term]
 		if sum+df > budget {
 			break
@@ -629,9 +618,6 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	sql, limit := anySQL, int(budget)
 	if len(look) == 0 {
-		if len(byRarity) == 0 {
-			return // only related words, all of them common
-		}
 		sql, limit = allSQL, common
 		var postings int64
 		for _, q := range byRarity[:min(2, len(byRarity))] {
@@ -644,7 +630,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
-			d.own, d.terms = st.score(k, byTerm, terms, dl, p)
+			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
 			d.score, d.matched = d.own, d.terms > 0
 			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
@@ -844,7 +830,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 					if dl != nil {
 						n = int(*dl)
 					}
-					d.own, d.terms = st.score(termKindConversation, byTerm, terms, n, p)
+					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
 					d.score, d.matched = d.own, d.terms > 0
 					byID[id] = d
 					added = append(added, d)
