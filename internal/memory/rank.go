@@ -27,6 +27,10 @@ type rankParams struct {
 	// recencyHalfLifeDays).
 	nudge               float64
 	recencyHalfLifeDays float64
+	// speakerWeight is how much a turn's speaker's name weighs as one of
+	// its terms, a share of a term it holds (see scoreTurn); 0 is not at
+	// all.
+	speakerWeight float64
 }
 
 // defaultRank returns the ranking's constants.
@@ -37,6 +41,7 @@ func defaultRank() rankParams {
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
+		speakerWeight: 1,
 	}
 }
 

@@ -630,7 +630,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
-			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.own, d.terms = scoreTurn(byTerm, terms, dl, st.avgdl[k], d.speaker, p)
 			d.score, d.matched = d.own, d.terms > 0
 			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
@@ -830,7 +830,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 					if dl != nil {
 						n = int(*dl)
 					}
-					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
+					d.own, d.terms = scoreTurn(byTerm, terms, n, st.avgdl[termKindConversation], speakr, p)
 					d.score, d.matched = d.own, d.terms > 0
 					byID[id] = d
 					added = append(added, d)

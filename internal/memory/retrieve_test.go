@@ -129,6 +129,35 @@ func TestRetrieveStopWordsDoNotDominate(t *testing.T) {
 	}
 }
 
+// TestRetrieveCountsTheSpeakerAsAWordOfTheTurn: a question that names a
+// person finds the turn in which that person answers as "I", above a shorter
+// turn of someone else that holds the same words; without the speaker's name
+// counted it would not.
+func TestRetrieveCountsTheSpeakerAsAWordOfTheTurn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	ids := saveTurns(t, ctx, conn, []turn{
+		{"", "angela", "Roses? Buy them!", day0},
+		{"", "david", "I bought twelve red roses for my desk this morning", day0.Add(time.Hour)},
+		{"", "angela", "David went to the gym", day0.Add(2 * time.Hour)},
+	})
+	o := memory.RetrieveOptions{Text: "Which roses did David buy?", Limit: 5, Now: day0.Add(24 * time.Hour)}
+	if hits := retrieve(t, ctx, conn, o); rankOf(hits, ids[1]) != 1 {
+		t.Errorf("David's own turn ranks %d; hits %v", rankOf(hits, ids[1]), texts(hits))
+	} else if !slices.Contains(hits[0].Evidence, memory.EvidenceWords) {
+		t.Errorf("its evidence is %v, want words", hits[0].Evidence)
+	}
+	hits, err := memory.RetrieveTuned(ctx, conn, memory.NewModel(defaultMemory(t)), o, map[string]float64{"speaker": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rankOf(hits, ids[0]) != 1 {
+		t.Errorf("without the speaker's name the shorter turn should rank first: hits %v", texts(hits))
+	}
+}
+
 // TestRetrieveExactPhraseRanksFirst: a memory holding the whole text ranks
 // above one that holds its words more often.
 func TestRetrieveExactPhraseRanksFirst(t *testing.T) {
