@@ -145,7 +145,7 @@ const fuseDepth = 300
 // PromptRelevance is the least Hit.Match of a memory worth adding to a
 // prompt unasked (the prompt hook): measured on the evaluation set
 // (TestPromptRelevanceThreshold), the top hits at 0.5 or more answer their
-// question 71% of the time against 46% for all, and none of the off-topic
+// question 71% of the time against 49% for all, and none of the off-topic
 // prompts of a working session reaches it, where the fused Score, a rank,
 // is about 1 for the top hit of any question, off-topic ones included.
 const PromptRelevance = 0.5
@@ -300,7 +300,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	var exact, near, inTime []memKey
 	b := &pgx.Batch{}
 	for _, k := range q.kinds {
-		queueCandidates(b, k, st, p, questionWeight(q.terms, st, k), &docs)
+		queueCandidates(b, k, st, p, questionWeight(q.terms, st, k, p), &docs)
 	}
 	// The exact and near matches of a short text through the gram index, as
 	// Search finds them; a long text's exact matches among the candidates

@@ -158,6 +158,42 @@ func TestRetrieveCountsTheSpeakerAsAWordOfTheTurn(t *testing.T) {
 	}
 }
 
+// TestRetrieveMatchNeedsMoreThanOneWord: a prompt of one word ("yes please
+// do that" is "please" once its stop words go) holding a memory's rare word
+// is too little to add that memory to a prompt unasked, however rare the
+// word; a question whose rare words a memory holds is enough.
+func TestRetrieveMatchNeedsMoreThanOneWord(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	turns := []turn{
+		{"", "david", "Please remind me to water the orchids", day0},
+		{"", "david", "The lighthouse keeper painted the door blue", day0.Add(time.Hour)},
+	}
+	for i := range 20 {
+		turns = append(turns, turn{"", "angela", "We talked about the weather today", day0.Add(time.Duration(2+i) * time.Hour)})
+	}
+	saveTurns(t, ctx, conn, turns)
+	for _, tt := range []struct {
+		text string
+		pass bool
+	}{
+		{"yes please do that", false},
+		{"orchids", false},
+		{"what colour did the lighthouse keeper paint the door?", true},
+	} {
+		hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: tt.text, Limit: 3})
+		if len(hits) == 0 {
+			t.Errorf("%q: no hit", tt.text)
+			continue
+		}
+		if got := hits[0].Match >= memory.PromptRelevance; got != tt.pass {
+			t.Errorf("%q: the top hit %q has Match %.2f; want it at or above %.2f: %v", tt.text, hits[0].Text, hits[0].Match, memory.PromptRelevance, tt.pass)
+		}
+	}
+}
+
 // TestRetrieveExactPhraseRanksFirst: a memory holding the whole text ranks
 // above one that holds its words more often.
 func TestRetrieveExactPhraseRanksFirst(t *testing.T) {
