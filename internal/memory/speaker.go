@@ -3,6 +3,8 @@ package memory
 import (
 	"cmp"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/angela-ai/angelad/internal/text"
 )
@@ -22,17 +24,53 @@ func scoreTurn(q []queryTerm, doc []int32, dl int, avgdl float64, speaker string
 	if p.speakerWeight <= 0 || speaker == "" || len(q) == 0 {
 		return score, matched
 	}
-	name := text.Terms(speaker)
-	if len(name) != 1 {
-		return score, matched // no name, or more than one word
-	}
-	i, ok := slices.BinarySearchFunc(q, name[0], func(t queryTerm, n int32) int { return cmp.Compare(t.term, n) })
+	name, ok := speakerTerm(speaker)
 	if !ok {
 		return score, matched
 	}
-	if _, said := slices.BinarySearch(doc, name[0]); said {
+	i, ok := slices.BinarySearchFunc(q, name, func(t queryTerm, n int32) int { return cmp.Compare(t.term, n) })
+	if !ok {
+		return score, matched
+	}
+	if _, said := slices.BinarySearch(doc, name); said {
 		return score, matched
 	}
 	norm := p.k1 * (1 - p.b + p.b*float64(dl+1)/max(avgdl, 1))
 	return score + p.speakerWeight*q[i].idf*(p.k1+1)/(1+norm), matched + 1
+}
+
+// speakerTerms memoizes speakerTerm: a question scores up to thousands of
+// turns, nearly all of the same two or three speakers. It holds at most
+// maxSpeakerTerms names; others are computed each time.
+var (
+	speakerTerms    sync.Map // speaker -> nameTerm
+	speakerTermsLen atomic.Int32
+)
+
+const maxSpeakerTerms = 256
+
+// nameTerm is a speaker name's term, when it is one.
+type nameTerm struct {
+	term int32
+	ok   bool
+}
+
+// speakerTerm returns the term of a speaker's name; ok is false when the
+// name is not one term (no word, a stop word, or more than one word).
+func speakerTerm(speaker string) (int32, bool) {
+	if v, found := speakerTerms.Load(speaker); found {
+		n := v.(nameTerm)
+		return n.term, n.ok
+	}
+	terms := text.Terms(speaker)
+	n := nameTerm{ok: len(terms) == 1}
+	if n.ok {
+		n.term = terms[0]
+	}
+	if speakerTermsLen.Load() < maxSpeakerTerms {
+		if _, loaded := speakerTerms.LoadOrStore(speaker, n); !loaded {
+			speakerTermsLen.Add(1)
+		}
+	}
+	return n.term, n.ok
 }
