@@ -112,17 +112,17 @@ func hitWithin(ranked, answers []string, k int) bool {
 }
 
 // recallFloors are the least recall@5 and recall@10 each set must keep, per
-// group, a little under what the ranking measured when they were set (see
-// the README's figures): a change that loses more fails
-// TestRetrievalQualityFloor.
+// group, just under what the ranking measured when they were set (see the
+// README's figures): a change that loses any question's answer from the top
+// 5 or 10 fails TestRetrievalQualityFloor.
 var recallFloors = map[string]map[string][2]float64{
 	"eval": {
-		"all": {0.57, 0.65}, "lexical/th": {0.83, 0.83}, "lexical/en": {0.79, 0.79},
-		"paraphrase": {0.44, 0.58}, "time": {0.66, 0.79},
+		"all": {0.63, 0.67}, "lexical/th": {0.91, 0.91}, "lexical/en": {0.87, 0.87},
+		"paraphrase": {0.59, 0.65}, "paraphrase/th": {0.61, 0.69}, "time": {0.74, 0.83},
 	},
 	"evaldev": {
-		"all": {0.65, 0.70}, "lexical/th": {0.90, 0.90}, "lexical/en": {0.85, 0.92},
-		"paraphrase": {0.50, 0.58}, "time": {0.75, 0.80},
+		"all": {0.70, 0.73}, "lexical/th": {0.96, 0.96}, "lexical/en": {0.96, 0.96},
+		"paraphrase": {0.59, 0.66}, "paraphrase/th": {0.78, 0.81}, "time": {0.84, 0.89},
 	},
 }
 

@@ -16,6 +16,7 @@ func RetrieveTuned(ctx context.Context, db postgres.DB, model Model, o RetrieveO
 			"k1": &p.k1, "b": &p.b, "before1": &p.before1, "before2": &p.before2, "after1": &p.after1,
 			"after2": &p.after2, "session": &p.session, "rrfK": &p.rrfK, "lexical": &p.lexicalWeight,
 			"near": &p.nearWeight, "time": &p.timeWeight, "semantic": &p.semanticWeight, "nudge": &p.nudge,
+			"speaker": &p.speakerWeight, "matchFloor": &p.matchFloor,
 		}[name]
 		if !ok {
 			return nil, fmt.Errorf("no ranking constant %q", name)

@@ -27,6 +27,14 @@ type rankParams struct {
 	// recencyHalfLifeDays).
 	nudge               float64
 	recencyHalfLifeDays float64
+	// speakerWeight is how much a turn's speaker's name weighs as one of
+	// its terms, a share of a term it holds (see scoreTurn); 0 is not at
+	// all.
+	speakerWeight float64
+	// matchFloor is the least weight of a question that a memory's share
+	// of it (Hit.Match) is counted against, in terms held by one memory
+	// alone (see questionWeight).
+	matchFloor float64
 }
 
 // defaultRank returns the ranking's constants.
@@ -37,6 +45,7 @@ func defaultRank() rankParams {
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,
 		nudge: 0.1, recencyHalfLifeDays: 90,
+		speakerWeight: 1, matchFloor: 3,
 	}
 }
 
@@ -108,11 +117,14 @@ func heldShare(q []queryTerm, doc []int32, total float64) float64 {
 }
 
 // questionWeight is the idf of all the question's terms in kind k's corpus,
-// a term no memory holds counting at the highest idf.
-func questionWeight(terms []int32, st stats, k int16) float64 {
+// a term no memory holds counting at the highest idf, and at least
+// p.matchFloor terms held by one memory alone: a prompt of one or two words
+// ("yes please do that" is "please") carries too little to add a memory to
+// it unasked, however rare the word a memory shares with it.
+func questionWeight(terms []int32, st stats, k int16, p rankParams) float64 {
 	w := 0.0
 	for _, t := range terms {
 		w += idf(st.df[k][t], st.docs[k])
 	}
-	return w
+	return max(w, p.matchFloor*idf(1, st.docs[k]))
 }

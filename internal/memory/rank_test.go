@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // TestDecodeTermsReadsWhatTheServerSends decodes int4[] values as the
@@ -77,5 +78,35 @@ func TestIsOneWord(t *testing.T) {
 		if got := isOneWord(tt.s); got != tt.want {
 			t.Errorf("isOneWord(%q) = %v, want %v", tt.s, got, tt.want)
 		}
+	}
+}
+
+// TestScoreTurnCountsTheSpeakerOnce: the speaker's name is one more term of
+// the turn, unless the turn says it itself; a memory without a speaker (an
+// emotion) and a question without the name are scored as bm25 scores them.
+func TestScoreTurnCountsTheSpeakerOnce(t *testing.T) {
+	t.Parallel()
+	p := defaultRank()
+	david, rose := text.Terms("david")[0], text.Terms("roses")[0]
+	q := []queryTerm{{term: min(david, rose), idf: 2}, {term: max(david, rose), idf: 2}}
+	doc := []int32{rose}
+	says := []int32{min(david, rose), max(david, rose)}
+	plain, m0 := bm25(q, doc, 1, 3, p)
+	byDavid, m1 := scoreTurn(q, doc, 1, 3, "david", p)
+	saying, m2 := scoreTurn(q, says, 2, 3, "david", p)
+	sayingPlain, _ := bm25(q, says, 2, 3, p)
+	byAngela, _ := scoreTurn(q, doc, 1, 3, "angela", p)
+	emotion, _ := scoreTurn(q, doc, 1, 3, "", p)
+	switch {
+	case !(byDavid > plain) || m1 != m0+1:
+		t.Errorf("David's turn scores %v (%d terms), the same text unsaid %v (%d)", byDavid, m1, plain, m0)
+	case saying != sayingPlain || m2 != 2:
+		t.Errorf("a turn that says the name scores %v (%d terms), want bm25's %v (2)", saying, m2, sayingPlain)
+	case byAngela != plain || emotion != plain:
+		t.Errorf("another speaker's turn %v and an emotion %v must score as bm25 does, %v", byAngela, emotion, plain)
+	}
+	p.speakerWeight = 0
+	if off, _ := scoreTurn(q, doc, 1, 3, "david", p); off != plain {
+		t.Errorf("with speakerWeight 0 the name must not count: %v, want %v", off, plain)
 	}
 }

@@ -145,7 +145,7 @@ const fuseDepth = 300
 // PromptRelevance is the least Hit.Match of a memory worth adding to a
 // prompt unasked (the prompt hook): measured on the evaluation set
 // (TestPromptRelevanceThreshold), the top hits at 0.5 or more answer their
-// question 71% of the time against 46% for all, and none of the off-topic
+// question 71% of the time against 49% for all, and none of the off-topic
 // prompts of a working session reaches it, where the fused Score, a rank,
 // is about 1 for the top hit of any question, off-topic ones included.
 const PromptRelevance = 0.5
@@ -300,7 +300,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	var exact, near, inTime []memKey
 	b := &pgx.Batch{}
 	for _, k := range q.kinds {
-		queueCandidates(b, k, st, p, questionWeight(q.terms, st, k), &docs)
+		queueCandidates(b, k, st, p, questionWeight(q.terms, st, k, p), &docs)
 	}
 	// The exact and near matches of a short text through the gram index, as
 	// Search finds them; a long text's exact matches among the candidates
@@ -630,7 +630,7 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	}
 	b.Queue(sql, look, limit).Query(func(rows pgx.Rows) error {
 		err := scanScored(rows, int8(k), func(d *scored, terms []int32, dl int) {
-			d.own, d.terms = bm25(byTerm, terms, dl, st.avgdl[k], p)
+			d.own, d.terms = scoreTurn(byTerm, terms, dl, st.avgdl[k], d.speaker, p)
 			d.score, d.matched = d.own, d.terms > 0
 			d.match = heldShare(byTerm, terms, weight)
 			*docs = append(*docs, d)
@@ -830,7 +830,7 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 					if dl != nil {
 						n = int(*dl)
 					}
-					d.own, d.terms = bm25(byTerm, terms, n, st.avgdl[termKindConversation], p)
+					d.own, d.terms = scoreTurn(byTerm, terms, n, st.avgdl[termKindConversation], speakr, p)
 					d.score, d.matched = d.own, d.terms > 0
 					byID[id] = d
 					added = append(added, d)

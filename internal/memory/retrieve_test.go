@@ -129,6 +129,71 @@ func TestRetrieveStopWordsDoNotDominate(t *testing.T) {
 	}
 }
 
+// TestRetrieveCountsTheSpeakerAsAWordOfTheTurn: a question that names a
+// person finds the turn in which that person answers as "I", above a shorter
+// turn of someone else that holds the same words; without the speaker's name
+// counted it would not.
+func TestRetrieveCountsTheSpeakerAsAWordOfTheTurn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	ids := saveTurns(t, ctx, conn, []turn{
+		{"", "angela", "Roses? Buy them!", day0},
+		{"", "david", "I bought twelve red roses for my desk this morning", day0.Add(time.Hour)},
+		{"", "angela", "David went to the gym", day0.Add(2 * time.Hour)},
+	})
+	o := memory.RetrieveOptions{Text: "Which roses did David buy?", Limit: 5, Now: day0.Add(24 * time.Hour)}
+	if hits := retrieve(t, ctx, conn, o); rankOf(hits, ids[1]) != 1 {
+		t.Errorf("David's own turn ranks %d; hits %v", rankOf(hits, ids[1]), texts(hits))
+	} else if !slices.Contains(hits[0].Evidence, memory.EvidenceWords) {
+		t.Errorf("its evidence is %v, want words", hits[0].Evidence)
+	}
+	hits, err := memory.RetrieveTuned(ctx, conn, memory.NewModel(defaultMemory(t)), o, map[string]float64{"speaker": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rankOf(hits, ids[0]) != 1 {
+		t.Errorf("without the speaker's name the shorter turn should rank first: hits %v", texts(hits))
+	}
+}
+
+// TestRetrieveMatchNeedsMoreThanOneWord: a prompt of one word ("yes please
+// do that" is "please" once its stop words go) holding a memory's rare word
+// is too little to add that memory to a prompt unasked, however rare the
+// word; a question whose rare words a memory holds is enough.
+func TestRetrieveMatchNeedsMoreThanOneWord(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	turns := []turn{
+		{"", "david", "Please remind me to water the orchids", day0},
+		{"", "david", "The lighthouse keeper painted the door blue", day0.Add(time.Hour)},
+	}
+	for i := range 20 {
+		turns = append(turns, turn{"", "angela", "We talked about the weather today", day0.Add(time.Duration(2+i) * time.Hour)})
+	}
+	saveTurns(t, ctx, conn, turns)
+	for _, tt := range []struct {
+		text string
+		pass bool
+	}{
+		{"yes please do that", false},
+		{"orchids", false},
+		{"what colour did the lighthouse keeper paint the door?", true},
+	} {
+		hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: tt.text, Limit: 3})
+		if len(hits) == 0 {
+			t.Errorf("%q: no hit", tt.text)
+			continue
+		}
+		if got := hits[0].Match >= memory.PromptRelevance; got != tt.pass {
+			t.Errorf("%q: the top hit %q has Match %.2f; want it at or above %.2f: %v", tt.text, hits[0].Text, hits[0].Match, memory.PromptRelevance, tt.pass)
+		}
+	}
+}
+
 // TestRetrieveExactPhraseRanksFirst: a memory holding the whole text ranks
 // above one that holds its words more often.
 func TestRetrieveExactPhraseRanksFirst(t *testing.T) {

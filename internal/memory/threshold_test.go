@@ -128,11 +128,12 @@ func TestPromptRelevanceThreshold(t *testing.T) {
 		// The threshold was chosen on evaldev, where it must keep a third
 		// of the questions, be right on two thirds of those and keep no
 		// off-topic prompt. On eval, held out from that choice, it measured
-		// 26 of 85 kept, 18 of them right, and 2 of 20 off-topic prompts
-		// kept: a floor a little under that guards against losing more.
+		// 26 of 85 kept, 19 of them right, and no off-topic prompt kept
+		// (2 of 20 before a prompt's weight had a floor, matchFloor): a
+		// floor a little under that guards against losing more.
 		bad := offKept > 0 || kept*3 < len(qs) || right*3 < kept*2
 		if set.Name != "evaldev" {
-			bad = offKept > 2 || kept*4 < len(qs) || right*3 < kept*2
+			bad = offKept > 0 || kept*4 < len(qs) || right*3 < kept*2
 		}
 		if bad {
 			t.Errorf("%s at Match >= %.2f: %d of %d questions kept, %d of %d answered by the top hit; %d of %d off-topic prompts kept",
