@@ -127,7 +127,7 @@ func (s *Server) chart(from time.Time, span int, days []MoodDay) template.HTML {
 		label := ""
 		switch {
 		case span > 62 && d.Day() == 1:
-			label = d.Format("Jan 06")
+			label = d.Format("Jan ’06") // the year, not a day of the month
 		case span <= 62 && i%7 == 0:
 			label = d.Format("Jan 2")
 		}
