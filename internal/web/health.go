@@ -48,7 +48,13 @@ func (s *Server) healthData(context.Context, *http.Request) (healthPage, error) 
 	p.Problems = daemon.Verdict(o)
 	p.Healthy = len(p.Problems) == 0
 	p.Status = o.Published
+	p.Spool.Oldest = p.Spool.Oldest.In(s.o.Location)
 	if p.Status != nil {
+		// Shown in the configured zone, as every time of the viewer.
+		st := *p.Status
+		st.StartedAt = st.StartedAt.In(s.o.Location)
+		st.Database.Latency = st.Database.Latency.Round(10 * time.Microsecond)
+		p.Status = &st
 		for _, wk := range p.Status.Workers {
 			p.Workers = append(p.Workers, healthWorker{WorkerStatus: wk,
 				State: strings.ReplaceAll(string(wk.State), "_", " "), Lines: daemon.DetailLines(wk.Detail)})

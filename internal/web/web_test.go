@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/daemon"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -456,6 +458,19 @@ func TestHealthShowsTheVerdict(t *testing.T) {
 	_, body, _ := f.get(t, c, "/health")
 	if !strings.Contains(body, "unhealthy") || !strings.Contains(body, "the daemon is not running") || !strings.Contains(body, "empty") {
 		t.Errorf("health:\n%s", body)
+	}
+	// A published status: its times in the configured zone, as every time
+	// of the viewer (14:00 UTC is 21:00 in Bangkok).
+	st, err := json.Marshal(daemon.Status{PID: 42, StartedAt: time.Date(2026, 12, 6, 14, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.s.o.StateDir, daemon.StatusFileName), st, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = f.get(t, c, "/health")
+	if !strings.Contains(body, "started 2026-12-06 21:00") || strings.Contains(body, "version ,") {
+		t.Errorf("the daemon's start is not shown in the configured zone:\n%s", body)
 	}
 }
 
