@@ -191,7 +191,7 @@ func (t *tokenizer) run(s string, query bool, emit func(term []byte)) {
 			t.n++
 		case classNone:
 		default:
-			if c == classThai && isThaiToneMark(r) && thaiUnits&32 == 0 {
+			if c == classThai && isThaiToneMark(r) {
 				continue
 			}
 			t.cls = c
@@ -268,15 +268,15 @@ func (t *tokenizer) endRun(query bool, emit func([]byte)) {
 	t.seg, t.cls = t.seg[:0], classNone
 	if query && cls == classThai {
 		for len(run) > 0 {
-			at, n := findThaiQueryWordTones(run)
+			at, n := findThaiQueryWord(run)
 			if at < 0 {
 				break
 			}
-			t.units(run[:at], cls, emit)
+			t.bigrams(run[:at], emit)
 			run = run[at+n:]
 		}
 	}
-	t.units(run, cls, emit)
+	t.bigrams(run, emit)
 }
 
 // bigrams emits the pairs of adjacent runes of run, or run itself when it is
