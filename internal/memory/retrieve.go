@@ -495,9 +495,19 @@ const (
 	corpusSQL = `select kind, docs, total_len from retrieval_corpus where kind = any($1)`
 	dfSQL     = `select kind, term, df from retrieval_terms where kind = any($1) and term = any($2) and df > 0`
 	// anyPendingSQL says whether a memory is waiting to be indexed, off the
-	// partial indexes of those.
+	// partial indexes of those (see pendingSeqScanOff).
 	anyPendingSQL = `select exists (select from conversations where search_terms is null)
 	or exists (select from angela_emotions where search_terms is null)`
+	// pendingSeqScanOff and pendingSeqScanOn surround anyPendingSQL. The
+	// statistics of a table analysed before its rows were indexed (an
+	// import, then the index worker; autovacuum analyses a large table again
+	// only after a tenth of it changed) say that most rows are pending: the
+	// planner then expects a sequential scan to find one at once, and reads
+	// the whole table to find none (50 ms at 100,000 messages, ten times that
+	// at a million, on every question). The partial index of pending rows
+	// answers in a page whatever the statistics say.
+	pendingSeqScanOff = "set local enable_seqscan = off"
+	pendingSeqScanOn  = "set local enable_seqscan = on"
 )
 
 // loadStats reads the corpus figures of the terms of the kinds, and with
@@ -509,7 +519,9 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 	// high (a common term's many index matches) takes longer than running it.
 	b.Queue("set local jit = off")
 	if checkPending {
+		b.Queue(pendingSeqScanOff)
 		b.Queue(anyPendingSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&pending) })
+		b.Queue(pendingSeqScanOn)
 	}
 	b.Queue(corpusSQL, kinds).Query(func(rows pgx.Rows) error {
 		var k int16
