@@ -29,8 +29,8 @@ func benchRows(b *testing.B) int {
 	return 100000
 }
 
-// filledDB is a migrated database holding rows conversations and a thousand
-// emotions, spread over the last year, in the state a running daemon keeps
+// filledDB is a migrated database holding rows conversations and a tenth as
+// many emotions (a thousand at least), spread over the last year, in the state a running daemon keeps
 // it in: vacuumed and analysed (as autovacuum would), after a full
 // consolidation pass (as the daemon's memory worker makes at start and then
 // every hour), so that recall's counts come from the pass rather than from
@@ -49,7 +49,7 @@ func filledDB(b *testing.B, rows int) string {
 		 from generate_series(1, $1::int) i`,
 		`insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, memory_strength)
 		 select gen_random_uuid(), now() - make_interval(hours => i), 'happy', 1 + i % 10, 'bench ' || i, 10
-		 from generate_series(1, 1000) i`,
+		 from generate_series(1, greatest($1::int / 10, 1000)) i`,
 		`vacuum analyze`,
 	} {
 		var err error
@@ -81,41 +81,72 @@ func runHooks(b *testing.B, env []string, wantOutput bool) {
 	runHook(b, env, "session-start", payload("SessionStart", map[string]string{"source": "startup"}), wantOutput)
 }
 
+// benchBefore is another angelad binary to run in turns with this one
+// (ANGELA_BENCH_BEFORE, say one built from the main branch), so that a
+// change is measured before and after in one run, under the same load.
+func benchBefore() string { return os.Getenv("ANGELA_BENCH_BEFORE") }
+
 // runHook runs `angelad hook NAME` with the input in b.N times and reports
-// the median and p99 of one run, process start to exit.
+// the median and p99 of one run, process start to exit; with
+// ANGELA_BENCH_BEFORE, that binary runs in turns with this one and its
+// figures are reported beside them (before-p50-ms, before-p99-ms).
 func runHook(b *testing.B, env []string, name, in string, wantOutput bool) {
 	b.Helper()
-	var took []time.Duration
+	bins := []string{binary}
+	if before := benchBefore(); before != "" {
+		bins = append(bins, before)
+	}
+	took := make([][]time.Duration, len(bins))
 	b.ResetTimer()
-	for b.Loop() {
-		cmd := exec.Command(binary, "hook", name)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(in)
-		start := time.Now()
-		out, err := cmd.Output()
-		took = append(took, time.Since(start))
-		if err != nil || (len(out) > 0) != wantOutput {
-			var log string
-			for _, e := range env {
-				if dir, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
-					log = readFile(filepath.Join(dir, hooksLogName))
-				}
-			}
-			b.Fatalf("hook: %v, output %q; log:\n%s", err, out, log)
+	for i := 0; b.Loop(); i++ {
+		for j := range bins {
+			// Each binary goes first in turn.
+			k := (i + j) % len(bins)
+			took[k] = append(took[k], runHookOnce(b, bins[k], env, name, in, wantOutput))
 		}
 	}
 	b.StopTimer()
-	reportPercentiles(b, took)
+	reportPercentiles(b, took[0])
+	if len(bins) > 1 {
+		reportPercentilesAs(b, took[1], "before-")
+	}
+}
+
+// runHookOnce runs `bin hook NAME` once and returns how long it took.
+func runHookOnce(b *testing.B, bin string, env []string, name, in string, wantOutput bool) time.Duration {
+	b.Helper()
+	cmd := exec.Command(bin, "hook", name)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(in)
+	start := time.Now()
+	out, err := cmd.Output()
+	took := time.Since(start)
+	if err != nil || (len(out) > 0) != wantOutput {
+		var log string
+		for _, e := range env {
+			if dir, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
+				log = readFile(filepath.Join(dir, hooksLogName))
+			}
+		}
+		b.Fatalf("hook %s: %v, output %q; log:\n%s", bin, err, out, log)
+	}
+	return took
 }
 
 func reportPercentiles(b *testing.B, took []time.Duration) {
+	reportPercentilesAs(b, took, "")
+	b.ReportMetric(0, "ns/op") // the percentiles say it better than a mean
+}
+
+// reportPercentilesAs reports the median and p99 of took, their units
+// prefixed with prefix.
+func reportPercentilesAs(b *testing.B, took []time.Duration, prefix string) {
 	slices.Sort(took)
 	at := func(p float64) float64 {
 		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
 	}
-	b.ReportMetric(at(0.5), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
-	b.ReportMetric(0, "ns/op") // the percentiles say it better than a mean
+	b.ReportMetric(at(0.5), prefix+"p50-ms")
+	b.ReportMetric(at(0.99), prefix+"p99-ms")
 }
 
 func BenchmarkHookSessionStart(b *testing.B) {
