@@ -313,7 +313,9 @@ func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxCha
 	// With an embedding model, its ranking may take half the hook's time;
 	// past that (or failing) the prompt is ranked by its words alone.
 	acc := a.access(access.Options{NoStart: true, NoMigrate: true, Log: log, SemanticTimeout: a.cfg.Hooks.Timeout / 2})
-	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates})
+	// A memory's line shows at most promptLineChars characters: no more
+	// than twice that is read of a text of a megabyte.
+	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates, TextChars: 2 * promptLineChars})
 	if postgres.IsSchemaMissing(err) {
 		return "", 0, nil
 	}
