@@ -27,7 +27,26 @@ const (
 	OpSaveConversation = "save-conversation"
 	OpGetEmotions      = "get-emotions"
 	OpGetConversations = "get-conversations"
+	// OpRetrieve ranks the memories for a question that recalls nothing
+	// and has no ranking by meaning to fuse (the prompt hook's, on every
+	// prompt): on the daemon's warm connections it spares the caller a
+	// connection of its own and the preparing of every statement.
+	OpRetrieve = "retrieve"
 )
+
+// RetrieveArgs are the arguments of OpRetrieve: memory.RetrieveOptions'
+// without reinforcement or a ranking by meaning. TimeZone names the zone the
+// question's days are counted in (the daemon serves one zone: see Identity).
+type RetrieveArgs struct {
+	Text      string    `json:"text"`
+	Kind      string    `json:"kind,omitempty"`
+	Speaker   string    `json:"speaker,omitempty"`
+	Since     time.Time `json:"since"`
+	Limit     int       `json:"limit"`
+	Now       time.Time `json:"now"`
+	TimeZone  string    `json:"time_zone"`
+	TextChars int       `json:"text_chars,omitempty"`
+}
 
 // GetEmotionsArgs are the arguments of OpGetEmotions.
 type GetEmotionsArgs struct {
@@ -48,6 +67,16 @@ func Handlers(q postgres.DB, r *redact.Redactor) map[string]Handler {
 			}),
 		OpGetEmotions: listOp(func(ctx context.Context, a GetEmotionsArgs) ([]memory.Emotion, error) {
 			return memory.Recent(ctx, q, a.Limit)
+		}),
+		OpRetrieve: listOp(func(ctx context.Context, a RetrieveArgs) ([]memory.Hit, error) {
+			loc, err := time.LoadLocation(a.TimeZone)
+			if err != nil {
+				return nil, &text.FieldError{Field: "time_zone", Problem: "must name a time zone, got " + text.Quote(a.TimeZone)}
+			}
+			// The memory model weighs a reinforcement alone, which this
+			// operation never makes.
+			return memory.Retrieve(ctx, q, memory.Model{}, memory.RetrieveOptions{Text: a.Text, Kind: a.Kind,
+				Speaker: a.Speaker, Since: a.Since, Limit: a.Limit, Now: a.Now, Location: loc, TextChars: a.TextChars})
 		}),
 		OpGetConversations: listOp(func(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
 			return conversation.Recent(ctx, q, o)
