@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,7 +182,71 @@ func BenchmarkHookUserPromptSubmit(b *testing.B) {
 		}
 	}
 	env := benchEnv(b, url)
-	runHook(b, env, "user-prompt-submit", payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText}), true)
+	in := payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText})
+	// Without a daemon, as when it is stopped: the hook ranks the prompt on
+	// a connection of its own.
+	b.Run("direct", func(b *testing.B) { runHook(b, env, "user-prompt-submit", in, true) })
+	// With the daemon running, once its start-up pass is done: the daemon
+	// ranks it.
+	b.Run("daemon", func(b *testing.B) {
+		b.StopTimer()
+		startBenchDaemon(b, env, `"listening"`, `"consolidation pass"`)
+		b.StartTimer()
+		runHook(b, env, "user-prompt-submit", in, true)
+	})
+}
+
+// startBenchDaemon starts `angelad run` with env and waits until its log
+// has held a line with each of the texts in want; the daemon is stopped
+// when the benchmark ends.
+func startBenchDaemon(b *testing.B, env []string, want ...string) {
+	b.Helper()
+	cmd := exec.Command(binary, "run")
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	seen := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			for _, w := range want {
+				if strings.Contains(sc.Text(), w) {
+					seen <- w
+				}
+			}
+		}
+		close(seen)
+	}()
+	deadline := time.After(10 * time.Minute)
+	left := map[string]bool{}
+	for _, w := range want {
+		left[w] = true
+	}
+	for len(left) > 0 {
+		select {
+		case w, ok := <-seen:
+			if !ok {
+				b.Fatalf("the daemon stopped before its log said %v", left)
+			}
+			delete(left, w)
+		case <-deadline:
+			b.Fatalf("the daemon's log did not say %v within 10 minutes", left)
+		}
+	}
+	// The rest of its log is not waited for.
+	go func() {
+		for range seen {
+		}
+	}()
 }
 
 func BenchmarkHookUserPromptSubmitDatabaseDown(b *testing.B) {
