@@ -267,7 +267,8 @@ type query struct {
 // rank is the retrieval inside its transaction, in four round trips: the
 // statistics; the candidates (with the exact and near matches of a short
 // text) and the memories of a time; the neighbouring turns (with the exact
-// matches of a long text); the hits. With checkPending, when memories are
+// matches of a long text); the hits, their texts cut (and a fifth, for a
+// caller that wants the texts whole, when one of those returned was cut). With checkPending, when memories are
 // waiting to be indexed it stops after the first and says so. backlog says
 // that some are still waiting: the exact matches are then looked for as
 // Search does, which finds those too.

@@ -72,7 +72,8 @@ type Hit struct {
 	Speaker string `json:"speaker,omitempty"`
 	Emotion string `json:"emotion,omitempty"`
 	// Text is the message, or the emotion's context; DavidWords and
-	// WhyItMatters are an emotion's other texts.
+	// WhyItMatters are an emotion's other texts. Each is cut, and ends with
+	// an ellipsis, when longer than the search's TextChars.
 	Text         string `json:"text"`
 	DavidWords   string `json:"david_words,omitempty"`
 	WhyItMatters string `json:"why_it_matters,omitempty"`
