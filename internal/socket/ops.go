@@ -27,12 +27,18 @@ const (
 	OpSaveConversation = "save-conversation"
 	OpGetEmotions      = "get-emotions"
 	OpGetConversations = "get-conversations"
-	// OpRetrieve ranks the memories for a question that recalls nothing
-	// and has no ranking by meaning to fuse (the prompt hook's, on every
-	// prompt): on the daemon's warm connections it spares the caller a
-	// connection of its own and the preparing of every statement.
-	OpRetrieve = "retrieve"
 )
+
+// GetEmotionsArgs are the arguments of OpGetEmotions.
+type GetEmotionsArgs struct {
+	Limit int `json:"limit"`
+}
+
+// OpRetrieve ranks the memories for a question that recalls nothing and has
+// no ranking by meaning to fuse (the prompt hook's, on every prompt): on the
+// daemon's warm connections it spares the caller a connection of its own
+// and the preparing of every statement.
+const OpRetrieve = "retrieve"
 
 // RetrieveArgs are the arguments of OpRetrieve: memory.RetrieveOptions'
 // without reinforcement or a ranking by meaning. TimeZone names the zone the
@@ -46,11 +52,6 @@ type RetrieveArgs struct {
 	Now       time.Time `json:"now"`
 	TimeZone  string    `json:"time_zone"`
 	TextChars int       `json:"text_chars,omitempty"`
-}
-
-// GetEmotionsArgs are the arguments of OpGetEmotions.
-type GetEmotionsArgs struct {
-	Limit int `json:"limit"`
 }
 
 // Handlers returns the operations served on q, the daemon's pool. The saves
