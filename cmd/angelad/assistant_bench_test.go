@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,8 +31,8 @@ func benchRows(b *testing.B) int {
 	return 100000
 }
 
-// filledDB is a migrated database holding rows conversations and a thousand
-// emotions, spread over the last year, in the state a running daemon keeps
+// filledDB is a migrated database holding rows conversations and a tenth as
+// many emotions (a thousand at least), spread over the last year, in the state a running daemon keeps
 // it in: vacuumed and analysed (as autovacuum would), after a full
 // consolidation pass (as the daemon's memory worker makes at start and then
 // every hour), so that recall's counts come from the pass rather than from
@@ -49,7 +51,7 @@ func filledDB(b *testing.B, rows int) string {
 		 from generate_series(1, $1::int) i`,
 		`insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, memory_strength)
 		 select gen_random_uuid(), now() - make_interval(hours => i), 'happy', 1 + i % 10, 'bench ' || i, 10
-		 from generate_series(1, 1000) i`,
+		 from generate_series(1, greatest($1::int / 10, 1000)) i`,
 		`vacuum analyze`,
 	} {
 		var err error
@@ -81,41 +83,72 @@ func runHooks(b *testing.B, env []string, wantOutput bool) {
 	runHook(b, env, "session-start", payload("SessionStart", map[string]string{"source": "startup"}), wantOutput)
 }
 
+// benchBefore is another angelad binary to run in turns with this one
+// (ANGELA_BENCH_BEFORE, say one built from the main branch), so that a
+// change is measured before and after in one run, under the same load.
+func benchBefore() string { return os.Getenv("ANGELA_BENCH_BEFORE") }
+
 // runHook runs `angelad hook NAME` with the input in b.N times and reports
-// the median and p99 of one run, process start to exit.
+// the median and p99 of one run, process start to exit; with
+// ANGELA_BENCH_BEFORE, that binary runs in turns with this one and its
+// figures are reported beside them (before-p50-ms, before-p99-ms).
 func runHook(b *testing.B, env []string, name, in string, wantOutput bool) {
 	b.Helper()
-	var took []time.Duration
+	bins := []string{binary}
+	if before := benchBefore(); before != "" {
+		bins = append(bins, before)
+	}
+	took := make([][]time.Duration, len(bins))
 	b.ResetTimer()
-	for b.Loop() {
-		cmd := exec.Command(binary, "hook", name)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(in)
-		start := time.Now()
-		out, err := cmd.Output()
-		took = append(took, time.Since(start))
-		if err != nil || (len(out) > 0) != wantOutput {
-			var log string
-			for _, e := range env {
-				if dir, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
-					log = readFile(filepath.Join(dir, hooksLogName))
-				}
-			}
-			b.Fatalf("hook: %v, output %q; log:\n%s", err, out, log)
+	for i := 0; b.Loop(); i++ {
+		for j := range bins {
+			// Each binary goes first in turn.
+			k := (i + j) % len(bins)
+			took[k] = append(took[k], runHookOnce(b, bins[k], env, name, in, wantOutput))
 		}
 	}
 	b.StopTimer()
-	reportPercentiles(b, took)
+	reportPercentiles(b, took[0])
+	if len(bins) > 1 {
+		reportPercentilesAs(b, took[1], "before-")
+	}
+}
+
+// runHookOnce runs `bin hook NAME` once and returns how long it took.
+func runHookOnce(b *testing.B, bin string, env []string, name, in string, wantOutput bool) time.Duration {
+	b.Helper()
+	cmd := exec.Command(bin, "hook", name)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(in)
+	start := time.Now()
+	out, err := cmd.Output()
+	took := time.Since(start)
+	if err != nil || (len(out) > 0) != wantOutput {
+		var log string
+		for _, e := range env {
+			if dir, ok := strings.CutPrefix(e, "ANGELA_STATE_DIR="); ok {
+				log = readFile(filepath.Join(dir, hooksLogName))
+			}
+		}
+		b.Fatalf("hook %s: %v, output %q; log:\n%s", bin, err, out, log)
+	}
+	return took
 }
 
 func reportPercentiles(b *testing.B, took []time.Duration) {
+	reportPercentilesAs(b, took, "")
+	b.ReportMetric(0, "ns/op") // the percentiles say it better than a mean
+}
+
+// reportPercentilesAs reports the median and p99 of took, their units
+// prefixed with prefix.
+func reportPercentilesAs(b *testing.B, took []time.Duration, prefix string) {
 	slices.Sort(took)
 	at := func(p float64) float64 {
 		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
 	}
-	b.ReportMetric(at(0.5), "p50-ms")
-	b.ReportMetric(at(0.99), "p99-ms")
-	b.ReportMetric(0, "ns/op") // the percentiles say it better than a mean
+	b.ReportMetric(at(0.5), prefix+"p50-ms")
+	b.ReportMetric(at(0.99), prefix+"p99-ms")
 }
 
 func BenchmarkHookSessionStart(b *testing.B) {
@@ -149,7 +182,71 @@ func BenchmarkHookUserPromptSubmit(b *testing.B) {
 		}
 	}
 	env := benchEnv(b, url)
-	runHook(b, env, "user-prompt-submit", payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText}), true)
+	in := payload("UserPromptSubmit", map[string]string{"prompt": promptBenchText})
+	// Without a daemon, as when it is stopped: the hook ranks the prompt on
+	// a connection of its own.
+	b.Run("direct", func(b *testing.B) { runHook(b, env, "user-prompt-submit", in, true) })
+	// With the daemon running, once its start-up pass is done: the daemon
+	// ranks it.
+	b.Run("daemon", func(b *testing.B) {
+		b.StopTimer()
+		startBenchDaemon(b, env, `"listening"`, `"consolidation pass"`)
+		b.StartTimer()
+		runHook(b, env, "user-prompt-submit", in, true)
+	})
+}
+
+// startBenchDaemon starts `angelad run` with env and waits until its log
+// has held a line with each of the texts in want; the daemon is stopped
+// when the benchmark ends.
+func startBenchDaemon(b *testing.B, env []string, want ...string) {
+	b.Helper()
+	cmd := exec.Command(binary, "run")
+	cmd.Env = env
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	seen := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			for _, w := range want {
+				if strings.Contains(sc.Text(), w) {
+					seen <- w
+				}
+			}
+		}
+		close(seen)
+	}()
+	deadline := time.After(10 * time.Minute)
+	left := map[string]bool{}
+	for _, w := range want {
+		left[w] = true
+	}
+	for len(left) > 0 {
+		select {
+		case w, ok := <-seen:
+			if !ok {
+				b.Fatalf("the daemon stopped before its log said %v", left)
+			}
+			delete(left, w)
+		case <-deadline:
+			b.Fatalf("the daemon's log did not say %v within 10 minutes", left)
+		}
+	}
+	// The rest of its log is not waited for.
+	go func() {
+		for range seen {
+		}
+	}()
 }
 
 func BenchmarkHookUserPromptSubmitDatabaseDown(b *testing.B) {

@@ -193,8 +193,11 @@ func (a *app) hookBody(ctx context.Context, name string, log *zap.Logger) hookRe
 	case "user-prompt-submit":
 		budget := a.cfg.Hooks.PromptMaxChars
 		fields = append(fields, zap.Int("max_chars", budget))
-		text, n, err := a.promptContext(ctx, in, budget, log)
+		text, n, served, err := a.promptContext(ctx, in, budget, log)
 		fields = append(fields, zap.Int("memories", n), zap.Int("chars", len([]rune(text))))
+		if served != "" {
+			fields = append(fields, zap.String("served", served))
+		}
 		if err != nil {
 			return hookResult{fields: fields, err: err}
 		}
@@ -309,29 +312,32 @@ const promptHeading = "Memories that may be relevant to this prompt (from angela
 // none is relevant enough. It reinforces nothing: it runs on every prompt,
 // and a memory shown unasked on every prompt that mentions it would grow
 // strong for being talked about rather than for being remembered. n is how
-// many memories it shows. With an embedding model configured, its ranking
-// by meaning is fused in (see access.Client.Retrieve).
-func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxChars int, log *zap.Logger) (string, int, error) {
+// many memories it shows, served which path ranked them (the daemon, or
+// this process: see access.Client.Retrieve). With an embedding model
+// configured, its ranking by meaning is fused in.
+func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxChars int, log *zap.Logger) (_ string, n int, served string, _ error) {
 	prompt := strings.TrimSpace(in.Prompt)
 	if prompt == "" {
-		return "", 0, nil
+		return "", 0, "", nil
 	}
 	// A long prompt (a pasted log) is asked by its beginning, as a
 	// question may be at most that long.
 	prompt, _ = text.Cut(strings.ToValidUTF8(prompt, "\uFFFD"), memory.MaxSearchChars)
 	// With an embedding model, its ranking may take half the hook's time;
 	// past that (or failing) the prompt is ranked by its words alone.
-	acc := a.access(access.Options{NoStart: true, NoMigrate: true, Log: log, SemanticTimeout: a.cfg.Hooks.Timeout / 2})
-	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates})
+	acc := a.access(access.Options{NoStart: true, NoMigrate: true, Log: log, SemanticTimeout: a.cfg.Hooks.Timeout / 2,
+		Debug: func(line string) { served = line }})
+	// A memory's line shows at most promptLineChars characters: no more
+	// than twice that is read of a text of a megabyte.
+	hits, err := acc.Retrieve(ctx, memory.RetrieveOptions{Text: prompt, Limit: promptCandidates, TextChars: 2 * promptLineChars})
 	if postgres.IsSchemaMissing(err) {
-		return "", 0, nil
+		return "", 0, served, nil
 	}
 	if err != nil {
-		return "", 0, err
+		return "", 0, served, err
 	}
 	loc := a.cfg.Location()
 	var b strings.Builder
-	n := 0
 	for _, h := range hits {
 		if n == promptMemories {
 			break
@@ -369,5 +375,5 @@ func (a *app) promptContext(ctx context.Context, in claudecode.HookInput, maxCha
 		b.WriteString(head + body + "\n")
 		n++
 	}
-	return b.String(), n, nil
+	return b.String(), n, served, nil
 }

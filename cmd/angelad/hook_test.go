@@ -395,3 +395,41 @@ func TestHookUserPromptSubmitWithTheDatabaseStoppedExits0Quietly(t *testing.T) {
 		t.Errorf("the failure is not one line in the log:\n%s", log)
 	}
 }
+
+// TestHookUserPromptSubmitAsksTheRunningDaemon checks that the prompt hook
+// has the running daemon rank the prompt on its warm connections, and ranks
+// it itself, with the same answer, when no daemon runs.
+func TestHookUserPromptSubmitAsksTheRunningDaemon(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t))
+	c.ok("save-conversation", "--speaker", "david", "--message", "For my mother's birthday I gave her a jade bracelet from Chiang Mai.",
+		"--session", "an-earlier-session", "--at", "2025-10-01T10:00:00+07:00")
+	c.ok("save-conversation", "--speaker", "angela", "--message", "Good night David, sleep well",
+		"--session", "other", "--at", "2025-11-07T22:00:00+07:00")
+	prompt := payload("UserPromptSubmit", map[string]string{"prompt": "What gift did I give my mother for her birthday?"})
+	const answer = "2025-10-01 10:00 · David: For my mother's birthday I gave her a jade bracelet from Chiang Mai."
+
+	lastDone := func() string {
+		lines := strings.Split(strings.TrimSpace(c.hooksLog()), "\n")
+		for i := len(lines) - 1; i >= 0; i-- {
+			if strings.Contains(lines[i], `"msg":"hook done"`) {
+				return lines[i]
+			}
+		}
+		t.Fatalf("no hook done line in the log:\n%s", c.hooksLog())
+		return ""
+	}
+	if got := promptContext(t, c.run(prompt, "hook", "user-prompt-submit")); !strings.Contains(got, answer) {
+		t.Errorf("without a daemon the answer is not injected:\n%s", got)
+	}
+	if l := lastDone(); !strings.Contains(l, `"served":"served directly (no daemon listens on`) {
+		t.Errorf("without a daemon the log line says %s", l)
+	}
+	daemonWithSocket(t, c)
+	if got := promptContext(t, c.run(prompt, "hook", "user-prompt-submit")); !strings.Contains(got, answer) {
+		t.Errorf("through the daemon the answer is not injected:\n%s", got)
+	}
+	if l := lastDone(); !strings.Contains(l, `"served":"served by the daemon (`) {
+		t.Errorf("with a daemon running the log line says %s", l)
+	}
+}

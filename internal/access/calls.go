@@ -234,9 +234,11 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 	return hits, err
 }
 
-// Retrieve ranks the memories for the question o asks (memory.Retrieve) over
-// the process's own connection with the configured memory model, in the
-// configured zone unless o names one; a zero o.Now is the Client's clock.
+// Retrieve ranks the memories for the question o asks (memory.Retrieve)
+// through the daemon when o recalls nothing and no embedding model is
+// configured, otherwise (or when no daemon answers) over the process's own
+// connection with the configured memory model, in the configured zone
+// unless o names one; a zero o.Now is the Client's clock.
 // Invalid options are a *text.FieldError, returned before the database is
 // reached. The list is never nil when err is.
 func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memory.Hit, error) {
@@ -250,6 +252,20 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 		return nil, err
 	}
 	hits := []memory.Hit{}
+	if o.Semantic == nil && !o.Reinforce && !c.cfg.Embedding.Enabled() {
+		// Ranked by words alone and recalling nothing: the daemon answers on
+		// its warm connections, where this process would open one of its
+		// own and prepare every statement (the prompt hook, on every
+		// prompt).
+		args := socket.RetrieveArgs{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
+			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars}
+		if served, err := c.viaDaemon(ctx, socket.OpRetrieve, args, &hits); served {
+			if hits == nil {
+				hits = []memory.Hit{}
+			}
+			return hits, err
+		}
+	}
 	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
 		if o.Semantic == nil {
 			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embeddingFilter(o.Kind, o.Speaker, o.Since))

@@ -173,3 +173,68 @@ func TestCandidatesOfCommonTermsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingCheckReadsNoTableOnStaleStatistics checks that the question's
+// first round trip, which asks whether memories wait to be indexed, reads
+// the partial indexes of pending rows even when the statistics, taken
+// before the rows were indexed, say that every row is pending: the planner
+// then prefers a sequential scan, which reads the whole table to find none
+// (half a second at a million messages, on every prompt).
+func TestPendingCheckReadsNoTableOnStaleStatistics(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	if _, err := conn.Exec(ctx, `insert into conversations (session_id, speaker, message_text, created_at)
+		select 's' || (i / 20), 'david', 'm ' || i, now() - i * interval '1 second' from generate_series(1, 20000) i;
+		insert into angela_emotions (emotion, intensity, context) select 'calm', 5, 'c ' || i from generate_series(1, 2000) i;
+		analyze conversations; analyze angela_emotions`); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := IndexPending(ctx, conn, MaxIndexBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.More {
+			break
+		}
+	}
+	// The scans made so far are reported, so that what follows counts only
+	// the check's.
+	if _, err := conn.Exec(ctx, "select pg_stat_force_next_flush()"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, pending, err := loadStats(ctx, tx, []int16{termKindConversation, termKindEmotion}, text.QueryTerms("m 7"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending {
+		t.Error("memories said pending after all were indexed")
+	}
+	// The counts of this transaction's scans, not yet reported.
+	rows, err := tx.Query(ctx, `select relname, seq_scan from pg_stat_xact_user_tables
+		where relname in ('conversations', 'angela_emotions') and seq_scan > 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scans, err := pgx.CollectRows(rows, pgx.RowToMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scans) > 0 {
+		t.Errorf("the pending check read whole tables: %v", scans)
+	}
+	var seqscan string
+	if err := tx.QueryRow(ctx, "show enable_seqscan").Scan(&seqscan); err != nil {
+		t.Fatal(err)
+	}
+	if seqscan != "on" {
+		t.Errorf("enable_seqscan is left %s for the rest of the retrieval", seqscan)
+	}
+}

@@ -49,6 +49,16 @@ const (
 	journalTextChars = 1500
 )
 
+// recallTextChars is how many characters of each text a recall reads, more
+// than any part of a pack shows; recallTextRead is one more, as its
+// statements read them (see readChars), so that a text of a megabyte among
+// the strongest memories or the newest messages costs no more than a short
+// one.
+const (
+	recallTextChars = 2000
+	recallTextRead  = "2001"
+)
+
 // RecallOptions controls Recall.
 type RecallOptions struct {
 	// MaxChars is the most characters (runes) the Markdown pack may have,
@@ -200,7 +210,7 @@ func Recall(ctx context.Context, db postgres.DB, model Model, o RecallOptions) (
 		// are pending; what it finds is recalled with the rest below.
 		var err error
 		relevant, err = Retrieve(ctx, db, model, RetrieveOptions{Text: o.Query, Limit: recallRelevant,
-			Now: o.Now, Location: o.Location, Semantic: o.Semantic})
+			Now: o.Now, Location: o.Location, Semantic: o.Semantic, TextChars: recallTextChars})
 		if err != nil {
 			return Pack{}, fmt.Errorf("recall: %w", err)
 		}
@@ -255,13 +265,14 @@ type candidates struct {
 }
 
 const (
-	journalSQL = `select entry_date::text, coalesce(title, ''), content, coalesce(emotion, ''), coalesce(mood_score, 0)
+	journalSQL = `select entry_date::text, coalesce(title, ''), left(content, ` + recallTextRead + `), coalesce(emotion, ''),
+	coalesce(mood_score, 0)
 from angela_journal order by entry_date desc limit 1`
-	greetingSQL = `select update_date::text, coalesce(title, ''), coalesce(content, '')
+	greetingSQL = `select update_date::text, coalesce(title, ''), left(coalesce(content, ''), ` + recallTextRead + `)
 from daily_updates where update_date = $1::date and kind = 'morning'`
 
 	recallConvSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
-	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), coalesce(c.project_dir = $2, false)
+	lower(c.speaker), left(c.message_text, ` + recallTextRead + `), coalesce(c.importance_level, 0), coalesce(c.project_dir = $2, false)
 from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $1) m
 join conversations c on c.conversation_id = m.id`
 	// A project's strongest memories are found one of two ways, each costing
@@ -274,21 +285,22 @@ join conversations c on c.conversation_id = m.id`
 	// searchConvWalkSQL).
 	projectSizeSQL      = `select count(*) from (select from conversations where project_dir = $1 limit $2) p`
 	recallProjectFewSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
-	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
+	lower(c.speaker), left(c.message_text, ` + recallTextRead + `), coalesce(c.importance_level, 0), true
 from conversations c join conversation_memory m on m.id = c.conversation_id
 where c.project_dir = $2 and m.forgotten_at is null
 order by m.score desc, m.made_at desc limit $1`
 	recallProjectWalkSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
-	lower(c.speaker), c.message_text, coalesce(c.importance_level, 0), true
+	lower(c.speaker), left(c.message_text, ` + recallTextRead + `), coalesce(c.importance_level, 0), true
 from (select * from conversation_memory where forgotten_at is null order by score desc, made_at desc limit $3) m
 cross join lateral (select speaker, message_text, importance_level from conversations c
 	where c.conversation_id = m.id and c.project_dir = $2 offset 0) c
 order by m.score desc, m.made_at desc limit $1`
 	recallEmoSQL = `select m.id, m.made_at, m.last_recalled_at, coalesce(m.half_life_days, 0), m.weight,
-	e.emotion, coalesce(e.context, ''), coalesce(e.intensity, 0), coalesce(e.david_words, '')
+	e.emotion, left(coalesce(e.context, ''), ` + recallTextRead + `), coalesce(e.intensity, 0),
+	left(coalesce(e.david_words, ''), ` + recallTextRead + `)
 from (select * from emotion_memory where forgotten_at is null order by score desc, made_at desc limit $1) m
 join angela_emotions e on e.emotion_id = m.id`
-	tailSQL = `select conversation_id, created_at::timestamptz, lower(speaker), message_text,
+	tailSQL = `select conversation_id, created_at::timestamptz, lower(speaker), left(message_text, ` + recallTextRead + `),
 	coalesce(session_id, ''), coalesce(project_dir, '')
 from conversations order by created_at desc limit $1`
 	liveCountsSQL = `select (select count(*) from conversations), (select count(*) from angela_emotions),
@@ -320,6 +332,7 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions, releva
 		err := r.Scan(&j.Date, &j.Title, &j.Content, &j.Emotion, &j.Mood)
 		switch {
 		case err == nil:
+			j.Content, _ = readText(j.Content, recallTextChars)
 			c.journal = &j
 		case !errors.Is(err, pgx.ErrNoRows):
 			return fmt.Errorf("journal: %w", err)
@@ -339,6 +352,7 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions, releva
 			if at != nil {
 				t.m.At = at.UTC()
 			}
+			t.m.Text, _ = readText(t.m.Text, recallTextChars)
 			return t, err
 		})
 		if err != nil {
@@ -388,6 +402,7 @@ func gather(ctx context.Context, tx pgx.Tx, model Model, o RecallOptions, releva
 			err := r.Scan(&g.Date, &g.Title, &g.Content)
 			switch {
 			case err == nil:
+				g.Content, _ = readText(g.Content, recallTextChars)
 				c.greeting = &g
 			case !errors.Is(err, pgx.ErrNoRows):
 				return fmt.Errorf("morning greeting: %w", err)
@@ -740,6 +755,8 @@ func scanMemories(rows pgx.Rows, kind string, model Model, o RecallOptions, show
 			return m, err
 		}
 		st.LastRecalledAt, st.HalfLifeDays, st.Weight = recalled, hl, w
+		m.Text, _ = readText(m.Text, recallTextChars)
+		words, _ = readText(words, recallTextChars)
 		m.At = st.MadeAt.UTC()
 		m.Weight = st.Weight
 		m.Retention = model.At(st, o.Now)

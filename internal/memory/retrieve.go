@@ -65,7 +65,7 @@ type SemanticHit struct {
 }
 
 // RetrieveOptions selects what Retrieve ranks. Text, Kind, Speaker, Since,
-// Limit, Reinforce and Now are Search's.
+// Limit, Reinforce, Now and TextChars are Search's.
 type RetrieveOptions struct {
 	Text      string
 	Kind      string
@@ -82,11 +82,14 @@ type RetrieveOptions struct {
 	// Semantic is a ranking by meaning to fuse with the lexical one, best
 	// first; nil when there is no embedding model.
 	Semantic []SemanticHit
+	// TextChars, when above zero, is the most characters of each hit's texts
+	// that are read (see SearchOptions.TextChars); 0 reads them whole.
+	TextChars int
 }
 
 func (o RetrieveOptions) searchOptions() SearchOptions {
 	return SearchOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
-		Reinforce: o.Reinforce, Now: o.Now, Location: o.Location}
+		Reinforce: o.Reinforce, Now: o.Now, Location: o.Location, TextChars: o.TextChars}
 }
 
 // Validate reports the first option that is not allowed, as a
@@ -264,7 +267,8 @@ type query struct {
 // rank is the retrieval inside its transaction, in four round trips: the
 // statistics; the candidates (with the exact and near matches of a short
 // text) and the memories of a time; the neighbouring turns (with the exact
-// matches of a long text); the hits. With checkPending, when memories are
+// matches of a long text); the hits, their texts cut (and a fifth, for a
+// caller that wants the texts whole, when one of those returned was cut). With checkPending, when memories are
 // waiting to be indexed it stops after the first and says so. backlog says
 // that some are still waiting: the exact matches are then looked for as
 // Search does, which finds those too.
@@ -365,7 +369,11 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	sortKeys(order, fused)
 	top := order[:min(len(order), nudgeTop(o.Limit))]
-	read, err := loadHits(ctx, tx, top)
+	chars := o.TextChars
+	if chars == 0 {
+		chars = hitChars
+	}
+	read, cut, err := loadHits(ctx, tx, top, chars)
 	if err != nil {
 		return nil, false, err
 	}
@@ -385,6 +393,11 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	sortKeys(kept, final)
 	kept = kept[:min(len(kept), o.Limit)]
+	if o.TextChars == 0 {
+		if err := loadWhole(ctx, tx, kept, cut, read); err != nil {
+			return nil, false, err
+		}
+	}
 
 	hits = make([]Hit, 0, len(kept))
 	for _, k := range kept {
@@ -495,9 +508,19 @@ const (
 	corpusSQL = `select kind, docs, total_len from retrieval_corpus where kind = any($1)`
 	dfSQL     = `select kind, term, df from retrieval_terms where kind = any($1) and term = any($2) and df > 0`
 	// anyPendingSQL says whether a memory is waiting to be indexed, off the
-	// partial indexes of those.
+	// partial indexes of those (see pendingSeqScanOff).
 	anyPendingSQL = `select exists (select from conversations where search_terms is null)
 	or exists (select from angela_emotions where search_terms is null)`
+	// pendingSeqScanOff and pendingSeqScanOn surround anyPendingSQL. The
+	// statistics of a table analysed before its rows were indexed (an
+	// import, then the index worker; autovacuum analyses a large table again
+	// only after a tenth of it changed) say that most rows are pending: the
+	// planner then expects a sequential scan to find one at once, and reads
+	// the whole table to find none (50 ms at 100,000 messages, ten times that
+	// at a million, on every question). The partial index of pending rows
+	// answers in a page whatever the statistics say.
+	pendingSeqScanOff = "set local enable_seqscan = off"
+	pendingSeqScanOn  = "set local enable_seqscan = on"
 )
 
 // loadStats reads the corpus figures of the terms of the kinds, and with
@@ -509,7 +532,9 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 	// high (a common term's many index matches) takes longer than running it.
 	b.Queue("set local jit = off")
 	if checkPending {
+		b.Queue(pendingSeqScanOff)
 		b.Queue(anyPendingSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&pending) })
+		b.Queue(pendingSeqScanOn)
 	}
 	b.Queue(corpusSQL, kinds).Query(func(rows pgx.Rows) error {
 		var k int16
@@ -710,8 +735,9 @@ func queueExact(b *pgx.Batch, q query, k int16, exact, near *[]memKey) {
 	if k == termKindEmotion {
 		sql = searchEmoIndexSQL
 	}
-	b.Queue(sql, q.grams, q.o.Text, exactLimit, q.since, q.speaker, exactCap, 0).Query(func(rows pgx.Rows) error {
-		hits, _, err := scanHits(rows, kindName(k))
+	// Only the keys are kept: no character of the texts is read ($8).
+	b.Queue(sql, q.grams, q.o.Text, exactLimit, q.since, q.speaker, exactCap, 0, int32(0)).Query(func(rows pgx.Rows) error {
+		hits, _, err := scanHits(rows, kindName(k), 0)
 		if err != nil {
 			return fmt.Errorf("exact matches: %w", err)
 		}
@@ -905,9 +931,9 @@ func expandNeighbours(ctx context.Context, tx pgx.Tx, docs []*scored, st stats, 
 // text $2, ignoring case, as Search's exact match.
 const (
 	convWholeSQL   = `select conversation_id from conversations where conversation_id = any($1) and ` + convWholeExact
-	convWholeExact = `strpos(lower(message_text), lower($2)) > 0`
-	emoWholeSQL    = `select emotion_id from angela_emotions where emotion_id = any($1)
-	and strpos(lower(concat_ws(' ', emotion, context, david_words, why_it_matters)), lower($2)) > 0`
+	convWholeExact = `strpos(lower(left(message_text, ` + exactChars + `)), lower($2)) > 0`
+	emoWholeSQL    = `select emotion_id from angela_emotions e where emotion_id = any($1)
+	and strpos(lower(` + emoText + `), lower($2)) > 0`
 )
 
 // shortGrams is the most character pairs a text may have for its exact and
@@ -1003,21 +1029,45 @@ func queueMemoriesIn(b *pgx.Batch, q query, out *[]memKey) {
 	}
 }
 
+// The statements that read the memories $1 with their texts cut to $2
+// characters (readChars).
 const (
-	convHitsSQL = `select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text,
+	convHitsSQL = `select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), left(c.message_text, $2),
 	coalesce(c.session_id, ''), coalesce(m.retention, 1), m.forgotten_at is not null
 from conversations c left join conversation_memory m on m.id = c.conversation_id
 where c.conversation_id = any($1)`
-	emoHitsSQL = `select e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
-	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), coalesce(m.retention, 1), m.forgotten_at is not null
+	emoHitsSQL = `select e.emotion_id, e.felt_at::timestamptz, e.emotion, left(coalesce(e.context, ''), $2),
+	left(coalesce(e.david_words, ''), $2), left(coalesce(e.why_it_matters, ''), $2), coalesce(m.retention, 1), m.forgotten_at is not null
 from angela_emotions e left join emotion_memory m on m.id = e.emotion_id
 where e.emotion_id = any($1)`
+	// The texts of the memories $1, whole.
+	convWholeTextSQL = `select conversation_id, message_text from conversations where conversation_id = any($1)`
+	emoWholeTextSQL  = `select emotion_id, coalesce(context, ''), coalesce(david_words, ''), coalesce(why_it_matters, '')
+from angela_emotions where emotion_id = any($1)`
 )
 
-// loadHits reads the memories of keys, with their retention, in one round
-// trip; a memory deleted meanwhile is missing from the map.
-func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, error) {
+// hitChars is how many characters of their texts are read of the memories
+// a retrieval reads (three times its limit, at least 30) when its caller
+// wants the texts whole: those it returns that are longer are then read
+// whole (loadWhole), so that a huge memory read but not returned costs
+// little.
+const hitChars = 2000
+
+// loadHits reads the memories of keys, with their retention and their texts
+// cut to chars characters (readText), in one round trip; a memory deleted
+// meanwhile is missing from the map. cut holds the memories whose texts
+// were cut.
+func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey, chars int) (map[memKey]Hit, map[memKey]bool, error) {
 	found := make(map[memKey]Hit, len(keys))
+	cut := map[memKey]bool{}
+	trim := func(k memKey, texts ...*string) {
+		for _, t := range texts {
+			var c bool
+			if *t, c = readText(*t, chars); c {
+				cut[k] = true
+			}
+		}
+	}
 	var convs, emos []uuid.UUID
 	for _, k := range keys {
 		if k.kind == termKindConversation {
@@ -1028,7 +1078,7 @@ func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, er
 	}
 	b := &pgx.Batch{}
 	if len(convs) > 0 {
-		b.Queue(convHitsSQL, convs).Query(func(rows pgx.Rows) error {
+		b.Queue(convHitsSQL, convs, readChars(chars)).Query(func(rows pgx.Rows) error {
 			var h Hit
 			var at *time.Time
 			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Speaker, &h.Text, &h.SessionID, &h.Retention, &h.Forgotten}, func() error {
@@ -1036,14 +1086,16 @@ func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, er
 				if at != nil {
 					h.At = at.UTC()
 				}
-				found[memKey{termKindConversation, h.ID}] = h
+				k := memKey{termKindConversation, h.ID}
+				trim(k, &h.Text)
+				found[k] = h
 				return nil
 			})
 			return err
 		})
 	}
 	if len(emos) > 0 {
-		b.Queue(emoHitsSQL, emos).Query(func(rows pgx.Rows) error {
+		b.Queue(emoHitsSQL, emos, readChars(chars)).Query(func(rows pgx.Rows) error {
 			var h Hit
 			var at *time.Time
 			_, err := pgx.ForEachRow(rows, []any{&h.ID, &at, &h.Emotion, &h.Text, &h.DavidWords, &h.WhyItMatters,
@@ -1052,19 +1104,74 @@ func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey) (map[memKey]Hit, er
 				if at != nil {
 					h.At = at.UTC()
 				}
-				found[memKey{termKindEmotion, h.ID}] = h
+				k := memKey{termKindEmotion, h.ID}
+				trim(k, &h.Text, &h.DavidWords, &h.WhyItMatters)
+				found[k] = h
 				return nil
 			})
 			return err
 		})
 	}
 	if b.Len() == 0 {
-		return found, nil
+		return found, cut, nil
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("read the hits: %w", err)
+		return nil, nil, fmt.Errorf("read the hits: %w", err)
 	}
-	return found, nil
+	return found, cut, nil
+}
+
+// loadWhole reads whole, into read, the texts of the memories of keys that
+// loadHits cut, in one round trip; none is read when none was cut.
+func loadWhole(ctx context.Context, tx pgx.Tx, keys []memKey, cut map[memKey]bool, read map[memKey]Hit) error {
+	var convs, emos []uuid.UUID
+	for _, k := range keys {
+		switch {
+		case !cut[k]:
+		case k.kind == termKindConversation:
+			convs = append(convs, k.id)
+		default:
+			emos = append(emos, k.id)
+		}
+	}
+	b := &pgx.Batch{}
+	if len(convs) > 0 {
+		b.Queue(convWholeTextSQL, convs).Query(func(rows pgx.Rows) error {
+			var id uuid.UUID
+			var t string
+			_, err := pgx.ForEachRow(rows, []any{&id, &t}, func() error {
+				k := memKey{termKindConversation, id}
+				if h, ok := read[k]; ok {
+					h.Text = t
+					read[k] = h
+				}
+				return nil
+			})
+			return err
+		})
+	}
+	if len(emos) > 0 {
+		b.Queue(emoWholeTextSQL, emos).Query(func(rows pgx.Rows) error {
+			var id uuid.UUID
+			var t, w, why string
+			_, err := pgx.ForEachRow(rows, []any{&id, &t, &w, &why}, func() error {
+				k := memKey{termKindEmotion, id}
+				if h, ok := read[k]; ok {
+					h.Text, h.DavidWords, h.WhyItMatters = t, w, why
+					read[k] = h
+				}
+				return nil
+			})
+			return err
+		})
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("read the hits whole: %w", err)
+	}
+	return nil
 }
 
 // maxWordChars is the most letters (not counting vowel and tone marks) a

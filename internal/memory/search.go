@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -53,6 +54,12 @@ type SearchOptions struct {
 	// Semantic is a ranking by meaning of a question (see RetrieveOptions);
 	// a search for one word does not use it.
 	Semantic []SemanticHit
+	// TextChars, when above zero, is the most characters of each hit's texts
+	// that are read: a longer text is cut in the database, then on a
+	// character boundary, and ends with an ellipsis. A caller that shows a
+	// few hundred characters asks for little more, so that one huge memory
+	// (a pasted log) costs nothing to read. 0 reads the texts whole.
+	TextChars int
 }
 
 // Hit is one memory Search found.
@@ -65,7 +72,8 @@ type Hit struct {
 	Speaker string `json:"speaker,omitempty"`
 	Emotion string `json:"emotion,omitempty"`
 	// Text is the message, or the emotion's context; DavidWords and
-	// WhyItMatters are an emotion's other texts.
+	// WhyItMatters are an emotion's other texts. Each is cut, and ends with
+	// an ellipsis, when longer than the search's TextChars.
 	Text         string `json:"text"`
 	DavidWords   string `json:"david_words,omitempty"`
 	WhyItMatters string `json:"why_it_matters,omitempty"`
@@ -106,7 +114,39 @@ func (o SearchOptions) Validate() error {
 			return err
 		}
 	}
+	if o.TextChars < 0 {
+		return &text.FieldError{Field: "text_chars", Problem: fmt.Sprintf("must be 0 (whole) or more, got %d", o.TextChars)}
+	}
 	return text.IntRange("limit", o.Limit, 1, MaxSearchLimit)
+}
+
+// exactChars is how much of a memory's text (in characters, as SQL) is
+// compared whole with what is searched for: ten times the longest search.
+// Lowering a whole text of a megabyte for each question took 35 ms; beyond
+// this much, a memory that holds every pair of adjacent characters of the
+// text is still found, as a near match, through the gram index.
+const exactChars = "10000"
+
+// readChars is SQL's count of the characters to read of a text for a
+// caller that wants n (see SearchOptions.TextChars): one more, so that
+// readText knows whether the text went on; null (all of it) for 0.
+func readChars(n int) *int32 {
+	if n <= 0 {
+		return nil
+	}
+	c := int32(min(n+1, math.MaxInt32))
+	return &c
+}
+
+// readText is a text read as readChars(n) says: when it holds more than n
+// characters it is cut to n on a character boundary (a Thai consonant keeps
+// its vowel and tone marks) and ends with an ellipsis. cut says so.
+func readText(s string, n int) (_ string, cut bool) {
+	if n <= 0 || utf8.RuneCountInString(s) <= n {
+		return s, false
+	}
+	c, _ := text.Cut(s, n-1)
+	return c + ellipsis, true
 }
 
 // normalizeSpeaker mirrors the conversation store's speakers, which this
@@ -123,17 +163,22 @@ func normalizeSpeaker(s string) (string, error) {
 // has not reached) is matched on its text; the partial indexes on rows without
 // grams find those few. $1 is the query's grams (text.Grams, as the writers
 // compute the stored ones) and $2 its text, lowered by the database as the
-// stored text is for the exact match; $3 the limit; $4 the earliest time
-// (-infinity for none); $5 the speaker ("" for any).
+// stored text is for the exact match (within the first exactChars
+// characters); $3 the limit; $4 the earliest time (-infinity for none); $5
+// the speaker ("" for any); $8 how many characters of a hit's texts to read
+// (readChars; null reads them whole, which leaves them in TOAST until they
+// are sent, where left() would read every match's whole).
 const (
-	convHitColumns = `c.conversation_id, c.created_at::timestamptz, lower(c.speaker), c.message_text, '' as dw, '' as why, '' as x`
-	convFilter     = `(c.search_grams @> $1 or (c.search_grams is null and ` + convExact + `)) and coalesce(c.created_at::timestamptz, '-infinity') >= $4
+	convHitColumns = `c.conversation_id, c.created_at::timestamptz, lower(c.speaker), coalesce(left(c.message_text, $8), c.message_text),
+	'' as dw, '' as why, '' as x`
+	convFilter = `(c.search_grams @> $1 or (c.search_grams is null and ` + convExact + `)) and coalesce(c.created_at::timestamptz, '-infinity') >= $4
 	and ($5 = '' or lower(c.speaker) = $5)`
-	convExact = `strpos(lower(c.message_text), lower($2)) > 0`
+	convExact = `strpos(lower(left(c.message_text, ` + exactChars + `)), lower($2)) > 0`
 
-	emoText       = `concat_ws(' ', e.emotion, e.context, e.david_words, e.why_it_matters)`
-	emoHitColumns = `e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(e.context, ''),
-	coalesce(e.david_words, ''), coalesce(e.why_it_matters, ''), '' as x`
+	emoText = `left(concat_ws(' ', e.emotion, left(e.context, ` + exactChars + `), left(e.david_words, ` + exactChars + `),
+	left(e.why_it_matters, ` + exactChars + `)), ` + exactChars + `)`
+	emoHitColumns = `e.emotion_id, e.felt_at::timestamptz, e.emotion, coalesce(left(e.context, $8), e.context, ''),
+	coalesce(left(e.david_words, $8), e.david_words, ''), coalesce(left(e.why_it_matters, $8), e.why_it_matters, ''), '' as x`
 	emoFilter = `(e.search_grams @> $1 or (e.search_grams is null and ` + emoExact + `)) and coalesce(e.felt_at::timestamptz, '-infinity') >= $4 and $5 = ''`
 	emoExact  = `strpos(lower(` + emoText + `), lower($2)) > 0`
 )
@@ -187,7 +232,8 @@ order by h.exact desc, coalesce(m.retention, 1) desc, h.` + at + ` desc limit $3
 func Search(ctx context.Context, db postgres.DB, model Model, o SearchOptions) ([]Hit, error) {
 	if err := o.Validate(); err == nil && !isOneWord(o.Text) {
 		hits, err := Retrieve(ctx, db, model, RetrieveOptions{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker,
-			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location, Semantic: o.Semantic})
+			Since: o.Since, Limit: o.Limit, Reinforce: o.Reinforce, Now: o.Now, Location: o.Location, Semantic: o.Semantic,
+			TextChars: o.TextChars})
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", errors.Unwrap(err))
 		}
@@ -225,14 +271,14 @@ func search(ctx context.Context, db postgres.DB, model Model, o SearchOptions, s
 		}
 		grams := text.Grams(o.Text)
 		if o.Kind != KindEmotions {
-			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, o.Text, o.Limit, since, speaker, steps)
+			h, err := searchKind(ctx, tx, "conversation", searchConvWalkSQL, searchConvIndexSQL, grams, o.Text, o.Limit, since, speaker, o.TextChars, steps)
 			if err != nil {
 				return err
 			}
 			hits = append(hits, h...)
 		}
 		if o.Kind != KindConversations && speaker == "" {
-			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, o.Text, o.Limit, since, speaker, steps)
+			h, err := searchKind(ctx, tx, "emotion", searchEmoWalkSQL, searchEmoIndexSQL, grams, o.Text, o.Limit, since, speaker, o.TextChars, steps)
 			if err != nil {
 				return err
 			}
@@ -292,37 +338,38 @@ const (
 // lists of hundreds of thousands of rows. A rare term (fewer than searchCap
 // matches) is answered by the gram index alone. A term in between is tried on
 // a longer walk, and failing that ranked from all its matches.
-func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, query string, limit int, since any, speaker string, steps searchSteps) ([]Hit, error) {
+func searchKind(ctx context.Context, tx pgx.Tx, kind, walkSQL, indexSQL string, grams []int32, query string, limit int, since any, speaker string, textChars int, steps searchSteps) ([]Hit, error) {
 	args := func(cap int64, walk int) []any {
-		return []any{grams, query, limit, since, speaker, cap, walk}
+		return []any{grams, query, limit, since, speaker, cap, walk, readChars(textChars)}
 	}
-	hits, _, err := collectHits(ctx, tx, kind, walkSQL, args(1, steps.short)...)
+	hits, _, err := collectHits(ctx, tx, kind, textChars, walkSQL, args(1, steps.short)...)
 	if err != nil || len(hits) == limit {
 		return hits, err
 	}
-	hits, total, err := collectHits(ctx, tx, kind, indexSQL, args(steps.cap, 0)...)
+	hits, total, err := collectHits(ctx, tx, kind, textChars, indexSQL, args(steps.cap, 0)...)
 	if err != nil || total < steps.cap {
 		return hits, err
 	}
-	hits, _, err = collectHits(ctx, tx, kind, walkSQL, args(1, steps.long)...)
+	hits, _, err = collectHits(ctx, tx, kind, textChars, walkSQL, args(1, steps.long)...)
 	if err != nil || len(hits) == limit {
 		return hits, err
 	}
-	hits, _, err = collectHits(ctx, tx, kind, indexSQL, args(math.MaxInt64, 0)...)
+	hits, _, err = collectHits(ctx, tx, kind, textChars, indexSQL, args(math.MaxInt64, 0)...)
 	return hits, err
 }
 
-func collectHits(ctx context.Context, tx pgx.Tx, kind, sql string, args ...any) ([]Hit, int64, error) {
+func collectHits(ctx context.Context, tx pgx.Tx, kind string, textChars int, sql string, args ...any) ([]Hit, int64, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, 0, err
 	}
-	return scanHits(rows, kind)
+	return scanHits(rows, kind, textChars)
 }
 
-// scanHits reads the rows of a search statement: its hits and the count of
-// matches its index step read.
-func scanHits(rows pgx.Rows, kind string) ([]Hit, int64, error) {
+// scanHits reads the rows of a search statement, its texts read as
+// readChars(textChars) says: its hits and the count of matches its index
+// step read.
+func scanHits(rows pgx.Rows, kind string, textChars int) ([]Hit, int64, error) {
 	var total int64
 	hits, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Hit, error) {
 		h := Hit{Kind: kind}
@@ -334,6 +381,9 @@ func scanHits(rows pgx.Rows, kind string) ([]Hit, int64, error) {
 			return Hit{}, err
 		}
 		h.Retention = retention
+		h.Text, _ = readText(h.Text, textChars)
+		h.DavidWords, _ = readText(h.DavidWords, textChars)
+		h.WhyItMatters, _ = readText(h.WhyItMatters, textChars)
 		if at != nil {
 			h.At = at.UTC()
 		}

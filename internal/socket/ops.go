@@ -47,6 +47,26 @@ type GetEmotionsArgs struct {
 	Limit int `json:"limit"`
 }
 
+// OpRetrieve ranks the memories for a question that recalls nothing and has
+// no ranking by meaning to fuse (the prompt hook's, on every prompt): on the
+// daemon's warm connections it spares the caller a connection of its own
+// and the preparing of every statement.
+const OpRetrieve = "retrieve"
+
+// RetrieveArgs are the arguments of OpRetrieve: memory.RetrieveOptions'
+// without reinforcement or a ranking by meaning. TimeZone names the zone the
+// question's days are counted in (the daemon serves one zone: see Identity).
+type RetrieveArgs struct {
+	Text      string    `json:"text"`
+	Kind      string    `json:"kind,omitempty"`
+	Speaker   string    `json:"speaker,omitempty"`
+	Since     time.Time `json:"since"`
+	Limit     int       `json:"limit"`
+	Now       time.Time `json:"now"`
+	TimeZone  string    `json:"time_zone"`
+	TextChars int       `json:"text_chars,omitempty"`
+}
+
 // Handlers returns the operations served on q, the daemon's pool. The saves
 // clean what they are given with r (the daemon's one Redactor) before it is
 // stored: a client cleans a record before it sends it, but an older one may
@@ -63,6 +83,16 @@ func Handlers(q postgres.DB, r *redact.Redactor, s *embedding.Searcher) map[stri
 			}),
 		OpGetEmotions: listOp(func(ctx context.Context, a GetEmotionsArgs) ([]memory.Emotion, error) {
 			return memory.Recent(ctx, q, a.Limit)
+		}),
+		OpRetrieve: listOp(func(ctx context.Context, a RetrieveArgs) ([]memory.Hit, error) {
+			loc, err := time.LoadLocation(a.TimeZone)
+			if err != nil {
+				return nil, &text.FieldError{Field: "time_zone", Problem: "must name a time zone, got " + text.Quote(a.TimeZone)}
+			}
+			// The memory model weighs a reinforcement alone, which this
+			// operation never makes.
+			return memory.Retrieve(ctx, q, memory.Model{}, memory.RetrieveOptions{Text: a.Text, Kind: a.Kind,
+				Speaker: a.Speaker, Since: a.Since, Limit: a.Limit, Now: a.Now, Location: loc, TextChars: a.TextChars})
 		}),
 		OpGetConversations: listOp(func(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
 			return conversation.Recent(ctx, q, o)

@@ -371,3 +371,47 @@ func FuzzAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestRetrieveIsServedAsTheDirectPathRanks(t *testing.T) {
+	h := serve(t)
+	ctx := context.Background()
+	at := time.Date(2026, 2, 1, 9, 0, 0, 0, time.UTC)
+	for i, m := range []string{"For my mother's birthday I gave her a jade bracelet from Chiang Mai.",
+		"หมอบอกให้ส้มโอกินยาแก้อักเสบวันละสองครั้งนะ", "Good night David, sleep well"} {
+		if _, err := h.pool.Exec(ctx, `insert into conversations (session_id, speaker, message_text, created_at)
+			values ('s', 'david', $1, $2)`, m, at.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := RetrieveArgs{Text: "what gift did I give my mother?", Limit: 5, Now: at.Add(time.Hour), TimeZone: pgtest.TimeZone, TextChars: 20}
+	var via []memory.Hit
+	if err := call(t, h.path, OpRetrieve, args, &via); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := time.LoadLocation(pgtest.TimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := memory.Retrieve(ctx, h.pool, memory.Model{}, memory.RetrieveOptions{Text: args.Text, Limit: args.Limit,
+		Now: args.Now, Location: loc, TextChars: args.TextChars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(via) == 0 || len(via) != len(direct) || via[0].ID != direct[0].ID || via[0].Text != direct[0].Text ||
+		via[0].Match != direct[0].Match || !strings.HasPrefix(via[0].Text, "For my mother") {
+		t.Errorf("through the socket %+v, directly %+v", via, direct)
+	}
+
+	var se *Error
+	for _, bad := range []struct {
+		args  RetrieveArgs
+		field string
+	}{
+		{RetrieveArgs{Text: "gift", Limit: 0, TimeZone: "UTC"}, "limit"},
+		{RetrieveArgs{Text: "gift", Limit: 5, TimeZone: "Mars/Olympus"}, "time_zone"},
+	} {
+		if err := call(t, h.path, OpRetrieve, bad.args, nil); !errors.As(err, &se) || se.Kind != KindUsage || se.Field != bad.field {
+			t.Errorf("%+v: %v, want a usage error on %s", bad.args, err, bad.field)
+		}
+	}
+}
