@@ -223,7 +223,7 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 	hits := []memory.Hit{}
 	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
 		if o.Semantic == nil && !memory.IsOneWord(o.Text) {
-			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embeddingFilter(o.Kind, o.Speaker, o.Since))
+			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embedding.FilterFor(o.Kind, o.Speaker, o.Since))
 		}
 		h, err := memory.Search(ctx, conn, memory.NewModel(c.cfg.Memory), o)
 		if h != nil {
@@ -252,13 +252,16 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 		return nil, err
 	}
 	hits := []memory.Hit{}
-	if o.Semantic == nil && !o.Reinforce && !c.cfg.Embedding.Enabled() {
-		// Ranked by words alone and recalling nothing: the daemon answers on
-		// its warm connections, where this process would open one of its
-		// own and prepare every statement (the prompt hook, on every
-		// prompt).
+	if o.Semantic == nil && !o.Reinforce {
+		// Recalling nothing: the daemon answers on its warm connections,
+		// with the vectors it holds when the question is to be ranked by
+		// meaning too, where this process would open a connection of its
+		// own, prepare every statement and read every vector (the prompt
+		// hook, on every prompt). A daemon without an embedding server
+		// leaves a question by meaning to this process.
 		args := socket.RetrieveArgs{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
-			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars}
+			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars,
+			Semantic: c.cfg.Embedding.Enabled(), SemanticTimeout: c.o.SemanticTimeout}
 		if served, err := c.viaDaemon(ctx, socket.OpRetrieve, args, &hits); served {
 			if hits == nil {
 				hits = []memory.Hit{}
@@ -268,7 +271,7 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 	}
 	err := c.WithConn(ctx, func(conn *pgx.Conn) error {
 		if o.Semantic == nil {
-			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embeddingFilter(o.Kind, o.Speaker, o.Since))
+			o.Semantic = c.semantic(ctx, conn, o.Text, o.Limit, embedding.FilterFor(o.Kind, o.Speaker, o.Since))
 		}
 		h, err := memory.Retrieve(ctx, conn, memory.NewModel(c.cfg.Memory), o)
 		if h != nil {
@@ -278,10 +281,6 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 	})
 	return hits, err
 }
-
-// semanticDepth is how many of the embedding model's nearest memories are
-// fused at least: the lexical ranking is fused deeper than a limit too.
-const semanticDepth = 50
 
 // semantic is the embedding model's ranking for question, best first, when
 // embedding is configured: nil when it is not, and nil with one log line
@@ -297,7 +296,7 @@ func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, 
 		ctx, cancel = context.WithTimeout(ctx, c.o.SemanticTimeout)
 		defer cancel()
 	}
-	k := min(max(limit, semanticDepth), embedding.MaxNearest)
+	k := embedding.DepthFor(limit)
 	matches, served, err := c.nearestViaDaemon(ctx, question, k, f)
 	if !served {
 		matches, err = c.nearestDirect(ctx, conn, question, k, f)
@@ -306,11 +305,7 @@ func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, 
 		c.o.Log.Warn("ranking by words alone: the ranking by meaning failed", zap.Error(err))
 		return nil
 	}
-	hits := make([]memory.SemanticHit, len(matches))
-	for i, m := range matches {
-		hits[i] = memory.SemanticHit{Kind: m.Kind, ID: m.ID, Similarity: float64(m.Score)}
-	}
-	return hits
+	return embedding.SemanticHits(matches)
 }
 
 // nearestViaDaemon asks the daemon for the k nearest memories, which it
@@ -352,17 +347,4 @@ func (c *Client) nearestDirect(ctx context.Context, conn *pgx.Conn, question str
 	defer client.Close()
 	c.debugf("ranked by meaning directly (every vector read from the table)")
 	return embedding.Nearest(ctx, conn, client, question, k, f)
-}
-
-// embeddingFilter is Nearest's filter for a search's kind, speaker and
-// earliest time.
-func embeddingFilter(kind, speaker string, since time.Time) embedding.Filter {
-	f := embedding.Filter{Speaker: speaker, Since: since}
-	switch kind {
-	case memory.KindConversations:
-		f.Kind = embedding.KindConversation
-	case memory.KindEmotions:
-		f.Kind = embedding.KindEmotion
-	}
-	return f
 }

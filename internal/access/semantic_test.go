@@ -200,8 +200,14 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	if d := debug(); !strings.Contains(d, "ranked by meaning by the daemon") || strings.Contains(d, "directly") {
 		t.Errorf("--debug said %q, want the daemon's ranking by meaning", d)
 	}
-	if hits, err := c.Retrieve(ctx, memory.RetrieveOptions{Text: question, Limit: 5}); err != nil || len(hits) == 0 || hits[0].ID != answer {
+	if hits, err := c.Retrieve(ctx, memory.RetrieveOptions{Text: question, Limit: 5}); err != nil || len(hits) == 0 || hits[0].ID != answer ||
+		!slices.Contains(hits[0].Evidence, memory.EvidenceSemantic) {
 		t.Fatalf("Retrieve with the daemon's vectors: %+v %v", hits, err)
+	}
+	// The whole retrieval is the daemon's: words and meaning on its
+	// connections and vectors.
+	if d := debug(); !strings.Contains(d, "served by the daemon") || strings.Contains(d, "ranked by meaning") {
+		t.Errorf("Retrieve: --debug said %q, want the daemon to serve the whole retrieval", d)
 	}
 
 	down.Store(true)
@@ -233,5 +239,11 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	}
 	if d := debug(); !strings.Contains(d, "ranked by meaning directly") {
 		t.Errorf("--debug said %q, want the ranking by meaning read directly", d)
+	}
+	if hits, err := without.Retrieve(ctx, memory.RetrieveOptions{Text: question, Limit: 5}); err != nil || len(hits) == 0 || hits[0].ID != answer {
+		t.Fatalf("Retrieve through a daemon without vectors: %+v %v", hits, err)
+	}
+	if d := debug(); !strings.Contains(d, "ranks by words alone") || !strings.Contains(d, "ranked by meaning directly") {
+		t.Errorf("Retrieve through a daemon without vectors: --debug said %q, want it ranked here", d)
 	}
 }

@@ -47,16 +47,25 @@ type GetEmotionsArgs struct {
 	Limit int `json:"limit"`
 }
 
-// OpRetrieve ranks the memories for a question that recalls nothing and has
-// no ranking by meaning to fuse (the prompt hook's, on every prompt): on the
-// daemon's warm connections it spares the caller a connection of its own
-// and the preparing of every statement.
+// OpRetrieve ranks the memories for a question that recalls nothing (the
+// prompt hook's, on every prompt): on the daemon's warm connections it
+// spares the caller a connection of its own and the preparing of every
+// statement, and with Semantic it fuses the ranking by meaning of the
+// vectors the daemon holds.
 const OpRetrieve = "retrieve"
 
+// errWordsAlone is a retrieval by meaning asked of a daemon without an
+// embedding server: a runtime failure, so that the caller ranks it itself.
+var errWordsAlone = errors.New("this daemon ranks by words alone: it has no embedding server configured")
+
 // RetrieveArgs are the arguments of OpRetrieve: memory.RetrieveOptions'
-// without reinforcement or a ranking by meaning. TimeZone names the zone the
-// question's days are counted in (the daemon serves one zone: see Identity).
+// without reinforcement. TimeZone names the zone the question's days are
+// counted in (the daemon serves one zone: see Identity). Semantic asks for
+// the ranking by meaning too, within SemanticTimeout when it is above zero.
 type RetrieveArgs struct {
+	Semantic        bool          `json:"semantic,omitempty"`
+	SemanticTimeout time.Duration `json:"semantic_timeout_ns,omitempty"`
+
 	Text      string    `json:"text"`
 	Kind      string    `json:"kind,omitempty"`
 	Speaker   string    `json:"speaker,omitempty"`
@@ -89,10 +98,20 @@ func Handlers(q postgres.DB, r *redact.Redactor, s *embedding.Searcher) map[stri
 			if err != nil {
 				return nil, &text.FieldError{Field: "time_zone", Problem: "must name a time zone, got " + text.Quote(a.TimeZone)}
 			}
+			o := memory.RetrieveOptions{Text: a.Text, Kind: a.Kind, Speaker: a.Speaker, Since: a.Since, Limit: a.Limit,
+				Now: a.Now, Location: loc, TextChars: a.TextChars}
+			if a.Semantic {
+				if s == nil {
+					return nil, errWordsAlone
+				}
+				if err := o.Validate(); err != nil {
+					return nil, err
+				}
+				o.Semantic = s.Semantic(ctx, q, a.Text, a.Limit, embedding.FilterFor(a.Kind, a.Speaker, a.Since), a.SemanticTimeout)
+			}
 			// The memory model weighs a reinforcement alone, which this
 			// operation never makes.
-			return memory.Retrieve(ctx, q, memory.Model{}, memory.RetrieveOptions{Text: a.Text, Kind: a.Kind,
-				Speaker: a.Speaker, Since: a.Since, Limit: a.Limit, Now: a.Now, Location: loc, TextChars: a.TextChars})
+			return memory.Retrieve(ctx, q, memory.Model{}, o)
 		}),
 		OpGetConversations: listOp(func(ctx context.Context, o conversation.RecentOptions) ([]conversation.Conversation, error) {
 			return conversation.Recent(ctx, q, o)

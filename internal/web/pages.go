@@ -274,29 +274,14 @@ func (s *Server) journalData(ctx context.Context, r *http.Request) (journalPage,
 	return p, nil
 }
 
-// semanticDepth is how many of the nearest memories by meaning are fused
-// with the words' ranking, as the CLI's search fuses.
-const semanticDepth = 50
-
 // semantic ranks a question of more than a word by meaning, within
-// semanticTimeout; nil (ranked by words alone, with one log line) without
+// semanticTimeout, with the daemon's vectors; nil (by words alone) without
 // an embedding server or when it fails.
 func (s *Server) semantic(ctx context.Context, question string) []memory.SemanticHit {
 	if s.o.Searcher == nil || memory.IsOneWord(question) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, semanticTimeout)
-	defer cancel()
-	matches, err := s.o.Searcher.Nearest(ctx, s.o.Pool, question, semanticDepth, embedding.Filter{})
-	if err != nil {
-		s.o.Log.Warn("search ranked by words alone: the ranking by meaning failed", zap.Error(err))
-		return nil
-	}
-	out := make([]memory.SemanticHit, 0, len(matches))
-	for _, m := range matches {
-		out = append(out, memory.SemanticHit{Kind: m.Kind, ID: m.ID, Similarity: float64(m.Score)})
-	}
-	return out
+	return s.o.Searcher.Semantic(ctx, s.o.Pool, question, searchLimit, embedding.Filter{}, semanticTimeout)
 }
 
 // thaiLang is a text's lang attribute: "th" when it holds Thai script, so
