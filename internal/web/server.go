@@ -170,9 +170,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.o.Token, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 			q.Del("token")
-			clean := *r.URL
-			clean.RawQuery = q.Encode()
-			http.Redirect(w, r, clean.RequestURI(), http.StatusSeeOther)
+			// One leading slash: a path that starts with two ("//host/")
+			// would be read by the browser as another host's address.
+			to := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/")
+			if len(q) > 0 {
+				to += "?" + q.Encode()
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 		c, err := r.Cookie(CookieName)
