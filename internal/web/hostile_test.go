@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestTheTokensRedirectStaysOnTheViewer: the first visit's redirect goes to
@@ -29,5 +30,24 @@ func TestTheTokensRedirectStaysOnTheViewer(t *testing.T) {
 		if code != http.StatusSeeOther || h.Get("Location") != want {
 			t.Errorf("%s: %d to %q, want 303 to %q", path, code, h.Get("Location"), want)
 		}
+	}
+}
+
+// TestASessionIDIsShownAsText: a session id holding a terminal escape is
+// cleaned wherever the timeline writes it, its data attribute included, so
+// that the page read in a terminal (curl on the Unix socket) cannot drive it.
+func TestASessionIDIsShownAsText(t *testing.T) {
+	f := setup(t)
+	c := f.login(t)
+	f.say(t, "s\x1b]0;pwned\x07<b>\x1b[2J", "david", "hello", f.now.Add(-time.Hour))
+	code, body, _ := f.get(t, c, "/today")
+	if code != http.StatusOK {
+		t.Fatalf("today: %d %s", code, body)
+	}
+	if strings.ContainsAny(body, "\x1b\x07") || strings.Contains(body, "<b>") {
+		t.Errorf("the session id is not cleaned:\n%s", body)
+	}
+	if !strings.Contains(body, `data-session="s&lt;b&gt;"`) {
+		t.Errorf("the session's attribute is not its cleaned id:\n%s", body)
 	}
 }
