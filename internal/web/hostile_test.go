@@ -1,10 +1,17 @@
 package web
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // TestTheTokensRedirectStaysOnTheViewer: the first visit's redirect goes to
@@ -49,5 +56,82 @@ func TestASessionIDIsShownAsText(t *testing.T) {
 	}
 	if !strings.Contains(body, `data-session="s&lt;b&gt;"`) {
 		t.Errorf("the session's attribute is not its cleaned id:\n%s", body)
+	}
+}
+
+// serveWith serves the fixture's viewer as the daemon does, with the given
+// timeouts, and returns its address.
+func (f *fixture) serveWith(t *testing.T, to timeouts) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hs := httpServer(ctx, f.s.Handler(), zap.NewNop(), to)
+	served := make(chan struct{})
+	go func() { hs.Serve(l); close(served) }()
+	t.Cleanup(func() { cancel(); hs.Close(); <-served })
+	return "http://" + l.Addr().String()
+}
+
+// TestASlowRequestIsCutOff: a client that sends its request's body a byte
+// at a time, or not at all, loses the connection at the read timeout rather
+// than holding it (and one of the daemon's descriptors) forever; the token
+// is not needed for that, so anyone who can reach the address could.
+func TestASlowRequestIsCutOff(t *testing.T) {
+	f := setup(t)
+	addr := f.serveWith(t, timeouts{readHeader: 100 * time.Millisecond, read: 200 * time.Millisecond,
+		write: time.Second, idle: time.Second})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /today HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = io.Copy(io.Discard, conn)
+	if err != nil {
+		t.Fatalf("the server kept the connection of a request that never ends: %v", err)
+	}
+}
+
+// TestALiveStreamOutlivesTheReadTimeout: the read timeout that cuts off a
+// slow request does not end a live stream, which holds its request open on
+// purpose.
+func TestALiveStreamOutlivesTheReadTimeout(t *testing.T) {
+	f := setup(t)
+	const read = 100 * time.Millisecond
+	addr := f.serveWith(t, timeouts{readHeader: read, read: read, write: read, idle: time.Second})
+	c := f.client(t)
+	resp, err := c.Get(addr + "/?token=" + testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	after := cursor{At: f.now.Add(-time.Hour)}
+	resp, err = c.Get(addr + "/events?day=2026-12-06&after=" + after.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("events: %s", resp.Status)
+	}
+	r := bufio.NewReader(resp.Body)
+	start := time.Now()
+	// Heartbeats, a tick of the daemon's clock each, until the stream has
+	// lived several read and write timeouts.
+	for time.Since(start) < 10*read {
+		f.clock.NextWait(t).Fire()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("the stream ended after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			if line == ": idle\n" {
+				break
+			}
+		}
 	}
 }
