@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +135,59 @@ func TestALiveStreamOutlivesTheReadTimeout(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestAnOpeningCodeLetsInOnceAndExpires: the code angelad open hands a
+// browser (on its command line, which other users can read) lets one visit
+// in, as the token does, and then never again; nor after its life, nor a
+// wrong one, nor one whose file other users may read.
+func TestAnOpeningCodeLetsInOnceAndExpires(t *testing.T) {
+	f := setup(t)
+	dir := f.s.o.StateDir
+	code, err := OpenCode(dir, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(code, testToken) || len(code) < 32 {
+		t.Fatalf("code %q", code)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, OpenFileName)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the code's file: %v %v", fi, err)
+	}
+	if code2, _, _ := f.get(t, f.client(t), "/today?open=wrong"); code2 != http.StatusForbidden {
+		t.Errorf("a wrong code: %d, want 403", code2)
+	}
+	c := f.client(t)
+	status, _, h := f.get(t, c, "/today?day=2026-12-06&open="+code)
+	if status != http.StatusSeeOther || h.Get("Location") != "/today?day=2026-12-06" {
+		t.Fatalf("the code: %d to %q", status, h.Get("Location"))
+	}
+	if status, _, _ := f.get(t, c, "/today"); status != http.StatusOK {
+		t.Errorf("after the code: %d, want the cookie to let in", status)
+	}
+	if status, _, _ := f.get(t, f.client(t), "/today?open="+code); status != http.StatusForbidden {
+		t.Errorf("the code a second time: %d, want 403", status)
+	}
+	// Past its life.
+	code, err = OpenCode(dir, f.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(openCodeLife)
+	if status, body, _ := f.get(t, f.client(t), "/today?open="+code); status != http.StatusForbidden || !strings.Contains(body, "angelad open") {
+		t.Errorf("an expired code: %d %q", status, body)
+	}
+	// A newer code replaces the older.
+	old, _ := OpenCode(dir, f.clock.Now())
+	code, _ = OpenCode(dir, f.clock.Now())
+	if status, _, _ := f.get(t, f.client(t), "/today?open="+old); status != http.StatusForbidden {
+		t.Errorf("a replaced code: %d, want 403", status)
+	}
+	if err := os.Chmod(filepath.Join(dir, OpenFileName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := f.get(t, f.client(t), "/today?open="+code); status != http.StatusForbidden {
+		t.Errorf("a code others may read: %d, want 403", status)
 	}
 }

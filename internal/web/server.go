@@ -156,20 +156,26 @@ func sameOrigin(origin, host string) bool {
 }
 
 // authenticate lets a request through with the token in its cookie. A
-// request with the right token in its query sets the cookie and is sent to
-// the same address without it, so that the token leaves the address bar and
-// the history; a wrong one is refused (403), none at all too (401).
+// request with the right token in its query, or the opening code (see
+// OpenCode), sets the cookie and is sent to the same address without it,
+// so that the token leaves the address bar and the history; a wrong one is
+// refused (403), none at all too (401).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Has("token") {
-			if !s.validToken(q.Get("token")) {
+		if q.Has("token") || q.Has("open") {
+			switch {
+			case q.Has("token") && !s.validToken(q.Get("token")):
 				refuse(w, http.StatusForbidden, "refused: the token is not this install's (run angelad open for the address)")
+				return
+			case !q.Has("token") && !useOpenCode(s.o.StateDir, q.Get("open"), s.o.Now()):
+				refuse(w, http.StatusForbidden, "refused: the opening code is used or expired (run angelad open again)")
 				return
 			}
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.o.Token, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 			q.Del("token")
+			q.Del("open")
 			// One leading slash: a path that starts with two ("//host/")
 			// would be read by the browser as another host's address.
 			to := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/")
