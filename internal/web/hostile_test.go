@@ -191,3 +191,50 @@ func TestAnOpeningCodeLetsInOnceAndExpires(t *testing.T) {
 		t.Errorf("a code others may read: %d, want 403", status)
 	}
 }
+
+// TestAnotherOriginsPageCannotUseTheViewer: a page of another origin on the
+// same site (another port of 127.0.0.1, to which SameSite is no bar, since a
+// site ignores the port) cannot make the browser fetch, embed or stream the
+// viewer's answers: the browser's fetch metadata says where a request comes
+// from, and an answer may not be embedded by another origin. A link from
+// there still opens the page, which shows it to the user only.
+func TestAnotherOriginsPageCannotUseTheViewer(t *testing.T) {
+	f := setup(t)
+	c := f.login(t)
+	fetch := func(path, site, mode, dest string) (int, http.Header) {
+		req, _ := http.NewRequest("GET", f.srv.URL+path, nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		req.Header.Set("Sec-Fetch-Mode", mode)
+		req.Header.Set("Sec-Fetch-Dest", dest)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	for _, tt := range []struct{ path, site, mode, dest string }{
+		{"/today", "same-site", "no-cors", "script"},
+		{"/today", "same-site", "cors", "empty"},
+		{"/events?day=2026-12-06&after=" + (cursor{At: f.now}).String(), "same-site", "no-cors", "empty"},
+		{"/moods", "cross-site", "no-cors", "image"},
+		{"/static/app.js", "same-site", "no-cors", "script"},
+		{"/today", "same-site", "navigate", "iframe"},
+		{"/today", "same-site", "navigate", "document"},
+	} {
+		code, _ := fetch(tt.path, tt.site, tt.mode, tt.dest)
+		want := http.StatusForbidden
+		if tt.mode == "navigate" && tt.dest == "document" {
+			want = http.StatusOK
+		}
+		if code != want {
+			t.Errorf("%s from %s (%s, %s): %d, want %d", tt.path, tt.site, tt.mode, tt.dest, code, want)
+		}
+	}
+	// The viewer's own requests, and a browser that sends no metadata.
+	for _, site := range []string{"same-origin", "none", ""} {
+		if code, h := fetch("/static/app.css", site, "no-cors", "style"); code != http.StatusOK || h.Get("Cross-Origin-Resource-Policy") != "same-origin" {
+			t.Errorf("the style sheet from %q: %d, CORP %q", site, code, h.Get("Cross-Origin-Resource-Policy"))
+		}
+	}
+}

@@ -100,9 +100,9 @@ func New(o Options) *Server {
 
 // Handler returns the viewer with its security around every route: the
 // headers on every answer, then the Origin check of a request that is not a
-// read, then the token.
+// read, then the refusal of another origin's fetches, then the token.
 func (s *Server) Handler() http.Handler {
-	return headers(s.checkOrigin(s.authenticate(s.mux)))
+	return headers(s.checkOrigin(isolate(s.authenticate(s.mux))))
 }
 
 // contentSecurityPolicy lets a page load only what the binary serves: no
@@ -118,6 +118,7 @@ func headers(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
@@ -136,6 +137,29 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		if origin == "" || !sameOrigin(origin, r.Host) {
 			http.Error(w, "refused: a request that is not a read must come from the viewer's own page (Origin "+originShown(origin)+")", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isolate refuses a request another origin's page made the browser send,
+// by its fetch metadata, unless it opens a page: SameSite keeps the cookie
+// from other sites only, and a site ignores the port, so that a page on
+// another port of 127.0.0.1 could otherwise fetch, embed or stream the
+// viewer with the cookie (reading nothing, but learning from sizes and
+// times, and costing the database a stream each). A navigation shows the
+// page to the user, not to the page that linked to it. A browser that sends
+// no metadata is let through, to the token.
+func isolate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header
+		switch site := h.Get("Sec-Fetch-Site"); {
+		case site == "" || site == "same-origin" || site == "none":
+		case h.Get("Sec-Fetch-Mode") == "navigate" && h.Get("Sec-Fetch-Dest") == "document":
+		default:
+			refuse(w, http.StatusForbidden, "refused: a page of another origin cannot use the viewer (Sec-Fetch-Site "+
+				strings.ToValidUTF8(site, "?")+")")
 			return
 		}
 		next.ServeHTTP(w, r)
