@@ -238,3 +238,46 @@ func TestAnotherOriginsPageCannotUseTheViewer(t *testing.T) {
 		}
 	}
 }
+
+// TestTheDaemonsStopEndsTheLiveStreams: a stream open when the daemon stops
+// ends with it, so that the server's shutdown does not wait out its bound
+// for the streams.
+func TestTheDaemonsStopEndsTheLiveStreams(t *testing.T) {
+	f := setup(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	hs := httpServer(ctx, f.s.Handler(), zap.NewNop(), defaultTimeouts)
+	go hs.Serve(l)
+	defer hs.Close()
+	addr := "http://" + l.Addr().String()
+	c := f.client(t)
+	resp, err := c.Get(addr + "/?token=" + testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var streams []*http.Response
+	for range 3 {
+		resp, err := c.Get(addr + "/events?day=2026-12-06&after=" + (cursor{At: f.now}).String())
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("events: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		streams = append(streams, resp)
+	}
+	stop()
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown with streams open: %v", err)
+	}
+	for _, s := range streams {
+		if _, err := io.Copy(io.Discard, s.Body); err != nil {
+			t.Errorf("a stream did not end cleanly: %v", err)
+		}
+	}
+}
