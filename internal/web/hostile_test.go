@@ -281,3 +281,21 @@ func TestTheDaemonsStopEndsTheLiveStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestABadQueryIsRefusedByTheSearchBox: a query that search cannot take
+// (too long, invalid UTF-8, a NUL) is shown with the search box's own name
+// for it, not the CLI's argument's, and echoed inert.
+func TestABadQueryIsRefusedByTheSearchBox(t *testing.T) {
+	f := setup(t)
+	c := f.login(t)
+	for q, want := range map[string]string{
+		strings.Repeat("a", 10000): "invalid search: must be at most 1000 characters, got 10000",
+		"%ff%fe":                   "invalid search: must be valid UTF-8",
+		"a%00b":                    "invalid search: must not contain NUL bytes",
+	} {
+		code, body, _ := f.get(t, c, "/search?q="+q)
+		if code != http.StatusOK || !strings.Contains(body, `<p class="error">`+want) || strings.Contains(body, "\x00") {
+			t.Errorf("%.20s: %d\n%.2000s", q, code, body)
+		}
+	}
+}
