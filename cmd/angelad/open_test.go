@@ -13,8 +13,8 @@ import (
 
 // TestOpenPrintsTheViewersAddress: open refuses while the viewer is off; on,
 // it prints the address with the install's token (made 0600 on first use,
-// the same on every run), and on a desktop hands it to xdg-open, whose
-// failure is not open's.
+// the same on every run), and on a desktop hands xdg-open the address with
+// a one-visit code in place of the token; xdg-open's failure is not open's.
 func TestOpenPrintsTheViewersAddress(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t, "")
@@ -47,7 +47,9 @@ func TestOpenPrintsTheViewersAddress(t *testing.T) {
 		t.Errorf("open on a socket printed %q", out)
 	}
 
-	// On a desktop: xdg-open gets the address; one that fails changes nothing.
+	// On a desktop: xdg-open gets the address with a code good for one
+	// visit in place of the token (a browser's command line is readable by
+	// every user of the machine); one that fails changes nothing.
 	bin := t.TempDir()
 	got := filepath.Join(bin, "opened")
 	script := "#!/bin/sh\nprintf '%s\\n' \"$1\" > " + got + ".tmp && mv " + got + ".tmp " + got + "\nexit 3\n"
@@ -55,9 +57,20 @@ func TestOpenPrintsTheViewersAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk := on.with("DISPLAY=:0", "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	out := desk.ok("open")
+	if out := desk.ok("open"); out != r.stdout {
+		t.Errorf("open on a desktop printed %q, want %q", out, r.stdout)
+	}
+	var opened string
 	testkit.WaitFor(t, "xdg-open called with the address", func() bool {
 		data, err := os.ReadFile(got)
-		return err == nil && string(data) == out
+		opened = string(data)
+		return err == nil
 	})
+	code, ok := strings.CutPrefix(strings.TrimSpace(opened), "http://127.0.0.1:7340/?open=")
+	if !ok || strings.Contains(opened, "token") || strings.Contains(opened, strings.TrimSpace(r.stdout[strings.Index(r.stdout, "=")+1:])) {
+		t.Fatalf("xdg-open got %q", opened)
+	}
+	if data, err := os.ReadFile(filepath.Join(stateDir, web.OpenFileName)); err != nil || !strings.HasPrefix(string(data), code+" ") {
+		t.Errorf("the opening code's file holds %q, %v; xdg-open got %q", data, err, code)
+	}
 }

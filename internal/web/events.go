@@ -28,6 +28,11 @@ type liveLine struct {
 	Time    string `json:"time"`
 }
 
+// streamWriteTimeout bounds each write of a live stream (a poll's lines
+// and the flush), measured on the wall clock as the connection's deadlines
+// are.
+const streamWriteTimeout = time.Minute
+
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d, err := s.day(q.Get("day"), "day")
@@ -51,6 +56,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
 		return
 	}
+	// The stream holds its request open on purpose: the server's read
+	// deadline, which cuts off a slow request, would end it, and its write
+	// deadline is set afresh for each write instead, so that a client that
+	// stops reading is still let go.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -66,6 +78,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-s.o.After(s.o.LiveInterval):
 		}
+		rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		lines, err := s.poll(ctx, d, end, after)
 		if err != nil {
 			if ctx.Err() == nil {

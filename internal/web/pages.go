@@ -205,7 +205,8 @@ func (s *Server) searchData(ctx context.Context, r *http.Request) (searchPage, e
 		Now: s.o.Now(), Location: s.o.Location, Semantic: s.semantic(ctx, p.Query)})
 	var fe *text.FieldError
 	if errors.As(err, &fe) {
-		p.Error, err = fe.Error(), nil
+		// Named as the page names it: the CLI's name is its argument's.
+		p.Error, err = "invalid search: "+fe.Problem, nil
 	}
 	for _, h := range hits {
 		h.At = h.At.In(s.o.Location)

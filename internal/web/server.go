@@ -100,9 +100,9 @@ func New(o Options) *Server {
 
 // Handler returns the viewer with its security around every route: the
 // headers on every answer, then the Origin check of a request that is not a
-// read, then the token.
+// read, then the refusal of another origin's fetches, then the token.
 func (s *Server) Handler() http.Handler {
-	return headers(s.checkOrigin(s.authenticate(s.mux)))
+	return headers(s.checkOrigin(isolate(s.authenticate(s.mux))))
 }
 
 // contentSecurityPolicy lets a page load only what the binary serves: no
@@ -118,6 +118,7 @@ func headers(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
@@ -142,6 +143,29 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 	})
 }
 
+// isolate refuses a request another origin's page made the browser send,
+// by its fetch metadata, unless it opens a page: SameSite keeps the cookie
+// from other sites only, and a site ignores the port, so that a page on
+// another port of 127.0.0.1 could otherwise fetch, embed or stream the
+// viewer with the cookie (reading nothing, but learning from sizes and
+// times, and costing the database a stream each). A navigation shows the
+// page to the user, not to the page that linked to it. A browser that sends
+// no metadata is let through, to the token.
+func isolate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header
+		switch site := h.Get("Sec-Fetch-Site"); {
+		case site == "" || site == "same-origin" || site == "none":
+		case h.Get("Sec-Fetch-Mode") == "navigate" && h.Get("Sec-Fetch-Dest") == "document":
+		default:
+			refuse(w, http.StatusForbidden, "refused: a page of another origin cannot use the viewer (Sec-Fetch-Site "+
+				strings.ToValidUTF8(site, "?")+")")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func originShown(o string) string {
 	if o == "" {
 		return "missing"
@@ -156,23 +180,33 @@ func sameOrigin(origin, host string) bool {
 }
 
 // authenticate lets a request through with the token in its cookie. A
-// request with the right token in its query sets the cookie and is sent to
-// the same address without it, so that the token leaves the address bar and
-// the history; a wrong one is refused (403), none at all too (401).
+// request with the right token in its query, or the opening code (see
+// OpenCode), sets the cookie and is sent to the same address without it,
+// so that the token leaves the address bar and the history; a wrong one is
+// refused (403), none at all too (401).
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Has("token") {
-			if !s.validToken(q.Get("token")) {
+		if q.Has("token") || q.Has("open") {
+			switch {
+			case q.Has("token") && !s.validToken(q.Get("token")):
 				refuse(w, http.StatusForbidden, "refused: the token is not this install's (run angelad open for the address)")
+				return
+			case !q.Has("token") && !useOpenCode(s.o.StateDir, q.Get("open"), s.o.Now()):
+				refuse(w, http.StatusForbidden, "refused: the opening code is used or expired (run angelad open again)")
 				return
 			}
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.o.Token, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 			q.Del("token")
-			clean := *r.URL
-			clean.RawQuery = q.Encode()
-			http.Redirect(w, r, clean.RequestURI(), http.StatusSeeOther)
+			q.Del("open")
+			// One leading slash: a path that starts with two ("//host/")
+			// would be read by the browser as another host's address.
+			to := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/")
+			if len(q) > 0 {
+				to += "?" + q.Encode()
+			}
+			http.Redirect(w, r, to, http.StatusSeeOther)
 			return
 		}
 		c, err := r.Cookie(CookieName)

@@ -85,15 +85,7 @@ func serve(ctx context.Context, d daemon.Deps, cfg config.Web, s *Server) error 
 	}
 	d.Log.Info("listening", zap.String("url", URL(cfg)), zap.String("socket", cfg.Socket))
 	d.Status.DetailNow(webStatus{URL: URL(cfg), Socket: cfg.Socket})
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// Every request's context ends with the daemon's, so that the live
-		// streams return at shutdown.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:    zap.NewStdLog(d.Log.Named("http")),
-	}
+	hs := httpServer(ctx, s.Handler(), d.Log, defaultTimeouts)
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(l) }()
 	select {
@@ -110,6 +102,31 @@ func serve(ctx context.Context, d daemon.Deps, cfg config.Web, s *Server) error 
 		return fmt.Errorf("serve the viewer: %w", err)
 	}
 	return nil
+}
+
+// timeouts are the HTTP server's bounds on a connection: a request must
+// arrive whole within read (its headers within readHeader) and its answer
+// be written within write, so that a client that sends or reads slowly,
+// token or not, cannot hold a connection and one of the daemon's
+// descriptors forever. A live stream lifts them for itself (see events).
+type timeouts struct{ readHeader, read, write, idle time.Duration }
+
+var defaultTimeouts = timeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: time.Minute, idle: 2 * time.Minute}
+
+// httpServer is the viewer's HTTP server: h, with every request's context
+// ending with ctx.
+func httpServer(ctx context.Context, h http.Handler, log *zap.Logger, to timeouts) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: to.readHeader,
+		ReadTimeout:       to.read,
+		WriteTimeout:      to.write,
+		IdleTimeout:       to.idle,
+		// Every request's context ends with the daemon's, so that the live
+		// streams return at shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    zap.NewStdLog(log.Named("http")),
+	}
 }
 
 // listen opens the configured address: the Unix socket (its directory 0700
