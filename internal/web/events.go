@@ -26,6 +26,8 @@ type liveLine struct {
 	Speaker string `json:"speaker"`
 	Text    string `json:"text"`
 	Time    string `json:"time"`
+	// Cut: Text is the start of a longer message (see Line.Cut).
+	Cut bool `json:"cut,omitempty"`
 }
 
 // streamWriteTimeout bounds each write of a live stream (a poll's lines
@@ -91,7 +93,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		for _, l := range lines {
 			after = cursor{l.At, l.ID}
 			data, _ := json.Marshal(liveLine{ID: l.ID.String(), Session: displayable(l.Session), Speaker: l.Speaker,
-				Text: displayable(l.Text), Time: l.At.In(s.o.Location).Format("15:04:05")})
+				Text: displayable(l.Text), Time: l.At.In(s.o.Location).Format("15:04:05"), Cut: l.Cut})
 			fmt.Fprintf(w, "id: %s\nevent: line\ndata: %s\n\n", after, data)
 		}
 		// A heartbeat when nothing came, so that a dead connection is

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/dailyupdate"
@@ -61,6 +62,12 @@ func parseTemplates() *template.Template {
 // badRequest is a page's refusal of what its address asks.
 type badRequest struct{ msg string }
 
+// notFound says that what the address names is not in the memory (any
+// more: a message may have been forgotten).
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string { return e.msg }
+
 func (e *badRequest) Error() string { return e.msg }
 
 // render writes page name with data, or the error that kept it from being
@@ -70,6 +77,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		var br *badRequest
 		if errors.As(err, &br) {
 			http.Error(w, br.msg, http.StatusBadRequest)
+			return
+		}
+		var nf *notFound
+		if errors.As(err, &nf) {
+			http.Error(w, nf.msg, http.StatusNotFound)
 			return
 		}
 		if r.Context().Err() == nil {
@@ -201,8 +213,9 @@ func (s *Server) searchData(ctx context.Context, r *http.Request) (searchPage, e
 	}
 	// The CLI's search: memory.Search with the configured model, and the
 	// daemon's ranking by meaning of a question when it has one.
+	// A hit shows 400 characters: no more than 1,000 are read of a text.
 	hits, err := memory.Search(ctx, s.o.Pool, s.o.Model, memory.SearchOptions{Text: p.Query, Limit: searchLimit,
-		Now: s.o.Now(), Location: s.o.Location, Semantic: s.semantic(ctx, p.Query)})
+		Now: s.o.Now(), Location: s.o.Location, Semantic: s.semantic(ctx, p.Query), TextChars: 1000})
 	var fe *text.FieldError
 	if errors.As(err, &fe) {
 		// Named as the page names it: the CLI's name is its argument's.
@@ -212,8 +225,7 @@ func (s *Server) searchData(ctx context.Context, r *http.Request) (searchPage, e
 		h.At = h.At.In(s.o.Location)
 		link := "/moods?from=" + h.At.Format(time.DateOnly) + "&to=" + h.At.Format(time.DateOnly)
 		if h.Kind == "conversation" {
-			link = "/today?day=" + h.At.Format(time.DateOnly) + "&before=" +
-				cursor{h.At.Add(time.Microsecond), h.ID}.String() + "&focus=" + h.ID.String() + "#m-" + h.ID.String()
+			link = lineLink(h.At, h.ID)
 		}
 		p.Hits = append(p.Hits, searchHit{h, link})
 	}
@@ -295,4 +307,40 @@ func thaiLang(s string) string {
 		}
 	}
 	return ""
+}
+
+type messagePage struct {
+	Nav
+	Line
+	// Day and Back are the message's day and the address of its place in
+	// that day's timeline.
+	Day, Back string
+}
+
+// messageData is one message whole, for a line the timeline shows cut.
+func (s *Server) messageData(ctx context.Context, r *http.Request) (messagePage, error) {
+	p := messagePage{Nav: Nav{"today"}}
+	v := r.URL.Query().Get("id")
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return p, &badRequest{"invalid id: must be a message's id, got " + text.Quote(v)}
+	}
+	l, found, err := message(ctx, s.o.Pool, id)
+	if err != nil {
+		return p, err
+	}
+	if !found {
+		return p, &notFound{"no message " + id.String() + " in the memory"}
+	}
+	l.At = l.At.In(s.o.Location)
+	p.Line, p.Day = l, l.At.Format(time.DateOnly)
+	p.Back = lineLink(l.At, l.ID)
+	return p, nil
+}
+
+// lineLink is the address of a message's place in its day's timeline (at in
+// the configured zone): the page that holds it, the line marked.
+func lineLink(at time.Time, id uuid.UUID) string {
+	return "/today?day=" + at.Format(time.DateOnly) + "&before=" + cursor{at.Add(time.Microsecond), id}.String() +
+		"&focus=" + id.String() + "#m-" + id.String()
 }

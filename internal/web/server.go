@@ -94,6 +94,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /moods", page(s, "moods.html", s.moodsData))
 	s.mux.HandleFunc("GET /journal", page(s, "journal.html", s.journalData))
 	s.mux.HandleFunc("GET /search", page(s, "search.html", s.searchData))
+	s.mux.HandleFunc("GET /message", page(s, "message.html", s.messageData))
 	s.mux.HandleFunc("GET /health", page(s, "health.html", s.healthData))
 	return s
 }

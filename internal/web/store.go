@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/angela-ai/angelad/internal/postgres"
+	"github.com/angela-ai/angelad/internal/text"
 )
 
 // The viewer reads the tables the stores own with statements of its own:
@@ -28,7 +30,15 @@ type Line struct {
 	Speaker string    `json:"speaker"`
 	Text    string    `json:"text"`
 	At      time.Time `json:"at"`
+	// Cut says Text is the first lineChars characters of a longer message,
+	// which its own page (/message?id=) shows whole.
+	Cut bool `json:"cut,omitempty"`
 }
+
+// lineChars is the most characters of a message a timeline shows: a page of
+// 200 lines of pasted megabytes would otherwise be hundreds of megabytes.
+// The SQL reads one more, to tell a message that long from a longer one.
+const lineChars = 10000
 
 // cursor is a keyset position in the timeline: (at, id), newest first.
 type cursor struct {
@@ -59,7 +69,11 @@ func parseCursor(s string) (cursor, error) {
 	return cursor{At: t, ID: u}, nil
 }
 
-const lineColumns = `conversation_id, coalesce(session_id, ''), lower(speaker), message_text, created_at::timestamptz`
+const lineColumns = `conversation_id, coalesce(session_id, ''), lower(speaker), left(message_text, 10001), created_at::timestamptz`
+
+// messageSQL is one message, whole.
+const messageSQL = `select conversation_id, coalesce(session_id, ''), lower(speaker), message_text, created_at::timestamptz
+from conversations where conversation_id = $1`
 
 // dayPageSQL is a page of a day's lines, newest first, before a keyset
 // position ($3, $4; a null $3 starts at the day's end).
@@ -81,7 +95,23 @@ limit $5`
 func scanLine(row pgx.CollectableRow) (Line, error) {
 	var l Line
 	err := row.Scan(&l.ID, &l.Session, &l.Speaker, &l.Text, &l.At)
+	if err == nil && utf8.RuneCountInString(l.Text) > lineChars {
+		l.Text, _ = text.Cut(l.Text, lineChars)
+		l.Cut = true
+	}
 	return l, err
+}
+
+// message returns one message whole; found is false when no message has id.
+func message(ctx context.Context, q postgres.DB, id uuid.UUID) (l Line, found bool, err error) {
+	err = q.QueryRow(ctx, messageSQL, id).Scan(&l.ID, &l.Session, &l.Speaker, &l.Text, &l.At)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return l, false, nil
+	case err != nil:
+		return l, false, fmt.Errorf("message %s: %w", id, err)
+	}
+	return l, true, nil
 }
 
 // dayPage returns up to limit lines of the day [from, to) before c (the

@@ -504,3 +504,29 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestALongMessageIsCutInTheTimelineAndWholeOnItsPage: a pasted megabyte
+// does not make a timeline page of it (a page holds 200 lines); its line
+// links to a page of its own that shows it whole.
+func TestALongMessageIsCutInTheTimelineAndWholeOnItsPage(t *testing.T) {
+	f := setup(t)
+	c := f.login(t)
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, f.loc)
+	long := "เริ่ม " + strings.Repeat("ข้อความยาว long text ", 2000) + "THE-END-MARK"
+	id := f.say(t, "s", "david", long, at)
+	_, body, _ := f.get(t, c, "/today?day=2026-12-01")
+	if !strings.Contains(body, "เริ่ม ข้อความยาว") || strings.Contains(body, "THE-END-MARK") ||
+		!strings.Contains(body, `href="/message?id=`+id.String()+`"`) || len(body) > 60000 {
+		t.Errorf("the timeline shows %d bytes, cut or linked wrongly:\n%.2000s", len(body), body)
+	}
+	code, page, _ := f.get(t, c, "/message?id="+id.String())
+	if code != http.StatusOK || !strings.Contains(page, "THE-END-MARK") || !strings.Contains(page, "/today?day=2026-12-01&amp;before=") {
+		t.Errorf("the message's page: %d\n%.2000s", code, page)
+	}
+	if code, page, _ := f.get(t, c, "/message?id=nonsense"); code != http.StatusBadRequest || !strings.Contains(page, "invalid id") {
+		t.Errorf("a bad id: %d %q", code, page)
+	}
+	if code, page, _ := f.get(t, c, "/message?id="+uuid.NewString()); code != http.StatusNotFound || !strings.Contains(page, "no message") {
+		t.Errorf("an unknown id: %d %q", code, page)
+	}
+}

@@ -50,6 +50,13 @@ function follow(live) {
     if (/[\u0E00-\u0E7F]/.test(l.text)) text.lang = "th";
     text.textContent = l.text;
     li.append(time, " ", speaker, " ", text);
+    if (l.cut) {
+      const whole = document.createElement("a");
+      whole.className = "whole";
+      whole.href = "/message?id=" + encodeURIComponent(l.id);
+      whole.textContent = "… the whole message";
+      li.append(" ", whole);
+    }
     session.querySelector("ol").prepend(li);
   });
 }
