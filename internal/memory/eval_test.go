@@ -83,17 +83,22 @@ func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64,
 	var r memory.EvalReport
 	var cover memory.CoverReport
 	for _, q := range db.set.Questions {
-		o := memory.RetrieveOptions{Text: q.Text, Limit: 10, Kind: memory.KindConversations, Now: db.set.AskedAt(q), Location: loc}
+		o := memory.RetrieveOptions{Text: q.Text, Limit: 10, Kind: memory.KindConversations, Now: db.set.AskedAt(q), Location: loc,
+			Context: 1}
 		hits, err := memory.RetrieveTuned(ctx, db.pool, model, o, tune)
 		if err != nil {
 			t.Fatalf("question %s: %v", q.ID, err)
 		}
 		ranked := make([]string, len(hits))
+		retrieved := map[string][]memory.EvalTurn{}
 		for i, h := range hits {
 			ranked[i] = db.turns[h.ID]
+			for _, c := range h.Context {
+				retrieved[ranked[i]] = append(retrieved[ranked[i]], memory.EvalTurn{ID: db.turns[c.ID], At: c.At, Speaker: c.Speaker, Text: c.Text})
+			}
 		}
 		r.Add(q, ranked)
-		cover.Add(db.set, q, ranked)
+		cover.Add(db.set, q, ranked, retrieved)
 		if misses != nil && !hitWithin(ranked, q.Answers, 10) {
 			fmt.Fprintf(misses, "  miss %s %s/%s %q want %v got %v\n", q.ID, q.Type, q.Lang, q.Text, q.Answers, ranked[:min(5, len(ranked))])
 		}

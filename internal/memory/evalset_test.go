@@ -237,6 +237,9 @@ type EvalContext struct {
 	Name          string
 	Before, After int
 	ReplyOnly     bool
+	// Retrieved takes the turns Retrieve returned with each hit
+	// (Hit.Context) instead of the set's.
+	Retrieved bool
 }
 
 // EvalContexts are the ways measured by covered@k: the hits alone (recall@k),
@@ -247,6 +250,7 @@ var EvalContexts = []EvalContext{
 	{Name: "next turn", After: 1},
 	{Name: "±1", Before: 1, After: 1},
 	{Name: "±2", Before: 2, After: 2},
+	{Name: "Context=1", Retrieved: true},
 }
 
 // CoverCutoffs are the k of covered@k.
@@ -283,8 +287,9 @@ type EvalCoverage struct {
 	Turns   [][3]float64
 }
 
-// Add scores one question from its ranked turn ids.
-func (e *EvalCoverage) Add(s EvalSet, ranked, answers []string) {
+// Add scores one question from its ranked turn ids, and the turns Retrieve
+// returned with each (by turn id).
+func (e *EvalCoverage) Add(s EvalSet, ranked, answers []string, retrieved map[string][]EvalTurn) {
 	if e.Covered == nil {
 		e.Covered = make([][3]float64, len(EvalContexts))
 		e.Chars = make([][3]float64, len(EvalContexts))
@@ -296,7 +301,11 @@ func (e *EvalCoverage) Add(s EvalSet, ranked, answers []string) {
 			top := ranked[:min(k, len(ranked))]
 			shown := slices.Clone(top)
 			for _, id := range top {
-				for _, n := range s.Neighbours(id, c) {
+				around := s.Neighbours(id, c)
+				if c.Retrieved {
+					around = retrieved[id]
+				}
+				for _, n := range around {
 					if !slices.Contains(shown, n.ID) {
 						shown = append(shown, n.ID)
 						e.Chars[m][ci] += float64(utf8.RuneCountInString(n.Text))
@@ -321,7 +330,7 @@ type CoverReport struct {
 }
 
 // Add scores q under its type and "all".
-func (r *CoverReport) Add(s EvalSet, q EvalQuestion, ranked []string) {
+func (r *CoverReport) Add(s EvalSet, q EvalQuestion, ranked []string, retrieved map[string][]EvalTurn) {
 	if r.Groups == nil {
 		r.Groups = map[string]*EvalCoverage{}
 	}
@@ -329,7 +338,7 @@ func (r *CoverReport) Add(s EvalSet, q EvalQuestion, ranked []string) {
 		if r.Groups[g] == nil {
 			r.Groups[g] = &EvalCoverage{}
 		}
-		r.Groups[g].Add(s, ranked, q.Answers)
+		r.Groups[g].Add(s, ranked, q.Answers, retrieved)
 	}
 }
 
