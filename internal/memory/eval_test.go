@@ -99,6 +99,13 @@ func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64,
 		}
 		r.Add(q, ranked)
 		cover.Add(db.set, q, ranked, retrieved)
+		var shown []string
+		for i, h := range hits {
+			if h.Match >= memory.PromptRelevance && len(shown) < 5 {
+				shown = append(shown, ranked[i])
+			}
+		}
+		cover.AddHook(q, shown, retrieved)
 		if misses != nil && !hitWithin(ranked, q.Answers, 10) {
 			fmt.Fprintf(misses, "  miss %s %s/%s %q want %v got %v\n", q.ID, q.Type, q.Lang, q.Text, q.Answers, ranked[:min(5, len(ranked))])
 		}

@@ -324,9 +324,43 @@ func (e *EvalCoverage) Add(s EvalSet, ranked, answers []string, retrieved map[st
 	}
 }
 
-// CoverReport groups the coverage by question type.
+// CoverReport groups the coverage by question type, and measures what the
+// prompt hook would show: the hits whose Match reaches PromptRelevance, up
+// to five, alone and with the turns Retrieve returned with them.
 type CoverReport struct {
 	Groups map[string]*EvalCoverage
+	// Hook counts the questions with a hit shown; HookHits and HookContext
+	// sum the share of their answers covered, HookChars the characters the
+	// context adds.
+	Hook, Questions                  int
+	HookHits, HookContext, HookChars float64
+}
+
+// AddHook scores the hits the prompt hook would show for q, best first,
+// and the turns Retrieve returned with each (by turn id).
+func (r *CoverReport) AddHook(q EvalQuestion, shown []string, retrieved map[string][]EvalTurn) {
+	r.Questions++
+	if len(shown) == 0 {
+		return
+	}
+	r.Hook++
+	with := slices.Clone(shown)
+	for _, id := range shown {
+		for _, n := range retrieved[id] {
+			if !slices.Contains(with, n.ID) {
+				with = append(with, n.ID)
+				r.HookChars += float64(utf8.RuneCountInString(n.Text))
+			}
+		}
+	}
+	for _, a := range q.Answers {
+		if slices.Contains(shown, a) {
+			r.HookHits += 1 / float64(len(q.Answers))
+		}
+		if slices.Contains(with, a) {
+			r.HookContext += 1 / float64(len(q.Answers))
+		}
+	}
 }
 
 // Add scores q under its type and "all".
@@ -372,5 +406,10 @@ func (r CoverReport) Print(w io.Writer) {
 			cov, chars, _ := g.Mean(m)
 			fmt.Fprintf(w, "%-12s %-10s %4d %6.3f %6.3f %6.3f %8.0f %8.0f %8.0f\n", k, c.Name, g.N, cov[0], cov[1], cov[2], chars[0], chars[1], chars[2])
 		}
+	}
+	if r.Hook > 0 {
+		n := float64(r.Hook)
+		fmt.Fprintf(w, "what the prompt hook shows (Match >= %.2f, at most 5): %d of %d questions; their answers covered %.3f by the hits, %.3f with Context=1, which adds %.0f characters\n",
+			PromptRelevance, r.Hook, r.Questions, r.HookHits/n, r.HookContext/n, r.HookChars/n)
 	}
 }
