@@ -43,7 +43,8 @@ them. The hook reads the JSON Claude Code writes on standard input.
 session-start prints the recall pack for the session's directory as the
 session's additional context, at most hooks.max_chars characters
 (hooks.compact_max_chars after a compaction). user-prompt-submit adds to each
-prompt the few memories most relevant to it from other sessions, at most
+prompt the few memories most relevant to it from other sessions, with the
+turns just before and after each as room allows, at most
 hooks.prompt_max_chars characters, and nothing when none is relevant enough;
 it recalls nothing. session-end and pre-compact store
 what the session's transcript holds that is not stored yet, through the same
