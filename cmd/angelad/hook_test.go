@@ -379,6 +379,81 @@ func TestHookUserPromptSubmitInjectsRelevantMemoriesOfOtherSessions(t *testing.T
 	c.with("ANGELA_HOOKS_PROMPT_MAX_CHARS=100").fails(2, "invalid ANGELA_HOOKS_PROMPT_MAX_CHARS: must be an integer from 200 to 20000", "status")
 }
 
+// TestHookUserPromptSubmitShowsTheNeighbouringTurns checks that a memory
+// injected brings the turn before it and the one after it in its session,
+// indented under it, each turn once, none of another session said in
+// between, and only as far as hooks.prompt_max_chars allows once the
+// memories are laid out.
+func TestHookUserPromptSubmitShowsTheNeighbouringTurns(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t, pgtest.DB(t))
+	const this = "0f8e4c1a-6b7d-4e2f-9a3b-5c6d7e8f9a0b" // payload's session
+	for _, m := range []struct{ speaker, session, at, text string }{
+		{"angela", "earlier", "10:00:00", "How was the weekend at home?"},
+		{"david", "earlier", "10:01:00", "For my mother's birthday I gave her a jade bracelet from Chiang Mai."},
+		{"david", this, "10:01:30", "Unrelated: the build on this branch is green."},
+		{"angela", "earlier", "10:02:00", "She must have loved it, green stone suits her."},
+		{"david", "earlier", "10:03:00", "I gave my mother the jade bracelet as a birthday gift, in a red silk box."},
+		{"angela", "earlier", "10:04:00", "A red silk box, how lovely."},
+	} {
+		c.ok("save-conversation", "--speaker", m.speaker, "--message", m.text, "--session", m.session, "--at", "2025-10-01T"+m.at+"+07:00")
+	}
+	ask := func(maxChars int) string {
+		t.Helper()
+		return promptContext(t, c.with(fmt.Sprintf("ANGELA_HOOKS_PROMPT_MAX_CHARS=%d", maxChars)).run(
+			payload("UserPromptSubmit", map[string]string{"prompt": "What jade gift did I give my mother for her birthday?"}),
+			"hook", "user-prompt-submit"))
+	}
+
+	// block is the line of the memory that starts with head and the
+	// indented lines under it.
+	block := func(got, head string) string {
+		i := strings.Index(got, "\n- "+head)
+		if i < 0 {
+			return ""
+		}
+		rest := got[i+1:]
+		if j := strings.Index(rest[1:], "\n- "); j >= 0 {
+			rest = rest[:j+2]
+		}
+		return rest
+	}
+	const (
+		first  = "- 2025-10-01 10:01 · David: For my mother's birthday I gave her a jade bracelet from Chiang Mai.\n"
+		second = "- 2025-10-01 10:03 · David: I gave my mother the jade bracelet as a birthday gift, in a red silk box.\n"
+		before = "  - 10:00 · Angela: How was the weekend at home?\n"
+		within = "  - 10:02 · Angela: She must have loved it, green stone suits her.\n"
+		after  = "  - 10:04 · Angela: A red silk box, how lovely.\n"
+	)
+	got := ask(1500)
+	b1, b2 := block(got, first[2:]), block(got, second[2:])
+	if !strings.HasPrefix(b1, first) || !strings.Contains(b1, before) || !strings.HasPrefix(b2, second) || !strings.Contains(b2, after) ||
+		!strings.Contains(got, "; indented, the turns around one):\n") {
+		t.Errorf("the memories are not shown with the turns around them:\n%s", got)
+	}
+	if n := strings.Count(got, within); n != 1 || !strings.Contains(b1+b2, within) {
+		t.Errorf("the turn between the two memories is shown %d times:\n%s", n, got)
+	}
+	if strings.Contains(got, "Unrelated") {
+		t.Errorf("a turn of another session, this one, said in between is shown:\n%s", got)
+	}
+
+	// The memories first, then turns as far as the budget goes.
+	for _, tt := range []struct {
+		max       int
+		memories  int
+		withTurns bool
+	}{{200, 1, false}, {300, 2, false}, {400, 2, true}} {
+		got := ask(tt.max)
+		n := len([]rune(got))
+		memories := strings.Count(got, "\n- ")
+		if n > tt.max || memories != tt.memories || strings.Contains(got, "\n  - ") != tt.withTurns ||
+			strings.Contains(got, "indented") != tt.withTurns {
+			t.Errorf("a budget of %d: %d characters, %d memories, want %d and turns %v:\n%s", tt.max, n, memories, tt.memories, tt.withTurns, got)
+		}
+	}
+}
+
 func TestHookUserPromptSubmitWithTheDatabaseStoppedExits0Quietly(t *testing.T) {
 	t.Parallel()
 	cluster := ownCluster(t)
@@ -404,10 +479,14 @@ func TestHookUserPromptSubmitAsksTheRunningDaemon(t *testing.T) {
 	c := newCLI(t, pgtest.DB(t))
 	c.ok("save-conversation", "--speaker", "david", "--message", "For my mother's birthday I gave her a jade bracelet from Chiang Mai.",
 		"--session", "an-earlier-session", "--at", "2025-10-01T10:00:00+07:00")
+	c.ok("save-conversation", "--speaker", "angela", "--message", "She must have loved it, green stone suits her.",
+		"--session", "an-earlier-session", "--at", "2025-10-01T10:02:00+07:00")
 	c.ok("save-conversation", "--speaker", "angela", "--message", "Good night David, sleep well",
 		"--session", "other", "--at", "2025-11-07T22:00:00+07:00")
 	prompt := payload("UserPromptSubmit", map[string]string{"prompt": "What gift did I give my mother for her birthday?"})
-	const answer = "2025-10-01 10:00 · David: For my mother's birthday I gave her a jade bracelet from Chiang Mai."
+	// The memory, and the turn after it that the daemon reads with it.
+	const answer = "2025-10-01 10:00 · David: For my mother's birthday I gave her a jade bracelet from Chiang Mai.\n" +
+		"  - 10:02 · Angela: She must have loved it, green stone suits her.\n"
 
 	lastDone := func() string {
 		lines := strings.Split(strings.TrimSpace(c.hooksLog()), "\n")

@@ -260,7 +260,7 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 		// hook, on every prompt). A daemon without an embedding server
 		// leaves a question by meaning to this process.
 		args := socket.RetrieveArgs{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
-			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars,
+			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars, Context: o.Context,
 			Semantic: c.cfg.Embedding.Enabled(), SemanticTimeout: c.o.SemanticTimeout}
 		if served, err := c.viaDaemon(ctx, socket.OpRetrieve, args, &hits); served {
 			if hits == nil {

@@ -73,28 +73,44 @@ func evalLocation(t testing.TB) *time.Location {
 }
 
 // ask runs every question of the set through the retrieval (the top 10, as
-// the held-back benchmark reads `angelad search --limit 10`) and scores it.
-func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64, misses io.Writer) memory.EvalReport {
+// the held-back benchmark reads `angelad search --limit 10`) and scores it:
+// recall and MRR, and covered@k (how many answers the top k hits' neighbouring
+// turns would bring).
+func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64, misses io.Writer) (memory.EvalReport, memory.CoverReport) {
 	t.Helper()
 	ctx := context.Background()
 	loc := evalLocation(t)
 	var r memory.EvalReport
+	var cover memory.CoverReport
 	for _, q := range db.set.Questions {
-		o := memory.RetrieveOptions{Text: q.Text, Limit: 10, Kind: memory.KindConversations, Now: db.set.AskedAt(q), Location: loc}
+		o := memory.RetrieveOptions{Text: q.Text, Limit: 10, Kind: memory.KindConversations, Now: db.set.AskedAt(q), Location: loc,
+			Context: 1}
 		hits, err := memory.RetrieveTuned(ctx, db.pool, model, o, tune)
 		if err != nil {
 			t.Fatalf("question %s: %v", q.ID, err)
 		}
 		ranked := make([]string, len(hits))
+		retrieved := map[string][]memory.EvalTurn{}
 		for i, h := range hits {
 			ranked[i] = db.turns[h.ID]
+			for _, c := range h.Context {
+				retrieved[ranked[i]] = append(retrieved[ranked[i]], memory.EvalTurn{ID: db.turns[c.ID], At: c.At, Speaker: c.Speaker, Text: c.Text})
+			}
 		}
 		r.Add(q, ranked)
+		cover.Add(db.set, q, ranked, retrieved)
+		var shown []string
+		for i, h := range hits {
+			if h.Match >= memory.PromptRelevance && len(shown) < 5 {
+				shown = append(shown, ranked[i])
+			}
+		}
+		cover.AddHook(q, shown, retrieved)
 		if misses != nil && !hitWithin(ranked, q.Answers, 10) {
 			fmt.Fprintf(misses, "  miss %s %s/%s %q want %v got %v\n", q.ID, q.Type, q.Lang, q.Text, q.Answers, ranked[:min(5, len(ranked))])
 		}
 	}
-	return r
+	return r, cover
 }
 
 func hitWithin(ranked, answers []string, k int) bool {
@@ -135,7 +151,7 @@ func TestRetrievalQualityFloor(t *testing.T) {
 		t.Run(set.Name, func(t *testing.T) {
 			t.Parallel()
 			var misses strings.Builder
-			r := loadEvalSet(t, set).ask(t, model, nil, &misses)
+			r, _ := loadEvalSet(t, set).ask(t, model, nil, &misses)
 			var table strings.Builder
 			r.Print(&table)
 			t.Logf("%s\n%s%s", set.Name, table.String(), misses.String())
@@ -181,15 +197,18 @@ func BenchmarkRecall(b *testing.B) {
 		db := loadEvalSet(b, set)
 		b.Run(set.Name+"/lexical", func(b *testing.B) {
 			var r memory.EvalReport
+			var cover memory.CoverReport
 			for b.Loop() {
 				var misses io.Writer
 				if os.Getenv("ANGELA_EVAL_MISSES") != "" {
 					misses = os.Stdout
 				}
-				r = db.ask(b, model, tune, misses)
+				r, cover = db.ask(b, model, tune, misses)
 			}
 			fmt.Printf("\n%s, lexical (%d turns, %d questions):\n", set.Name, len(db.turns), len(set.Questions))
 			r.Print(os.Stdout)
+			fmt.Printf("\n%s, covered@k: the answers among the top k hits or shown with one as its context,\nand the characters the context adds per question:\n", set.Name)
+			cover.Print(os.Stdout)
 			_, r5, r10, mrr := r.Groups["all"].Mean()
 			b.ReportMetric(r5, "recall@5")
 			b.ReportMetric(r10, "recall@10")

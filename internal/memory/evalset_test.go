@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // An evaluation set: conversations between David and Angela, and questions
@@ -227,4 +228,188 @@ func (r EvalReport) Line(group string) string {
 	}
 	r1, r5, r10, mrr := g.Mean()
 	return fmt.Sprintf("%s R@1 %.3f R@5 %.3f R@10 %.3f MRR %.3f", strings.TrimSpace(group), r1, r5, r10, mrr)
+}
+
+// EvalContext is a way of showing a hit's neighbouring turns of its session
+// with it: Before and After turns either side, or, with ReplyOnly, the turn
+// after it when the other speaker said it (the reply to it).
+type EvalContext struct {
+	Name          string
+	Before, After int
+	ReplyOnly     bool
+	// Retrieved takes the turns Retrieve returned with each hit
+	// (Hit.Context) instead of the set's.
+	Retrieved bool
+}
+
+// EvalContexts are the ways measured by covered@k: the hits alone (recall@k),
+// the reply, the turn after, and one or two turns either side.
+var EvalContexts = []EvalContext{
+	{Name: "hits alone"},
+	{Name: "reply", After: 1, ReplyOnly: true},
+	{Name: "next turn", After: 1},
+	{Name: "±1", Before: 1, After: 1},
+	{Name: "±2", Before: 2, After: 2},
+	{Name: "Context=1", Retrieved: true},
+}
+
+// CoverCutoffs are the k of covered@k.
+var CoverCutoffs = [3]int{1, 3, 5}
+
+// Neighbours returns the turns shown with the turn id in the way c says, in
+// the order of their session.
+func (s EvalSet) Neighbours(id string, c EvalContext) []EvalTurn {
+	for _, ss := range s.Sessions {
+		i := slices.IndexFunc(ss.Turns, func(t EvalTurn) bool { return t.ID == id })
+		if i < 0 {
+			continue
+		}
+		var out []EvalTurn
+		for j := max(i-c.Before, 0); j <= min(i+c.After, len(ss.Turns)-1); j++ {
+			if j == i || (c.ReplyOnly && ss.Turns[j].Speaker == ss.Turns[i].Speaker) {
+				continue
+			}
+			out = append(out, ss.Turns[j])
+		}
+		return out
+	}
+	return nil
+}
+
+// EvalCoverage accumulates covered@k for one group of questions: the share
+// of a question's answer turns that are among its top k hits or shown with
+// one of them as its context, and the characters the context adds (the
+// texts of the turns shown that are not top k hits themselves).
+type EvalCoverage struct {
+	N       int
+	Covered [][3]float64 // by EvalContexts, at CoverCutoffs
+	Chars   [][3]float64
+	Turns   [][3]float64
+}
+
+// Add scores one question from its ranked turn ids, and the turns Retrieve
+// returned with each (by turn id).
+func (e *EvalCoverage) Add(s EvalSet, ranked, answers []string, retrieved map[string][]EvalTurn) {
+	if e.Covered == nil {
+		e.Covered = make([][3]float64, len(EvalContexts))
+		e.Chars = make([][3]float64, len(EvalContexts))
+		e.Turns = make([][3]float64, len(EvalContexts))
+	}
+	e.N++
+	for m, c := range EvalContexts {
+		for ci, k := range CoverCutoffs {
+			top := ranked[:min(k, len(ranked))]
+			shown := slices.Clone(top)
+			for _, id := range top {
+				around := s.Neighbours(id, c)
+				if c.Retrieved {
+					around = retrieved[id]
+				}
+				for _, n := range around {
+					if !slices.Contains(shown, n.ID) {
+						shown = append(shown, n.ID)
+						e.Chars[m][ci] += float64(utf8.RuneCountInString(n.Text))
+						e.Turns[m][ci]++
+					}
+				}
+			}
+			found := 0
+			for _, a := range answers {
+				if slices.Contains(shown, a) {
+					found++
+				}
+			}
+			e.Covered[m][ci] += float64(found) / float64(len(answers))
+		}
+	}
+}
+
+// CoverReport groups the coverage by question type, and measures what the
+// prompt hook would show: the hits whose Match reaches PromptRelevance, up
+// to five, alone and with the turns Retrieve returned with them.
+type CoverReport struct {
+	Groups map[string]*EvalCoverage
+	// Hook counts the questions with a hit shown; HookHits and HookContext
+	// sum the share of their answers covered, HookChars the characters the
+	// context adds.
+	Hook, Questions                  int
+	HookHits, HookContext, HookChars float64
+}
+
+// AddHook scores the hits the prompt hook would show for q, best first,
+// and the turns Retrieve returned with each (by turn id).
+func (r *CoverReport) AddHook(q EvalQuestion, shown []string, retrieved map[string][]EvalTurn) {
+	r.Questions++
+	if len(shown) == 0 {
+		return
+	}
+	r.Hook++
+	with := slices.Clone(shown)
+	for _, id := range shown {
+		for _, n := range retrieved[id] {
+			if !slices.Contains(with, n.ID) {
+				with = append(with, n.ID)
+				r.HookChars += float64(utf8.RuneCountInString(n.Text))
+			}
+		}
+	}
+	for _, a := range q.Answers {
+		if slices.Contains(shown, a) {
+			r.HookHits += 1 / float64(len(q.Answers))
+		}
+		if slices.Contains(with, a) {
+			r.HookContext += 1 / float64(len(q.Answers))
+		}
+	}
+}
+
+// Add scores q under its type and "all".
+func (r *CoverReport) Add(s EvalSet, q EvalQuestion, ranked []string, retrieved map[string][]EvalTurn) {
+	if r.Groups == nil {
+		r.Groups = map[string]*EvalCoverage{}
+	}
+	for _, g := range []string{"all", q.Type} {
+		if r.Groups[g] == nil {
+			r.Groups[g] = &EvalCoverage{}
+		}
+		r.Groups[g].Add(s, ranked, q.Answers, retrieved)
+	}
+}
+
+// Mean returns covered@k of context m (by EvalContexts), at CoverCutoffs,
+// and the characters and turns the context adds to a question on average.
+func (e EvalCoverage) Mean(m int) (covered, chars, turns [3]float64) {
+	if e.N == 0 {
+		return
+	}
+	for i := range CoverCutoffs {
+		covered[i] = e.Covered[m][i] / float64(e.N)
+		chars[i] = e.Chars[m][i] / float64(e.N)
+		turns[i] = e.Turns[m][i] / float64(e.N)
+	}
+	return
+}
+
+// Print writes the table: for each group, covered@1/3/5 of every context
+// (the hits alone give recall@1/3/5), and the characters the context adds
+// per question at each k.
+func (r CoverReport) Print(w io.Writer) {
+	keys := make([]string, 0, len(r.Groups))
+	for k := range r.Groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(w, "%-12s %-10s %4s %6s %6s %6s %8s %8s %8s\n", "group", "context", "n", "C@1", "C@3", "C@5", "chars@1", "chars@3", "chars@5")
+	for _, k := range keys {
+		g := r.Groups[k]
+		for m, c := range EvalContexts {
+			cov, chars, _ := g.Mean(m)
+			fmt.Fprintf(w, "%-12s %-10s %4d %6.3f %6.3f %6.3f %8.0f %8.0f %8.0f\n", k, c.Name, g.N, cov[0], cov[1], cov[2], chars[0], chars[1], chars[2])
+		}
+	}
+	if r.Hook > 0 {
+		n := float64(r.Hook)
+		fmt.Fprintf(w, "what the prompt hook shows (Match >= %.2f, at most 5): %d of %d questions; their answers covered %.3f by the hits, %.3f with Context=1, which adds %.0f characters\n",
+			PromptRelevance, r.Hook, r.Questions, r.HookHits/n, r.HookContext/n, r.HookChars/n)
+	}
 }

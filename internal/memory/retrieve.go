@@ -85,6 +85,25 @@ type RetrieveOptions struct {
 	// TextChars, when above zero, is the most characters of each hit's texts
 	// that are read (see SearchOptions.TextChars); 0 reads them whole.
 	TextChars int
+	// Context is how many neighbouring turns of its session each message
+	// hit brings on either side (Hit.Context), 0 to MaxContext; 0 brings
+	// none. An answer is often the reply to the turn that shares the
+	// question's words, or the question that turn answers (measured in
+	// BenchmarkRecall's covered@k).
+	Context int
+}
+
+// MaxContext is the most neighbouring turns a hit may bring on either side
+// (RetrieveOptions.Context).
+const MaxContext = 5
+
+// ContextTurn is one neighbouring turn of a message hit's session
+// (Hit.Context): its text is cut as the hit's is.
+type ContextTurn struct {
+	ID      uuid.UUID `json:"id"`
+	At      time.Time `json:"at"`
+	Speaker string    `json:"speaker"`
+	Text    string    `json:"text"`
 }
 
 func (o RetrieveOptions) searchOptions() SearchOptions {
@@ -97,6 +116,9 @@ func (o RetrieveOptions) searchOptions() SearchOptions {
 func (o RetrieveOptions) Validate() error {
 	if err := o.searchOptions().Validate(); err != nil {
 		return err
+	}
+	if o.Context < 0 || o.Context > MaxContext {
+		return &text.FieldError{Field: "context", Problem: fmt.Sprintf("must be 0 to %d turns, got %d", MaxContext, o.Context)}
 	}
 	for _, s := range o.Semantic {
 		if s.Kind != "conversation" && s.Kind != "emotion" {
@@ -268,8 +290,9 @@ type query struct {
 // statistics; the candidates (with the exact and near matches of a short
 // text) and the memories of a time; the neighbouring turns (with the exact
 // matches of a long text); the hits, their texts cut (and a fifth, for a
-// caller that wants the texts whole, when one of those returned was cut). With checkPending, when memories are
-// waiting to be indexed it stops after the first and says so. backlog says
+// caller that wants the texts whole, when one of those returned was cut, or
+// the hits' neighbouring turns: both in the same). With checkPending, when
+// memories are waiting to be indexed it stops after the first and says so. backlog says
 // that some are still waiting: the exact matches are then looked for as
 // Search does, which finds those too.
 func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, checkPending, backlog bool) (hits []Hit, pending bool, err error) {
@@ -393,9 +416,19 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	sortKeys(kept, final)
 	kept = kept[:min(len(kept), o.Limit)]
+	// The texts cut that are wanted whole, and the hits' neighbouring turns,
+	// in one round trip.
+	b = &pgx.Batch{}
 	if o.TextChars == 0 {
-		if err := loadWhole(ctx, tx, kept, cut, read); err != nil {
-			return nil, false, err
+		queueWholeTexts(b, kept, cut, read)
+	}
+	around := map[uuid.UUID][]ContextTurn{}
+	if o.Context > 0 {
+		queueContext(b, kept, o.Context, o.TextChars, around)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, false, fmt.Errorf("read the hits whole and their neighbouring turns: %w", err)
 		}
 	}
 
@@ -403,6 +436,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	for _, k := range kept {
 		h := read[k]
 		h.Score = final[k] * (p.rrfK + 1)
+		h.Context = around[k.id]
 		if d := byKey[k]; d != nil {
 			h.Match = d.match
 			if d.matched {
@@ -1049,7 +1083,7 @@ from angela_emotions where emotion_id = any($1)`
 // hitChars is how many characters of their texts are read of the memories
 // a retrieval reads (three times its limit, at least 30) when its caller
 // wants the texts whole: those it returns that are longer are then read
-// whole (loadWhole), so that a huge memory read but not returned costs
+// whole (queueWholeTexts), so that a huge memory read but not returned costs
 // little.
 const hitChars = 2000
 
@@ -1121,9 +1155,9 @@ func loadHits(ctx context.Context, tx pgx.Tx, keys []memKey, chars int) (map[mem
 	return found, cut, nil
 }
 
-// loadWhole reads whole, into read, the texts of the memories of keys that
-// loadHits cut, in one round trip; none is read when none was cut.
-func loadWhole(ctx context.Context, tx pgx.Tx, keys []memKey, cut map[memKey]bool, read map[memKey]Hit) error {
+// queueWholeTexts queues the reading whole, into read, of the texts of the
+// memories of keys that loadHits cut; nothing is queued when none was cut.
+func queueWholeTexts(b *pgx.Batch, keys []memKey, cut map[memKey]bool, read map[memKey]Hit) {
 	var convs, emos []uuid.UUID
 	for _, k := range keys {
 		switch {
@@ -1134,7 +1168,6 @@ func loadWhole(ctx context.Context, tx pgx.Tx, keys []memKey, cut map[memKey]boo
 			emos = append(emos, k.id)
 		}
 	}
-	b := &pgx.Batch{}
 	if len(convs) > 0 {
 		b.Queue(convWholeTextSQL, convs).Query(func(rows pgx.Rows) error {
 			var id uuid.UUID
@@ -1165,13 +1198,70 @@ func loadWhole(ctx context.Context, tx pgx.Tx, keys []memKey, cut map[memKey]boo
 			return err
 		})
 	}
-	if b.Len() == 0 {
+}
+
+// contextSQL reads, for each message $1, the $2 turns before it and the $2
+// after it in its session, within $3 of it in time (neighbourWindow, as the
+// ranking's neighbours), with their texts cut to $4 characters (readChars),
+// in the order of the session. Like neighboursSQL it walks the index on
+// created_at from the message's time until it has them, so that no index
+// on sessions is needed; a message without a session has none, and a turn
+// made at the very same time as the message is not counted.
+const contextSQL = `select t.conversation_id, n.conversation_id, n.at, n.speaker, n.text
+from conversations t
+cross join lateral (
+	(select c.conversation_id, c.created_at::timestamptz as at, lower(c.speaker) as speaker, left(c.message_text, $4) as text
+	from conversations c
+	where c.created_at < t.created_at and c.created_at >= t.created_at - $3::interval and c.session_id = t.session_id
+	order by c.created_at desc limit $2)
+	union all
+	(select c.conversation_id, c.created_at::timestamptz, lower(c.speaker), left(c.message_text, $4)
+	from conversations c
+	where c.created_at > t.created_at and c.created_at <= t.created_at + $3::interval and c.session_id = t.session_id
+	order by c.created_at limit $2)
+) n
+where t.conversation_id = any($1) and t.session_id is not null
+order by t.conversation_id, n.at`
+
+// queueContext queues the reading of the n neighbouring turns either side
+// of the messages among keys, into around by message, their texts cut to
+// chars characters (readText; 0 reads them whole). Emotions have none.
+func queueContext(b *pgx.Batch, keys []memKey, n, chars int, around map[uuid.UUID][]ContextTurn) {
+	var ids []uuid.UUID
+	for _, k := range keys {
+		if k.kind == termKindConversation {
+			ids = append(ids, k.id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	limit := readChars(chars)
+	if limit == nil {
+		limit = new(int32)
+		*limit = math.MaxInt32
+	}
+	// The walk of the index on created_at, as expandNeighbours's.
+	b.Queue("set local enable_bitmapscan = off")
+	b.Queue(contextSQL, ids, n, neighbourWindow.String(), limit).Query(func(rows pgx.Rows) error {
+		var of uuid.UUID
+		var t ContextTurn
+		var at *time.Time
+		_, err := pgx.ForEachRow(rows, []any{&of, &t.ID, &at, &t.Speaker, &t.Text}, func() error {
+			t.At = time.Time{}
+			if at != nil {
+				t.At = at.UTC()
+			}
+			t.Text, _ = readText(t.Text, chars)
+			around[of] = append(around[of], t)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("neighbouring turns of the hits: %w", err)
+		}
 		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("read the hits whole: %w", err)
-	}
-	return nil
+	})
+	b.Queue("set local enable_bitmapscan = on")
 }
 
 // maxWordChars is the most letters (not counting vowel and tone marks) a

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -246,6 +248,89 @@ func TestRetrieveFindsTheAnswerAfterTheQuestion(t *testing.T) {
 	}
 	if hits[r-1].SessionID != "s1" {
 		t.Fatalf("the hit's session is %q", hits[r-1].SessionID)
+	}
+}
+
+// TestRetrieveBringsNeighbouringTurnsOfTheSameSession: with Context, a
+// message hit brings the turns either side of it in its session, in their
+// order, their texts cut as the hit's are; none of another session said in
+// between, none for a message without a session or for an emotion, and none
+// without Context.
+func TestRetrieveBringsNeighbouringTurnsOfTheSameSession(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	long := strings.Repeat("ส้มโอนอนหลับ ", 20)
+	ids := saveTurns(t, ctx, conn, []turn{
+		{"s1", "david", "Morning, I am off to the coast today", day0},
+		{"s1", "angela", "Will you visit the old lighthouse keeper?", day0.Add(time.Minute)},
+		{"s2", "david", "Another window: the build is green", day0.Add(90 * time.Second)},
+		{"s1", "David", long, day0.Add(2 * time.Minute)},
+		{"s1", "angela", "Bring me a photo of the sea", day0.Add(3 * time.Minute)},
+		{"", "david", "A lighthouse keeper never sleeps", day0.Add(time.Hour)},
+		{"", "angela", "That sounds lonely", day0.Add(time.Hour + time.Minute)},
+	})
+	emo := saveEmo(t, ctx, conn, 7, 8, day0, "The lighthouse keeper story moved me")
+	byID := func(hits []memory.Hit, id uuid.UUID) memory.Hit {
+		t.Helper()
+		for _, h := range hits {
+			if h.ID == id {
+				return h
+			}
+		}
+		t.Fatalf("%s is not among the hits %v", id, texts(hits))
+		return memory.Hit{}
+	}
+	turnIDs := func(cs []memory.ContextTurn) []uuid.UUID {
+		out := make([]uuid.UUID, len(cs))
+		for i, c := range cs {
+			out[i] = c.ID
+		}
+		return out
+	}
+
+	hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "lighthouse keeper", Context: 1, TextChars: 100})
+	h := byID(hits, ids[1])
+	if got, want := turnIDs(h.Context), []uuid.UUID{ids[0], ids[3]}; !slices.Equal(got, want) {
+		t.Fatalf("context %v, want the turn before and the one after in s1 %v", got, want)
+	}
+	before, after := h.Context[0], h.Context[1]
+	if before.Speaker != "david" || before.Text != "Morning, I am off to the coast today" || !before.At.Equal(day0) {
+		t.Errorf("the turn before: %+v", before)
+	}
+	if after.Speaker != "david" || !after.At.Equal(day0.Add(2*time.Minute)) {
+		t.Errorf("the turn after: %+v", after)
+	}
+	if n := utf8.RuneCountInString(after.Text); n != 100 || !strings.HasSuffix(after.Text, "…") || !strings.HasPrefix(long, strings.TrimSuffix(after.Text, "…")) {
+		t.Errorf("the long turn after is %d characters, want it cut to 100 with an ellipsis: %q", n, after.Text)
+	}
+	if c := byID(hits, ids[5]).Context; len(c) != 0 {
+		t.Errorf("a message without a session brought %d turns", len(c))
+	}
+	if c := byID(hits, emo).Context; len(c) != 0 {
+		t.Errorf("an emotion brought %d turns", len(c))
+	}
+
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "lighthouse keeper", Context: 2})
+	h = byID(hits, ids[1])
+	if got, want := turnIDs(h.Context), []uuid.UUID{ids[0], ids[3], ids[4]}; !slices.Equal(got, want) {
+		t.Fatalf("context of 2: %v, want %v", got, want)
+	}
+	if h.Context[1].Text != long {
+		t.Errorf("without TextChars the turn is not read whole: %d characters", utf8.RuneCountInString(h.Context[1].Text))
+	}
+
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "lighthouse keeper"})
+	if c := byID(hits, ids[1]).Context; c != nil {
+		t.Errorf("without Context the hit brought %d turns", len(c))
+	}
+	for _, n := range []int{-1, memory.MaxContext + 1} {
+		_, err := memory.Retrieve(ctx, conn, memory.NewModel(defaultMemory(t)), memory.RetrieveOptions{Text: "lighthouse keeper", Limit: 5, Context: n})
+		var fe *text.FieldError
+		if !errors.As(err, &fe) || fe.Field != "context" {
+			t.Errorf("context %d: %v, want a field error on context", n, err)
+		}
 	}
 }
 

@@ -382,7 +382,8 @@ var scaleQuestions = []struct{ name, text string }{
 // reports the percentiles of both and of the question's time beyond the
 // read, and the CPU time a question costs this process and its server
 // backend together (cpu_ms), which the machine's other work does not
-// inflate.
+// inflate. Each question is asked again with the hits' neighbouring turns
+// (Context 1, as the prompt hook asks), the round trip that adds.
 func benchScaleRetrieve(b *testing.B, s *scale) {
 	ctx := context.Background()
 	rows, err := s.pool.Query(ctx, `select conversation_id from conversations tablesample system (1) limit 1000`)
@@ -403,7 +404,15 @@ func benchScaleRetrieve(b *testing.B, s *scale) {
 	if err := conn.QueryRow(ctx, "select pg_backend_pid()").Scan(&backend); err != nil {
 		b.Fatal(err)
 	}
+	type question struct {
+		name, text string
+		context    int
+	}
+	var questions []question
 	for _, q := range scaleQuestions {
+		questions = append(questions, question{q.name, q.text, 0}, question{q.name + "_context=1", q.text, 1})
+	}
+	for _, q := range questions {
 		b.Run(q.name, func(b *testing.B) {
 			var trivial, question []time.Duration
 			var n int
@@ -418,7 +427,7 @@ func benchScaleRetrieve(b *testing.B, s *scale) {
 				trivial = append(trivial, time.Since(start))
 				server0, client0 := backendCPU(backend), processCPU(b)
 				start = time.Now()
-				hits, err := memory.Retrieve(ctx, conn, s.model, memory.RetrieveOptions{Text: q.text, Limit: 10, Now: s.now})
+				hits, err := memory.Retrieve(ctx, conn, s.model, memory.RetrieveOptions{Text: q.text, Limit: 10, Now: s.now, Context: q.context})
 				if err != nil {
 					b.Fatal(err)
 				}

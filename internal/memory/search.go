@@ -96,6 +96,10 @@ type Hit struct {
 	// Evidence lists the kinds of evidence that found the memory (see the
 	// Evidence constants), for a question.
 	Evidence []string `json:"evidence,omitempty"`
+	// Context is a message's neighbouring turns of its session, in their
+	// order, when the question asked for them (RetrieveOptions.Context);
+	// they may be hits themselves.
+	Context []ContextTurn `json:"context,omitempty"`
 }
 
 // Validate reports the first option that is not allowed, as a

@@ -62,6 +62,8 @@ var errWordsAlone = errors.New("this daemon ranks by words alone: it has no embe
 // without reinforcement. TimeZone names the zone the question's days are
 // counted in (the daemon serves one zone: see Identity). Semantic asks for
 // the ranking by meaning too, within SemanticTimeout when it is above zero.
+// Context asks for each hit's neighbouring turns (a daemon older than it
+// leaves them out, and the hits are still good).
 type RetrieveArgs struct {
 	Semantic        bool          `json:"semantic,omitempty"`
 	SemanticTimeout time.Duration `json:"semantic_timeout_ns,omitempty"`
@@ -74,6 +76,7 @@ type RetrieveArgs struct {
 	Now       time.Time `json:"now"`
 	TimeZone  string    `json:"time_zone"`
 	TextChars int       `json:"text_chars,omitempty"`
+	Context   int       `json:"context,omitempty"`
 }
 
 // Handlers returns the operations served on q, the daemon's pool. The saves
@@ -99,7 +102,7 @@ func Handlers(q postgres.DB, r *redact.Redactor, s *embedding.Searcher) map[stri
 				return nil, &text.FieldError{Field: "time_zone", Problem: "must name a time zone, got " + text.Quote(a.TimeZone)}
 			}
 			o := memory.RetrieveOptions{Text: a.Text, Kind: a.Kind, Speaker: a.Speaker, Since: a.Since, Limit: a.Limit,
-				Now: a.Now, Location: loc, TextChars: a.TextChars}
+				Now: a.Now, Location: loc, TextChars: a.TextChars, Context: a.Context}
 			if a.Semantic {
 				if s == nil {
 					return nil, errWordsAlone

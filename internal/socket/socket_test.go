@@ -383,7 +383,8 @@ func TestRetrieveIsServedAsTheDirectPathRanks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	args := RetrieveArgs{Text: "what gift did I give my mother?", Limit: 5, Now: at.Add(time.Hour), TimeZone: pgtest.TimeZone, TextChars: 20}
+	args := RetrieveArgs{Text: "what gift did I give my mother?", Limit: 5, Now: at.Add(time.Hour), TimeZone: pgtest.TimeZone, TextChars: 20,
+		Context: 1}
 	var via []memory.Hit
 	if err := call(t, h.path, OpRetrieve, args, &via); err != nil {
 		t.Fatal(err)
@@ -393,13 +394,19 @@ func TestRetrieveIsServedAsTheDirectPathRanks(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct, err := memory.Retrieve(ctx, h.pool, memory.Model{}, memory.RetrieveOptions{Text: args.Text, Limit: args.Limit,
-		Now: args.Now, Location: loc, TextChars: args.TextChars})
+		Now: args.Now, Location: loc, TextChars: args.TextChars, Context: args.Context})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(via) == 0 || len(via) != len(direct) || via[0].ID != direct[0].ID || via[0].Text != direct[0].Text ||
 		via[0].Match != direct[0].Match || !strings.HasPrefix(via[0].Text, "For my mother") {
 		t.Errorf("through the socket %+v, directly %+v", via, direct)
+	}
+	// The hit's neighbouring turn, the one after it, comes with it.
+	if len(via[0].Context) != 1 || len(direct[0].Context) != 1 || via[0].Context[0].ID != direct[0].Context[0].ID ||
+		!via[0].Context[0].At.Equal(direct[0].Context[0].At) || via[0].Context[0].Text != direct[0].Context[0].Text ||
+		!strings.HasPrefix(via[0].Context[0].Text, "หมอบอกให้ส้มโอ") {
+		t.Errorf("the context through the socket %+v, directly %+v", via[0].Context, direct[0].Context)
 	}
 
 	var se *Error
@@ -409,6 +416,7 @@ func TestRetrieveIsServedAsTheDirectPathRanks(t *testing.T) {
 	}{
 		{RetrieveArgs{Text: "gift", Limit: 0, TimeZone: "UTC"}, "limit"},
 		{RetrieveArgs{Text: "gift", Limit: 5, TimeZone: "Mars/Olympus"}, "time_zone"},
+		{RetrieveArgs{Text: "gift", Limit: 5, TimeZone: "UTC", Context: -1}, "context"},
 	} {
 		if err := call(t, h.path, OpRetrieve, bad.args, nil); !errors.As(err, &se) || se.Kind != KindUsage || se.Field != bad.field {
 			t.Errorf("%+v: %v, want a usage error on %s", bad.args, err, bad.field)
