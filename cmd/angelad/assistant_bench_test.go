@@ -46,7 +46,7 @@ func filledDB(b *testing.B, rows int) string {
 	for _, sql := range []string{
 		`insert into conversations (conversation_id, session_id, speaker, message_text, importance_level, created_at)
 		 select gen_random_uuid(), 'bench-' || (i / 50), case when i % 2 = 0 then 'david' else 'angela' end,
-		        'ข้อความที่ ' || i || ' ' || repeat('memory ', 20), 1 + i % 10,
+		        'ข้อความที่ ' || i || ' รหัส ' || (i * 7) || ' เลข ' || (i * 13) || ' ' || repeat('memory ', 20), 1 + i % 10,
 		        now() - make_interval(secs => i * 31536000.0 / $1)
 		 from generate_series(1, $1::int) i`,
 		`insert into angela_emotions (emotion_id, felt_at, emotion, intensity, context, memory_strength)
@@ -165,8 +165,10 @@ func BenchmarkHookSessionStartDatabaseDown(b *testing.B) {
 }
 
 // promptBenchText is the prompt of the prompt hook's benchmarks: ten words,
-// common ones among them, that the filled database's memories answer.
-const promptBenchText = "what was it, ข้อความที่ 4242, in the memory of it?"
+// common ones among them, that the filled database's memories answer (three
+// rare ones, which one memory holds: the least a prompt must carry to be
+// answered at all).
+const promptBenchText = "what was it, ข้อความที่ 4242 รหัส 29694 เลข 55146, in the memory of it?"
 
 func BenchmarkHookUserPromptSubmit(b *testing.B) {
 	url := filledDB(b, benchRows(b))
