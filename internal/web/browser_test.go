@@ -157,9 +157,7 @@ func TestInTheBrowser(t *testing.T) {
 	}
 
 	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]), chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 800), chromedp.Flag("lang", "en-US"),
-		// A container's /dev/shm may be too small for the renderer.
-		chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 800), chromedp.Flag("lang", "en-US"))
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
