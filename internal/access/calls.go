@@ -235,10 +235,12 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 }
 
 // Retrieve ranks the memories for the question o asks (memory.Retrieve)
-// through the daemon when o recalls nothing and no embedding model is
-// configured, otherwise (or when no daemon answers) over the process's own
-// connection with the configured memory model, in the configured zone
-// unless o names one; a zero o.Now is the Client's clock.
+// through the daemon when o recalls nothing and brings no ranking by
+// meaning of its own (the daemon fuses its own when an embedding model is
+// configured), otherwise (or when no daemon answers, or it has no embedding
+// server and one is configured here) over the process's own connection with
+// the configured memory model, in the configured zone unless o names one; a
+// zero o.Now is the Client's clock.
 // Invalid options are a *text.FieldError, returned before the database is
 // reached. The list is never nil when err is.
 func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memory.Hit, error) {
