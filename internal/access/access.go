@@ -297,7 +297,13 @@ func (c *Client) debugf(format string, args ...any) {
 // whatever the daemon did. The daemon's refusal of the input is returned as
 // the direct path would have returned it.
 func (c *Client) viaDaemon(ctx context.Context, op string, args, result any) (served bool, err error) {
-	if c.daemon == nil {
+	return c.viaDaemonOf(ctx, c.daemon, op, args, result)
+}
+
+// viaDaemonOf is viaDaemon through d, c's daemon client or one with a
+// longer timeout (see semanticDaemon).
+func (c *Client) viaDaemonOf(ctx context.Context, d *socket.Client, op string, args, result any) (served bool, err error) {
+	if d == nil {
 		if c.o.Direct {
 			c.debugf("served directly (--direct)")
 		}
@@ -307,26 +313,48 @@ func (c *Client) viaDaemon(ctx context.Context, op string, args, result any) (se
 		c.debugf("served directly (the request is too large for the daemon's socket)")
 		return false, nil
 	}
-	err = c.daemon.Call(ctx, op, args, result)
+	err = d.Call(ctx, op, args, result)
 	var se *socket.Error
 	switch {
 	case err == nil:
-		c.debugf("served by the daemon (%s)", c.daemon.Path)
+		c.debugf("served by the daemon (%s)", d.Path)
 		return true, nil
 	case ctx.Err() != nil:
 		return true, ctx.Err()
 	case errors.As(err, &se) && se.Kind == socket.KindUsage:
-		c.debugf("served by the daemon (%s)", c.daemon.Path)
+		c.debugf("served by the daemon (%s)", d.Path)
 		if se.Field != "" {
 			return true, &text.FieldError{Field: se.Field, Problem: se.Problem}
 		}
 		return true, &socket.UsageError{Msg: se.Message}
 	case errors.Is(err, socket.ErrNoDaemon):
-		c.debugf("served directly (no daemon listens on %s)", c.daemon.Path)
+		c.debugf("served directly (no daemon listens on %s)", d.Path)
 	default:
 		c.debugf("served directly (the daemon did not: %s)", text.OneLine(err.Error()))
 	}
 	return false, nil
+}
+
+// semanticDaemon is c's daemon client for a call that has the daemon ask
+// the embedding model (nil without a daemon): it waits for the model as long
+// as a question here would (SemanticTimeout, else embedding.timeout) on top
+// of the socket's usual timeout. With the usual timeout alone, a model
+// slower than it (one being loaded) would be given up on at the daemon and
+// asked the same question again directly, to wait as long again.
+func (c *Client) semanticDaemon() *socket.Client {
+	if c.daemon == nil {
+		return nil
+	}
+	wait := c.o.SemanticTimeout
+	if wait <= 0 {
+		wait = c.cfg.Embedding.Timeout
+	}
+	d := *c.daemon
+	if d.Timeout <= 0 {
+		d.Timeout = socket.DefaultTimeout
+	}
+	d.Timeout += wait
+	return &d
 }
 
 // pooler says how the process's own connections reach the database: through

@@ -235,10 +235,12 @@ func (c *Client) Search(ctx context.Context, o memory.SearchOptions) ([]memory.H
 }
 
 // Retrieve ranks the memories for the question o asks (memory.Retrieve)
-// through the daemon when o recalls nothing and no embedding model is
-// configured, otherwise (or when no daemon answers) over the process's own
-// connection with the configured memory model, in the configured zone
-// unless o names one; a zero o.Now is the Client's clock.
+// through the daemon when o recalls nothing and brings no ranking by
+// meaning of its own (the daemon fuses its own when an embedding model is
+// configured), otherwise (or when no daemon answers, or it has no embedding
+// server and one is configured here) over the process's own connection with
+// the configured memory model, in the configured zone unless o names one; a
+// zero o.Now is the Client's clock.
 // Invalid options are a *text.FieldError, returned before the database is
 // reached. The list is never nil when err is.
 func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memory.Hit, error) {
@@ -262,7 +264,11 @@ func (c *Client) Retrieve(ctx context.Context, o memory.RetrieveOptions) ([]memo
 		args := socket.RetrieveArgs{Text: o.Text, Kind: o.Kind, Speaker: o.Speaker, Since: o.Since, Limit: o.Limit,
 			Now: o.Now, TimeZone: o.Location.String(), TextChars: o.TextChars, Context: o.Context,
 			Semantic: c.cfg.Embedding.Enabled(), SemanticTimeout: c.o.SemanticTimeout}
-		if served, err := c.viaDaemon(ctx, socket.OpRetrieve, args, &hits); served {
+		d := c.daemon
+		if args.Semantic {
+			d = c.semanticDaemon()
+		}
+		if served, err := c.viaDaemonOf(ctx, d, socket.OpRetrieve, args, &hits); served {
 			if hits == nil {
 				hits = []memory.Hit{}
 			}
@@ -315,18 +321,19 @@ func (c *Client) semantic(ctx context.Context, conn *pgx.Conn, question string, 
 // itself. A daemon that tried and failed (the model server away) is final:
 // asking the same server again directly would only wait as long again.
 func (c *Client) nearestViaDaemon(ctx context.Context, question string, k int, f embedding.Filter) (matches []embedding.Match, served bool, err error) {
-	if c.daemon == nil {
+	d := c.semanticDaemon()
+	if d == nil {
 		return nil, false, nil
 	}
 	args := socket.NearestArgs{Query: question, K: k, Kind: f.Kind, Speaker: f.Speaker, Since: f.Since}
 	if !socket.Fits(args) {
 		return nil, false, nil
 	}
-	err = c.daemon.Call(ctx, socket.OpNearest, args, &matches)
+	err = d.Call(ctx, socket.OpNearest, args, &matches)
 	var se *socket.Error
 	switch {
 	case err == nil:
-		c.debugf("ranked by meaning by the daemon (%s)", c.daemon.Path)
+		c.debugf("ranked by meaning by the daemon (%s)", d.Path)
 		return matches, true, nil
 	case ctx.Err() != nil:
 		return nil, true, ctx.Err()
