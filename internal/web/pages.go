@@ -332,9 +332,11 @@ func (s *Server) messageData(ctx context.Context, r *http.Request) (messagePage,
 	if !found {
 		return p, &notFound{"no message " + id.String() + " in the memory"}
 	}
-	l.At = l.At.In(s.o.Location)
-	p.Line, p.Day = l, l.At.Format(time.DateOnly)
-	p.Back = lineLink(l.At, l.ID)
+	p.Line = l
+	if !l.At.IsZero() {
+		p.At = l.At.In(s.o.Location)
+		p.Day, p.Back = p.At.Format(time.DateOnly), lineLink(p.At, l.ID)
+	}
 	return p, nil
 }
 

@@ -103,13 +103,18 @@ func scanLine(row pgx.CollectableRow) (Line, error) {
 }
 
 // message returns one message whole; found is false when no message has id.
+// A message without a time (a row of an adopted database) has a zero At.
 func message(ctx context.Context, q postgres.DB, id uuid.UUID) (l Line, found bool, err error) {
-	err = q.QueryRow(ctx, messageSQL, id).Scan(&l.ID, &l.Session, &l.Speaker, &l.Text, &l.At)
+	var at *time.Time
+	err = q.QueryRow(ctx, messageSQL, id).Scan(&l.ID, &l.Session, &l.Speaker, &l.Text, &at)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return l, false, nil
 	case err != nil:
 		return l, false, fmt.Errorf("message %s: %w", id, err)
+	}
+	if at != nil {
+		l.At = *at
 	}
 	return l, true, nil
 }

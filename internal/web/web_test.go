@@ -529,4 +529,16 @@ func TestALongMessageIsCutInTheTimelineAndWholeOnItsPage(t *testing.T) {
 	if code, page, _ := f.get(t, c, "/message?id="+uuid.NewString()); code != http.StatusNotFound || !strings.Contains(page, "no message") {
 		t.Errorf("an unknown id: %d %q", code, page)
 	}
+	// A row of an adopted database may have no time: the original's table
+	// allowed it.
+	timeless := uuid.New()
+	if _, err := f.pool.Exec(t.Context(), `alter table conversations alter column created_at drop not null`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(t.Context(), `insert into conversations (conversation_id, speaker, message_text, created_at) values ($1, 'david', 'no time at all', null)`, timeless); err != nil {
+		t.Fatal(err)
+	}
+	if code, page, _ := f.get(t, c, "/message?id="+timeless.String()); code != http.StatusOK || !strings.Contains(page, "time unknown") || !strings.Contains(page, "no time at all") {
+		t.Errorf("a message without a time: %d\n%.2000s", code, page)
+	}
 }
