@@ -160,36 +160,7 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	}
 	t.Cleanup(searcher.Close)
 
-	// serve runs a daemon's socket in a new state directory (short, for the
-	// socket's path) and returns a Client of it and the lines its --debug
-	// would print.
-	serve := func(s *embedding.Searcher) (*Client, func() string) {
-		dir, err := os.MkdirTemp("", "angela")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		server := socket.NewServer(socket.Path(dir), socket.Identity(url, pgtest.TimeZone), zap.NewNop(), socket.Handlers(pool, nil, s))
-		l, err := server.Listen()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, stop := context.WithCancel(context.Background())
-		served := make(chan error, 1)
-		go func() { served <- server.Serve(sctx, l) }()
-		t.Cleanup(func() { stop(); <-served })
-		var mu sync.Mutex
-		var lines []string
-		env := map[string]string{"ANGELA_DATABASE_URL": url, "ANGELA_TIMEZONE": pgtest.TimeZone, "ANGELA_STATE_DIR": dir}
-		cfg, err := config.Load(config.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Root: new(bool), Home: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Embedding = emb
-		c := New(cfg, Options{NoSpool: true, Debug: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }})
-		t.Cleanup(c.Close)
-		return c, func() string { mu.Lock(); defer mu.Unlock(); out := strings.Join(lines, "\n"); lines = nil; return out }
-	}
+	serve := func(s *embedding.Searcher) (*Client, func() string) { return serveDaemon(t, url, pool, emb, s) }
 	const question = "หมอให้ส้มโอกินยาอะไร"
 
 	c, debug := serve(searcher)
@@ -246,4 +217,37 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	if d := debug(); !strings.Contains(d, "ranks by words alone") || !strings.Contains(d, "ranked by meaning directly") {
 		t.Errorf("Retrieve through a daemon without vectors: --debug said %q, want it ranked here", d)
 	}
+}
+
+// serveDaemon runs a daemon's socket on pool, answering by meaning with s
+// (nil: by words alone), in a new state directory (short, for the socket's
+// path), and returns a Client of it configured with emb, and the lines its
+// --debug would have printed since the last call.
+func serveDaemon(t *testing.T, url string, pool postgres.DB, emb config.Embedding, s *embedding.Searcher) (*Client, func() string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "angela")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	server := socket.NewServer(socket.Path(dir), socket.Identity(url, pgtest.TimeZone), zap.NewNop(), socket.Handlers(pool, nil, s))
+	l, err := server.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(sctx, l) }()
+	t.Cleanup(func() { stop(); <-served })
+	env := map[string]string{"ANGELA_DATABASE_URL": url, "ANGELA_TIMEZONE": pgtest.TimeZone, "ANGELA_STATE_DIR": dir}
+	cfg, err := config.Load(config.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Root: new(bool), Home: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Embedding = emb
+	var mu sync.Mutex
+	var lines []string
+	c := New(cfg, Options{NoSpool: true, Debug: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }})
+	t.Cleanup(c.Close)
+	return c, func() string { mu.Lock(); defer mu.Unlock(); out := strings.Join(lines, "\n"); lines = nil; return out }
 }

@@ -1,17 +1,12 @@
 package access
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/embedding"
@@ -55,31 +50,7 @@ func TestASlowModelAtTheDaemonIsNotAskedAgainDirectly(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(searcher.Close)
-	dir, err := os.MkdirTemp("", "angela")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	server := socket.NewServer(socket.Path(dir), socket.Identity(url, pgtest.TimeZone), zap.NewNop(), socket.Handlers(pool, nil, searcher))
-	l, err := server.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- server.Serve(sctx, l) }()
-	t.Cleanup(func() { stop(); <-served })
-	env := map[string]string{"ANGELA_DATABASE_URL": url, "ANGELA_TIMEZONE": pgtest.TimeZone, "ANGELA_STATE_DIR": dir}
-	cfg, err := config.Load(config.Options{Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Root: new(bool), Home: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Embedding = emb
-	var mu sync.Mutex
-	var lines []string
-	c := New(cfg, Options{NoSpool: true, Debug: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }})
-	t.Cleanup(c.Close)
-	debug := func() string { mu.Lock(); defer mu.Unlock(); out := strings.Join(lines, "\n"); lines = nil; return out }
+	c, debug := serveDaemon(t, url, pool, emb, searcher)
 	const question = "หมอให้ส้มโอกินยาอะไร"
 
 	if _, err := c.Search(ctx, memory.SearchOptions{Text: question, Limit: 5}); err != nil {
