@@ -265,18 +265,3 @@ func (ix *Index) Search(q []float32, k int, f Filter) []Match {
 	}
 	return top.sorted()
 }
-
-// Nearest is the package's Nearest answered from the index: it embeds query
-// with c, whose model must be the index's, and searches the vectors held
-// (Refresh them first for the latest).
-func (ix *Index) Nearest(ctx context.Context, c *Client, query string, k int, f Filter) ([]Match, error) {
-	m, q, err := embedQuestion(ctx, c, query, k, f)
-	if err != nil {
-		return nil, err
-	}
-	if m != ix.model {
-		return nil, fmt.Errorf("nearest: the index holds %s at %d dimensions, the question is embedded with %s at %d",
-			ix.model.Name, ix.model.Dims, m.Name, m.Dims)
-	}
-	return ix.Search(q, k, f), nil
-}

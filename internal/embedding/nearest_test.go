@@ -95,9 +95,9 @@ func TestNearestRanksByCosineOfTheCurrentModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ix.Nearest(ctx, c, "silk scarf birthday mother", 10, f)
-		if err != nil || refs(got) != refs(want) || got[0].Score != want[0].Score {
-			t.Errorf("%+v: from the index %v, %v; from the table %v", f, got, err, want)
+		got := ix.Search(mustEmbed(t, c, "silk scarf birthday mother"), 10, f)
+		if refs(got) != refs(want) || got[0].Score != want[0].Score {
+			t.Errorf("%+v: from the index %v; from the table %v", f, got, want)
 		}
 	}
 }
