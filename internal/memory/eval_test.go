@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/angela-ai/angelad/internal/conversation"
+	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
 	"github.com/angela-ai/angelad/internal/postgres"
 	"github.com/angela-ai/angelad/internal/postgres/pgtest"
@@ -72,19 +75,42 @@ func evalLocation(t testing.TB) *time.Location {
 	return loc
 }
 
+// evalResult is what asking a set's questions measured: recall and MRR,
+// covered@k, and, when the questions were ranked by meaning too, the
+// ranking by meaning alone scored as the fused one is (its top 10) and how
+// many hits the fusion gave its evidence.
+type evalResult struct {
+	report       memory.EvalReport
+	cover        memory.CoverReport
+	meaning      memory.EvalReport
+	semanticHits int
+}
+
 // ask runs every question of the set through the retrieval (the top 10, as
 // the held-back benchmark reads `angelad search --limit 10`) and scores it:
 // recall and MRR, and covered@k (how many answers the top k hits' neighbouring
-// turns would bring).
-func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64, misses io.Writer) (memory.EvalReport, memory.CoverReport) {
+// turns would bring). With meaning, each question's ranking by meaning is
+// fused, as the daemon fuses it (hybrid retrieval); nil ranks by words alone.
+func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64, meaning *evalMeaning, misses io.Writer) evalResult {
 	t.Helper()
 	ctx := context.Background()
 	loc := evalLocation(t)
-	var r memory.EvalReport
-	var cover memory.CoverReport
+	var res evalResult
 	for _, q := range db.set.Questions {
 		o := memory.RetrieveOptions{Text: q.Text, Limit: 10, Kind: memory.KindConversations, Now: db.set.AskedAt(q), Location: loc,
 			Context: 1}
+		if meaning != nil {
+			sem, err := meaning.rank(ctx, db.pool, o)
+			if err != nil {
+				t.Fatalf("question %s: %v", q.ID, err)
+			}
+			o.Semantic = sem
+			ranked := make([]string, 0, o.Limit)
+			for _, h := range sem[:min(o.Limit, len(sem))] {
+				ranked = append(ranked, db.turns[h.ID])
+			}
+			res.meaning.Add(q, ranked)
+		}
 		hits, err := memory.RetrieveTuned(ctx, db.pool, model, o, tune)
 		if err != nil {
 			t.Fatalf("question %s: %v", q.ID, err)
@@ -96,21 +122,68 @@ func (db *evalDB) ask(t testing.TB, model memory.Model, tune map[string]float64,
 			for _, c := range h.Context {
 				retrieved[ranked[i]] = append(retrieved[ranked[i]], memory.EvalTurn{ID: db.turns[c.ID], At: c.At, Speaker: c.Speaker, Text: c.Text})
 			}
+			if slices.Contains(h.Evidence, memory.EvidenceSemantic) {
+				res.semanticHits++
+			}
 		}
-		r.Add(q, ranked)
-		cover.Add(db.set, q, ranked, retrieved)
+		res.report.Add(q, ranked)
+		res.cover.Add(db.set, q, ranked, retrieved)
 		var shown []string
 		for i, h := range hits {
 			if h.Match >= memory.PromptRelevance && len(shown) < 5 {
 				shown = append(shown, ranked[i])
 			}
 		}
-		cover.AddHook(q, shown, retrieved)
+		res.cover.AddHook(q, shown, retrieved)
 		if misses != nil && !hitWithin(ranked, q.Answers, 10) {
 			fmt.Fprintf(misses, "  miss %s %s/%s %q want %v got %v\n", q.ID, q.Type, q.Lang, q.Text, q.Answers, ranked[:min(5, len(ranked))])
 		}
 	}
-	return r, cover
+	return res
+}
+
+// printLexical writes the tables of lexical retrieval.
+func (db *evalDB) printLexical(w io.Writer, res evalResult) {
+	fmt.Fprintf(w, "\n%s, lexical (%d turns, %d questions):\n", db.set.Name, len(db.turns), len(db.set.Questions))
+	res.report.Print(w)
+	fmt.Fprintf(w, "\n%s, covered@k: the answers among the top k hits or shown with one as its context,\nand the characters the context adds per question:\n", db.set.Name)
+	res.cover.Print(w)
+}
+
+// printHybrid writes the tables of hybrid retrieval, those of the ranking by
+// meaning alone, and where hybrid falls below lexical alone, which it must
+// not (they are reported, not failed: the figures are the model's).
+func (db *evalDB) printHybrid(w io.Writer, res, lexical evalResult, m embedding.Model) {
+	fmt.Fprintf(w, "\n%s, hybrid (lexical and %s at %d dimensions fused; %d turns, %d questions):\n", db.set.Name, m.Name, m.Dims,
+		len(db.turns), len(db.set.Questions))
+	res.report.Print(w)
+	fmt.Fprintf(w, "\n%s, hybrid, covered@k: the answers among the top k hits or shown with one as its context,\nand the characters the context adds per question:\n", db.set.Name)
+	res.cover.Print(w)
+	fmt.Fprintf(w, "\n%s, %s alone (its 10 nearest turns):\n", db.set.Name, m.Name)
+	res.meaning.Print(w)
+	fmt.Fprintf(w, "\n%s, hybrid minus lexical alone (%d hits carry the model's evidence):\n", db.set.Name, res.semanticHits)
+	fmt.Fprintf(w, "%-22s %4s %6s %6s %6s %6s\n", "group", "n", "R@1", "R@5", "R@10", "MRR")
+	below := 0
+	for _, g := range slices.Sorted(maps.Keys(lexical.report.Groups)) {
+		h := res.report.Groups[g]
+		if h == nil {
+			continue
+		}
+		l1, l5, l10, lm := lexical.report.Groups[g].Mean()
+		h1, h5, h10, hm := h.Mean()
+		d := [4]float64{h1 - l1, h5 - l5, h10 - l10, hm - lm}
+		for _, x := range d {
+			if x < -1e-9 {
+				below++
+			}
+		}
+		fmt.Fprintf(w, "%-22s %4d %+6.3f %+6.3f %+6.3f %+6.3f\n", g, h.N, d[0], d[1], d[2], d[3])
+	}
+	if below > 0 {
+		fmt.Fprintf(w, "hybrid is BELOW lexical alone in %d figures, which a model must never be\n", below)
+	} else {
+		fmt.Fprintf(w, "hybrid is nowhere below lexical alone\n")
+	}
 }
 
 func hitWithin(ranked, answers []string, k int) bool {
@@ -151,7 +224,7 @@ func TestRetrievalQualityFloor(t *testing.T) {
 		t.Run(set.Name, func(t *testing.T) {
 			t.Parallel()
 			var misses strings.Builder
-			r, _ := loadEvalSet(t, set).ask(t, model, nil, &misses)
+			r := loadEvalSet(t, set).ask(t, model, nil, nil, &misses).report
 			var table strings.Builder
 			r.Print(&table)
 			t.Logf("%s\n%s%s", set.Name, table.String(), misses.String())
@@ -176,10 +249,17 @@ func TestRetrievalQualityFloor(t *testing.T) {
 }
 
 // BenchmarkRecall prints the quality table of every evaluation set (make
-// benchrecall): lexical retrieval, and hybrid when ANGELA_TEST_EMBED_URL
-// names an embedding server. ANGELA_EVAL_MISSES=1 lists the questions whose
-// answers are not in the top 10; ANGELA_EVAL_TUNE="k1=0.9,b=0.4" changes
-// ranking constants for measuring them.
+// benchrecall): lexical retrieval, and, when ANGELA_TEST_EMBED_URL names an
+// embedding server (with ANGELA_TEST_EMBED_MODEL, bge-m3 by default,
+// ANGELA_TEST_EMBED_PROTOCOL and ANGELA_TEST_EMBED_API_KEY), hybrid
+// retrieval: the embedding worker stores every turn's vector of the model,
+// and each question's ranking by meaning, from the daemon's Searcher, is
+// fused with the words' as the daemon fuses it. Hybrid is printed with the
+// model's ranking alone and the figures where it falls below lexical alone.
+// A server that does not answer fails the benchmark at once, with one line.
+// ANGELA_EVAL_MISSES=1 lists the questions whose answers are not in the top
+// 10; ANGELA_EVAL_TUNE="k1=0.9,b=0.4" changes ranking constants for
+// measuring them.
 func BenchmarkRecall(b *testing.B) {
 	model := memory.NewModel(defaultMemory(b))
 	tune := map[string]float64{}
@@ -193,31 +273,54 @@ func BenchmarkRecall(b *testing.B) {
 			tune[name] = v
 		}
 	}
-	for _, set := range memory.EvalSets(b) {
-		db := loadEvalSet(b, set)
-		b.Run(set.Name+"/lexical", func(b *testing.B) {
-			var r memory.EvalReport
-			var cover memory.CoverReport
-			for b.Loop() {
-				var misses io.Writer
-				if os.Getenv("ANGELA_EVAL_MISSES") != "" {
-					misses = os.Stdout
-				}
-				r, cover = db.ask(b, model, tune, misses)
-			}
-			fmt.Printf("\n%s, lexical (%d turns, %d questions):\n", set.Name, len(db.turns), len(set.Questions))
-			r.Print(os.Stdout)
-			fmt.Printf("\n%s, covered@k: the answers among the top k hits or shown with one as its context,\nand the characters the context adds per question:\n", set.Name)
-			cover.Print(os.Stdout)
-			_, r5, r10, mrr := r.Groups["all"].Mean()
-			b.ReportMetric(r5, "recall@5")
-			b.ReportMetric(r10, "recall@10")
-			b.ReportMetric(mrr, "MRR")
-		})
-		if os.Getenv("ANGELA_TEST_EMBED_URL") != "" {
-			b.Run(set.Name+"/hybrid", func(b *testing.B) {
-				b.Skip("hybrid: fuse the embedding model's ranking through RetrieveOptions.Semantic once the embedding package is wired in")
-			})
+	var misses io.Writer
+	if os.Getenv("ANGELA_EVAL_MISSES") != "" {
+		misses = os.Stdout
+	}
+	embed, hybrid, err := evalEmbedding(os.Getenv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if hybrid {
+		if err := checkEmbedServer(context.Background(), embed); err != nil {
+			b.Fatal(err)
 		}
 	}
+	for _, set := range memory.EvalSets(b) {
+		db := loadEvalSet(b, set)
+		var lexical evalResult
+		b.Run(set.Name+"/lexical", func(b *testing.B) {
+			for b.Loop() {
+				lexical = db.ask(b, model, tune, nil, misses)
+			}
+			db.printLexical(os.Stdout, lexical)
+			reportMetrics(b, lexical)
+		})
+		if !hybrid {
+			continue
+		}
+		b.Run(set.Name+"/hybrid", func(b *testing.B) {
+			meaning, err := embedEvalSet(b, db, embed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if lexical.report.Groups == nil { // the lexical sub-benchmark was not asked for
+				lexical = db.ask(b, model, tune, nil, nil)
+			}
+			var res evalResult
+			for b.Loop() {
+				res = db.ask(b, model, tune, meaning, misses)
+			}
+			db.printHybrid(os.Stdout, res, lexical, meaning.model)
+			reportMetrics(b, res)
+		})
+	}
+}
+
+// reportMetrics reports the figures of every question as the benchmark's.
+func reportMetrics(b *testing.B, res evalResult) {
+	_, r5, r10, mrr := res.report.Groups["all"].Mean()
+	b.ReportMetric(r5, "recall@5")
+	b.ReportMetric(r10, "recall@10")
+	b.ReportMetric(mrr, "MRR")
 }
