@@ -315,8 +315,10 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	q.terms = text.QueryTerms(rest)
 	q.grams = text.Grams(o.Text)
+	synonyms := text.Expansions(q.terms)
 
-	st, pending, err := loadStats(ctx, tx, q.kinds, q.terms, checkPending)
+	st, pending, err := loadStats(ctx, tx, q.kinds, append(slices.Clone(q.terms), synonyms...), checkPending)
+	st.synonyms = synonyms
 	if err != nil || pending {
 		return nil, pending, err
 	}
@@ -536,6 +538,10 @@ type stats struct {
 	docs  map[int16]int64
 	avgdl map[int16]float64
 	df    map[int16]map[int32]int64
+	// synonyms are the terms added to the question as synonyms of its
+	// words (text.Expansions), sorted; each weighs text.ExpansionWeight of
+	// a term of the question itself.
+	synonyms []int32
 }
 
 const (
@@ -612,7 +618,11 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 	for _, t := range st.terms {
 		if df := st.df[k][t]; df > 0 {
-			byTerm = append(byTerm, queryTerm{t, idf(df, st.docs[k])})
+			w := idf(df, st.docs[k])
+			if _, added := slices.BinarySearch(st.synonyms, t); added {
+				w *= text.ExpansionWeight
+			}
+			byTerm = append(byTerm, queryTerm{t, w})
 		}
 	}
 	byRarity = slices.Clone(byTerm)

@@ -131,6 +131,41 @@ func TestRetrieveStopWordsDoNotDominate(t *testing.T) {
 	}
 }
 
+// TestRetrieveFindsAnAnswerInOtherWords: a question meets an answer that
+// says its words with English synonyms (film and movie, vet and
+// veterinarian), and a memory that says the question's own words ranks
+// above one that says only a synonym.
+func TestRetrieveFindsAnAnswerInOtherWords(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	var turns []turn
+	for i := range 20 {
+		turns = append(turns, turn{"", "angela", "How was your day at work today?", day0.Add(time.Duration(i) * time.Hour)})
+	}
+	turns = append(turns,
+		turn{"s1", "david", "I rewatched an old movie last night, Spirited Away", day0.Add(30 * time.Hour)},
+		turn{"s2", "david", "The veterinarian prescribed antibiotics for Som-O", day0.Add(50 * time.Hour)},
+		turn{"s3", "david", "Som-O chased the vet's dog around the waiting room", day0.Add(70 * time.Hour)},
+	)
+	ids := saveTurns(t, ctx, conn, turns)
+	movie, veterinarian, vet := ids[len(ids)-3], ids[len(ids)-2], ids[len(ids)-1]
+
+	hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "Which film did David see again?"})
+	if rankOf(hits, movie) != 1 {
+		t.Errorf("a film question: the movie ranks %d; hits %v", rankOf(hits, movie), texts(hits))
+	}
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "What medicine did the doctor give Som-O?"})
+	if rankOf(hits, veterinarian) != 1 {
+		t.Errorf("a doctor question: the veterinarian ranks %d; hits %v", rankOf(hits, veterinarian), texts(hits))
+	}
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "What did Som-O do at the vet?"})
+	if r, s := rankOf(hits, vet), rankOf(hits, veterinarian); r != 1 || s == 0 {
+		t.Errorf("a vet question: the turn saying vet ranks %d, the one saying veterinarian %d; hits %v", r, s, texts(hits))
+	}
+}
+
 // TestRetrieveCountsTheSpeakerAsAWordOfTheTurn: a question that names a
 // person finds the turn in which that person answers as "I", above a shorter
 // turn of someone else that holds the same words; without the speaker's name
