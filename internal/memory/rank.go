@@ -53,6 +53,10 @@ func defaultRank() rankParams {
 type queryTerm struct {
 	term int32
 	idf  float64
+	// synonym marks a term added as a synonym of one of the question's
+	// words (its idf already weighed down): a memory holding it holds no
+	// word of the question.
+	synonym bool
 }
 
 // idf is BM25's inverse document frequency of a term found in df of n
@@ -66,7 +70,7 @@ func idf(df, n int64) float64 {
 // bm25 scores one document, whose terms are doc (sorted, with repeats) and
 // whose length in terms is dl, for the question q (sorted by term), in a
 // corpus whose mean length is avgdl. It also returns how many of the
-// question's terms the document holds.
+// question's own terms (its synonyms not counted) the document holds.
 func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (score float64, matched int) {
 	norm := p.k1 * (1 - p.b + p.b*float64(dl)/max(avgdl, 1))
 	i, j := 0, 0
@@ -83,7 +87,9 @@ func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (scor
 				j++
 			}
 			score += q[i].idf * float64(tf) * (p.k1 + 1) / (float64(tf) + norm)
-			matched++
+			if !q[i].synonym {
+				matched++
+			}
 			i++
 		}
 	}

@@ -44,7 +44,7 @@ func TestDecodeTermsReadsWhatTheServerSends(t *testing.T) {
 func TestBM25(t *testing.T) {
 	t.Parallel()
 	p := defaultRank()
-	q := []queryTerm{{1, 2.0}, {5, 1.0}}
+	q := []queryTerm{{term: 1, idf: 2.0}, {term: 5, idf: 1.0}}
 	one, m1 := bm25(q, []int32{1, 3, 4}, 3, 3, p)
 	two, m2 := bm25(q, []int32{1, 1, 3}, 3, 3, p)
 	both, m3 := bm25(q, []int32{1, 5, 9}, 3, 3, p)

@@ -48,6 +48,7 @@ const (
 	EvidenceExact    = "exact"    // it contains the whole text
 	EvidenceNear     = "near"     // it contains every pair of adjacent characters of it
 	EvidenceWords    = "words"    // it shares terms with the question
+	EvidenceSynonyms = "synonyms" // it shares none, but synonyms of its English words
 	EvidenceContext  = "context"  // a neighbouring turn of its session shares terms with it
 	EvidenceTime     = "time"     // it was made in the time the question names
 	EvidenceSemantic = "semantic" // the embedding model ranked it
@@ -196,7 +197,7 @@ type scored struct {
 	own     float64 // its BM25 score
 	score   float64 // with its neighbours' and session's shares
 	matched bool    // it holds a term of the question
-	terms   int     // how many of the question's terms it holds
+	terms   int     // how many of the question's terms it holds (synonyms not counted)
 	context bool    // a neighbour's share added to it
 	match   float64 // the share of the question's weight it holds (heldShare)
 }
@@ -441,8 +442,11 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		h.Context = around[k.id]
 		if d := byKey[k]; d != nil {
 			h.Match = d.match
-			if d.matched {
+			switch {
+			case d.matched:
 				h.Evidence = append(h.Evidence, EvidenceWords)
+			case d.own > 0:
+				h.Evidence = append(h.Evidence, EvidenceSynonyms)
 			}
 			if d.context {
 				h.Evidence = append(h.Evidence, EvidenceContext)
@@ -618,11 +622,12 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 	for _, t := range st.terms {
 		if df := st.df[k][t]; df > 0 {
-			w := idf(df, st.docs[k])
+			qt := queryTerm{term: t, idf: idf(df, st.docs[k])}
 			if _, added := slices.BinarySearch(st.synonyms, t); added {
-				w *= text.ExpansionWeight
+				qt.idf *= text.ExpansionWeight
+				qt.synonym = true
 			}
-			byTerm = append(byTerm, queryTerm{t, w})
+			byTerm = append(byTerm, qt)
 		}
 	}
 	byRarity = slices.Clone(byTerm)
@@ -996,7 +1001,11 @@ func holdingAll(docs []*scored, st stats) []memKey {
 	want := map[int8]int{}
 	for _, k := range []int16{termKindConversation, termKindEmotion} {
 		byTerm, _ := st.queryTerms(k)
-		want[int8(k)] = len(byTerm)
+		for _, t := range byTerm {
+			if !t.synonym {
+				want[int8(k)]++
+			}
+		}
 	}
 	var out []memKey
 	for _, d := range byScore(docs) {

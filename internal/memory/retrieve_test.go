@@ -154,7 +154,10 @@ func TestRetrieveFindsAnAnswerInOtherWords(t *testing.T) {
 
 	hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "Which film did David see again?"})
 	if rankOf(hits, movie) != 1 {
-		t.Errorf("a film question: the movie ranks %d; hits %v", rankOf(hits, movie), texts(hits))
+		t.Fatalf("a film question: the movie ranks %d; hits %v", rankOf(hits, movie), texts(hits))
+	}
+	if ev := hits[0].Evidence; !slices.Contains(ev, memory.EvidenceSynonyms) || slices.Contains(ev, memory.EvidenceWords) {
+		t.Errorf("the movie found by a synonym alone has evidence %v", ev)
 	}
 	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "What medicine did the doctor give Som-O?"})
 	if rankOf(hits, veterinarian) != 1 {
@@ -163,6 +166,17 @@ func TestRetrieveFindsAnAnswerInOtherWords(t *testing.T) {
 	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "What did Som-O do at the vet?"})
 	if r, s := rankOf(hits, vet), rankOf(hits, veterinarian); r != 1 || s == 0 {
 		t.Errorf("a vet question: the turn saying vet ranks %d, the one saying veterinarian %d; hits %v", r, s, texts(hits))
+	}
+
+	// A long text said word for word is found exact though other memories
+	// hold synonyms of its words: only its own words must all be held.
+	long := saveTurns(t, ctx, conn, []turn{
+		{"", "david", "We watched the film about the lighthouse keeper and his old dog on the island", day0.Add(-40 * 24 * time.Hour)},
+		{"", "angela", "A movie about a physician and a pharmacist on the ferry, picture it", day0},
+	})
+	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "we watched the film about the lighthouse keeper and his old dog on the island"})
+	if len(hits) == 0 || hits[0].ID != long[0] || !hits[0].Exact {
+		t.Errorf("a long text said word for word is not found first and exact; hits %v", texts(hits))
 	}
 }
 
