@@ -40,7 +40,7 @@ type rankParams struct {
 // defaultRank returns the ranking's constants.
 func defaultRank() rankParams {
 	return rankParams{
-		k1: 0.9, b: 0.4,
+		k1: 0.9, b: 0.25,
 		before1: 0.5, before2: 0.4, after1: 0.3, after2: 0.2, session: 0.2,
 		rrfK:          60,
 		lexicalWeight: 1, nearWeight: 1, semanticWeight: 1, timeWeight: 1,

@@ -204,8 +204,8 @@ func TestRetrieveCountsTheSpeakerAsAWordOfTheTurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rankOf(hits, ids[0]) != 1 {
-		t.Errorf("without the speaker's name the shorter turn should rank first: hits %v", texts(hits))
+	if short, own := rankOf(hits, ids[0]), rankOf(hits, ids[1]); short == 0 || own != 0 && own < short {
+		t.Errorf("without the speaker's name the shorter turn should rank above David's own: hits %v", texts(hits))
 	}
 }
 
