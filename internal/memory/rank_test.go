@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"testing"
@@ -108,5 +109,22 @@ func TestScoreTurnCountsTheSpeakerOnce(t *testing.T) {
 	p.speakerWeight = 0
 	if off, _ := scoreTurn(q, doc, 1, 3, "david", p); off != plain {
 		t.Errorf("with speakerWeight 0 the name must not count: %v, want %v", off, plain)
+	}
+}
+
+// TestScoreTurnSpeakerIsNoSynonym: a speaker whose name is only a synonym of
+// a question's word (calendar brings system) is no word of the turn: it adds
+// nothing to the score nor to the question's own terms the turn holds.
+func TestScoreTurnSpeakerIsNoSynonym(t *testing.T) {
+	t.Parallel()
+	p := defaultRank()
+	system, launch := text.Terms("system")[0], text.Terms("launch")[0]
+	q := []queryTerm{{term: system, idf: 3 * text.ExpansionWeight, synonym: true}, {term: launch, idf: 2}}
+	slices.SortFunc(q, func(a, b queryTerm) int { return cmp.Compare(a.term, b.term) })
+	doc := []int32{launch}
+	plain, m0 := bm25(q, doc, 3, 3, p)
+	bySystem, m1 := scoreTurn(q, doc, 3, 3, "system", p)
+	if bySystem != plain || m1 != m0 || m0 != 1 {
+		t.Errorf("a turn of system, a synonym of the question's word, scores %v holding %d terms; want bm25's %v and %d (1)", bySystem, m1, plain, m0)
 	}
 }

@@ -341,7 +341,10 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 			queueExact(b, q, k, &exact, &near)
 		}
 	}
-	timeAlone := q.hasWindow && len(st.terms) == 0
+	// A question none of whose own words a memory holds asks of its time
+	// alone, though some memory holds a synonym of one ("what happened
+	// yesterday?" and a crash that occurs on Mondays).
+	timeAlone := q.hasWindow && !st.holdsOwnTerm()
 	if timeAlone {
 		queueMemoriesIn(b, q, &inTime)
 	}
@@ -537,7 +540,8 @@ func byScore(docs []*scored) []*scored {
 
 // stats are the corpus figures of a question's terms.
 type stats struct {
-	// terms are the question's terms that some memory holds.
+	// terms are the question's terms and their synonyms that some memory
+	// holds, sorted.
 	terms []int32
 	docs  map[int16]int64
 	avgdl map[int16]float64
@@ -615,6 +619,15 @@ func loadStats(ctx context.Context, tx pgx.Tx, kinds []int16, terms []int32, che
 	}
 	slices.Sort(st.terms)
 	return st, pending, nil
+}
+
+// holdsOwnTerm reports whether some memory holds one of the question's own
+// terms, its synonyms not counted.
+func (st stats) holdsOwnTerm() bool {
+	return slices.ContainsFunc(st.terms, func(t int32) bool {
+		_, added := slices.BinarySearch(st.synonyms, t)
+		return !added
+	})
 }
 
 // queryTerms returns the question's terms that kind k holds, with their idf,

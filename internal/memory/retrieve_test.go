@@ -415,6 +415,28 @@ func TestRetrieveUsesTheTimeAQuestionNames(t *testing.T) {
 	}
 }
 
+// TestRetrieveAsksOfATimeAloneThoughASynonymIsHeld: a question of a time
+// none of whose own words a memory holds gets that time's memories, though an
+// older memory holds a synonym of one of its words (happen and occur).
+func TestRetrieveAsksOfATimeAloneThoughASynonymIsHeld(t *testing.T) {
+	t.Parallel()
+	if !slices.Contains(text.Expansions(text.QueryTerms("happened")), text.Terms("occur")[0]) {
+		t.Fatal("occur is no longer a synonym of happen: pick another pair")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := pgtest.Conn(t, pgtest.DB(t))
+	now := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	ids := saveTurns(t, ctx, conn, []turn{
+		{"a", "david", "The crash seems to occur only on Mondays", now.AddDate(0, 0, -25)},
+		{"b", "david", "I fixed the flaky test", now.AddDate(0, 0, -1)},
+	})
+	hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "what happened yesterday?", Now: now, Location: evalLocation(t)})
+	if r := rankOf(hits, ids[1]); r == 0 || !slices.Contains(hits[r-1].Evidence, memory.EvidenceTime) {
+		t.Errorf("yesterday's memory is not found by its time; hits %v", texts(hits))
+	}
+}
+
 // TestRetrieveFusesASemanticRanking: a memory only the model ranks is found,
 // marked semantic; lexical evidence still counts.
 func TestRetrieveFusesASemanticRanking(t *testing.T) {

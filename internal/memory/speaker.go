@@ -18,7 +18,8 @@ import (
 // scoreTurn is bm25's score of a memory whose terms are doc and length dl,
 // said by speaker (lower case; empty for an emotion), with the speaker's name
 // counted as one more of its terms (weighing p.speakerWeight of a term), and
-// how many of the question's terms it holds, the name included.
+// how many of the question's own terms (its synonyms not counted) it holds,
+// the name included.
 func scoreTurn(q []queryTerm, doc []int32, dl int, avgdl float64, speaker string, p rankParams) (score float64, matched int) {
 	score, matched = bm25(q, doc, dl, avgdl, p)
 	if p.speakerWeight <= 0 || speaker == "" || len(q) == 0 {
@@ -29,7 +30,9 @@ func scoreTurn(q []queryTerm, doc []int32, dl int, avgdl float64, speaker string
 		return score, matched
 	}
 	i, ok := slices.BinarySearchFunc(q, name, func(t queryTerm, n int32) int { return cmp.Compare(t.term, n) })
-	if !ok {
+	if !ok || q[i].synonym {
+		// A synonym of a question's word names no one: calendar brings
+		// system, which is also a speaker.
 		return score, matched
 	}
 	if _, said := slices.BinarySearch(doc, name); said {
