@@ -212,6 +212,11 @@ var recallFloors = map[string]map[string][2]float64{
 	"evaldev": {
 		"all": {0.70, 0.73}, "lexical/th": {0.96, 0.96}, "lexical/en": {0.96, 0.96},
 		"paraphrase": {0.59, 0.66}, "paraphrase/th": {0.78, 0.81}, "time": {0.84, 0.89},
+		"paraphrase/en": {0.47, 0.61}, // 0.440 / 0.548 before the synonyms
+	},
+	"evallong": {
+		"all": {0.64, 0.76}, // 0.611 / 0.757 before the synonyms and b 0.25
+		"single": {0.62, 0.74}, "time": {0.86, 0.94},
 	},
 }
 

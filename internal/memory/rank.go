@@ -101,7 +101,10 @@ func bm25(q []queryTerm, doc []int32, dl int, avgdl float64, p rankParams) (scor
 // over total, the idf of all the question's terms (those no memory holds at
 // the highest idf). It is an absolute measure of a match, where the fused
 // score is a rank: a question none of whose rare words a memory holds finds
-// it ranked first all the same, but with a small share.
+// it ranked first all the same, but with a small share. A synonym held
+// counts nothing: the share is of the question's own words, so that the
+// prompt hook adds a memory unasked only for what the prompt says, and a
+// memory holding several synonyms of one word does not count it twice.
 func heldShare(q []queryTerm, doc []int32, total float64) float64 {
 	if total <= 0 {
 		return 0
@@ -115,7 +118,9 @@ func heldShare(q []queryTerm, doc []int32, total float64) float64 {
 		case q[i].term > doc[j]:
 			j++
 		default:
-			held += q[i].idf
+			if !q[i].synonym {
+				held += q[i].idf
+			}
 			i++
 		}
 	}

@@ -154,6 +154,11 @@ const (
 	exactCap = 2000
 	// exactLimit is how many of them are ranked.
 	exactLimit = 50
+	// maxExpanded is the most terms a question may have for its English
+	// words to bring their synonyms: a long prompt (a pasted paragraph)
+	// says enough in its own words, and its synonyms would be hundreds of
+	// terms more to look up and score.
+	maxExpanded = 32
 	// timeLimit is how many memories of the time a question names are read
 	// when it has no other words.
 	timeLimit = 50
@@ -316,7 +321,10 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 	}
 	q.terms = text.QueryTerms(rest)
 	q.grams = text.Grams(o.Text)
-	synonyms := text.Expansions(q.terms)
+	var synonyms []int32
+	if len(q.terms) <= maxExpanded {
+		synonyms = text.Expansions(q.terms)
+	}
 
 	st, pending, err := loadStats(ctx, tx, q.kinds, append(slices.Clone(q.terms), synonyms...), checkPending)
 	st.synonyms = synonyms
@@ -631,7 +639,8 @@ func (st stats) holdsOwnTerm() bool {
 }
 
 // queryTerms returns the question's terms that kind k holds, with their idf,
-// sorted by term, and the same sorted by frequency, rarest first.
+// sorted by term, and the same with the question's own terms first, then its
+// synonyms, each part sorted by frequency, rarest first.
 func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 	for _, t := range st.terms {
 		if df := st.df[k][t]; df > 0 {
@@ -644,7 +653,15 @@ func (st stats) queryTerms(k int16) (byTerm, byRarity []queryTerm) {
 		}
 	}
 	byRarity = slices.Clone(byTerm)
-	slices.SortStableFunc(byRarity, func(a, b queryTerm) int { return cmp.Compare(b.idf, a.idf) })
+	slices.SortStableFunc(byRarity, func(a, b queryTerm) int {
+		if a.synonym != b.synonym {
+			if b.synonym {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(st.df[k][a.term], st.df[k][b.term])
+	})
 	return byTerm, byRarity
 }
 
@@ -693,9 +710,16 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 	if k == termKindEmotion {
 		budget, common = budget/emotionShare, common/emotionShare
 	}
+	// The question's own words, rarest first, until the budget; then its
+	// synonyms, each that fits in what is left: a synonym adds memories that
+	// say the question in other words, never takes the place of its own.
+	own := len(byRarity)
+	if i := slices.IndexFunc(byRarity, func(q queryTerm) bool { return q.synonym }); i >= 0 {
+		own = i
+	}
 	var look []int32
 	var sum int64
-	for _, q := range byRarity {
+	for _, q := range byRarity[:own] {
 		df := st.df[k][q.term]
 		if sum+df > budget {
 			break
@@ -703,11 +727,22 @@ func queueCandidates(b *pgx.Batch, k int16, st stats, p rankParams, weight float
 		sum += df
 		look = append(look, q.term)
 	}
+	if len(look) > 0 || own == 0 {
+		for _, q := range byRarity[own:] {
+			if df := st.df[k][q.term]; sum+df <= budget {
+				sum += df
+				look = append(look, q.term)
+			}
+		}
+	}
 	sql, limit := anySQL, int(budget)
 	if len(look) == 0 {
+		if own == 0 {
+			return // only synonyms, and each too common to read
+		}
 		sql, limit = allSQL, common
 		var postings int64
-		for _, q := range byRarity[:min(2, len(byRarity))] {
+		for _, q := range byRarity[:min(2, own)] {
 			look = append(look, q.term)
 			postings += st.df[k][q.term]
 		}

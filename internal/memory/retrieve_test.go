@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"slices"
 	"strings"
@@ -158,6 +159,18 @@ func TestRetrieveFindsAnAnswerInOtherWords(t *testing.T) {
 	}
 	if ev := hits[0].Evidence; !slices.Contains(ev, memory.EvidenceSynonyms) || slices.Contains(ev, memory.EvidenceWords) {
 		t.Errorf("the movie found by a synonym alone has evidence %v", ev)
+	}
+	if hits[0].Match != 0 {
+		t.Errorf("the movie holds none of the question's own words but has Match %v, want 0", hits[0].Match)
+	}
+	// A long prompt brings no synonyms: it says enough in its own words.
+	var prompt strings.Builder
+	prompt.WriteString("which film")
+	for i := range 40 {
+		fmt.Fprintf(&prompt, " zq%cword%c", 'a'+rune(i%26), 'a'+rune(i/26))
+	}
+	if hits := retrieve(t, ctx, conn, memory.RetrieveOptions{Text: prompt.String()}); rankOf(hits, movie) != 0 {
+		t.Errorf("a prompt of 41 words found the movie through a synonym; hits %v", texts(hits))
 	}
 	hits = retrieve(t, ctx, conn, memory.RetrieveOptions{Text: "What medicine did the doctor give Som-O?"})
 	if rankOf(hits, veterinarian) != 1 {
