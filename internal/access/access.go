@@ -292,7 +292,9 @@ func (c *Client) debugf(format string, args ...any) {
 
 // viaDaemon asks the daemon to serve op, decoding its result into result.
 // served is false when the call must be served here: Direct, no daemon, a
-// daemon for another database, or one that failed or did not answer in time;
+// daemon for another database, one that does not serve the call (an older
+// daemon: see the socket package's rule of compatibility), or one that
+// failed or did not answer in time;
 // a save then goes down the chain with the same id, which stores it once
 // whatever the daemon did. The daemon's refusal of the input is returned as
 // the direct path would have returned it.

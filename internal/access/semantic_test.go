@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -225,12 +226,28 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 // --debug would have printed since the last call.
 func serveDaemon(t *testing.T, url string, pool postgres.DB, emb config.Embedding, s *embedding.Searcher) (*Client, func() string) {
 	t.Helper()
+	c, debug, _ := serveDaemonVia(t, url, pool, emb, s, nil)
+	return c, debug
+}
+
+// serveDaemonVia is serveDaemon that returns the daemon's server too. With
+// relay, the daemon listens elsewhere in the state directory and relay runs
+// the client's socket, forwarding each connection to the daemon's (see
+// relayNewer).
+func serveDaemonVia(t *testing.T, url string, pool postgres.DB, emb config.Embedding, s *embedding.Searcher,
+	relay func(t *testing.T, from, to string)) (*Client, func() string, *socket.Server) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "angela")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	server := socket.NewServer(socket.Path(dir), socket.Identity(url, pgtest.TimeZone), zap.NewNop(), socket.Handlers(pool, nil, s))
+	path := socket.Path(dir)
+	if relay != nil {
+		path = filepath.Join(dir, "daemon", "angelad.sock")
+		relay(t, socket.Path(dir), path)
+	}
+	server := socket.NewServer(path, socket.Identity(url, pgtest.TimeZone), zap.NewNop(), socket.Handlers(pool, nil, s))
 	l, err := server.Listen()
 	if err != nil {
 		t.Fatal(err)
@@ -249,5 +266,5 @@ func serveDaemon(t *testing.T, url string, pool postgres.DB, emb config.Embeddin
 	var lines []string
 	c := New(cfg, Options{NoSpool: true, Debug: func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }})
 	t.Cleanup(c.Close)
-	return c, func() string { mu.Lock(); defer mu.Unlock(); out := strings.Join(lines, "\n"); lines = nil; return out }
+	return c, func() string { mu.Lock(); defer mu.Unlock(); out := strings.Join(lines, "\n"); lines = nil; return out }, server
 }

@@ -63,7 +63,8 @@ var errWordsAlone = errors.New("this daemon ranks by words alone: it has no embe
 // counted in (the daemon serves one zone: see Identity). Semantic asks for
 // the ranking by meaning too, within SemanticTimeout when it is above zero.
 // Context asks for each hit's neighbouring turns (a daemon older than it
-// leaves them out, and the hits are still good).
+// answers that it does not serve the question, which the client then
+// ranks itself).
 type RetrieveArgs struct {
 	Semantic        bool          `json:"semantic,omitempty"`
 	SemanticTimeout time.Duration `json:"semantic_timeout_ns,omitempty"`
@@ -178,15 +179,27 @@ func decodeSave(args json.RawMessage, v any, id *uuid.UUID, field string) error 
 	return nil
 }
 
-// decode reads args strictly: an unknown field means a client this daemon
-// does not understand, which must not be half served.
+// decode reads args strictly. Arguments that do not decode (a wrong type,
+// not an object) are a *UsageError. Arguments that would decode but for a
+// field this daemon does not know come from a newer client, whose field
+// this daemon cannot honour and must not ignore: they are a
+// *notServedError, answered as an operation not served (see the package
+// comment), so that the client does the work itself. decode runs before a
+// handler does anything, so a request refused here has changed nothing.
 func decode(args json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(args))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &UsageError{Msg: "invalid request arguments: " + err.Error()}
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
 	}
-	return nil
+	// encoding/json has no type for an unknown field: decoding again
+	// without the check tells it from every other failure, which both
+	// decodings report alike.
+	if lerr := json.Unmarshal(args, v); lerr != nil {
+		return &UsageError{Msg: "invalid request arguments: " + lerr.Error()}
+	}
+	return &notServedError{msg: "the request's arguments are not served by this daemon (a client newer than it?): " + err.Error()}
 }
 
 // statsEvery is how often the server's counts go to the daemon's status.

@@ -7,6 +7,28 @@
 // The protocol is one request and one answer per connection, each a frame: a
 // 4-byte big-endian length and that many bytes of JSON. It is smaller and
 // faster to parse than HTTP, and one-shot commands make one request each.
+//
+// Compatibility: the angelad a command runs and the daemon it asks may be of
+// different versions (the binary upgraded while the old daemon runs on). A
+// daemon that does not serve a request as it is asked answers with an error
+// of kind KindVersion, "not served", and the client then does the work
+// itself (its own connection, then the spool), as it would without a
+// daemon. That is the answer to another protocol Version, to an operation
+// the daemon does not know, and to arguments carrying a field it does not
+// know, for every operation: a read or a ranking would otherwise ignore
+// what the client asked for (a filter, a depth) and answer something else,
+// and a save would drop a field the client's own path stores. A daemon
+// refuses an unknown field before it does anything, so a save it refuses
+// has written nothing, and the client's save, under the same id, is stored
+// once. Input the daemon understands and finds invalid (a wrong type, a
+// value out of range, the nil UUID) stays a usage error (KindUsage), final
+// as the command's own check would be. So a client may add an argument
+// field with no new Version, and an older daemon lets it serve itself; a
+// change to what a known field means, or to the values it accepts, needs a
+// new operation or Version, since an older daemon would refuse the new
+// values as invalid or misread them. Fields of the request's envelope that
+// a daemon does not know are ignored, and a daemon's result may carry
+// fields a client does not know, which it ignores.
 package socket
 
 import (

@@ -20,7 +20,10 @@ import (
 
 // Handler serves one operation: it decodes args, does the work and returns
 // what the command prints from. An error that is a *text.FieldError (or
-// wraps one) is answered as usage; any other as runtime.
+// wraps one) is answered as usage; any other as runtime. A handler decodes
+// its args with decode before it does anything else, so that arguments it
+// does not know are answered as not served with nothing done (see the
+// package comment).
 type Handler func(ctx context.Context, args json.RawMessage) (any, error)
 
 // Timeouts of one connection. A request is read within readTimeout of the
@@ -43,7 +46,8 @@ type Server struct {
 	// own user and root.
 	allowed func(uid int) bool
 
-	served, refused, failed atomic.Int64
+	served, refused, failed, notServedN atomic.Int64
+	notServedLogged                     atomic.Bool
 }
 
 // NewServer returns a server for the socket at path, serving the requests
@@ -62,11 +66,16 @@ type Stats struct {
 	Served  int64  `json:"requests_served"`
 	Refused int64  `json:"peers_refused,omitempty"`
 	Failed  int64  `json:"requests_failed,omitempty"`
+	// NotServed counts the requests answered as not served (see
+	// notServed): more than a few say the daemon is older or newer than the
+	// commands that call it.
+	NotServed int64 `json:"requests_not_served,omitempty"`
 }
 
 // Stats returns the counts so far.
 func (s *Server) Stats() Stats {
-	return Stats{Path: s.path, Served: s.served.Load(), Refused: s.refused.Load(), Failed: s.failed.Load()}
+	return Stats{Path: s.path, Served: s.served.Load(), Refused: s.refused.Load(), Failed: s.failed.Load(),
+		NotServed: s.notServedN.Load()}
 }
 
 // Listen creates the socket: its directory 0700 and the socket 0600, both
@@ -163,14 +172,14 @@ func (s *Server) answer(ctx context.Context, r io.Reader) (resp Response) {
 		return Response{V: Version, Error: &Error{Kind: KindProtocol, Message: "malformed request: " + err.Error()}}
 	}
 	if req.V != Version {
-		return Response{V: Version, Error: &Error{Kind: KindVersion, Message: fmt.Sprintf("protocol version %d is not served (this daemon speaks %d)", req.V, Version)}}
+		return s.notServed(fmt.Sprintf("protocol version %d is not served (this daemon speaks %d)", req.V, Version))
 	}
 	if req.DB != s.identity {
 		return Response{V: Version, Error: &Error{Kind: KindRefused, Message: "this daemon serves another database: " + s.identity}}
 	}
 	h, ok := s.handlers[req.Op]
 	if !ok {
-		return Response{V: Version, Error: &Error{Kind: KindVersion, Message: fmt.Sprintf("operation %q is not served", req.Op)}}
+		return s.notServed(fmt.Sprintf("operation %q is not served", req.Op))
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), serveTimeout)
 	defer cancel()
@@ -181,6 +190,10 @@ func (s *Server) answer(ctx context.Context, r io.Reader) (resp Response) {
 			s.served.Add(1)
 			return Response{V: Version, OK: true, Result: data}
 		}
+	}
+	var ns *notServedError
+	if errors.As(err, &ns) {
+		return s.notServed(err.Error())
 	}
 	var fe *text.FieldError
 	if errors.As(err, &fe) {
@@ -196,9 +209,32 @@ func (s *Server) answer(ctx context.Context, r io.Reader) (resp Response) {
 	return Response{V: Version, Error: &Error{Kind: KindRuntime, Message: err.Error()}}
 }
 
+// notServedError is a handler's refusal of a request it cannot serve as
+// asked (an argument field it does not know), before it did anything: it is
+// answered with KindVersion, as an operation the daemon does not serve, and
+// the client serves the request itself.
+type notServedError struct{ msg string }
+
+func (e *notServedError) Error() string { return e.msg }
+
 // UsageError is a handler's refusal of its arguments that is about no one
 // field (an argument that does not decode, say).
 type UsageError struct{ Msg string }
 
 // Error returns the message.
 func (e *UsageError) Error() string { return e.Msg }
+
+// notServed is the answer to a request this daemon does not serve (another
+// protocol version, an operation or an argument it does not know: a client
+// newer or older than it), which the client then serves itself. It is
+// counted, and logged once per daemon: the client's work is done, but each
+// such request pays for a call that served nothing until the daemon is
+// restarted on the same binary.
+func (s *Server) notServed(msg string) Response {
+	s.notServedN.Add(1)
+	if !s.notServedLogged.Swap(true) {
+		s.log.Info("a client asked for what this daemon does not serve, and serves it itself; restarting the daemon on the same angelad as the commands serves it here",
+			zap.String("reason", msg))
+	}
+	return Response{V: Version, Error: &Error{Kind: KindVersion, Message: msg}}
+}

@@ -180,9 +180,90 @@ func TestUsageErrorsKeepTheirField(t *testing.T) {
 	if !errors.As(err, &se) || se.Kind != KindUsage || se.Field != "limit" {
 		t.Errorf("limit 0: %#v", err)
 	}
-	err = call(t, h.path, OpGetEmotions, map[string]any{"limit": 1, "since": "x"}, nil)
-	if !errors.As(err, &se) || se.Kind != KindUsage || !strings.Contains(se.Message, `unknown field "since"`) {
-		t.Errorf("unknown argument: %#v", err)
+	err = call(t, h.path, OpGetEmotions, map[string]any{"limit": "1"}, nil)
+	if !errors.As(err, &se) || se.Kind != KindUsage || !strings.Contains(se.Message, "invalid request arguments") {
+		t.Errorf("a limit of the wrong type: %#v", err)
+	}
+}
+
+// TestAnArgumentTheDaemonDoesNotKnowIsNotServed: a request from a newer
+// client, carrying an argument field this daemon does not know, is answered
+// as an operation not served (which the client serves itself), for a save
+// as for a read, with nothing stored; input the daemon understands and finds
+// wrong is still a usage error, also when it carries an unknown field too.
+func TestAnArgumentTheDaemonDoesNotKnowIsNotServed(t *testing.T) {
+	h := serve(t)
+	now := time.Now()
+	newer := func(args any) map[string]any {
+		data, err := json.Marshal(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["from_the_future"] = map[string]any{"depth": 3}
+		return m
+	}
+	e := memory.Emotion{Emotion: "happy", Intensity: 5, Context: "a newer client's save"}.WithDefaults()
+	c := conversation.Conversation{Speaker: "david", MessageText: "a newer client's message", SessionID: "s1"}.WithDefaults()
+	c.ID = uuid.New()
+	ops := map[string]any{
+		OpSaveEmotion:      e,
+		OpSaveConversation: c,
+		OpGetEmotions:      GetEmotionsArgs{Limit: 5},
+		OpGetConversations: conversation.RecentOptions{Limit: 5},
+		OpRetrieve:         RetrieveArgs{Text: "save", Limit: 5, Now: now, TimeZone: "UTC"},
+	}
+	if len(ops) != len(Handlers(h.pool, nil, nil)) {
+		t.Fatalf("the test covers %d operations, the daemon serves %d", len(ops), len(Handlers(h.pool, nil, nil)))
+	}
+	for op, args := range ops {
+		// As sent, each is served (the reads find nothing yet).
+		if !strings.HasPrefix(op, "save-") {
+			if err := call(t, h.path, op, args, nil); err != nil {
+				t.Fatalf("%s as sent: %v", op, err)
+			}
+		}
+		err := call(t, h.path, op, newer(args), nil)
+		var se *Error
+		if !errors.As(err, &se) || se.Kind != KindVersion || !strings.Contains(se.Message, `unknown field "from_the_future"`) {
+			t.Errorf("%s with an unknown field: %#v, want an answer of kind %s naming it", op, err, KindVersion)
+		}
+	}
+	var n int
+	if err := h.pool.QueryRow(context.Background(), "select (select count(*) from angela_emotions) + (select count(*) from conversations)").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows stored by saves that were not served (%v), want none", n, err)
+	}
+	if st := h.srv.Stats(); st.NotServed != int64(len(ops)) || st.Failed != 0 {
+		t.Errorf("stats = %+v, want %d not served", st, len(ops))
+	}
+	if n := h.logs.FilterMessageSnippet("does not serve").Len(); n != 1 {
+		t.Errorf("%d log lines about requests not served, want one per daemon", n)
+	}
+
+	// What the daemon understands and finds wrong stays final.
+	for _, tc := range []struct {
+		op   string
+		args any
+	}{
+		{OpGetEmotions, map[string]any{"limit": "5", "from_the_future": 1}},
+		{OpSaveEmotion, map[string]any{"emotion": "happy", "intensity": "five", "from_the_future": 1}},
+		{OpRetrieve, []any{"save"}},
+	} {
+		err := call(t, h.path, tc.op, tc.args, nil)
+		var se *Error
+		if !errors.As(err, &se) || se.Kind != KindUsage {
+			t.Errorf("%s %v: %#v, want a usage error", tc.op, tc.args, err)
+		}
+	}
+	bad := newer(e)
+	bad["emotion_id"] = uuid.Nil.String()
+	delete(bad, "from_the_future")
+	var se *Error
+	if err := call(t, h.path, OpSaveEmotion, bad, nil); !errors.As(err, &se) || se.Kind != KindUsage || se.Field != "emotion_id" {
+		t.Errorf("the nil UUID: %#v, want a usage error on emotion_id", err)
 	}
 }
 

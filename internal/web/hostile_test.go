@@ -275,6 +275,9 @@ func TestTheDaemonsStopEndsTheLiveStreams(t *testing.T) {
 	if err := hs.Shutdown(sctx); err != nil {
 		t.Fatalf("shutdown with streams open: %v", err)
 	}
+	if n := f.s.streams.inFlight(); n != 0 {
+		t.Errorf("%d streams' slots still taken after the shutdown", n)
+	}
 	for _, s := range streams {
 		if _, err := io.Copy(io.Discard, s.Body); err != nil {
 			t.Errorf("a stream did not end cleanly: %v", err)

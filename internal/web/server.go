@@ -64,6 +64,9 @@ type Server struct {
 	o     Options
 	pages *template.Template
 	mux   *http.ServeMux
+	// streams and requests bound the live streams and the other requests
+	// served at once (see limit).
+	streams, requests *limiter
 }
 
 // New returns a Server; Handler serves it.
@@ -83,14 +86,16 @@ func New(o Options) *Server {
 	if o.LiveInterval <= 0 {
 		o.LiveInterval = DefaultLiveInterval
 	}
-	s := &Server{o: o, pages: parseTemplates(), mux: http.NewServeMux()}
+	s := &Server{o: o, pages: parseTemplates(), mux: http.NewServeMux(),
+		streams:  newLimiter("live timelines", maxStreams, streamRetryAfter, o.Log),
+		requests: newLimiter("requests", maxRequests, requestRetryAfter, o.Log)}
 	static, _ := fs.Sub(staticFiles, "static") // the directory is embedded: no error
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/today", http.StatusSeeOther)
 	})
 	s.mux.HandleFunc("GET /today", page(s, "today.html", s.todayData))
-	s.mux.HandleFunc("GET /events", s.events)
+	s.mux.HandleFunc("GET "+eventsPath, s.events)
 	s.mux.HandleFunc("GET /moods", page(s, "moods.html", s.moodsData))
 	s.mux.HandleFunc("GET /journal", page(s, "journal.html", s.journalData))
 	s.mux.HandleFunc("GET /search", page(s, "search.html", s.searchData))
@@ -101,9 +106,12 @@ func New(o Options) *Server {
 
 // Handler returns the viewer with its security around every route: the
 // headers on every answer, then the Origin check of a request that is not a
-// read, then the refusal of another origin's fetches, then the token.
+// read, then the refusal of another origin's fetches, then the token, then
+// the bound on what is served at once. The bound comes after the token, so
+// that a client without it, refused at no cost, cannot take the owner's
+// slots.
 func (s *Server) Handler() http.Handler {
-	return headers(s.checkOrigin(isolate(s.authenticate(s.mux))))
+	return headers(s.checkOrigin(isolate(s.authenticate(s.limit(s.mux)))))
 }
 
 // contentSecurityPolicy lets a page load only what the binary serves: no
