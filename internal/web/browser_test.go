@@ -3,11 +3,14 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +131,7 @@ func TestInTheBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	defer web.SetStreamRetryAfter(time.Second)()
 	d := daemon.New(daemon.Options{Config: cfg})
 	web.Register(d, cfg.Web, cfg.Memory, nil)
 	dctx, stop := context.WithCancel(context.Background())
@@ -189,9 +193,54 @@ func TestInTheBrowser(t *testing.T) {
 		return v
 	}
 
+	// Every live stream the viewer serves at once is taken, so the first
+	// visit's stream is refused: the page asks again, by itself, and goes
+	// live once a slot frees.
+	get := func(path string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+		req.AddCookie(&http.Cookie{Name: web.CookieName, Value: token})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	page := get("/today")
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	m := regexp.MustCompile(`data-day="([^"]+)" data-after="([^"]+)"`).FindSubmatch(html)
+	if m == nil {
+		t.Fatalf("the today page has no live stream's day and cursor:\n%s", html)
+	}
+	var held []*http.Response
+	defer func() {
+		for _, r := range held {
+			r.Body.Close()
+		}
+	}()
+	for {
+		resp := get("/events?day=" + url.QueryEscape(string(m[1])) + "&after=" + url.QueryEscape(string(m[2])))
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			resp.Body.Close()
+			break
+		}
+		held = append(held, resp)
+		if resp.StatusCode != http.StatusOK || len(held) > 100 {
+			t.Fatalf("stream %d: %s, and none refused", len(held), resp.Status)
+		}
+	}
+
 	// The first visit: the token becomes a cookie and leaves the address.
-	step("open with the token", chromedp.Navigate(base+"/?token="+token), chromedp.WaitVisible(chromedp.CSS("#timeline")),
-		chromedp.WaitVisible(chromedp.CSS("#live.on")))
+	step("open with the token, the stream refused", chromedp.Navigate(base+"/?token="+token),
+		chromedp.WaitVisible(chromedp.CSS("#timeline")), chromedp.WaitReady(chromedp.CSS("#live[data-retries]")))
+	held[0].Body.Close()
+	held = held[1:]
+	step("live once a stream is free", chromedp.WaitVisible(chromedp.CSS("#live.on")))
+	for _, r := range held {
+		r.Body.Close()
+	}
+	held = nil
 	location, _ := chromedp.Run(bctx, chromedp.Location())
 	if location != base+"/today" {
 		t.Errorf("after the first visit the address is %q, want %s/today", location, base)

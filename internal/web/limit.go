@@ -28,11 +28,13 @@ const maxStreams = 16
 const maxRequests = 32
 
 // The Retry-After of a refusal: a slot of a stream frees when a tab closes,
-// which may be long; one of the pages within milliseconds.
-const (
-	streamRetryAfter  = 30 * time.Second
-	requestRetryAfter = 5 * time.Second
-)
+// which may be long; one of the pages within milliseconds. A browser does
+// not try a refused stream again by itself, so the today page's script does,
+// after streamRetryAfter (which the page tells it), doubling up to five
+// minutes. A variable so that a test need not wait half a minute.
+var streamRetryAfter = 30 * time.Second
+
+const requestRetryAfter = 5 * time.Second
 
 // eventsPath is the route of the live stream, whose requests the stream
 // limit counts rather than the requests' limit.

@@ -131,6 +131,9 @@ type todayPage struct {
 	Newest string
 	// Focus is the line a search result links to.
 	Focus string
+	// Retry is how many seconds the page's script waits before it asks
+	// again for a live stream the viewer refused (its Retry-After).
+	Retry int
 }
 
 // Nav is what every page's header needs.
@@ -154,7 +157,7 @@ func (s *Server) todayData(ctx context.Context, r *http.Request) (todayPage, err
 		return todayPage{}, err
 	}
 	next := d.AddDate(0, 0, 1)
-	p := todayPage{Nav: Nav{"today"}, Day: d.Format(time.DateOnly), Prev: d.AddDate(0, 0, -1).Format(time.DateOnly),
+	p := todayPage{Retry: int(streamRetryAfter / time.Second), Nav: Nav{"today"}, Day: d.Format(time.DateOnly), Prev: d.AddDate(0, 0, -1).Format(time.DateOnly),
 		Next: next.Format(time.DateOnly), Focus: q.Get("focus")}
 	today, _ := s.day("", "")
 	p.IsToday = d.Equal(today)

@@ -2,6 +2,10 @@
 // without it. It submits a date picker when its date changes, and keeps the
 // timeline live: new lines arrive from /events (server-sent events) and are
 // built with textContent, so a message is shown as text, never as markup.
+// A stream the viewer refuses (it serves a bounded number at once) is not
+// tried again by the browser, so the script asks again after the page's
+// data-retry seconds, doubling up to five minutes, from the newest line it
+// has shown.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -14,12 +18,25 @@ document.addEventListener("DOMContentLoaded", () => {
 
 function follow(live) {
   const timeline = document.getElementById("timeline");
-  const url = "/events?day=" + encodeURIComponent(live.dataset.day) +
-    "&after=" + encodeURIComponent(live.dataset.after);
-  const source = new EventSource(url);
-  source.addEventListener("open", () => live.classList.add("on"));
-  source.addEventListener("error", () => live.classList.remove("on"));
-  source.addEventListener("line", (ev) => {
+  const retry = Number(live.dataset.retry) || 30;
+  let after = live.dataset.after;
+  let wait = retry;
+  const connect = () => {
+    const source = new EventSource("/events?day=" + encodeURIComponent(live.dataset.day) +
+      "&after=" + encodeURIComponent(after));
+    source.addEventListener("open", () => { live.classList.add("on"); wait = retry; });
+    source.addEventListener("error", () => {
+      live.classList.remove("on");
+      if (source.readyState === EventSource.CLOSED) {
+        live.dataset.retries = (Number(live.dataset.retries) || 0) + 1;
+        setTimeout(connect, wait * 1000);
+        wait = Math.min(wait * 2, 300);
+      }
+    });
+    source.addEventListener("line", (ev) => show(ev));
+  };
+  const show = (ev) => {
+    if (ev.lastEventId) after = ev.lastEventId;
     const l = JSON.parse(ev.data);
     if (document.getElementById("m-" + l.id)) return;
     const empty = document.getElementById("empty");
@@ -58,5 +75,6 @@ function follow(live) {
       li.append(" ", whole);
     }
     session.querySelector("ol").prepend(li);
-  });
+  };
+  connect();
 }
