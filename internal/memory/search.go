@@ -92,6 +92,8 @@ type Hit struct {
 	// Match is the share of a question's weight (the idf of its terms) that
 	// the memory's own words hold, 0 to 1: unlike Score it does not depend on
 	// the other memories, so it says whether a memory is relevant at all.
+	// Synonyms of the question's words count nothing: a memory found by
+	// synonyms alone has Match 0.
 	Match float64 `json:"match,omitempty"`
 	// Evidence lists the kinds of evidence that found the memory (see the
 	// Evidence constants), for a question.

@@ -29,7 +29,8 @@ function follow(live) {
       live.classList.remove("on");
       if (source.readyState === EventSource.CLOSED) {
         live.dataset.retries = (Number(live.dataset.retries) || 0) + 1;
-        setTimeout(connect, wait * 1000);
+        // A little jitter, so that tabs refused together do not ask together.
+        setTimeout(connect, wait * (750 + Math.random() * 500));
         wait = Math.min(wait * 2, 300);
       }
     });
