@@ -173,6 +173,21 @@ const (
 // lower adds less than 1/(rrfK + fuseDepth) to its fused score.
 const fuseDepth = 300
 
+// A ranking by meaning is fused with what the words found in a second step,
+// each list cut short: the words' fused ranking to its first
+// lexicalFuseDepth, the model's to its first semanticFuseDepth (and the
+// exact matches again, so that they stay first). Fused in one step with the
+// 300 of the words' ranking, a memory the model ranked tenth and the words
+// two hundredth (1/70 + 1/260) would outrank both lists' first (1/61): with
+// a model no better than chance, hybrid retrieval found half of what the
+// words alone found, and with a perfect one it missed most answers only the
+// model could find (see the README's simulated models). The model's list is
+// weighed as the words' is: cut to its first ten, a good model's answer
+// lands beside the words' first, and a model no better than chance adds at
+// most ten memories among the first twenty.
+func lexicalFuseDepth(limit int) int  { return max(30, 3*limit) }
+func semanticFuseDepth(limit int) int { return max(10, limit) }
+
 // PromptRelevance is the least Hit.Match of a memory worth adding to a
 // prompt unasked (the prompt hook): measured on the evaluation set
 // (TestPromptRelevanceThreshold), the top hits at 0.5 or more answer their
@@ -387,7 +402,7 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		}
 	}
 	var semantic []memKey
-	for _, s := range o.Semantic {
+	for _, s := range o.Semantic[:min(len(o.Semantic), semanticFuseDepth(o.Limit))] {
 		k := memKey{termKindConversation, s.ID}
 		if s.Kind == "emotion" {
 			k.kind = termKindEmotion
@@ -395,16 +410,29 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		semantic = append(semantic, k)
 	}
 
-	// The fusion; retention and recency nudge the best, which are read.
+	// The fusion of what the words found; then, with a ranking by meaning,
+	// the fusion of the two (see semanticFuseDepth); retention and recency
+	// nudge the best, which are read.
 	fused := fuseKeys(p.rrfK, []keyList{
 		{lexical, p.lexicalWeight}, {exact, 2 * p.nearWeight}, {near, p.nearWeight},
-		{inTime, p.timeWeight}, {semantic, p.semanticWeight},
+		{inTime, p.timeWeight},
 	})
 	order := make([]memKey, 0, len(fused))
 	for k := range fused {
 		order = append(order, k)
 	}
 	sortKeys(order, fused)
+	if len(semantic) > 0 {
+		fused = fuseKeys(p.rrfK, []keyList{
+			{order[:min(len(order), lexicalFuseDepth(o.Limit))], p.lexicalWeight},
+			{exact, 2 * p.nearWeight}, {semantic, p.semanticWeight},
+		})
+		order = order[:0]
+		for k := range fused {
+			order = append(order, k)
+		}
+		sortKeys(order, fused)
+	}
 	top := order[:min(len(order), nudgeTop(o.Limit))]
 	chars := o.TextChars
 	if chars == 0 {
