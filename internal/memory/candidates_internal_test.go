@@ -57,6 +57,18 @@ func TestCandidatesReadOwnWordsBeforeSynonyms(t *testing.T) {
 			}
 		})
 	}
+	// Emotions read a third of the budget: 300 of an own word and 30 of a
+	// synonym fit in 333, 50 more would not.
+	emo := stats{docs: map[int16]int64{termKindEmotion: 100_000}, avgdl: map[int16]float64{termKindEmotion: 30},
+		df: map[int16]map[int32]int64{termKindEmotion: {own1: 300, syn1: 50, syn2: 30}}, synonyms: []int32{syn1, syn2},
+		terms: []int32{own1, syn1, syn2}}
+	eb := &pgx.Batch{}
+	var edocs []*scored
+	queueCandidates(eb, termKindEmotion, emo, defaultRank(), 1, &edocs)
+	if len(eb.QueuedQueries) != 1 || eb.QueuedQueries[0].SQL != emoCandidatesAnySQL ||
+		!slices.Equal(eb.QueuedQueries[0].Arguments[0].([]int32), []int32{own1, syn2}) {
+		t.Errorf("emotions: queued %+v, want the any-term statement for %v", eb.QueuedQueries, []int32{own1, syn2})
+	}
 	// Only synonyms, each too common: nothing is read.
 	st := stats{docs: map[int16]int64{termKindConversation: 1_000_000}, avgdl: map[int16]float64{termKindConversation: 12},
 		df: map[int16]map[int32]int64{termKindConversation: {syn1: 5000}}, synonyms: []int32{syn1}, terms: []int32{syn1}}
