@@ -10,18 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/angela-ai/angelad/internal/config"
 	"github.com/angela-ai/angelad/internal/conversation"
-	"github.com/angela-ai/angelad/internal/embedding"
 	"github.com/angela-ai/angelad/internal/memory"
-	"github.com/angela-ai/angelad/internal/postgres"
-	"github.com/angela-ai/angelad/internal/postgres/pgtest"
 	"github.com/angela-ai/angelad/internal/text"
 )
 
@@ -113,21 +108,8 @@ func readRaw(r io.Reader) ([]byte, error) {
 func TestANewerClientsRequestIsServedDirectlyOnce(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := pgtest.DB(t)
-	var down atomic.Bool
-	srv := ollamaContract(t, &down)
-	emb := config.Embedding{URL: srv.URL, Model: "contract-model", Protocol: config.ProtocolOllama, Timeout: 5 * time.Second, BatchSize: 8}
-	answer := storeMeaningFixture(t, url)
-	pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 2, ConnectTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	searcher, err := embedding.NewSearcher(emb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(searcher.Close)
+	f := newDaemonMeaning(t)
+	url, emb, answer, pool, searcher := f.url, f.emb, f.answer, f.pool, f.searcher
 	c, debug, server := serveDaemonVia(t, url, pool, emb, searcher, relayNewer)
 	servedDirectly := func(what string, n int) {
 		t.Helper()

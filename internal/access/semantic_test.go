@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 
 	"github.com/angela-ai/angelad/internal/config"
@@ -145,21 +146,8 @@ func storeMeaningFixture(t *testing.T, url string) uuid.UUID {
 func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := pgtest.DB(t)
-	var down atomic.Bool
-	srv := ollamaContract(t, &down)
-	emb := config.Embedding{URL: srv.URL, Model: "contract-model", Protocol: config.ProtocolOllama, Timeout: 5 * time.Second, BatchSize: 8}
-	answer := storeMeaningFixture(t, url)
-	pool, err := postgres.NewPool(ctx, url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 2, ConnectTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	searcher, err := embedding.NewSearcher(emb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(searcher.Close)
+	f := newDaemonMeaning(t)
+	url, down, emb, answer, pool, searcher := f.url, f.down, f.emb, f.answer, f.pool, f.searcher
 
 	serve := func(s *embedding.Searcher) (*Client, func() string) { return serveDaemon(t, url, pool, emb, s) }
 	const question = "หมอให้ส้มโอกินยาอะไร"
@@ -218,6 +206,37 @@ func TestContractTheDaemonAnswersQuestionsByMeaningFromMemory(t *testing.T) {
 	if d := debug(); !strings.Contains(d, "ranks by words alone") || !strings.Contains(d, "ranked by meaning directly") {
 		t.Errorf("Retrieve through a daemon without vectors: --debug said %q, want it ranked here", d)
 	}
+}
+
+// daemonMeaning is what a test of ranking by meaning through a daemon
+// starts from: a database holding storeMeaningFixture's memories, a contract
+// model server (down while down is set), a pool and a Searcher of that model
+// for the daemon.
+type daemonMeaning struct {
+	url      string
+	down     *atomic.Bool
+	emb      config.Embedding
+	answer   uuid.UUID
+	pool     *pgxpool.Pool
+	searcher *embedding.Searcher
+}
+
+func newDaemonMeaning(t *testing.T) daemonMeaning {
+	t.Helper()
+	f := daemonMeaning{url: pgtest.DB(t), down: new(atomic.Bool)}
+	srv := ollamaContract(t, f.down)
+	f.emb = config.Embedding{URL: srv.URL, Model: "contract-model", Protocol: config.ProtocolOllama, Timeout: 5 * time.Second, BatchSize: 8}
+	f.answer = storeMeaningFixture(t, f.url)
+	var err error
+	if f.pool, err = postgres.NewPool(t.Context(), f.url, pgtest.TimeZone, postgres.PoolOptions{MaxConns: 2, ConnectTimeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.pool.Close)
+	if f.searcher, err = embedding.NewSearcher(f.emb, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.searcher.Close)
+	return f
 }
 
 // serveDaemon runs a daemon's socket on pool, answering by meaning with s
