@@ -100,9 +100,12 @@ func (l *limiter) inFlight() int {
 	return l.n
 }
 
+// retrySeconds is the Retry-After of a refusal, in whole seconds.
+func (l *limiter) retrySeconds() int { return int(l.retryAfter / time.Second) }
+
 // refuse answers a request over the bound.
 func (l *limiter) refuse(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", strconv.Itoa(int(l.retryAfter/time.Second)))
+	w.Header().Set("Retry-After", strconv.Itoa(l.retrySeconds()))
 	http.Error(w, "busy: the viewer serves at most "+strconv.Itoa(l.max)+" "+l.what+" at once; try again later",
 		http.StatusServiceUnavailable)
 }

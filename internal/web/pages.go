@@ -157,7 +157,7 @@ func (s *Server) todayData(ctx context.Context, r *http.Request) (todayPage, err
 		return todayPage{}, err
 	}
 	next := d.AddDate(0, 0, 1)
-	p := todayPage{Retry: int(streamRetryAfter / time.Second), Nav: Nav{"today"}, Day: d.Format(time.DateOnly), Prev: d.AddDate(0, 0, -1).Format(time.DateOnly),
+	p := todayPage{Retry: s.streams.retrySeconds(), Nav: Nav{"today"}, Day: d.Format(time.DateOnly), Prev: d.AddDate(0, 0, -1).Format(time.DateOnly),
 		Next: next.Format(time.DateOnly), Focus: q.Get("focus")}
 	today, _ := s.day("", "")
 	p.IsToday = d.Equal(today)
