@@ -417,21 +417,13 @@ func rank(ctx context.Context, tx pgx.Tx, o RetrieveOptions, p rankParams, check
 		{lexical, p.lexicalWeight}, {exact, 2 * p.nearWeight}, {near, p.nearWeight},
 		{inTime, p.timeWeight},
 	})
-	order := make([]memKey, 0, len(fused))
-	for k := range fused {
-		order = append(order, k)
-	}
-	sortKeys(order, fused)
+	order := rankedKeys(fused)
 	if len(semantic) > 0 {
 		fused = fuseKeys(p.rrfK, []keyList{
 			{order[:min(len(order), lexicalFuseDepth(o.Limit))], p.lexicalWeight},
 			{exact, 2 * p.nearWeight}, {semantic, p.semanticWeight},
 		})
-		order = order[:0]
-		for k := range fused {
-			order = append(order, k)
-		}
-		sortKeys(order, fused)
+		order = rankedKeys(fused)
 	}
 	top := order[:min(len(order), nudgeTop(o.Limit))]
 	chars := o.TextChars
@@ -540,6 +532,16 @@ func fuseKeys(k float64, lists []keyList) map[memKey]float64 {
 		}
 	}
 	return out
+}
+
+// rankedKeys returns the keys of score, best first (see sortKeys).
+func rankedKeys(score map[memKey]float64) []memKey {
+	keys := make([]memKey, 0, len(score))
+	for k := range score {
+		keys = append(keys, k)
+	}
+	sortKeys(keys, score)
+	return keys
 }
 
 // sortKeys orders keys by score, best first; ties go by kind and id, so that
